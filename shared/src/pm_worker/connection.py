@@ -1,0 +1,185 @@
+"""One MCP connection to the stub, owned by its own task.
+
+The SDK's client lives inside an `async with`, and a server that goes away mid-call
+tears down that whole context (errors arrive as an ExceptionGroup in the task that
+entered it). So the context is entered by a dedicated holder task; callers in other
+tasks race their call against the holder's death, and a dead connection surfaces to
+them as one `TransportError` instead of a hang or a crashed worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import shlex
+import sys
+from typing import Any
+
+import httpx2
+from mcp import Client, StdioServerParameters
+from mcp.shared._httpx_utils import create_mcp_http_client
+from mcp.shared.exceptions import MCPError
+from mcp_types import CallToolResult, TextContent
+
+from pm_worker.errors import TransportError, Unauthorized
+from pm_worker.settings import WorkerSettings
+
+
+def stdio_params(command: str) -> StdioServerParameters:
+    argv = shlex.split(command)
+    if not argv:
+        raise ValueError("PM_STDIO_COMMAND is empty")
+    if argv[0] in ("python", "python3"):
+        argv[0] = sys.executable
+    return StdioServerParameters(command=argv[0], args=argv[1:])
+
+
+def describe(exc: BaseException) -> str:
+    """A one-line reason from an exception or an ExceptionGroup of them."""
+    if isinstance(exc, BaseExceptionGroup):
+        return "; ".join(describe(e) for e in exc.exceptions)
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"
+
+
+def _unauthorized(exc: BaseException) -> bool:
+    if isinstance(exc, BaseExceptionGroup):
+        return any(_unauthorized(e) for e in exc.exceptions)
+    if isinstance(exc, httpx2.HTTPStatusError):
+        return exc.response.status_code == 401
+    return isinstance(exc, MCPError) and "unauthorized" in exc.error.message.lower()
+
+
+class Connection:
+    """Opens an `mcp.Client` (streamable HTTP or stdio) and serves `call_tool` until it dies."""
+
+    def __init__(self, settings: WorkerSettings) -> None:
+        self._settings = settings
+        self._client: Client | None = None
+        self._stop = asyncio.Event()
+        self._dead = asyncio.Event()
+        self._ready = asyncio.Event()
+        self._failure: BaseException | None = None
+        self._holder: asyncio.Task[None] | None = None
+
+    @property
+    def alive(self) -> bool:
+        return self._client is not None and not self._dead.is_set()
+
+    def _target(self) -> str | StdioServerParameters | Any:
+        s = self._settings
+        if s.pm_transport == "stdio":
+            return stdio_params(s.pm_stdio_command)
+        return s.pm_agent_url
+
+    async def open(self) -> None:
+        self._holder = asyncio.create_task(self._hold(), name="pm-connection")
+        ready = asyncio.create_task(self._ready.wait())
+        dead = asyncio.create_task(self._dead.wait())
+        try:
+            await asyncio.wait({ready, dead}, timeout=self._settings.call_timeout_seconds,
+                               return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ready.cancel()
+            dead.cancel()
+        if not self.alive:
+            failure = self._failure
+            await self.close()
+            if failure is not None and _unauthorized(failure):
+                raise Unauthorized("the stub refused our token: set PM_AGENT_TOKEN to the stub's token")
+            reason = describe(failure) if failure else "timed out connecting"
+            raise TransportError(f"cannot connect to {self._describe_target()}: {reason}")
+
+    def _describe_target(self) -> str:
+        s = self._settings
+        return f"stdio `{s.pm_stdio_command}`" if s.pm_transport == "stdio" else s.pm_agent_url
+
+    async def _hold(self) -> None:
+        s = self._settings
+        try:
+            if s.pm_transport == "http":
+                headers = {"Authorization": f"Bearer {s.pm_agent_token}"} if s.pm_agent_token else None
+                http = create_mcp_http_client(
+                    headers=headers,
+                    timeout=httpx2.Timeout(s.call_timeout_seconds + s.poll_wait_seconds + 5, connect=10.0),
+                )
+                async with http:
+                    from mcp.client.streamable_http import streamable_http_client
+
+                    transport = streamable_http_client(s.pm_agent_url, http_client=http)
+                    async with Client(transport) as client:
+                        await self._serve(client)
+            else:
+                async with Client(self._target()) as client:
+                    await self._serve(client)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            self._failure = exc
+        finally:
+            self._client = None
+            self._dead.set()
+
+    async def _serve(self, client: Client) -> None:
+        self._client = client
+        self._ready.set()
+        await self._stop.wait()
+
+    async def call(self, name: str, arguments: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """Call a tool; return (is_error, payload). Raises TransportError if the link breaks."""
+        client = self._client
+        if client is None or self._dead.is_set():
+            raise TransportError("not connected")
+        call = asyncio.ensure_future(client.call_tool(name, arguments))
+        dead = asyncio.ensure_future(self._dead.wait())
+        try:
+            done, _ = await asyncio.wait({call, dead}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            call.cancel()  # the caller gave up (e.g. shutdown during a long-poll): abandon the request
+            raise
+        finally:
+            dead.cancel()
+        if call not in done:
+            call.cancel()
+            with contextlib.suppress(BaseException):
+                await call
+            reason = describe(self._failure) if self._failure else f"no answer within {timeout:.0f}s"
+            await self.close()
+            raise TransportError(f"{name}: connection lost ({reason})")
+        try:
+            result = call.result()
+        except MCPError as exc:
+            if _unauthorized(exc):
+                raise Unauthorized("the stub refused our token: set PM_AGENT_TOKEN to the stub's token",
+                                   tool=name) from exc
+            # A protocol-level error (not a tool error): the stub is up but unhappy, e.g. restarting.
+            await self.close()
+            raise TransportError(f"{name}: {exc.error.message}") from exc
+        except (OSError, httpx2.HTTPError) as exc:
+            await self.close()
+            raise TransportError(f"{name}: {describe(exc)}") from exc
+        return {"is_error": bool(result.is_error), "payload": parse_result(name, result)}
+
+    async def close(self) -> None:
+        self._stop.set()
+        holder, self._holder = self._holder, None
+        if holder is not None and holder is not asyncio.current_task():
+            holder.cancel()
+            with contextlib.suppress(BaseException):
+                await holder
+
+
+def parse_result(name: str, result: CallToolResult) -> dict[str, Any]:
+    """The contract puts one JSON object in content[0].text (and in structured_content)."""
+    if isinstance(result.structured_content, dict):
+        return dict(result.structured_content)
+    for block in result.content:
+        if isinstance(block, TextContent):
+            try:
+                value = json.loads(block.text)
+            except json.JSONDecodeError:
+                return {"success": False, "error": "bad_response", "message": f"{name}: not JSON: {block.text[:200]}"}
+            if isinstance(value, dict):
+                return value
+    return {"success": False, "error": "bad_response", "message": f"{name}: empty result"}

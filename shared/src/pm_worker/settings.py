@@ -1,0 +1,136 @@
+"""Worker settings, read from the environment once at start.
+
+Every variable of the contract's worker table lives here so that a bad value stops the
+worker before it touches the board, with one line naming the variable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def normalize_agent_url(value: str) -> str:
+    """Accept `host:port`, `http://host:port` and `http://host:port/mcp`; return the /mcp URL."""
+    raw = value.strip()
+    if not raw:
+        raise ValueError("empty URL; give e.g. pm-agent:8000 or http://pm-agent:8000/mcp")
+    if "://" not in raw:
+        raw = "http://" + raw
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https"):
+        raise ValueError(f"scheme {parts.scheme!r} is not http or https")
+    if not parts.hostname:
+        raise ValueError(f"no host in {value!r}; give e.g. pm-agent:8000")
+    try:
+        parts.port  # noqa: B018 - raises on a non-numeric port
+    except ValueError as exc:
+        raise ValueError(f"bad port in {value!r}") from exc
+    path = parts.path.rstrip("/")
+    if path in ("", "/"):
+        path = "/mcp"
+    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
+
+
+def split_skills(value: Any) -> Any:
+    """`a,b,c` or a JSON list; blanks dropped."""
+    if value is None or isinstance(value, list):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                return json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"not a JSON list: {exc.msg}") from exc
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return value
+
+
+def default_health_dir() -> Path:
+    return Path(tempfile.gettempdir()) / "pm-worker-health"
+
+
+class WorkerSettings(BaseSettings):
+    """What a worker reads from its environment (see docs/protocol.md)."""
+
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
+
+    pm_agent_url: str = "http://localhost:8000/mcp"
+    pm_transport: Literal["http", "stdio"] = "http"
+    pm_stdio_command: str = "python -m pm_agent_stub serve --transport stdio"
+    pm_agent_token: str | None = None
+    agent_id: str | None = None
+    agent_name: str | None = None
+    agent_role: str | None = None
+    agent_skills: Annotated[list[str] | None, NoDecode] = None
+    workspace: Path = Path("workspace")
+    log_format: Literal["json", "console"] | None = None
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    shutdown_grace_seconds: float = Field(default=20.0, ge=0, le=3600)
+    poll_wait_seconds: float = Field(default=25.0, ge=0, le=30)
+    heartbeat_seconds: float = Field(default=10.0, gt=0, le=3600)
+    reconnect_give_up_seconds: float = Field(default=600.0, gt=0)
+    call_timeout_seconds: float = Field(default=60.0, gt=0)
+    health_dir: Path = Field(default_factory=default_health_dir)
+    max_tasks: int = Field(default=0, ge=0)
+
+    @field_validator("pm_agent_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return normalize_agent_url(value)
+
+    @field_validator("agent_skills", mode="before")
+    @classmethod
+    def _skills(cls, value: Any) -> Any:
+        return split_skills(value)
+
+    @field_validator("log_level", "log_format", "pm_transport", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("pm_agent_token", "agent_id", "agent_name", "agent_role", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    def resolve_agent_id(self, role: str) -> str:
+        """`AGENT_ID` with `{hostname}`/`{pid}` filled; default `<role>-{hostname}`.
+
+        The hostname default is what makes `--scale x=3` give three ids and a restarted
+        container keep its own.
+        """
+        template = self.agent_id or f"{role}-{{hostname}}"
+        try:
+            return template.format(hostname=socket.gethostname(), pid=os.getpid())
+        except (KeyError, IndexError, ValueError) as exc:
+            raise SettingsError(
+                f"invalid setting AGENT_ID={template!r}: only {{hostname}} and {{pid}} may be used ({exc})"
+            ) from exc
+
+
+class SettingsError(Exception):
+    """A setting that cannot be used; its message is the one line the user sees."""
+
+
+def load_settings(**overrides: Any) -> WorkerSettings:
+    """Read the environment; turn pydantic's report into one line per bad variable."""
+    try:
+        return WorkerSettings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            name = str(err["loc"][0]).upper() if err["loc"] else "?"
+            given = os.environ.get(name)
+            shown = f" (got {given!r})" if given is not None and "TOKEN" not in name else ""
+            lines.append(f"invalid setting {name}{shown}: {err['msg']}")
+        raise SettingsError("; ".join(lines)) from None

@@ -1,0 +1,280 @@
+"""The worker base class and its work loop.
+
+A specialist subclasses `Worker`, names its role and skills, and implements `execute`.
+Everything else — registration, long-polling, lease heartbeats, reporting the outcome,
+reconnecting, graceful shutdown, health records — happens here, once, for every worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import structlog
+
+from pm_worker import health
+from pm_worker.client import Identity, PMClient
+from pm_worker.context import TaskContext
+from pm_worker.errors import (
+    NotTaskHolder,
+    PMError,
+    TaskAlreadyComplete,
+    TaskBlocked,
+    TransportError,
+    Unauthorized,
+)
+from pm_worker.models import Assignment
+from pm_worker.settings import WorkerSettings, load_settings
+
+log = structlog.get_logger("pm_worker.worker")
+
+
+@dataclass
+class Outcome:
+    """How one execution ended; decides what is reported to the stub."""
+
+    kind: str  # completed | blocked | failed | fenced | released
+    message: str = ""
+    severity: str = "medium"
+
+
+class Worker:
+    """Subclass, set `role`, `name`, `skills`, implement `execute`; then `pm_worker.run(MyWorker)`."""
+
+    role: ClassVar[str] = "worker"
+    name: ClassVar[str] = "PM Agent Worker"
+    skills: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, settings: WorkerSettings | None = None) -> None:
+        self.settings = settings or load_settings()
+        role = self.settings.agent_role or self.role
+        self.identity = Identity(
+            agent_id=self.settings.resolve_agent_id(role),
+            name=self.settings.agent_name or self.name,
+            role=role,
+            skills=tuple(self.settings.agent_skills or self.skills),
+        )
+        self.counters: Counter[str] = Counter()
+        self.current_task: str | None = None
+        self._stop = asyncio.Event()
+        self._force = asyncio.Event()
+        self._client: PMClient | None = None
+
+    # -- what a specialist writes ---------------------------------------------------
+
+    async def execute(self, task: Assignment, ctx: TaskContext) -> str | None:
+        """Do the task; return the completion message. Raise `TaskBlocked` when it cannot go on."""
+        raise NotImplementedError
+
+    def should_accept_task(self, task: Assignment) -> bool:
+        """Default: take the task only if we have every required skill (the stub checks too)."""
+        ours = {s.lower() for s in self.identity.skills}
+        return all(skill.lower() in ours for skill in task.required_skills)
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    @property
+    def agent_id(self) -> str:
+        return self.identity.agent_id
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def request_stop(self) -> None:
+        """First call: stop taking tasks, let the current one finish within the grace. Second: hurry."""
+        if self._stop.is_set():
+            log.warning("second stop signal: releasing the current task now")
+            self._force.set()
+        else:
+            log.info("stop requested", grace_seconds=self.settings.shutdown_grace_seconds,
+                     current_task=self.current_task)
+            self._stop.set()
+
+    def make_client(self) -> PMClient:
+        return PMClient(self.settings, self.identity)
+
+    async def run(self) -> int:
+        """Run until stopped (exit 0), `MAX_TASKS` is reached (0), or the stub stays unreachable (1)."""
+        structlog.contextvars.bind_contextvars(agent_id=self.agent_id)
+        beat = asyncio.create_task(self._health_loop(), name="health")
+        code = 0
+        try:
+            async with self.make_client() as client:
+                self._client = client
+                reg = await self._until_stopped(client.register())
+                if reg is not None:
+                    log.info("registered", name=self.identity.name, role=self.identity.role,
+                             skills=list(self.identity.skills), workspace=str(self.settings.workspace))
+                    await self._loop(client)
+        except Unauthorized as exc:
+            log.error("stub refused this worker", error=str(exc))
+            code = 1
+        except TransportError as exc:
+            log.error("gave up reaching the stub", error=str(exc),
+                      give_up_seconds=self.settings.reconnect_give_up_seconds)
+            code = 1
+        finally:
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
+            health.remove_record(self.settings.health_dir, self.agent_id)
+            log.info("worker stopped", exit_code=code, **{f"tasks_{k}": v for k, v in sorted(self.counters.items())})
+            structlog.contextvars.unbind_contextvars("agent_id")
+        return code
+
+    async def _health_loop(self) -> None:
+        while True:
+            state = "working" if self.current_task else ("stopping" if self.stopping else "idle")
+            with contextlib.suppress(OSError):
+                health.write_record(self.settings.health_dir, self.agent_id, state, current_task=self.current_task)
+            await asyncio.sleep(health.REFRESH_SECONDS)
+
+    async def _until_stopped(self, coro: Any) -> Any:
+        """Await `coro` unless a stop is requested first (then cancel it and return None)."""
+        work = asyncio.ensure_future(coro)
+        stop = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait({work, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+        if work.done():
+            return work.result()
+        work.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await work
+        return None
+
+    async def _loop(self, client: PMClient) -> None:
+        max_tasks = self.settings.max_tasks
+        while not self.stopping:
+            if max_tasks and self.counters["handled"] >= max_tasks:
+                log.info("max tasks reached", max_tasks=max_tasks)
+                return
+            offer = await self._until_stopped(client.request_next_task(self.settings.poll_wait_seconds))
+            if offer is None:  # stopped during the long-poll: the stub may have assigned us a task meanwhile
+                await self._release_orphan(client)
+                return
+            if not offer.has_task or offer.assignment is None:
+                if self.settings.poll_wait_seconds <= 0:
+                    await self._until_stopped(asyncio.sleep(min(offer.retry_after_seconds or 1.0, 30.0)))
+                continue
+            await self._handle(client, offer.assignment)
+
+    async def _release_orphan(self, client: PMClient) -> None:
+        with contextlib.suppress(PMError, TransportError):
+            beat = await client.heartbeat()
+            if beat.current_task:
+                await client.release_task(beat.current_task, "worker stopped before starting it")
+                log.info("released task assigned during shutdown", task_id=beat.current_task)
+
+    async def _handle(self, client: PMClient, task: Assignment) -> None:
+        structlog.contextvars.bind_contextvars(task_id=task.task_id)
+        self.current_task = task.task_id
+        try:
+            if not self.should_accept_task(task):
+                await self._decline(client, task)
+                return
+            log.info("task received", task_name=task.task_name, attempt=task.attempt,
+                     resumed_from_checkpoint=task.checkpoint is not None)
+            ctx = TaskContext(client, task, self.settings.workspace)
+            outcome = await self._execute_with_lease(client, task, ctx)
+            await self._report(client, task, ctx, outcome)
+            self.counters["handled"] += 1
+        finally:
+            self.current_task = None
+            structlog.contextvars.unbind_contextvars("task_id")
+
+    async def _decline(self, client: PMClient, task: Assignment) -> None:
+        log.info("declining task", required_skills=task.required_skills, skills=list(self.identity.skills))
+        with contextlib.suppress(NotTaskHolder):
+            await client.release_task(task.task_id, f"declined by {self.agent_id}: skills do not match")
+        self.counters["declined"] += 1
+        # The stub would offer it again at once; give other workers a moment to take it.
+        await self._until_stopped(asyncio.sleep(2.0))
+
+    async def _execute_with_lease(self, client: PMClient, task: Assignment, ctx: TaskContext) -> Outcome:
+        fenced = asyncio.Event()
+        work = asyncio.create_task(self._guarded(task, ctx), name=f"execute:{task.task_id}")
+        beat = asyncio.create_task(self._heartbeat(client, task, work, fenced), name="lease-heartbeat")
+        stop = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait({work, stop}, return_when=asyncio.FIRST_COMPLETED)
+            if not work.done():
+                ctx.stopping = True
+                log.info("stopping: letting the current task finish", grace_seconds=self.settings.shutdown_grace_seconds)
+                force = asyncio.ensure_future(self._force.wait())
+                try:
+                    await asyncio.wait({work, force}, timeout=self.settings.shutdown_grace_seconds,
+                                       return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    force.cancel()
+                if not work.done():
+                    work.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await work
+                    return Outcome("released", "worker shut down before the task finished; resume from checkpoint")
+            if work.cancelled():
+                return Outcome("fenced" if fenced.is_set() else "released", "task cancelled")
+            return work.result()
+        finally:
+            stop.cancel()
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
+            if not work.done():
+                work.cancel()
+
+    async def _guarded(self, task: Assignment, ctx: TaskContext) -> Outcome:
+        try:
+            message = await self.execute(task, ctx)
+        except TaskBlocked as exc:
+            return Outcome("blocked", exc.description, exc.severity)
+        except (NotTaskHolder, TaskAlreadyComplete) as exc:
+            return Outcome("fenced", str(exc))
+        except TransportError:
+            raise
+        except Exception as exc:
+            log.exception("task failed")
+            return Outcome("failed", f"{type(exc).__name__}: {exc}", "high")
+        return Outcome("completed", message or f"{task.task_name}: done")
+
+    async def _heartbeat(self, client: PMClient, task: Assignment, work: asyncio.Task[Outcome],
+                         fenced: asyncio.Event) -> None:
+        """Keep the lease alive while `execute` runs; stop the work if the lease was lost."""
+        while not work.done():
+            await asyncio.sleep(self.settings.heartbeat_seconds)
+            try:
+                beat = await client.heartbeat()
+            except (PMError, TransportError) as exc:
+                log.warning("heartbeat failed", error=str(exc))
+                continue
+            if beat.current_task != task.task_id:
+                log.warning("lease lost: the stub gave this task to someone else; stopping it",
+                            holder_task=beat.current_task)
+                fenced.set()
+                work.cancel()
+                return
+
+    async def _report(self, client: PMClient, task: Assignment, ctx: TaskContext, outcome: Outcome) -> None:
+        kind = outcome.kind
+        self.counters[kind] += 1
+        try:
+            if kind == "completed":
+                ack = await client.report_progress(task.task_id, 100, outcome.message, status="completed")
+                log.info("task completed", message=outcome.message, ack=ack.status)
+            elif kind in ("blocked", "failed"):
+                res = await client.report_blocker(task.task_id, outcome.message, outcome.severity)
+                log.warning("task blocked", description=outcome.message, severity=outcome.severity,
+                            suggestion=res.resolution_suggestion)
+            elif kind == "released":
+                await client.release_task(task.task_id, outcome.message)
+                log.info("task released", checkpoint=ctx.last_checkpoint is not None)
+            else:
+                log.warning("task fenced: our lease was lost, result discarded", reason=outcome.message)
+        except (NotTaskHolder, TaskAlreadyComplete) as exc:
+            self.counters["fenced_reports"] += 1
+            log.warning("report refused: this worker no longer holds the task", error=str(exc))
