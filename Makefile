@@ -1,0 +1,64 @@
+# One entry point for people and CI. Everything runs through uv in .venv; if uv is
+# missing it is bootstrapped into .tools/ with the system Python's venv + pip.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+COMPOSE ?= docker compose
+PYTEST_ARGS ?=
+
+.PHONY: help install test lint demo up down logs scale status test-docker chaos bench bench-smoke clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+.tools/bin/uv:
+	python3 -m venv .tools
+	.tools/bin/pip install --quiet "uv>=0.5,<1"
+
+install: $(if $(findstring .tools,$(UV)),.tools/bin/uv) ## create .venv with every package and dev tool (bootstraps uv)
+	$(UV) sync --locked --all-packages
+
+test: install ## run the test suite (unit, integration against the real stub, short chaos, fuzzing)
+	$(UV) run pytest -m "not docker and not chaos_long" $(PYTEST_ARGS)
+
+lint: install ## ruff + mypy --strict
+	$(UV) run ruff check .
+	$(UV) run mypy
+
+demo: install ## run the stub and all workers as local processes on the demo project (no Docker)
+	$(UV) run python scripts/run_demo.py
+
+up: ## docker compose up (build, wait until healthy)
+	$(COMPOSE) up -d --build --wait
+
+down: ## docker compose down (workers drain: tasks finish or are released)
+	$(COMPOSE) down
+
+logs: ## follow the fleet's logs
+	$(COMPOSE) logs -f --tail=100
+
+testing ?= 1
+documentation ?= 1
+devops ?= 1
+scale: ## e.g. make scale testing=3 documentation=2
+	$(COMPOSE) up -d --wait --scale testing-worker=$(testing) --scale documentation-worker=$(documentation) --scale devops-worker=$(devops)
+
+status: ## the board and the workers, from the running stub container
+	$(COMPOSE) exec pm-agent python -m pm_agent_stub status
+
+test-docker: install ## build the images and run the real compose fleet end to end
+	$(UV) run pytest -m docker -v $(PYTEST_ARGS)
+
+chaos: install ## the long chaos run (M=500 tasks, N=8 workers, kills every 2 s, 3 stub restarts)
+	$(UV) run pytest -m chaos_long -s $(PYTEST_ARGS)
+
+bench: install ## benchmarks: results in bench/results/
+	$(UV) sync --locked --all-packages --group bench
+	$(UV) run python -m bench
+
+bench-smoke: install ## a seconds-long run of the benchmark harness
+	$(UV) sync --locked --all-packages --group bench
+	$(UV) run python -m bench --smoke
+
+clean: ## remove the venv, caches and demo runs
+	rm -rf .venv .tools .run .pytest_cache .mypy_cache .ruff_cache
