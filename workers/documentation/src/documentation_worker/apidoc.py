@@ -87,6 +87,7 @@ class ClassDoc:
     docstring: str | None
     methods: tuple[FunctionDoc, ...]
     lineno: int
+    attributes: tuple[VariableDoc, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,8 @@ class ModuleDoc:
     functions: tuple[FunctionDoc, ...] = ()
     variables: tuple[VariableDoc, ...] = ()
     all_names: tuple[str, ...] | None = field(default=None)
+    #: Public names this module imports and re-exports through ``__all__``: ``(name, from_module)``.
+    reexports: tuple[tuple[str, str], ...] = ()
 
     @property
     def is_package(self) -> bool:
@@ -174,16 +177,26 @@ def parse_module(name: str, path: Path, display_path: str | None = None) -> Modu
 def module_from_tree(name: str, path: str, tree: ast.Module) -> ModuleDoc:
     """Build a :class:`ModuleDoc` from an already parsed module."""
     all_names = _find_all(tree)
+    package = name if path.endswith("__init__.py") else name.rpartition(".")[0]
     classes: list[ClassDoc] = []
     functions: list[FunctionDoc] = []
     variables: list[VariableDoc] = []
+    reexports: list[tuple[str, str]] = []
     for node in tree.body:
         if isinstance(node, ast.ClassDef) and is_public(node.name, all_names):
             classes.append(_class_doc(node))
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and is_public(node.name, all_names):
             functions.append(function_doc(node))
+        elif isinstance(node, ast.ImportFrom) and all_names is not None:
+            source = _import_source(node, package)
+            for alias in node.names:
+                bound = alias.asname or alias.name
+                if bound in all_names:
+                    reexports.append((bound, source))
         else:
             variables.extend(_variables(node, all_names))
+    if all_names is not None:  # keep the order __all__ gives
+        reexports.sort(key=lambda item: all_names.index(item[0]))
     return ModuleDoc(
         name=name,
         path=path,
@@ -192,18 +205,27 @@ def module_from_tree(name: str, path: str, tree: ast.Module) -> ModuleDoc:
         functions=tuple(functions),
         variables=tuple(variables),
         all_names=all_names,
+        reexports=tuple(reexports),
     )
+
+
+def _import_source(node: ast.ImportFrom, package: str) -> str:
+    """The absolute module a ``from ... import`` reads from (relative imports resolved against ``package``)."""
+    if node.level == 0:
+        return node.module or ""
+    parts = package.split(".") if package else []
+    base = parts[: len(parts) - (node.level - 1)] if node.level > 1 else parts
+    return ".".join([*base, *([node.module] if node.module else [])])
 
 
 def _find_all(tree: ast.Module) -> tuple[str, ...] | None:
     """The literal ``__all__`` list/tuple of a module, if it has one we can read statically."""
     for node in tree.body:
         value: ast.expr | None = None
-        if isinstance(node, ast.Assign) and any(
-            isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets
-        ):
-            value = node.value
-        elif (
+        if (
+            isinstance(node, ast.Assign)
+            and any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets)
+        ) or (
             isinstance(node, ast.AnnAssign)
             and isinstance(node.target, ast.Name)
             and node.target.id == "__all__"
@@ -248,6 +270,7 @@ def _class_doc(node: ast.ClassDef) -> ClassDoc:
         if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))
         and (not item.name.startswith("_") or item.name in DOCUMENTED_DUNDERS)
     ]
+    attributes = [var for item in node.body for var in _variables(item, None)]
     return ClassDoc(
         name=node.name,
         bases=tuple(bases),
@@ -255,6 +278,7 @@ def _class_doc(node: ast.ClassDef) -> ClassDoc:
         docstring=ast.get_docstring(node, clean=True),
         methods=tuple(methods),
         lineno=node.lineno,
+        attributes=tuple(attributes),
     )
 
 

@@ -30,6 +30,10 @@ _SECTION = re.compile(
     r"Attributes|Example|Examples|Note|Notes|Warning|Warnings|See Also|Todo)\s*:\s*$"
 )
 _ENTRY = re.compile(r"^(\*{0,2}[A-Za-z_][\w.]*)\s*(\(([^)]*)\))?\s*:\s*(.*)$")
+_ROLE = re.compile(r":(?:py:)?[a-z]+:`~?([^`]+)`")
+_PARAGRAPH_SECTIONS = frozenset(
+    {"Returns", "Return", "Yields", "Note", "Notes", "Warning", "Warnings", "Todo"}
+)
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,12 @@ def module_filename(module: ModuleDoc) -> str:
 def _cell(text: str) -> str:
     """Text safe inside a Markdown table cell."""
     return text.replace("|", "\\|").replace("\n", " ")
+
+
+def inline(text: str) -> str:
+    """Sphinx roles (``:func:`x```) as inline code; a paragraph's trailing ``::`` as ``:``."""
+    text = _ROLE.sub(lambda m: f"`{m.group(1)}`", text)
+    return text[:-1] if text.endswith("::") else text
 
 
 def _anchor(name: str) -> str:
@@ -103,7 +113,7 @@ def docstring_to_markdown(doc: str | None) -> str:
             body, i = _take_indented(lines, i)
             out += ["```text", *_dedent(body), "```", ""]
             continue
-        out.append(line)
+        out.append(inline(line))
         i += 1
     return _squeeze_blank("\n".join(out)).strip()
 
@@ -142,24 +152,30 @@ def _section_body(section: str, body: Sequence[str]) -> list[str]:
     text = _dedent(body)
     if section in {"Example", "Examples"}:
         return docstring_to_markdown("\n".join(text)).splitlines()
+    if section in _PARAGRAPH_SECTIONS:
+        paragraphs: list[str] = [""]
+        for line in text:
+            if line.strip():
+                paragraphs[-1] = f"{paragraphs[-1]} {inline(line.strip())}".strip()
+            elif paragraphs[-1]:
+                paragraphs.append("")
+        return [p for chunk in paragraphs if chunk for p in (chunk, "")]
     items: list[str] = []
     for line in text:
         if not line.strip():
             continue
         if line.startswith((" ", "\t")) and items:  # continuation of the previous entry
-            items[-1] += " " + line.strip()
+            items[-1] += " " + inline(line.strip())
             continue
         entry = _ENTRY.match(line)
-        if entry and section not in {"Note", "Notes", "Warning", "Warnings", "Todo"}:
+        if entry:
             name, _, kind, desc = entry.groups()
             item = f"- `{name}`"
             if kind:
                 item += f" (`{kind}`)"
-            items.append(item + (f": {desc}" if desc else ""))
-        elif items and not items[-1].startswith("- ") and section in {"Note", "Notes", "Warning", "Warnings"}:
-            items[-1] += " " + line.strip()
+            items.append(item + (f": {inline(desc)}" if desc else ""))
         else:
-            items.append(line.strip() if section in {"Note", "Notes", "Warning", "Warnings"} else f"- {line.strip()}")
+            items.append(f"- {inline(line.strip())}")
     return items
 
 
@@ -192,7 +208,8 @@ def _function_block(fn: FunctionDoc, heading: str, level: int) -> list[str]:
     if note:
         out += [note, ""]
     body = docstring_to_markdown(fn.docstring)
-    out += [body or "*No docstring.*", ""]
+    if body or fn.name != "__init__":
+        out += [body or "*No docstring.*", ""]
     return out
 
 
@@ -202,6 +219,8 @@ def _class_block(cls: ClassDoc, level: int) -> list[str]:
     out = [f"{'#' * level} `{cls.name}`", "", "```python", *decorators, header, "```", ""]
     body = docstring_to_markdown(cls.docstring)
     out += [body or "*No docstring.*", ""]
+    if cls.attributes:
+        out += ["Attributes:", "", *(_variable_line(v) for v in cls.attributes), ""]
     if cls.methods:
         members = ", ".join(f"`{m.name}`" for m in cls.methods)
         out += [f"Members: {members}", ""]
@@ -219,11 +238,18 @@ def _variable_line(var: VariableDoc) -> str:
     return f"- {text}"
 
 
-def render_module(module: ModuleDoc) -> str:
-    """The Markdown page for one module."""
+def render_module(module: ModuleDoc, known: Iterable[str] = ()) -> str:
+    """The Markdown page for one module; ``known`` names the modules that have pages (for links)."""
+    documented = set(known)
     out = [f"# `{module.name}`", "", f"Source: `{module.path}`", ""]
     doc = docstring_to_markdown(module.docstring)
     out += [doc or "*This module has no docstring.*", ""]
+    if module.reexports:
+        out += ["## Re-exported names", ""]
+        for name, source in module.reexports:
+            target = f"[`{name}`]({source}.md#{_anchor(name)})" if source in documented else f"`{name}`"
+            out.append(f"- {target} from `{source}`")
+        out.append("")
     if module.classes or module.functions:
         out += ["## Contents", ""]
         out += [f"- class [`{c.name}`](#{_anchor(c.name)})" for c in module.classes]
@@ -239,7 +265,7 @@ def render_module(module: ModuleDoc) -> str:
         out += ["## Functions", ""]
         for fn in module.functions:
             out += _function_block(fn, f"`{fn.name}`", 3)
-    if not (module.classes or module.functions or module.variables):
+    if not (module.classes or module.functions or module.variables or module.reexports):
         out += ["*No public classes or functions.*", ""]
     return _squeeze_blank("\n".join(out)).rstrip() + "\n"
 
@@ -256,7 +282,7 @@ def render_index(
     out += ["| Module | Summary | Classes | Functions |", "| --- | --- | ---: | ---: |"]
     for module in modules:
         out.append(
-            f"| [`{module.name}`]({module_filename(module)}) | {_cell(module.summary)} "
+            f"| [`{module.name}`]({module_filename(module)}) | {_cell(inline(module.summary))} "
             f"| {len(module.classes)} | {len(module.functions)} |"
         )
     out.append("")
@@ -331,7 +357,7 @@ def render_tutorial(
     public_modules = [m for m in modules if not m.name.rsplit(".", 1)[-1].startswith("_")]
     out += ["## Modules", ""]
     for module in public_modules:
-        summary = f": {module.summary}" if module.summary else ""
+        summary = f": {inline(module.summary)}" if module.summary else ""
         out.append(f"- `{module.name}`{summary}")
     out.append("")
 
@@ -343,36 +369,53 @@ def render_tutorial(
         out += [f"### `{module.name}`", ""]
         for fn in module.functions:
             any_function = True
-            summary = first_line(fn.docstring)
+            summary = inline(first_line(fn.docstring))
             out.append(f"- `{fn.name}{fn.signature}`" + (f": {summary}" if summary else ""))
         for cls in module.classes:
-            summary = first_line(cls.docstring)
+            summary = inline(first_line(cls.docstring))
             out.append(f"- class `{cls.name}`" + (f": {summary}" if summary else ""))
         out.append("")
     if not any_function:
         out += ["The package has no public module-level functions.", ""]
 
+    if top is not None and top.reexports:
+        exported = ", ".join(f"`{name}`" for name, _ in top.reexports)
+        out += [f"These are importable straight from `{package}`: {exported}.", ""]
+
     out += ["## Usage", ""]
-    examples = collect_examples(modules)
+    # The package docstring was printed in full above: do not repeat its examples.
+    all_examples = collect_examples(modules)
+    examples = [e for e in all_examples if not (top is not None and e.source == package)]
     if examples:
         by_module = {m.name: m for m in modules}
         shown = examples[:max_examples]
         for example in shown:
             module_name = _owner_module(example.source, by_module)
-            names = [f.name for f in by_module[module_name].functions] if module_name else []
+            owner = by_module.get(module_name)
+            names = [*(f.name for f in owner.functions), *(c.name for c in owner.classes)] if owner else []
             imports = _needs_import(example, module_name, names) if module_name else []
-            out += [f"From the docstring of `{example.source}`:", "", "```pycon", *imports, *example.lines, "```", ""]
+            out += [
+                f"From the docstring of `{example.source}`:",
+                "",
+                "```pycon",
+                *imports,
+                *example.lines,
+                "```",
+                "",
+            ]
         if len(examples) > len(shown):
             out += [f"{len(examples) - len(shown)} more example(s) in the API reference.", ""]
+    elif all_examples:
+        out += ["The example at the top of this page shows the package in use.", ""]
     else:
         first = next((m for m in public_modules if m.functions), None)
         if first is not None:
-            names = ", ".join(f.name for f in first.functions[:3])
+            first_names = ", ".join(f.name for f in first.functions[:3])
             out += [
                 "The docstrings carry no `>>>` examples; start by importing the functions:",
                 "",
                 "```python",
-                f"from {first.name} import {names}",
+                f"from {first.name} import {first_names}",
                 "```",
                 "",
             ]
@@ -385,7 +428,12 @@ def render_tutorial(
         if cli.docstring:
             out += [docstring_to_markdown(cli.docstring), ""]
     if api_docs:
-        out += ["## Next steps", "", f"Every module, class and function is described in the [API reference]({api_docs}).", ""]
+        out += [
+            "## Next steps",
+            "",
+            f"Every module, class and function is described in the [API reference]({api_docs}).",
+            "",
+        ]
     return _squeeze_blank("\n".join(out)).rstrip() + "\n"
 
 
@@ -446,7 +494,9 @@ def render_report(title: str, artifacts: Sequence[ArtifactInfo]) -> str:
         out += ["## Other artifacts", ""]
         for artifact in others:
             where = f" at `{artifact.location}`" if artifact.location else ""
-            out.append(f"- `{artifact.artifact_type}` from `{artifact.task_id}`{where}: {artifact.description}")
+            out.append(
+                f"- `{artifact.artifact_type}` from `{artifact.task_id}`{where}: {artifact.description}"
+            )
         out.append("")
     if not artifacts:
         out += ["*No artifacts were shared with this task.*", ""]

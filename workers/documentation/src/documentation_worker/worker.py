@@ -1,0 +1,318 @@
+"""The documentation specialist: API references, getting-started pages and reports.
+
+Task payloads (paths relative to the workspace):
+
+- ``{"path": "demo-project/calc", "output": "docs/api/"}`` (``kind`` ``api``, the default):
+  one Markdown page per module plus ``index.md``; logs an ``api_docs`` artifact.
+- ``{"kind": "tutorial", "path": "demo-project/calc", "output": "docs/getting-started.md"}``:
+  a getting-started page built from the source; logs a ``tutorial`` artifact.
+- ``{"kind": "report", "output": "docs/report.md", "title": "..."}``: a page summarising
+  the artifacts of the tasks this one depends on (test counts, images, ...).
+
+The target code is parsed with :mod:`ast`, never imported or run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pm_worker import Assignment, TaskBlocked, TaskContext, Worker, run
+
+from documentation_worker.apidoc import ModuleDoc, SourceError, discover_modules, parse_module
+from documentation_worker.render import (
+    ArtifactInfo,
+    collect_examples,
+    module_filename,
+    render_index,
+    render_module,
+    render_report,
+    render_tutorial,
+)
+
+API_KINDS = frozenset({"api", "api-docs", "api_docs", "reference"})
+TUTORIAL_KINDS = frozenset({"tutorial", "getting-started"})
+REPORT_KINDS = frozenset({"report", "test-report", "test_report"})
+DEFAULT_API_OUTPUT = "docs/api/"
+DEFAULT_TUTORIAL_OUTPUT = "docs/getting-started.md"
+DEFAULT_REPORT_OUTPUT = "docs/report.md"
+
+
+class DocumentationWorker(Worker):
+    """Writes Markdown documentation for Python packages found in the workspace."""
+
+    role = "documentation"
+    name = "Documentation Worker"
+    skills = ("documentation", "markdown", "api-docs", "tutorials")
+
+    async def execute(self, task: Assignment, ctx: TaskContext) -> str:
+        kind = _text(task.payload, "kind", "api").lower()
+        if kind in API_KINDS:
+            return await self.api_reference(task, ctx)
+        if kind in TUTORIAL_KINDS:
+            return await self.tutorial(task, ctx)
+        if kind in REPORT_KINDS:
+            return await self.report(task, ctx)
+        raise TaskBlocked(
+            f"task {task.task_id}: unknown payload.kind {kind!r}; use 'api' (default), 'tutorial' or 'report'",
+            severity="medium",
+        )
+
+    # -- API reference -------------------------------------------------------------
+
+    async def api_reference(self, task: Assignment, ctx: TaskContext) -> str:
+        source_rel = _text(task.payload, "path", ".")
+        output_rel = _text(task.payload, "output", DEFAULT_API_OUTPUT)
+        source = ctx.resolve(source_rel)
+        out_dir = ctx.resolve(output_rel, must_exist=False)
+        if out_dir.exists() and not out_dir.is_dir():
+            raise TaskBlocked(
+                f"payload.output {output_rel!r} is a file; the API reference needs a folder",
+                severity="medium",
+            )
+
+        await ctx.progress(5, f"Analysing {source_rel}")
+        modules = await asyncio.to_thread(analyse, source, ctx.workspace)
+        package = package_name(source, modules)
+        classes = sum(len(m.classes) for m in modules)
+        functions = sum(len(m.functions) for m in modules)
+        await ctx.progress(
+            30, f"Analysed {len(modules)} modules of {package}: {classes} classes, {functions} functions"
+        )
+
+        known = [m.name for m in modules]
+        pages = {module_filename(m): render_module(m, known) for m in modules}
+        test_reports = [a for a in dependency_artifacts(task) if a.artifact_type == "test_report"]
+        index = render_index(package, modules, test_reports)
+        await ctx.progress(40, f"Generated {len(pages)} module pages and the index")
+
+        done = resumed_pages(task.checkpoint, "api", output_rel, out_dir)
+        if done:
+            ctx.log.info("resuming from checkpoint", already_written=sorted(done))
+        written = 0
+        for number, module in enumerate(modules, start=1):
+            filename = module_filename(module)
+            if filename in done:
+                continue
+            if ctx.stopping:
+                await self._stop_with_checkpoint(ctx, "api", output_rel, done)
+            await asyncio.to_thread(write_text, out_dir / filename, pages[filename])
+            done.add(filename)
+            written += 1
+            ctx.last_progress = 40 + 55 * number / len(modules)
+            await ctx.checkpoint(
+                {"kind": "api", "output": output_rel, "written": sorted(done)},
+                message=f"Writing pages: {number}/{len(modules)} ({filename})",
+            )
+        await asyncio.to_thread(write_text, out_dir / "index.md", index)
+
+        location = ctx.relative(out_dir).rstrip("/") + "/"
+        await ctx.artifact(
+            "api_docs",
+            f"API reference for {package}: {len(modules)} module pages and index.md",
+            location=location,
+            data={
+                "package": package,
+                "source": ctx.relative(source),
+                "index": ctx.relative(out_dir / "index.md"),
+                "pages": [ctx.relative(out_dir / module_filename(m)) for m in modules],
+                "modules": len(modules),
+                "classes": classes,
+                "functions": functions,
+            },
+        )
+        resumed = len(modules) - written
+        tail = f" ({resumed} kept from an earlier attempt)" if resumed else ""
+        return (
+            f"Wrote the API reference for {package} to {location}: {len(modules)} module pages "
+            f"({classes} classes, {functions} functions) and index.md{tail}"
+        )
+
+    # -- tutorial --------------------------------------------------------------------
+
+    async def tutorial(self, task: Assignment, ctx: TaskContext) -> str:
+        source_rel = _text(task.payload, "path", ".")
+        output_rel = _text(task.payload, "output", DEFAULT_TUTORIAL_OUTPUT)
+        source = ctx.resolve(source_rel)
+        output = _markdown_file(ctx, output_rel)
+
+        await ctx.progress(10, f"Analysing {source_rel}")
+        modules = await asyncio.to_thread(analyse, source, ctx.workspace)
+        package = package_name(source, modules)
+        examples = collect_examples(modules)
+        await ctx.progress(
+            40, f"Generating the getting-started page for {package} ({len(examples)} examples)"
+        )
+
+        api_link = self._api_link(task, ctx, output)
+        text = render_tutorial(package, modules, api_docs=api_link)
+        await ctx.progress(70, f"Writing {output_rel}")
+        await asyncio.to_thread(write_text, output, text)
+
+        functions = sum(len(m.functions) for m in modules)
+        await ctx.artifact(
+            "tutorial",
+            f"Getting-started page for {package}",
+            location=ctx.relative(output),
+            data={
+                "package": package,
+                "modules": len(modules),
+                "functions": functions,
+                "examples": len(examples),
+                "api_docs": api_link,
+            },
+        )
+        return (
+            f"Wrote a getting-started page for {package} to {ctx.relative(output)}: {len(modules)} modules, "
+            f"{functions} functions, {len(examples)} usage examples from docstrings"
+        )
+
+    @staticmethod
+    def _api_link(task: Assignment, ctx: TaskContext, output: Path) -> str | None:
+        """A relative link from the tutorial to the API index: ``payload.api_docs`` or an ``api_docs`` artifact."""
+        target = task.payload.get("api_docs")
+        if not isinstance(target, str):
+            for artifact in dependency_artifacts(task):
+                if artifact.artifact_type == "api_docs":
+                    data = artifact.data if isinstance(artifact.data, dict) else {}
+                    target = data.get("index") or artifact.location
+                    break
+        if not isinstance(target, str) or not target:
+            return None
+        path = ctx.resolve(target, must_exist=False)
+        if path.is_dir() or target.endswith("/"):
+            path = path / "index.md"
+        return Path(os.path.relpath(path, output.parent)).as_posix()
+
+    # -- report ----------------------------------------------------------------------
+
+    async def report(self, task: Assignment, ctx: TaskContext) -> str:
+        output_rel = _text(task.payload, "output", DEFAULT_REPORT_OUTPUT)
+        title = _text(task.payload, "title", f"Report: {task.task_name}")
+        output = _markdown_file(ctx, output_rel)
+        artifacts = dependency_artifacts(task)
+        if not artifacts:
+            deps = ", ".join(task.dependencies) or "none"
+            raise TaskBlocked(
+                f"task {task.task_id}: nothing to report, no artifacts from its dependencies ({deps}); "
+                "make it depend on the test/build tasks whose results it should summarise",
+                severity="medium",
+            )
+        await ctx.progress(
+            30, f"Summarising {len(artifacts)} artifacts from {len({a.task_id for a in artifacts})} tasks"
+        )
+        await asyncio.to_thread(write_text, output, render_report(title, artifacts))
+        tests = [a for a in artifacts if a.artifact_type == "test_report"]
+        await ctx.artifact(
+            "report",
+            title,
+            location=ctx.relative(output),
+            data={
+                "artifacts": len(artifacts),
+                "test_reports": len(tests),
+                "from_tasks": sorted({a.task_id for a in artifacts}),
+            },
+        )
+        return f"Wrote {ctx.relative(output)} from {len(artifacts)} artifacts ({len(tests)} test reports)"
+
+    # -- shared ----------------------------------------------------------------------
+
+    @staticmethod
+    async def _stop_with_checkpoint(ctx: TaskContext, kind: str, output: str, done: set[str]) -> None:
+        """Shutdown asked for: save what is written and end as cancelled, so the task is released."""
+        await ctx.checkpoint(
+            {"kind": kind, "output": output, "written": sorted(done)},
+            message=f"stopping: {len(done)} pages written, releasing the task",
+        )
+        raise asyncio.CancelledError("worker stopping; task released with its checkpoint")
+
+
+def _text(payload: dict[str, Any], key: str, default: str) -> str:
+    value = payload.get(key, default)
+    if value is None:
+        return default
+    if not isinstance(value, str) or not value.strip():
+        raise TaskBlocked(f"payload.{key} must be a non-empty string, got {value!r}", severity="medium")
+    return value.strip()
+
+
+def _markdown_file(ctx: TaskContext, output_rel: str) -> Path:
+    output = ctx.resolve(output_rel, must_exist=False)
+    if not output_rel.endswith(".md") or output.is_dir():
+        raise TaskBlocked(f"payload.output {output_rel!r} must name a .md file", severity="medium")
+    return output
+
+
+def analyse(source: Path, workspace: Path) -> list[ModuleDoc]:
+    """Parse every module under ``source``; a bad file becomes a :class:`TaskBlocked` naming it and its line."""
+    found = discover_modules(source)
+    if not found:
+        raise TaskBlocked(f"no Python modules found in {_rel(source, workspace)}", severity="medium")
+    base = source.parent
+    modules: list[ModuleDoc] = []
+    for dotted, path in found:
+        try:
+            modules.append(parse_module(dotted, path, display_path=_rel(path, base)))
+        except SourceError as exc:
+            where = _rel(path, workspace)
+            line = f", line {exc.line}" if exc.line else ""
+            raise TaskBlocked(
+                f"{where}{line}: {exc.problem}; fix the file, then resolve this blocker", severity="high"
+            ) from exc
+    return modules
+
+
+def _rel(path: Path, base: Path) -> str:
+    try:
+        return path.relative_to(base).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def package_name(source: Path, modules: Sequence[ModuleDoc]) -> str:
+    """The documented package's name: the folder's name for a package, else the file or folder name."""
+    if source.is_file():
+        return source.stem
+    return modules[0].name.split(".")[0] if (source / "__init__.py").is_file() else source.name
+
+
+def resumed_pages(checkpoint: Any, kind: str, output: str, out_dir: Path) -> set[str]:
+    """Pages an earlier attempt wrote (per its checkpoint) that are still on disk."""
+    if (
+        not isinstance(checkpoint, dict)
+        or checkpoint.get("kind") != kind
+        or checkpoint.get("output") != output
+    ):
+        return set()
+    written = checkpoint.get("written")
+    if not isinstance(written, list):
+        return set()
+    return {name for name in written if isinstance(name, str) and (out_dir / name).is_file()}
+
+
+def dependency_artifacts(task: Assignment) -> list[ArtifactInfo]:
+    return [
+        ArtifactInfo(
+            task_id=a.task_id or "?",
+            artifact_type=a.artifact_type,
+            description=a.description,
+            location=a.location,
+            data=a.data,
+        )
+        for a in task.dependency_artifacts
+    ]
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write atomically (temp file + rename), creating parent folders."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def main() -> None:
+    run(DocumentationWorker)
