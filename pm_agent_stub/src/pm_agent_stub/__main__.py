@@ -1,0 +1,3 @@
+from pm_agent_stub.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,168 @@
+"""`python -m pm_agent_stub serve|status|load|resolve`.
+
+`status`, `load` and `resolve` open the database file directly: WAL plus `BEGIN IMMEDIATE`
+make that safe next to a running stub, and the stub's watcher wakes its long-pollers when
+they commit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from pm_agent_stub.board import Board
+from pm_agent_stub.db import connect
+from pm_agent_stub.errors import BoardError
+from pm_agent_stub.logs import configure_logging, get_logger
+from pm_agent_stub.project_file import ProjectFileError, load_project_file
+from pm_agent_stub.settings import StubSettings, load_settings
+
+log = get_logger("pm_agent_stub.cli")
+
+STATUS_TASK_LIMIT = 200
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m pm_agent_stub", description="PM Agent stub coordinator")
+    sub = p.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the MCP server (HTTP or stdio)")
+    serve.add_argument("--host", help="bind address (PM_AGENT_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (PM_AGENT_PORT, default 8000)")
+    serve.add_argument("--db", type=Path, help="SQLite board file (PM_AGENT_DB)")
+    serve.add_argument("--project", type=Path, help="project YAML to load at start (PM_PROJECT_FILE)")
+    serve.add_argument("--transport", choices=("http", "stdio"), default="http")
+    status = sub.add_parser("status", help="print the board and the workers")
+    status.add_argument("--db", type=Path)
+    status.add_argument("--json", action="store_true", help="one JSON document for scripts")
+    status.add_argument("--all", action="store_true", help=f"every task, not the first {STATUS_TASK_LIMIT}")
+    load = sub.add_parser("load", help="add a project file's tasks to the board (idempotent by task id)")
+    load.add_argument("file", type=Path)
+    load.add_argument("--db", type=Path)
+    resolve = sub.add_parser("resolve", help="resolve a task's blockers and put it back in the queue")
+    resolve.add_argument("task_id")
+    resolve.add_argument("--resolution", required=True)
+    resolve.add_argument("--db", type=Path)
+    return p
+
+
+def _settings(ns: argparse.Namespace) -> StubSettings:
+    settings = load_settings()
+    update: dict[str, Any] = {}
+    for attr, key in (("host", "host"), ("port", "port"), ("db", "db"), ("project", "project_file")):
+        value = getattr(ns, attr, None)
+        if value is not None:
+            update[key] = value
+    if "port" in update and not 0 <= update["port"] <= 65535:
+        print(f"--port: must be 0-65535, got {update['port']}", file=sys.stderr)
+        raise SystemExit(2)
+    return settings.model_copy(update=update)
+
+
+def _board(settings: StubSettings) -> Board:
+    return Board(
+        connect(settings.db, settings.db_synchronous),
+        lease_seconds=settings.lease_seconds,
+        max_attempts=settings.max_attempts,
+        offline_seconds=settings.agent_offline_seconds,
+    )
+
+
+def _load_file(board: Board, path: Path) -> int:
+    try:
+        spec = load_project_file(path)
+        outcome = board.load_project(spec, str(path))
+    except ProjectFileError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    print(
+        f"{path}: loaded {outcome['added']} new task(s), {outcome['skipped']} already on the board",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _serve(settings: StubSettings, transport: str) -> int:
+    from pm_agent_stub.server import build_server
+
+    server = build_server(settings)
+    if settings.project_file is not None and _load_file(server.board, settings.project_file) != 0:
+        return 2
+    try:
+        if transport == "stdio":
+            asyncio.run(_serve_stdio(server))
+        else:
+            import uvicorn
+
+            from pm_agent_stub.http_app import build_http_app
+
+            uvicorn.run(
+                build_http_app(server),
+                host=settings.host,
+                port=settings.port,
+                log_level="warning",
+                access_log=False,
+                lifespan="on",
+                timeout_graceful_shutdown=5,
+            )
+    finally:
+        server.close()
+    return 0
+
+
+async def _serve_stdio(server: Any) -> None:
+    async with server.background():
+        log.info("serving", transport="stdio", db=str(server.stub_settings.db))
+        await server.run_stdio_async()
+
+
+def _status(settings: StubSettings, as_json: bool, show_all: bool) -> int:
+    board = _board(settings)
+    status = board.get_project_status()
+    agents = board.list_registered_agents()["agents"]
+    limit = None if show_all or as_json else STATUS_TASK_LIMIT
+    tasks = board.list_tasks(limit)
+    report = {
+        "db": str(settings.db),
+        "project_status": status["project_status"],
+        "workers": status["workers"],
+        "agents": agents,
+        "tasks": tasks,
+        "tasks_truncated": limit is not None and status["project_status"]["total_tasks"] > len(tasks),
+    }
+    if as_json:
+        json.dump(report, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        from rich.console import Console
+
+        from pm_agent_stub.status_view import render
+
+        render(report, Console())
+    return 0
+
+
+def _resolve(settings: StubSettings, task_id: str, resolution: str) -> int:
+    try:
+        outcome = _board(settings).resolve_blocker(task_id, resolution)
+    except BoardError as exc:
+        print(f"{exc.code}: {exc.message}", file=sys.stderr)
+        return 1
+    print(outcome["message"], file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ns = _parser().parse_args(argv)
+    settings = _settings(ns)
+    configure_logging(settings.log_format, settings.log_level)
+    if ns.command == "serve":
+        return _serve(settings, ns.transport)
+    if ns.command == "status":
+        return _status(settings, ns.json, ns.all)
+    if ns.command == "load":
+        return _load_file(_board(settings), ns.file)
+    return _resolve(settings, ns.task_id, ns.resolution)

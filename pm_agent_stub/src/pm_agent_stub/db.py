@@ -1,0 +1,60 @@
+"""One SQLite connection per process, WAL, explicit `BEGIN IMMEDIATE` transactions.
+
+The connection is used only from the event-loop thread: every call is sub-millisecond and
+never awaits inside a transaction, so there is no thread hop and no interleaving. Other
+processes (CLI `load`/`resolve`, more stub processes) share the file safely because each
+write takes the database write lock up front (`BEGIN IMMEDIATE`) and waits for it
+(`busy_timeout`) instead of failing.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from pm_agent_stub.schema import SCHEMA_VERSION, STATEMENTS
+
+BUSY_TIMEOUT_MS = 15_000
+
+
+def connect(path: Path | str, synchronous: str = "NORMAL") -> sqlite3.Connection:
+    """Open (creating if needed) the board database and make sure the schema is there."""
+    if str(path) != ":memory:":
+        Path(path).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(
+        str(path), isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False
+    )
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    if synchronous.upper() not in ("NORMAL", "FULL"):
+        raise ValueError(f"synchronous must be NORMAL or FULL, not {synchronous!r}")
+    conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+    conn.execute("PRAGMA foreign_keys = ON")
+    with transaction(conn):
+        for statement in STATEMENTS:
+            conn.execute(statement)
+        conn.execute(
+            "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+        )
+    return conn
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """`BEGIN IMMEDIATE` … `COMMIT`, or `ROLLBACK` on any exception (nothing half-written)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def data_version(conn: sqlite3.Connection) -> int:
+    """Changes whenever another connection commits to the file (ours do not move it)."""
+    row = conn.execute("PRAGMA data_version").fetchone()
+    return int(row[0])

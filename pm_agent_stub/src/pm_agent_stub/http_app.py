@@ -1,0 +1,117 @@
+"""The HTTP face: `/healthz` (no auth) plus the MCP endpoint at exactly `/mcp`.
+
+The MCP sub-app is built once and its session manager runs in *our* lifespan (a mounted
+app's own lifespan never runs; building it twice swaps the manager and every request 500s).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from pm_agent_stub.logs import get_logger
+from pm_agent_stub.server import PMAgentServer
+
+log = get_logger("pm_agent_stub.http")
+
+MAX_REQUEST_BODY_BYTES = 1024 * 1024  # a 256 KiB checkpoint, JSON-escaped, fits with room to spare
+
+
+class BearerTokenMiddleware:
+    """401 on `/mcp` unless `Authorization: Bearer <token>`; constant-time compare, token never logged."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app = app
+        self._expected = f"Bearer {token}".encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not str(scope.get("path", "")).startswith("/mcp"):
+            await self.app(scope, receive, send)
+            return
+        given = b""
+        for key, value in scope.get("headers", []):
+            if key == b"authorization":
+                given = value
+                break
+        if hmac.compare_digest(given, self._expected):
+            await self.app(scope, receive, send)
+            return
+        log.warning("unauthorized", path=scope.get("path"), had_header=bool(given))
+        body = json.dumps(
+            {
+                "success": False,
+                "error": "unauthorized",
+                "message": "missing or wrong bearer token; send 'Authorization: Bearer <PM_AGENT_TOKEN>'.",
+            }
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 401,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"www-authenticate", b'Bearer realm="pm-agent"'),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+def transport_security(server: PMAgentServer) -> TransportSecuritySettings:
+    hosts = server.stub_settings.allowed_hosts
+    origins = [f"{scheme}://{h}" for h in hosts for scheme in ("http", "https")]
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=not server.stub_settings.host_check_disabled,
+        allowed_hosts=hosts,
+        allowed_origins=origins,
+    )
+
+
+def build_http_app(server: PMAgentServer) -> Starlette:
+    mcp_app = server.streamable_http_app(
+        json_response=True,
+        stateless_http=True,
+        transport_security=transport_security(server),
+        max_request_body_size=MAX_REQUEST_BODY_BYTES,
+    )
+    session_manager = server.session_manager
+
+    async def healthz(request: Request) -> Response:
+        row = server.conn.execute("SELECT count(*) FROM tasks").fetchone()
+        return JSONResponse(
+            {
+                "status": "ok",
+                "uptime_seconds": round(time.time() - server.started_at, 3),
+                "db": str(server.stub_settings.db),
+                "tasks": int(row[0]),
+            }
+        )
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with session_manager.run(), server.background():
+            log.info(
+                "serving",
+                transport="http",
+                db=str(server.stub_settings.db),
+                auth=server.stub_settings.token is not None,
+            )
+            yield
+
+    token = server.stub_settings.token.get_secret_value() if server.stub_settings.token is not None else None
+    inner: ASGIApp = mcp_app if token is None else BearerTokenMiddleware(mcp_app, token)
+    return Starlette(
+        routes=[Route("/healthz", healthz, methods=["GET"]), Mount("/", app=inner)],
+        lifespan=lifespan,
+    )

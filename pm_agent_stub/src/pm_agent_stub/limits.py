@@ -1,0 +1,28 @@
+"""The size limits from docs/protocol.md, in one place for the tools and the project file."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Final
+
+MAX_ID: Final = 200
+MAX_NAME: Final = 200
+MAX_TEXT: Final = 10_000
+MAX_SKILLS: Final = 64
+MAX_SKILL_LEN: Final = 100
+MAX_JSON_BYTES: Final = 256 * 1024
+MAX_WAIT_SECONDS: Final = 30
+TASK_ID_PATTERN: Final = r"^[A-Za-z0-9._:@/-]+$"
+TASK_ID_RE: Final = re.compile(TASK_ID_PATTERN)
+
+PRIORITY_RANK: Final[dict[str, int]] = {"low": 0, "medium": 1, "high": 2, "urgent": 3}
+
+
+def json_size(value: object) -> int:
+    """Bytes of the compact JSON encoding: what the 256 KiB limits are measured on."""
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def dumps(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)

@@ -1,0 +1,105 @@
+"""Typed stub settings from the environment, validated once at start.
+
+Bad values stop the process with one line naming the variable (exit 2), so a typo in a
+compose file fails loudly instead of running a stub with surprising behaviour.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_ALLOWED_HOSTS: tuple[str, ...] = (
+    "127.0.0.1:*",
+    "localhost:*",
+    "[::1]:*",
+    "pm-agent:*",
+    "127.0.0.1",
+    "localhost",
+    "[::1]",
+    "pm-agent",
+)
+
+
+class StubSettings(BaseSettings):
+    """Every knob of the stub; field aliases are the environment variable names."""
+
+    model_config = SettingsConfigDict(
+        case_sensitive=False, extra="ignore", populate_by_name=True, validate_default=True
+    )
+
+    host: str = Field(default="127.0.0.1", validation_alias="PM_AGENT_HOST", min_length=1)
+    port: int = Field(default=8000, validation_alias="PM_AGENT_PORT", ge=0, le=65535)
+    db: Path = Field(default=Path("./pm_agent.db"), validation_alias="PM_AGENT_DB")
+    project_file: Path | None = Field(default=None, validation_alias="PM_PROJECT_FILE")
+    lease_seconds: float = Field(default=60.0, validation_alias="PM_LEASE_SECONDS", gt=0, le=86400)
+    max_attempts: int = Field(default=3, validation_alias="PM_MAX_ATTEMPTS", ge=1, le=1000)
+    agent_offline_seconds: float = Field(default=90.0, validation_alias="PM_AGENT_OFFLINE_SECONDS", gt=0)
+    token: SecretStr | None = Field(default=None, validation_alias="PM_AGENT_TOKEN")
+    allowed_hosts_extra: str = Field(default="", validation_alias="PM_AGENT_ALLOWED_HOSTS")
+    db_synchronous: Literal["NORMAL", "FULL"] = Field(default="NORMAL", validation_alias="PM_DB_SYNCHRONOUS")
+    log_format: Literal["json", "console"] | None = Field(default=None, validation_alias="LOG_FORMAT")
+    log_level: Literal["debug", "info", "warning", "error", "critical"] = Field(
+        default="info", validation_alias="LOG_LEVEL"
+    )
+
+    @field_validator("project_file", "token", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # Compose passes `VAR=` for unset optionals; treat it as "not given".
+        return None if value == "" else value
+
+    @field_validator("db_synchronous", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("log_format", "log_level", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        if value == "":
+            return None
+        return value.lower() if isinstance(value, str) else value
+
+    @property
+    def allowed_hosts(self) -> list[str]:
+        """The Host allow-list; an entry `*` means the check is off."""
+        extra = [h.strip() for h in self.allowed_hosts_extra.split(",") if h.strip()]
+        hosts = list(DEFAULT_ALLOWED_HOSTS)
+        for entry in extra:
+            hosts.append(entry)
+            if ":" not in entry.rsplit("]", 1)[-1]:
+                hosts.append(f"{entry}:*")
+        return hosts
+
+    @property
+    def host_check_disabled(self) -> bool:
+        return any(h.strip() == "*" for h in self.allowed_hosts_extra.split(","))
+
+
+def _alias(name: str) -> str:
+    field = StubSettings.model_fields.get(name)
+    alias = field.validation_alias if field is not None else None
+    return alias if isinstance(alias, str) else name
+
+
+def settings_error_line(exc: ValidationError) -> str:
+    """One line naming the variable(s) at fault, for humans reading container logs."""
+    parts = []
+    for err in exc.errors():
+        loc = str(err["loc"][0]) if err["loc"] else "?"
+        parts.append(f"{_alias(loc)}: {err['msg']} (got {err.get('input')!r})")
+    return "invalid settings: " + "; ".join(parts)
+
+
+def load_settings() -> StubSettings:
+    """Read the environment or exit 2 with one clear line on stderr."""
+    try:
+        return StubSettings()
+    except ValidationError as exc:
+        print(settings_error_line(exc), file=sys.stderr)
+        raise SystemExit(2) from None
