@@ -1,0 +1,317 @@
+"""The testing specialist: runs a project's test command and reports what failed.
+
+Task payload (paths relative to the workspace)::
+
+    {"path": "demo-project",                  # folder the command runs in (default ".")
+     "command": "python -m pytest -q tests",  # default "python -m pytest -q"; argv, no shell
+     "timeout_seconds": 300,                  # default 300
+     "report": "reports/unit-tests.xml"}      # JUnit report location (default reports/<task id>.xml)
+
+pytest commands get ``--junitxml=<report>``; the report is parsed and logged as a
+``test_report`` artifact. Failing tests end the task as a blocker naming them and their
+first assertion line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import os
+import re
+import shlex
+import sys
+from collections.abc import Sequence
+from pathlib import Path, PurePath
+from typing import Any
+
+from pm_worker import Assignment, TaskBlocked, TaskContext, Worker, run
+
+from testing_worker.junit import CaseResult, JUnitError, JUnitReport, parse_junit
+from testing_worker.runner import CommandNotFound, RunResult, run_command
+
+DEFAULT_COMMAND = "python -m pytest -q"
+DEFAULT_TIMEOUT = 300.0
+MAX_TIMEOUT = 6 * 3600.0
+#: How often, at most, the tail of a long run's output goes into a progress report.
+OUTPUT_REPORT_SECONDS = 5.0
+#: Failing tests named in a blocker before "and N more".
+BLOCKER_LIST_LIMIT = 10
+#: Variables of the worker's own that the code under test never sees.
+PRIVATE_ENV = ("PM_AGENT_TOKEN",)
+_PYTEST_PERCENT = re.compile(r"\[\s*(\d{1,3})%\]\s*$")
+
+
+class TestingWorker(Worker):
+    """Runs test suites in the workspace and turns their JUnit reports into progress, artifacts and blockers."""
+
+    __test__ = False  # not a pytest test class, whatever its name says
+
+    role = "testing"
+    name = "Testing Worker"
+    skills = ("testing", "pytest", "unit-testing", "integration-testing")
+
+    async def execute(self, task: Assignment, ctx: TaskContext) -> str:
+        payload = task.payload
+        path_rel = _text(payload, "path", ".")
+        command = _text(payload, "command", DEFAULT_COMMAND)
+        timeout = _timeout(payload.get("timeout_seconds", DEFAULT_TIMEOUT))
+        cwd = ctx.resolve(path_rel)
+        if not cwd.is_dir():
+            raise TaskBlocked(
+                f"payload.path {path_rel!r} is not a folder to run the tests in", severity="medium"
+            )
+
+        argv = build_argv(command)
+        report: Path | None = None
+        if is_pytest(argv):
+            report = self._report_path(task, ctx, argv, cwd)
+            argv = add_junit(argv, report)
+            with contextlib.suppress(FileNotFoundError):
+                report.unlink()  # never read a stale report from an earlier run
+            report.parent.mkdir(parents=True, exist_ok=True)
+
+        shown = command
+        await ctx.progress(5, f"Running {shown} in {path_rel} (timeout {timeout:g} s)")
+        result = await self._run(ctx, argv, cwd, timeout)
+
+        if result.timed_out:
+            raise TaskBlocked(
+                f"test command timed out after {timeout:g} s in {path_rel}: {shown} was stopped "
+                f"(process group killed); last output: {_last_line(result)}",
+                severity="high",
+            )
+        if report is None:
+            return self._plain_outcome(result, shown, path_rel)
+        try:
+            parsed = await asyncio.to_thread(parse_junit, report, cwd)
+        except JUnitError as exc:
+            raise TaskBlocked(
+                f"{shown} in {path_rel} exited with code {result.returncode} and wrote no readable JUnit report "
+                f"({exc}); last output:\n{result.tail_text(15)}",
+                severity="high",
+            ) from exc
+
+        counts = parsed.summary()
+        await ctx.progress(90, f"{counts} in {path_rel} ({result.duration:.1f} s)")
+        await ctx.artifact(
+            "test_report",
+            f"JUnit report of {shown} in {path_rel}: {counts}",
+            location=ctx.relative(report),
+            data=report_data(parsed, result, path_rel, shown),
+        )
+        if not parsed.ok:
+            raise TaskBlocked(blocker_text(parsed, path_rel), severity="high")
+        if parsed.total == 0:
+            raise TaskBlocked(
+                f"no tests ran in {path_rel}: {shown} collected nothing (exit code {result.returncode}); "
+                "check payload.path and the test file names",
+                severity="medium",
+            )
+        if result.returncode != 0:
+            raise TaskBlocked(
+                f"{shown} in {path_rel} exited with code {result.returncode} although no test failed ({counts}); "
+                f"last output:\n{result.tail_text(15)}",
+                severity="medium",
+            )
+        return f"{counts} in {path_rel} ({result.duration:.1f} s); report {ctx.relative(report)}"
+
+    # -- pieces ----------------------------------------------------------------------
+
+    @staticmethod
+    def _report_path(task: Assignment, ctx: TaskContext, argv: Sequence[str], cwd: Path) -> Path:
+        own = existing_junit(argv)
+        if own is not None:  # the command names its own report: read that one
+            return (cwd / own).resolve()
+        wanted = task.payload.get("report")
+        if isinstance(wanted, str) and wanted.strip():
+            return ctx.resolve(wanted.strip(), must_exist=False)
+        safe = re.sub(r"[^A-Za-z0-9._-]+", "_", task.task_id).strip("._") or "tests"
+        return ctx.resolve(f"reports/{safe}.xml", must_exist=False)
+
+    @staticmethod
+    async def _run(ctx: TaskContext, argv: list[str], cwd: Path, timeout: float) -> RunResult:
+        """Run the command; every few seconds put the newest output line into a progress report."""
+        watch = OutputWatch()
+
+        async def reporter() -> None:
+            while True:
+                await asyncio.sleep(OUTPUT_REPORT_SECONDS)
+                update = watch.take()
+                if update is not None:
+                    await ctx.progress(max(update[0], ctx.last_progress), update[1])
+
+        env = child_environment()
+        progress = asyncio.create_task(reporter(), name="test-output-progress")
+        try:
+            return await run_command(argv, cwd, timeout=timeout, env=env, on_line=watch.feed)
+        except CommandNotFound as exc:
+            raise TaskBlocked(f"{exc}; check payload.command", severity="high") from exc
+        finally:
+            progress.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await progress
+
+    @staticmethod
+    def _plain_outcome(result: RunResult, shown: str, path_rel: str) -> str:
+        """A command that writes no JUnit report: its exit code decides."""
+        if result.returncode != 0:
+            raise TaskBlocked(
+                f"test command failed in {path_rel}: {shown} exited with code {result.returncode}; "
+                f"last output:\n{result.tail_text(15)}",
+                severity="high",
+            )
+        return f"{shown} passed in {path_rel} (exit code 0, {result.duration:.1f} s): {_last_line(result)}"
+
+
+# -- helpers (pure, tested on their own) ------------------------------------------
+
+
+class OutputWatch:
+    """The newest line of a running command and pytest's ``[ 45%]`` counter, for progress reports."""
+
+    def __init__(self) -> None:
+        self.line = ""
+        self.percent: int | None = None
+        self._fresh = False
+
+    def feed(self, line: str) -> None:
+        text = line.strip()
+        if not text:
+            return
+        self.line, self._fresh = text, True
+        match = _PYTEST_PERCENT.search(text)
+        if match:
+            self.percent = min(100, int(match.group(1)))
+
+    def take(self) -> tuple[float, str] | None:
+        """``(progress, message)`` if there was new output since the last call, else None."""
+        if not self._fresh:
+            return None
+        self._fresh = False
+        value = 10 + 0.8 * self.percent if self.percent is not None else 10.0
+        return value, f"running: {self.line[-300:]}"
+
+
+def _text(payload: dict[str, Any], key: str, default: str) -> str:
+    value = payload.get(key, default)
+    if value is None:
+        return default
+    if not isinstance(value, str) or not value.strip():
+        raise TaskBlocked(f"payload.{key} must be a non-empty string, got {value!r}", severity="medium")
+    return value.strip()
+
+
+def _timeout(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= MAX_TIMEOUT:
+        raise TaskBlocked(
+            f"payload.timeout_seconds must be a number of seconds in (0, {MAX_TIMEOUT:g}], got {value!r}",
+            severity="medium",
+        )
+    return float(value)
+
+
+def build_argv(command: str) -> list[str]:
+    """Split the command like a shell would (but run no shell); ``python`` is this interpreter.
+
+    A bare ``pytest`` becomes ``<python> -m pytest`` so it does not depend on ``PATH``.
+    """
+    try:
+        argv = shlex.split(command)
+    except ValueError as exc:
+        raise TaskBlocked(
+            f"payload.command {command!r} cannot be split into arguments: {exc}", severity="medium"
+        ) from exc
+    if not argv:
+        raise TaskBlocked("payload.command is empty", severity="medium")
+    if argv[0] in ("python", "python3"):
+        argv[0] = sys.executable
+    elif argv[0] in ("pytest", "py.test"):
+        argv[:1] = [sys.executable, "-m", "pytest"]
+    return argv
+
+
+def is_pytest(argv: Sequence[str]) -> bool:
+    """``... -m pytest ...`` or a ``pytest`` executable."""
+    if PurePath(argv[0]).name in ("pytest", "py.test"):
+        return True
+    return any(arg == "-m" and nxt in ("pytest", "py.test") for arg, nxt in itertools.pairwise(argv))
+
+
+def existing_junit(argv: Sequence[str]) -> str | None:
+    """The report path the command already asks for (``--junitxml=x`` / ``--junitxml x``)."""
+    for index, arg in enumerate(argv):
+        for flag in ("--junitxml", "--junit-xml"):
+            if arg.startswith(flag + "="):
+                return arg.split("=", 1)[1]
+            if arg == flag and index + 1 < len(argv):
+                return argv[index + 1]
+    return None
+
+
+def add_junit(argv: list[str], report: Path) -> list[str]:
+    """Ask pytest for a JUnit report (``xunit1``, whose test cases carry their file and line).
+
+    The options go right after ``pytest`` so they come before any ``--`` in the command.
+    """
+    extra = ["-o", "junit_family=xunit1"]
+    if existing_junit(argv) is None:
+        extra.insert(0, f"--junitxml={report}")
+    if PurePath(argv[0]).name in ("pytest", "py.test"):
+        at = 1
+    else:
+        at = next(
+            i + 2
+            for i, (a, b) in enumerate(itertools.pairwise(argv))
+            if a == "-m" and b in ("pytest", "py.test")
+        )
+    return [*argv[:at], *extra, *argv[at:]]
+
+
+def child_environment() -> dict[str, str]:
+    """The worker's environment minus its secrets, without bytecode files written into the workspace."""
+    env = {k: v for k, v in os.environ.items() if k not in PRIVATE_ENV}
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+def failure_line(case: CaseResult) -> str:
+    return f"{case.test_id} — {case.message}" if case.message else case.test_id
+
+
+def blocker_text(report: JUnitReport, where: str) -> str:
+    """``2 of 14 tests failed in calc: tests/test_ops.py::test_divide — assert 2.5 == 3; ...``"""
+    failing = report.failing
+    bad = len(failing)
+    verb = "failed" if report.errors == 0 else ("errored" if report.failed == 0 else "failed or errored")
+    listed = "; ".join(failure_line(case) for case in failing[:BLOCKER_LIST_LIMIT])
+    more = f"; and {bad - BLOCKER_LIST_LIMIT} more" if bad > BLOCKER_LIST_LIMIT else ""
+    text = f"{bad} of {report.total} tests {verb} in {where}: {listed}{more}"
+    return text if len(text) <= 9000 else text[:8997] + "..."
+
+
+def report_data(report: JUnitReport, result: RunResult, path: str, command: str) -> dict[str, Any]:
+    """What the ``test_report`` artifact carries for the tasks that depend on this one."""
+    return {
+        **report.counts(),
+        "failing": [case.test_id for case in report.failing],
+        "failures": [
+            {"id": c.test_id, "outcome": c.outcome, "message": c.message} for c in report.failing[:100]
+        ],
+        "path": path,
+        "command": command,
+        "exit_code": result.returncode,
+        "duration_seconds": round(result.duration, 3),
+    }
+
+
+def _last_line(result: RunResult) -> str:
+    for line in reversed(result.tail):
+        if line.strip():
+            return line.strip()
+    return "(no output)"
+
+
+def main() -> None:
+    run(TestingWorker)
