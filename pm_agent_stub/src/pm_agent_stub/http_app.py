@@ -47,11 +47,18 @@ class BearerTokenMiddleware:
             await self.app(scope, receive, send)
             return
         log.warning("unauthorized", path=scope.get("path"), had_header=bool(given))
+        # A JSON-RPC error envelope, so MCP clients surface the message (a bare JSON body
+        # becomes "Server returned an error response"); `data` is the contract's error object.
+        message = "unauthorized: missing or wrong bearer token; send 'Authorization: Bearer <PM_AGENT_TOKEN>'."
         body = json.dumps(
             {
-                "success": False,
-                "error": "unauthorized",
-                "message": "missing or wrong bearer token; send 'Authorization: Bearer <PM_AGENT_TOKEN>'.",
+                "jsonrpc": "2.0",
+                "id": None,
+                "error": {
+                    "code": -32001,
+                    "message": message,
+                    "data": {"success": False, "error": "unauthorized", "message": message},
+                },
             }
         ).encode()
         await send(
