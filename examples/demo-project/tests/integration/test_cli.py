@@ -5,7 +5,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from calc.cli import main
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -13,7 +12,12 @@ PROJECT = Path(__file__).resolve().parents[2]
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "calc", *args], cwd=PROJECT, capture_output=True, text=True, timeout=30, check=False
+        [sys.executable, "-m", "calc", *args],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
     )
 
 
@@ -33,7 +37,9 @@ def test_division_by_zero_is_an_error() -> None:
     assert "cannot divide by zero" in result.stderr
 
 
-@pytest.mark.parametrize(("argv", "expected"), [(["div", "7", "2"], "3.5"), (["mean", "1", "2", "3", "4"], "2.5")])
+@pytest.mark.parametrize(
+    ("argv", "expected"), [(["div", "7", "2"], "3.5"), (["mean", "1", "2", "3", "4"], "2.5")]
+)
 def test_main_in_process(argv: list[str], expected: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(argv) == 0
     assert capsys.readouterr().out.strip() == expected

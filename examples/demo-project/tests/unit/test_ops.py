@@ -1,5 +1,4 @@
 import pytest
-
 from calc.ops import MAX_EXPONENT, add, divide, multiply, power, subtract
 
 

@@ -1,5 +1,4 @@
 import pytest
-
 from calc.rounding import round_half_even, round_half_up
 
 

@@ -1,7 +1,6 @@
 import math
 
 import pytest
-
 from calc.stats import mean, median, stdev
 
 

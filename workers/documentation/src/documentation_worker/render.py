@@ -45,6 +45,7 @@ class ArtifactInfo:
     description: str
     location: str | None = None
     data: Any = None
+    link: str | None = None  # ``location`` relative to the page being written, when it is a workspace path
 
 
 @dataclass(frozen=True)
@@ -491,9 +492,14 @@ def render_report(title: str, artifacts: Sequence[ArtifactInfo]) -> str:
                         out.append(f"- `{failure}`")
                 out.append("")
     if others:
-        out += ["## Other artifacts", ""]
+        out += ["## Other artifacts" if tests else "## Artifacts", ""]
         for artifact in others:
-            where = f" at `{artifact.location}`" if artifact.location else ""
+            if artifact.link:
+                where = f" at [`{artifact.location}`]({artifact.link})"
+            elif artifact.location:
+                where = f" at `{artifact.location}`"
+            else:
+                where = ""
             out.append(
                 f"- `{artifact.artifact_type}` from `{artifact.task_id}`{where}: {artifact.description}"
             )

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -193,7 +194,7 @@ class DocumentationWorker(Worker):
         output_rel = _text(task.payload, "output", DEFAULT_REPORT_OUTPUT)
         title = _text(task.payload, "title", f"Report: {task.task_name}")
         output = _markdown_file(ctx, output_rel)
-        artifacts = dependency_artifacts(task)
+        artifacts = [replace(a, link=_link(ctx, a.location, output)) for a in dependency_artifacts(task)]
         if not artifacts:
             deps = ", ".join(task.dependencies) or "none"
             raise TaskBlocked(
@@ -237,6 +238,18 @@ def _text(payload: dict[str, Any], key: str, default: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise TaskBlocked(f"payload.{key} must be a non-empty string, got {value!r}", severity="medium")
     return value.strip()
+
+
+def _link(ctx: TaskContext, location: str | None, page: Path) -> str | None:
+    """``location`` relative to ``page`` if it names something in the workspace, else None."""
+    if not location:
+        return None
+    try:
+        target = ctx.resolve(location)
+    except TaskBlocked:  # an image tag, a URL, a path that is gone: not a link
+        return None
+    link = Path(os.path.relpath(target, page.parent)).as_posix()
+    return link + "/" if target.is_dir() else link
 
 
 def _markdown_file(ctx: TaskContext, output_rel: str) -> Path:
