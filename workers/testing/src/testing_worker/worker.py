@@ -5,7 +5,8 @@ Task payload (paths relative to the workspace)::
     {"path": "demo-project",                  # folder the command runs in (default ".")
      "command": "python -m pytest -q tests",  # default "python -m pytest -q"; argv, no shell
      "timeout_seconds": 300,                  # default 300
-     "report": "reports/unit-tests.xml"}      # JUnit report location (default reports/<task id>.xml)
+     "report": "reports/unit-tests.xml",      # JUnit report location (default reports/<task id>.xml)
+     "env": {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}}  # extra environment variables (optional)
 
 pytest commands get ``--junitxml=<report>``; the report is parsed and logged as a
 ``test_report`` artifact. Failing tests end the task as a blocker naming them and their
@@ -39,6 +40,7 @@ OUTPUT_REPORT_SECONDS = 5.0
 BLOCKER_LIST_LIMIT = 10
 #: Variables of the worker's own that the code under test never sees.
 PRIVATE_ENV = ("PM_AGENT_TOKEN",)
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _PYTEST_PERCENT = re.compile(r"\[\s*(\d{1,3})%\]\s*$")
 
 
@@ -56,6 +58,7 @@ class TestingWorker(Worker):
         path_rel = _text(payload, "path", ".")
         command = _text(payload, "command", DEFAULT_COMMAND)
         timeout = _timeout(payload.get("timeout_seconds", DEFAULT_TIMEOUT))
+        extra_env = _env(payload.get("env"))
         cwd = ctx.resolve(path_rel)
         if not cwd.is_dir():
             raise TaskBlocked(
@@ -73,7 +76,7 @@ class TestingWorker(Worker):
 
         shown = command
         await ctx.progress(5, f"Running {shown} in {path_rel} (timeout {timeout:g} s)")
-        result = await self._run(ctx, argv, cwd, timeout)
+        result = await self._run(ctx, argv, cwd, timeout, child_environment(extra_env))
 
         if result.timed_out:
             raise TaskBlocked(
@@ -130,7 +133,9 @@ class TestingWorker(Worker):
         return ctx.resolve(f"reports/{safe}.xml", must_exist=False)
 
     @staticmethod
-    async def _run(ctx: TaskContext, argv: list[str], cwd: Path, timeout: float) -> RunResult:
+    async def _run(
+        ctx: TaskContext, argv: list[str], cwd: Path, timeout: float, env: dict[str, str]
+    ) -> RunResult:
         """Run the command; every few seconds put the newest output line into a progress report."""
         watch = OutputWatch()
 
@@ -141,7 +146,6 @@ class TestingWorker(Worker):
                 if update is not None:
                     await ctx.progress(max(update[0], ctx.last_progress), update[1])
 
-        env = child_environment()
         progress = asyncio.create_task(reporter(), name="test-output-progress")
         try:
             return await run_command(argv, cwd, timeout=timeout, env=env, on_line=watch.feed)
@@ -268,11 +272,35 @@ def add_junit(argv: list[str], report: Path) -> list[str]:
     return [*argv[:at], *extra, *argv[at:]]
 
 
-def child_environment() -> dict[str, str]:
-    """The worker's environment minus its secrets, without bytecode files written into the workspace."""
+def _env(value: Any) -> dict[str, str]:
+    """``payload.env``: variable names to text values (numbers and booleans are written out)."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise TaskBlocked(
+            f"payload.env must be a mapping of variable names to values, got {value!r}", severity="medium"
+        )
+    env: dict[str, str] = {}
+    for name, raw in value.items():
+        if not isinstance(name, str) or not _ENV_NAME.match(name) or name in PRIVATE_ENV:
+            raise TaskBlocked(
+                f"payload.env: {name!r} is not a variable name a task may set", severity="medium"
+            )
+        if isinstance(raw, bool):
+            env[name] = "1" if raw else "0"
+        elif isinstance(raw, (str, int, float)):
+            env[name] = str(raw)
+        else:
+            raise TaskBlocked(f"payload.env.{name} must be text or a number, got {raw!r}", severity="medium")
+    return env
+
+
+def child_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The worker's environment minus its secrets, plus ``extra``; no bytecode files written into the workspace."""
     env = {k: v for k, v in os.environ.items() if k not in PRIVATE_ENV}
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     env.setdefault("PYTHONUNBUFFERED", "1")
+    env.update(extra or {})
     return env
 
 
