@@ -1,0 +1,203 @@
+"""`DevOpsWorker`: build an image from the workspace, smoke-test it, log it as an artifact."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shlex
+import threading
+import time
+from pathlib import Path
+
+import docker
+from pm_worker import (
+    Assignment,
+    NotTaskHolder,
+    PMError,
+    TaskAlreadyComplete,
+    TaskBlocked,
+    TaskContext,
+    Worker,
+)
+from pm_worker.errors import TransportError
+
+from devops_worker import engine
+from devops_worker.engine import (
+    BuildFailed,
+    BuildState,
+    EngineUnreachable,
+    ImageInfo,
+    SmokeFailed,
+    SmokeResult,
+)
+from devops_worker.payload import BuildPayload, parse_payload
+
+# progress bands of one task: connect 0-5, build 5-65, smoke 70-95, artifact 95-100
+BUILD_START, BUILD_END, SMOKE_START = 5.0, 65.0, 70.0
+
+
+class DevOpsWorker(Worker):
+    """Builds and smoke-tests Docker images through the engine (`docker.from_env()`)."""
+
+    role = "devops"
+    name = "DevOps Worker"
+    skills = ("docker", "ci/cd", "deployment", "monitoring")
+
+    #: build output is reported at most this often (seconds), or after this many lines
+    progress_interval: float = 2.0
+    progress_lines: int = 40
+
+    async def execute(self, task: Assignment, ctx: TaskContext) -> str:
+        spec = parse_payload(task)
+        tag = spec.image_tag(task.task_id)
+        context_dir, dockerfile = self._locate(ctx, spec)
+        await ctx.progress(1, f"connecting to the Docker engine at {engine.engine_address()}")
+        try:
+            client = await asyncio.to_thread(engine.connect)
+        except EngineUnreachable as exc:
+            raise TaskBlocked(str(exc), severity="critical") from None
+        try:
+            image, build_seconds, reused = await self._image(task, ctx, client, spec, tag, context_dir, dockerfile)
+            smoke = await self._smoke(task, ctx, client, spec, tag, image) if spec.smoke_command else None
+        except EngineUnreachable as exc:
+            raise TaskBlocked(str(exc), severity="critical") from None
+        except (BuildFailed, SmokeFailed) as exc:
+            raise TaskBlocked(str(exc), severity="high") from None
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(client.close)
+
+        smoke_output = engine.tail(smoke.output) if smoke else None
+        await ctx.artifact(
+            "docker_image",
+            f"image {tag} built from {ctx.relative(context_dir)}/{dockerfile}"
+            + (f", smoke test `{shlex.join(spec.smoke_command or [])}` passed" if smoke else ""),
+            location=tag,
+            data={"image_id": image.image_id, "size": image.size, "smoke_output": smoke_output,
+                  "tag": tag, "smoke_command": spec.smoke_command,
+                  "exit_code": smoke.exit_code if smoke else None,
+                  "build_seconds": round(build_seconds, 2), "from_checkpoint": reused},
+        )
+        built = "reused the image built earlier" if reused else f"built in {build_seconds:.1f}s"
+        message = f"{tag} ({image.image_id[:19]}, {image.size / 1e6:.1f} MB): {built}"
+        if smoke:
+            expect = f", output contains {spec.expect_output!r}" if spec.expect_output else ""
+            message += f"; smoke test `{shlex.join(spec.smoke_command or [])}` passed (exit 0{expect})"
+        else:
+            message += "; no smoke_command given, so no smoke test ran"
+        return message
+
+    # -- where ---------------------------------------------------------------------
+
+    @staticmethod
+    def _locate(ctx: TaskContext, spec: BuildPayload) -> tuple[Path, str]:
+        """The context folder and the Dockerfile path relative to it, both inside the workspace."""
+        context_dir = ctx.resolve(spec.context)
+        if not context_dir.is_dir():
+            raise TaskBlocked(f"payload.context {spec.context!r} is a file; give the build context folder",
+                              severity="medium")
+        dockerfile = ctx.resolve(str(Path(spec.context) / spec.dockerfile))
+        if context_dir not in dockerfile.parents or not dockerfile.is_file():
+            raise TaskBlocked(f"payload.dockerfile {spec.dockerfile!r} must be a file inside the build context "
+                              f"{spec.context!r}", severity="medium")
+        return context_dir, str(dockerfile.relative_to(context_dir))
+
+    # -- build ---------------------------------------------------------------------
+
+    async def _image(self, task: Assignment, ctx: TaskContext, client: docker.DockerClient, spec: BuildPayload,
+                     tag: str, context_dir: Path, dockerfile: str) -> tuple[ImageInfo, float, bool]:
+        checkpoint = task.checkpoint if isinstance(task.checkpoint, dict) else {}
+        image_id = checkpoint.get("image_id")
+        if isinstance(image_id, str) and checkpoint.get("tag") == tag and not spec.nocache:
+            found = await asyncio.to_thread(engine.existing_image, client, image_id, tag)
+            if found is not None:
+                await ctx.progress(BUILD_END, f"image {image_id[:19]} from the checkpoint still exists; "
+                                              "skipping the build")
+                return found, float(checkpoint.get("build_seconds") or 0.0), True
+            await ctx.progress(BUILD_START, f"checkpointed image {image_id[:19]} is gone; building again")
+
+        args = spec.effective_build_args()
+        await ctx.progress(BUILD_START, f"building {tag} from {ctx.relative(context_dir)}/{dockerfile}"
+                                        + (f" (build args: {', '.join(sorted(args))})" if args else ""))
+        state, stop = BuildState(), threading.Event()
+        reporter = asyncio.create_task(self._report_build(ctx, state, tag), name="build-progress")
+        started = time.monotonic()
+        try:
+            image = await asyncio.to_thread(
+                engine.build, client, context=context_dir, dockerfile=dockerfile, tag=tag, build_args=args,
+                labels={"pm-agent-fleet.task": task.task_id, "pm-agent-fleet.agent": self.agent_id},
+                pull=spec.pull, nocache=spec.nocache, timeout=spec.build_timeout_seconds, state=state, stop=stop)
+        except asyncio.CancelledError:
+            stop.set()  # the build thread drops the connection at its next line, which ends the build
+            raise
+        finally:
+            reporter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reporter
+        seconds = time.monotonic() - started
+        ctx.log.info("image built", tag=tag, image_id=image.image_id, size=image.size,
+                     seconds=round(seconds, 2), lines=state.lines)
+        await ctx.checkpoint({"stage": "built", "image_id": image.image_id, "tag": tag,
+                              "size": image.size, "build_seconds": round(seconds, 2)},
+                             f"built {tag} ({image.image_id[:19]}) in {seconds:.1f}s")
+        return image, seconds, False
+
+    async def _report_build(self, ctx: TaskContext, state: BuildState, tag: str) -> None:
+        """Build output into progress reports: at most every `progress_interval` s or `progress_lines` lines."""
+        reported, at = 0, time.monotonic()
+        while True:
+            await asyncio.sleep(0.25)
+            lines, line, step, steps = state.snapshot()
+            if lines == reported:
+                continue
+            if lines - reported < self.progress_lines and time.monotonic() - at < self.progress_interval:
+                continue
+            if steps:
+                percent = BUILD_START + (BUILD_END - BUILD_START) * (step - 1) / steps
+            else:
+                percent = min(BUILD_END - 1, BUILD_START + lines * 0.25)
+            try:
+                await ctx.progress(percent, f"build {tag}: {line[:400]}")
+            except (NotTaskHolder, TaskAlreadyComplete):
+                raise
+            except (PMError, TransportError) as exc:  # best effort: the lease heartbeat goes on anyway
+                ctx.log.warning("build progress not reported", error=str(exc))
+            reported, at = lines, time.monotonic()
+
+    # -- smoke test ----------------------------------------------------------------
+
+    async def _smoke(self, task: Assignment, ctx: TaskContext, client: docker.DockerClient, spec: BuildPayload,
+                     tag: str, image: ImageInfo) -> SmokeResult:
+        command = spec.smoke_command or []
+        shown = shlex.join(command)
+        await ctx.progress(SMOKE_START, f"smoke test: `{shown}` in {tag}")
+        containers: list[str] = []
+        try:
+            result = await asyncio.to_thread(
+                engine.smoke, client, image_id=image.image_id, command=command,
+                timeout=spec.smoke_timeout_seconds,
+                labels={"pm-agent-fleet.task": task.task_id, "pm-agent-fleet.smoke-test": "1"},
+                on_container=containers.append)
+        except asyncio.CancelledError:
+            # the thread is still waiting on the container: removing it ends the wait
+            for cid in containers:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(asyncio.to_thread(engine.remove_container, client, cid))
+            raise
+        except engine.Cancelled:
+            raise SmokeFailed(f"smoke test container of {tag} vanished while it ran") from None
+        ctx.log.info("smoke test finished", exit_code=result.exit_code, timed_out=result.timed_out,
+                     seconds=round(result.seconds, 2))
+        output = engine.tail(result.output, 2000)
+        if result.timed_out:
+            raise SmokeFailed(f"smoke test `{shown}` in {tag} did not finish within "
+                              f"{spec.smoke_timeout_seconds:.0f}s; output so far:\n{output}")
+        if result.exit_code != 0:
+            raise SmokeFailed(f"smoke test `{shown}` in {tag} failed with exit code {result.exit_code}; "
+                              f"output:\n{output}")
+        if spec.expect_output is not None and spec.expect_output not in result.output:
+            raise SmokeFailed(f"smoke test `{shown}` in {tag} exited 0 but its output does not contain "
+                              f"{spec.expect_output!r}; output:\n{output}")
+        await ctx.progress(95, f"smoke test passed in {result.seconds:.1f}s")
+        return result
+
