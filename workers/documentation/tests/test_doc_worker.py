@@ -1,0 +1,208 @@
+"""DocumentationWorker.execute with a real TaskContext over a recording PM client."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from documentation_worker.worker import DocumentationWorker
+from pm_worker import Assignment, TaskBlocked, TaskContext, WorkerSettings
+
+pytestmark = pytest.mark.anyio
+
+SHAPES_PAGES = [
+    "shapes.md",
+    "shapes.geometry.md",
+    "shapes.side_effects.md",
+    "shapes.solids.md",
+    "shapes.solids.cube.md",
+    "shapes.units.md",
+]
+
+
+def make_worker(workspace: Path) -> DocumentationWorker:
+    return DocumentationWorker(WorkerSettings(workspace=workspace, agent_id="docs-test"))
+
+
+def make_task(payload: dict[str, Any], **fields: Any) -> Assignment:
+    return Assignment(
+        task_id=fields.pop("task_id", "docs"), task_name="Write docs", payload=payload, **fields
+    )
+
+
+async def execute(workspace: Path, pm: Any, task: Assignment) -> str:
+    ctx = TaskContext(pm, task, workspace)  # type: ignore[arg-type]
+    return await make_worker(workspace).execute(task, ctx)
+
+
+async def test_identity() -> None:
+    assert DocumentationWorker.role == "documentation"
+    assert set(DocumentationWorker.skills) == {"documentation", "markdown", "api-docs", "tutorials"}
+
+
+async def test_api_reference(workspace: Path, pm: Any) -> None:
+    message = await execute(workspace, pm, make_task({"path": "shapes", "output": "out/api"}))
+    out = workspace / "out" / "api"
+    assert sorted(p.name for p in out.iterdir()) == sorted([*SHAPES_PAGES, "index.md"])
+    assert "def area_of(shapes: Iterable[Shape]" in (out / "shapes.geometry.md").read_text()
+    assert message.startswith("Wrote the API reference for shapes to out/api/: 6 module pages")
+
+    # progress goes through analysing, generating and writing, never backwards
+    values = [p for p, _, _ in pm.progress]
+    assert values == sorted(values)
+    messages = [m for _, m, _ in pm.progress]
+    assert messages[0] == "Analysing shapes"
+    assert messages[1].startswith("Analysed 6 modules of shapes")
+    assert messages[2] == "Generated 6 module pages and the index"
+    assert messages[-1] == "Writing pages: 6/6 (shapes.units.md)"
+    # one checkpoint per page written, each naming every page written so far
+    assert [len(cp["written"]) for cp in pm.checkpoints] == [1, 2, 3, 4, 5, 6]
+    assert pm.checkpoints[-1] == {"kind": "api", "output": "out/api", "written": sorted(SHAPES_PAGES)}
+
+    [artifact] = pm.artifacts
+    assert artifact["artifact_type"] == "api_docs"
+    assert artifact["location"] == "out/api/"
+    assert artifact["data"]["index"] == "out/api/index.md"
+    assert artifact["data"]["modules"] == 6
+    assert artifact["data"]["pages"][0] == "out/api/shapes.md"
+
+
+async def test_default_output_folder(workspace: Path, pm: Any) -> None:
+    await execute(workspace, pm, make_task({"path": "shapes/solids"}))
+    assert sorted(p.name for p in (workspace / "docs" / "api").iterdir()) == [
+        "index.md",
+        "solids.cube.md",
+        "solids.md",
+    ]
+
+
+async def test_resume_skips_pages_already_written(workspace: Path, pm: Any) -> None:
+    out = workspace / "docs" / "api"
+    out.mkdir(parents=True)
+    (out / "shapes.md").write_text("KEPT FROM ATTEMPT 1\n")
+    (out / "shapes.geometry.md").write_text("KEPT FROM ATTEMPT 1\n")
+    checkpoint = {
+        "kind": "api",
+        "output": "docs/api/",
+        "written": ["shapes.md", "shapes.geometry.md", "gone.md"],
+    }
+    task = make_task({"path": "shapes"}, attempt=2, checkpoint=checkpoint)
+    message = await execute(workspace, pm, task)
+    assert (out / "shapes.md").read_text() == "KEPT FROM ATTEMPT 1\n"
+    assert (out / "shapes.geometry.md").read_text() == "KEPT FROM ATTEMPT 1\n"
+    assert (out / "shapes.units.md").read_text().startswith("# `shapes.units`")
+    assert len(pm.checkpoints) == 4  # only the four pages still missing were written
+    assert pm.checkpoints[-1]["written"] == sorted(SHAPES_PAGES)
+    assert "(2 kept from an earlier attempt)" in message
+
+
+async def test_checkpoint_for_another_output_is_ignored(workspace: Path, pm: Any) -> None:
+    (workspace / "docs" / "api").mkdir(parents=True)
+    (workspace / "docs" / "api" / "shapes.md").write_text("STALE\n")
+    task = make_task(
+        {"path": "shapes"}, checkpoint={"kind": "api", "output": "elsewhere/", "written": ["shapes.md"]}
+    )
+    await execute(workspace, pm, task)
+    assert (workspace / "docs" / "api" / "shapes.md").read_text().startswith("# `shapes`")
+
+
+async def test_syntax_error_blocks_naming_file_and_line(workspace: Path, pm: Any) -> None:
+    (workspace / "shapes" / "solids" / "broken.py").write_text("x = 1\n\nclass Broken(:\n    pass\n")
+    with pytest.raises(TaskBlocked) as info:
+        await execute(workspace, pm, make_task({"path": "shapes"}))
+    assert info.value.severity == "high"
+    assert info.value.description.startswith("shapes/solids/broken.py, line 3: syntax error")
+    assert not (workspace / "docs").exists()  # nothing half-written
+
+
+async def test_stopping_saves_a_checkpoint_and_ends_cancelled(workspace: Path, pm: Any) -> None:
+    task = make_task({"path": "shapes"})
+    ctx = TaskContext(pm, task, workspace)  # type: ignore[arg-type]
+    ctx.stopping = True
+    with pytest.raises(asyncio.CancelledError):
+        await make_worker(workspace).execute(task, ctx)
+    assert pm.checkpoints == [{"kind": "api", "output": "docs/api/", "written": []}]
+
+
+async def test_tutorial_links_the_api_reference_from_its_artifact(workspace: Path, pm: Any) -> None:
+    api = {
+        "artifact_type": "api_docs",
+        "task_id": "api",
+        "location": "site/api/",
+        "data": {"index": "site/api/index.md"},
+    }
+    task = make_task(
+        {"kind": "tutorial", "path": "shapes", "output": "site/start.md"}, dependency_artifacts=[api]
+    )
+    message = await execute(workspace, pm, task)
+    page = (workspace / "site" / "start.md").read_text()
+    assert page.startswith("# Getting started with `shapes`")
+    assert "- `volume(side: float) -> float`: The volume of a cube with edge ``side``." in page
+    assert "[API reference](api/index.md)" in page
+    assert message == (
+        "Wrote a getting-started page for shapes to site/start.md: 6 modules, 5 functions, "
+        "3 usage examples from docstrings"
+    )
+    [artifact] = pm.artifacts
+    assert (artifact["artifact_type"], artifact["location"]) == ("tutorial", "site/start.md")
+    assert artifact["data"]["api_docs"] == "api/index.md"
+
+
+async def test_tutorial_output_must_be_markdown(workspace: Path, pm: Any) -> None:
+    with pytest.raises(TaskBlocked, match=r"must name a \.md file"):
+        await execute(workspace, pm, make_task({"kind": "tutorial", "path": "shapes", "output": "docs/"}))
+
+
+async def test_report_from_dependency_artifacts(workspace: Path, pm: Any) -> None:
+    (workspace / "reports").mkdir()
+    (workspace / "reports" / "unit.xml").write_text("<testsuites/>")
+    artifacts = [
+        {
+            "artifact_type": "test_report",
+            "task_id": "unit",
+            "location": "reports/unit.xml",
+            "data": {"passed": 14, "failed": 0, "skipped": 0, "errors": 0},
+        },
+        {
+            "artifact_type": "docker_image",
+            "task_id": "build",
+            "location": "demo:latest",
+            "description": "image",
+        },
+    ]
+    task = make_task(
+        {"kind": "report", "output": "docs/report.md", "title": "Results"}, dependency_artifacts=artifacts
+    )
+    message = await execute(workspace, pm, task)
+    page = (workspace / "docs" / "report.md").read_text()
+    assert "| `unit` | 14 | 0 | 0 | 0 | `reports/unit.xml` |" in page
+    assert "- `docker_image` from `build` at `demo:latest`: image" in page  # not a workspace path: no link
+    assert message == "Wrote docs/report.md from 2 artifacts (1 test reports)"
+
+
+async def test_report_without_artifacts_blocks(workspace: Path, pm: Any) -> None:
+    with pytest.raises(TaskBlocked, match="nothing to report"):
+        await execute(workspace, pm, make_task({"kind": "report"}, dependencies=["unit"]))
+
+
+@pytest.mark.parametrize(
+    ("payload", "problem"),
+    [
+        ({"kind": "poem"}, "unknown payload.kind 'poem'"),
+        ({"path": "../outside"}, "leaves the workspace"),
+        ({"path": "missing"}, "does not exist"),
+        ({"path": "shapes", "output": "/etc/api"}, "leaves the workspace"),
+        ({"path": 7}, "payload.path must be a non-empty string"),
+    ],
+)
+async def test_bad_payloads_block(workspace: Path, pm: Any, payload: dict[str, Any], problem: str) -> None:
+    with pytest.raises(TaskBlocked, match=problem):
+        await execute(workspace, pm, make_task(payload))
+
+
+async def test_folder_without_python_blocks(workspace: Path, pm: Any) -> None:
+    (workspace / "empty").mkdir()
+    with pytest.raises(TaskBlocked, match="no Python modules found in empty"):
+        await execute(workspace, pm, make_task({"path": "empty"}))
