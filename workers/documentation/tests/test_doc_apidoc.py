@@ -106,18 +106,10 @@ def test_function_signature_decorators_docstring(geometry: ModuleDoc) -> None:
         "**options: Any) -> float"
     )
     assert area_of.decorators == ("registered('area')",)
-    assert area_of.docstring is not None and area_of.docstring.startswith("Sum the areas of the shapes.")
-    assert (
-        area_of.lineno
-        == (SHAPES / "geometry.py")
-        .read_text()
-        .splitlines()
-        .index(
-            "def area_of(shapes: Iterable[Shape], /, scale: float = 1.0, *extra: Shape, precise: bool = False, "
-            "**options: Any) -> float:"
-        )
-        + 1
-    )
+    assert area_of.docstring is not None
+    assert area_of.docstring.startswith("Sum the areas of the shapes.")
+    lines = (SHAPES / "geometry.py").read_text().splitlines()
+    assert area_of.lineno == 1 + next(i for i, line in enumerate(lines) if line.startswith("def area_of("))
     undocumented = next(f for f in geometry.functions if f.name == "undocumented")
     assert undocumented.signature == "(a, b=2, *, c)"
     assert undocumented.docstring is None
@@ -128,7 +120,8 @@ def test_classes_bases_decorators_and_methods(geometry: ModuleDoc) -> None:
     circle = geometry.classes[1]
     assert circle.bases == ("Shape",)
     assert circle.decorators == ("functools.total_ordering",)
-    assert circle.docstring is not None and circle.docstring.startswith("A circle given by its radius.")
+    assert circle.docstring is not None
+    assert circle.docstring.startswith("A circle given by its radius.")
     # public methods plus __init__; other dunders and _private ones are left out
     assert [m.name for m in circle.methods] == [
         "__init__",

@@ -84,8 +84,10 @@ def test_module_page_has_every_public_object(modules: list[ModuleDoc]) -> None:
     # contents link to the headings below
     assert "- class [`Circle`](#circle)" in page
     assert "- function [`area_of`](#area_of)" in page
-    assert "### `Circle`" in page and "### `area_of`" in page
-    assert "_secret" not in page and "_helper" not in page
+    assert "### `Circle`" in page
+    assert "### `area_of`" in page
+    assert "_secret" not in page
+    assert "_helper" not in page
     assert "- `PI_ISH`: `float` = `3.14`" in page
 
 
@@ -105,7 +107,8 @@ def test_module_page_signatures_and_decorators(modules: list[ModuleDoc]) -> None
     assert "Members: `__init__`, `diameter`, `unit`, `from_diameter`, `fetch`, `area`" in circle
     diameter = section(page, "#### `Circle.diameter`")
     assert "```python\n@property\ndef diameter(self) -> float\n```" in diameter
-    assert "*property*" in diameter and "Twice the radius." in diameter
+    assert "*property*" in diameter
+    assert "Twice the radius." in diameter
     assert "*static method*" in section(page, "#### `Circle.unit`")
     assert "*class method*" in section(page, "#### `Circle.from_diameter`")
     fetch = section(page, "#### `Circle.fetch`")
