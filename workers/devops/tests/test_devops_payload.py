@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from devops_worker import BuildPayload, DevOpsWorker, engine, parse_payload
 from devops_worker.engine import BuildFailed, BuildState, ImageInfo, SmokeResult
-from pm_worker import Assignment, TaskBlocked, TaskContext
+from pm_worker import Artifact, Assignment, TaskBlocked, TaskContext
 from pm_worker.settings import load_settings
 
 
@@ -197,9 +197,34 @@ async def test_resume_skips_the_build_when_the_checkpointed_image_exists(
     task = assignment(PAYLOAD, checkpoint={"stage": "built", "image_id": IMAGE.image_id, "tag": "demo:latest"})
     message = await worker.execute(task, TaskContext(fake_pm, task, workspace))
     assert fake_engine["build"] == 0
-    assert "reused the image built earlier" in message
-    assert any("from the checkpoint still exists" in m for _, m, _ in fake_pm.progress)
-    assert fake_pm.artifacts[0]["data"]["from_checkpoint"] is True
+    assert "reused the image sha256:abababababab from this task's checkpoint" in message
+    assert any("from this task's checkpoint still exists; skipping the build" in m for _, m, _ in fake_pm.progress)
+    assert fake_pm.artifacts[0]["data"]["reused"] == "sha256:abababababab from this task's checkpoint"
+
+
+@pytest.mark.anyio
+async def test_an_image_a_dependency_built_with_this_tag_is_reused(
+        worker: DevOpsWorker, workspace: Path, fake_pm: Any, fake_engine: dict[str, Any]) -> None:
+    fake_engine["existing"] = IMAGE
+    other = Artifact(artifact_type="docker_image", task_id="build-image", location="other:1",
+                     data={"image_id": "sha256:" + "cd" * 32})
+    same = Artifact(artifact_type="docker_image", task_id="build-image", location="demo:latest",
+                    data={"image_id": IMAGE.image_id, "build_seconds": 4.2})
+    task = assignment(PAYLOAD).model_copy(update={"dependency_artifacts": [other, same]})
+    message = await worker.execute(task, TaskContext(fake_pm, task, workspace))
+    assert fake_engine["build"] == 0
+    assert "reused the image sha256:abababababab built by task build-image" in message
+    assert fake_engine["smoke"][0]["image_id"] == IMAGE.image_id
+
+
+@pytest.mark.anyio
+async def test_nocache_always_builds(
+        worker: DevOpsWorker, workspace: Path, fake_pm: Any, fake_engine: dict[str, Any]) -> None:
+    fake_engine["existing"] = IMAGE
+    task = assignment({**PAYLOAD, "nocache": True},
+                      checkpoint={"stage": "built", "image_id": IMAGE.image_id, "tag": "demo:latest"})
+    await worker.execute(task, TaskContext(fake_pm, task, workspace))
+    assert fake_engine["build"] == 1
 
 
 @pytest.mark.anyio
@@ -208,7 +233,7 @@ async def test_resume_rebuilds_when_the_checkpointed_image_is_gone(
     task = assignment(PAYLOAD, checkpoint={"stage": "built", "image_id": IMAGE.image_id, "tag": "demo:latest"})
     await worker.execute(task, TaskContext(fake_pm, task, workspace))
     assert fake_engine["build"] == 1
-    assert any("is gone; building again" in m for _, m, _ in fake_pm.progress)
+    assert any("from this task's checkpoint is gone; building again" in m for _, m, _ in fake_pm.progress)
 
 
 @pytest.mark.anyio

@@ -11,6 +11,10 @@ Task payload (paths relative to the workspace; only ``context`` is usually neede
      "expect_output": "5",                   # must appear in the smoke test's output
      "smoke_timeout_seconds": 120, "build_timeout_seconds": 1800, "pull": false, "nocache": false}
 
+The image is not rebuilt when this task's checkpoint (a resumed task) or a dependency's
+``docker_image`` artifact names an image with the same tag that the engine still has
+(unless ``nocache``): a smoke-deploy task after a build task reuses that build.
+
 It talks to the engine with the ``docker`` SDK (``docker.from_env()``: ``DOCKER_HOST`` or the
 socket at /var/run/docker.sock), every blocking call in a thread. Engine unreachable,
 build failure and a failing smoke test end as blockers carrying the engine's own words.

@@ -76,9 +76,9 @@ class DevOpsWorker(Worker):
             data={"image_id": image.image_id, "size": image.size, "smoke_output": smoke_output,
                   "tag": tag, "smoke_command": spec.smoke_command,
                   "exit_code": smoke.exit_code if smoke else None,
-                  "build_seconds": round(build_seconds, 2), "from_checkpoint": reused},
+                  "build_seconds": round(build_seconds, 2), "reused": reused},
         )
-        built = "reused the image built earlier" if reused else f"built in {build_seconds:.1f}s"
+        built = f"reused the image {reused}" if reused else f"built in {build_seconds:.1f}s"
         message = f"{tag} ({image.image_id[:19]}, {image.size / 1e6:.1f} MB): {built}"
         if smoke:
             expect = f", output contains {spec.expect_output!r}" if spec.expect_output else ""
@@ -105,16 +105,27 @@ class DevOpsWorker(Worker):
     # -- build ---------------------------------------------------------------------
 
     async def _image(self, task: Assignment, ctx: TaskContext, client: docker.DockerClient, spec: BuildPayload,
-                     tag: str, context_dir: Path, dockerfile: str) -> tuple[ImageInfo, float, bool]:
+                     tag: str, context_dir: Path, dockerfile: str) -> tuple[ImageInfo, float, str | None]:
+        """The image to smoke-test: (info, build seconds, what was reused or None if built now).
+
+        Not rebuilt when this task's checkpoint or a dependency's `docker_image` artifact names
+        an image with this tag that the engine still has (unless `nocache`)."""
         checkpoint = task.checkpoint if isinstance(task.checkpoint, dict) else {}
-        image_id = checkpoint.get("image_id")
-        if isinstance(image_id, str) and checkpoint.get("tag") == tag and not spec.nocache:
+        candidates: list[tuple[str, str, float]] = []
+        if isinstance(checkpoint.get("image_id"), str) and checkpoint.get("tag") == tag:
+            candidates.append((checkpoint["image_id"], "from this task's checkpoint",
+                               float(checkpoint.get("build_seconds") or 0.0)))
+        for art in task.dependency_artifacts:
+            data = art.data if isinstance(art.data, dict) else {}
+            if art.artifact_type == "docker_image" and art.location == tag and isinstance(data.get("image_id"), str):
+                candidates.append((data["image_id"], f"built by task {art.task_id}",
+                                   float(data.get("build_seconds") or 0.0)))
+        for image_id, origin, seconds in ([] if spec.nocache else candidates):
             found = await asyncio.to_thread(engine.existing_image, client, image_id, tag)
             if found is not None:
-                await ctx.progress(BUILD_END, f"image {image_id[:19]} from the checkpoint still exists; "
-                                              "skipping the build")
-                return found, float(checkpoint.get("build_seconds") or 0.0), True
-            await ctx.progress(BUILD_START, f"checkpointed image {image_id[:19]} is gone; building again")
+                await ctx.progress(BUILD_END, f"image {image_id[:19]} {origin} still exists; skipping the build")
+                return found, seconds, f"{image_id[:19]} {origin}"
+            await ctx.progress(BUILD_START, f"image {image_id[:19]} {origin} is gone; building again")
 
         args = spec.effective_build_args()
         await ctx.progress(BUILD_START, f"building {tag} from {ctx.relative(context_dir)}/{dockerfile}"
@@ -140,17 +151,19 @@ class DevOpsWorker(Worker):
         await ctx.checkpoint({"stage": "built", "image_id": image.image_id, "tag": tag,
                               "size": image.size, "build_seconds": round(seconds, 2)},
                              f"built {tag} ({image.image_id[:19]}) in {seconds:.1f}s")
-        return image, seconds, False
+        return image, seconds, None
 
     async def _report_build(self, ctx: TaskContext, state: BuildState, tag: str) -> None:
-        """Build output into progress reports: at most every `progress_interval` s or `progress_lines` lines."""
+        """Build output into progress reports: the first line at once, then at most every
+        `progress_interval` seconds or `progress_lines` lines."""
         reported, at = 0, time.monotonic()
         while True:
             await asyncio.sleep(0.25)
             lines, line, step, steps = state.snapshot()
             if lines == reported:
                 continue
-            if lines - reported < self.progress_lines and time.monotonic() - at < self.progress_interval:
+            # the first output at once (the board sees the build has started), then throttled
+            if reported and lines - reported < self.progress_lines and time.monotonic() - at < self.progress_interval:
                 continue
             if steps:
                 percent = BUILD_START + (BUILD_END - BUILD_START) * (step - 1) / steps
