@@ -39,13 +39,10 @@ RETRY_AFTER_SECONDS: Final = 5
 PROGRESS_LOG_LIMIT: Final = 200
 UNSET: Final[Any] = object()
 
-_PICK_SQL: Final = """
-SELECT * FROM tasks AS t
-WHERE t.status = 'todo' AND t.pending_deps = 0 AND t.skill_count <= :n
-  AND NOT EXISTS (
-      SELECT 1 FROM task_skills AS s
-      WHERE s.task_id = t.task_id AND s.skill NOT IN (SELECT value FROM json_each(:skills)))
-ORDER BY t.priority_rank DESC, t.skill_count DESC, t.created_seq
+_PROBE_SQL: Final = """
+SELECT task_id, priority_rank, skill_count, created_seq FROM tasks INDEXED BY tasks_ready
+WHERE skill_sig = ? AND status = 'todo' AND pending_deps = 0
+ORDER BY priority_rank DESC, created_seq
 LIMIT 1
 """
 
@@ -85,6 +82,7 @@ class Board:
         self._clock = clock
         self._listeners: list[Listener] = []
         self._state: _TxnState | None = None
+        self._sig_sets: dict[str, frozenset[str]] = {}
 
     # ------------------------------------------------------------------ plumbing
 
@@ -175,7 +173,8 @@ class Board:
 
     def _held_by(self, agent_id: str) -> sqlite3.Row | None:
         row: sqlite3.Row | None = self.conn.execute(
-            "SELECT * FROM tasks WHERE holder = ? AND status = 'in_progress' ORDER BY updated_at LIMIT 1",
+            "SELECT * FROM tasks INDEXED BY tasks_holder WHERE holder = ? AND status = 'in_progress' "
+            "ORDER BY updated_at LIMIT 1",
             (agent_id,),
         ).fetchone()
         return row
@@ -383,11 +382,8 @@ class Board:
                     {"lease_id": held["lease_id"]},
                 )
                 return {"success": True, "has_task": True, "assignment": self._assignment(held, expires)}
-            skills_lc = agent["skills_lc"]
-            row = self.conn.execute(
-                _PICK_SQL, {"n": len(json.loads(skills_lc)), "skills": skills_lc}
-            ).fetchone()
-            if row is None:
+            picked = self._pick(frozenset(json.loads(agent["skills_lc"])))
+            if picked is None:
                 return {
                     "success": True,
                     "has_task": False,
@@ -395,6 +391,7 @@ class Board:
                     "(none ready whose required skills you have); ask again later.",
                     "retry_after_seconds": RETRY_AFTER_SECONDS,
                 }
+            row = self._task(picked["task_id"])
             lease_id = uuid.uuid4().hex
             attempt = row["attempt"] + 1
             expires = state.now + self.lease_seconds
@@ -407,6 +404,27 @@ class Board:
             state.signals.add("lease")
             fresh = self._task(row["task_id"])
             return {"success": True, "has_task": True, "assignment": self._assignment(fresh, expires)}
+
+    def _pick(self, skills: frozenset[str]) -> sqlite3.Row | None:
+        """Best offerable task for these skills: one index probe per satisfiable skill signature."""
+        best: sqlite3.Row | None = None
+        for sig_row in self.conn.execute("SELECT sig, skill_count FROM skill_sigs").fetchall():
+            sig, count = sig_row["sig"], sig_row["skill_count"]
+            if count > len(skills):
+                continue
+            required = self._sig_sets.get(sig)
+            if required is None:
+                required = self._sig_sets[sig] = frozenset(json.loads(sig))
+            if not required <= skills:
+                continue
+            row: sqlite3.Row | None = self.conn.execute(_PROBE_SQL, (sig,)).fetchone()
+            if row is not None and (
+                best is None
+                or (row["priority_rank"], row["skill_count"], -row["created_seq"])
+                > (best["priority_rank"], best["skill_count"], -best["created_seq"])
+            ):
+                best = row
+        return best
 
     def report_task_progress(
         self,
@@ -805,7 +823,7 @@ class Board:
             seq = int(seq_row[0])
             new = [t for t in spec.tasks if t.id not in on_board]
             task_rows: list[tuple[Any, ...]] = []
-            skill_rows: list[tuple[str, str]] = []
+            sig_rows: set[tuple[str, int]] = set()
             dep_rows: list[tuple[str, str]] = []
             for task in new:
                 seq += 1
@@ -822,6 +840,7 @@ class Board:
                         PRIORITY_RANK[task.priority],
                         dumps(task.required_skills),
                         len(skills_lc),
+                        dumps(skills_lc),
                         dumps(task.labels),
                         dumps(task.dependencies),
                         pending,
@@ -832,16 +851,18 @@ class Board:
                         state.now,
                     )
                 )
-                skill_rows.extend((task.id, s) for s in skills_lc)
+                sig_rows.add((dumps(skills_lc), len(skills_lc)))
                 dep_rows.extend((task.id, d) for d in task.dependencies)
             self.conn.executemany(
                 "INSERT INTO tasks (task_id, project, name, description, instructions, priority, priority_rank, "
-                "required_skills, skill_count, labels, dependencies, pending_deps, estimated_hours, payload, "
+                "required_skills, skill_count, skill_sig, labels, dependencies, pending_deps, estimated_hours, payload, "
                 "status, created_seq, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'todo', ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'todo', ?, ?, ?)",
                 task_rows,
             )
-            self.conn.executemany("INSERT INTO task_skills (task_id, skill) VALUES (?, ?)", skill_rows)
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO skill_sigs (sig, skill_count) VALUES (?, ?)", sorted(sig_rows)
+            )
             self.conn.executemany("INSERT INTO task_deps (task_id, depends_on) VALUES (?, ?)", dep_rows)
             self._event(
                 state,

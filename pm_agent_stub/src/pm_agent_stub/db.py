@@ -19,6 +19,10 @@ from pm_agent_stub.schema import SCHEMA_VERSION, STATEMENTS
 BUSY_TIMEOUT_MS = 15_000
 
 
+class SchemaMismatchError(RuntimeError):
+    """The file was made by a stub with a different schema; refuse rather than corrupt it."""
+
+
 def connect(path: Path | str, synchronous: str = "NORMAL") -> sqlite3.Connection:
     """Open (creating if needed) the board database and make sure the schema is there."""
     if str(path) != ":memory:":
@@ -38,6 +42,13 @@ def connect(path: Path | str, synchronous: str = "NORMAL") -> sqlite3.Connection
             conn.execute(statement)
         conn.execute(
             "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+        )
+        found = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
+    if found != str(SCHEMA_VERSION):
+        conn.close()
+        raise SchemaMismatchError(
+            f"{path}: board schema version {found}, this stub needs {SCHEMA_VERSION}; "
+            "move the old file away (or point PM_AGENT_DB elsewhere) and reload the project"
         )
     return conn
 

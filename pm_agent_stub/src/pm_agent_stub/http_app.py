@@ -49,7 +49,9 @@ class BearerTokenMiddleware:
         log.warning("unauthorized", path=scope.get("path"), had_header=bool(given))
         # A JSON-RPC error envelope, so MCP clients surface the message (a bare JSON body
         # becomes "Server returned an error response"); `data` is the contract's error object.
-        message = "unauthorized: missing or wrong bearer token; send 'Authorization: Bearer <PM_AGENT_TOKEN>'."
+        message = (
+            "unauthorized: missing or wrong bearer token; send 'Authorization: Bearer <PM_AGENT_TOKEN>'."
+        )
         body = json.dumps(
             {
                 "jsonrpc": "2.0",

@@ -1,7 +1,10 @@
 """The SQLite schema. Indexes are chosen so each call touches O(log n) rows, not the board.
 
-- `tasks_ready` is a partial index over exactly the offerable tasks (todo, no pending
-  dependency) in offer order, so picking the next task is an index walk.
+- Each task's required skills, lower-cased and sorted, form its skill signature
+  (`skill_sig`); `skill_sigs` lists the few distinct signatures. `tasks_ready` is a partial
+  index over exactly the offerable tasks (todo, no pending dependency) by signature in
+  offer order, so picking = one index probe per signature the agent satisfies, however many
+  tasks the agent lacks skills for.
 - `pending_deps` is a counter decremented when a dependency completes, so completing a
   task never rescans the board.
 - `tasks_lease` finds expired leases without looking at tasks that have none.
@@ -11,7 +14,7 @@ from __future__ import annotations
 
 from typing import Final
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 
 STATEMENTS: Final[tuple[str, ...]] = (
     """CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)""",
@@ -35,6 +38,7 @@ STATEMENTS: Final[tuple[str, ...]] = (
         priority_rank    INTEGER NOT NULL,
         required_skills  TEXT NOT NULL,           -- JSON list as written in the file
         skill_count      INTEGER NOT NULL,
+        skill_sig        TEXT NOT NULL,           -- JSON list, lower-cased, sorted, distinct
         labels           TEXT NOT NULL,
         dependencies     TEXT NOT NULL,           -- JSON list, in file order
         pending_deps     INTEGER NOT NULL,
@@ -55,14 +59,12 @@ STATEMENTS: Final[tuple[str, ...]] = (
         completed_at     REAL
     )""",
     """CREATE INDEX IF NOT EXISTS tasks_ready
-        ON tasks (priority_rank DESC, skill_count DESC, created_seq)
+        ON tasks (skill_sig, priority_rank DESC, created_seq)
         WHERE status = 'todo' AND pending_deps = 0""",
+    """CREATE TABLE IF NOT EXISTS skill_sigs (sig TEXT PRIMARY KEY, skill_count INTEGER NOT NULL)""",
     """CREATE INDEX IF NOT EXISTS tasks_lease ON tasks (lease_expires_at) WHERE status = 'in_progress'""",
     """CREATE INDEX IF NOT EXISTS tasks_holder ON tasks (holder) WHERE holder IS NOT NULL""",
     """CREATE INDEX IF NOT EXISTS tasks_status ON tasks (status)""",
-    """CREATE TABLE IF NOT EXISTS task_skills (
-        task_id TEXT NOT NULL, skill TEXT NOT NULL, PRIMARY KEY (task_id, skill)
-    ) WITHOUT ROWID""",
     """CREATE TABLE IF NOT EXISTS task_deps (
         task_id TEXT NOT NULL, depends_on TEXT NOT NULL, PRIMARY KEY (task_id, depends_on)
     ) WITHOUT ROWID""",

@@ -1,0 +1,91 @@
+"""Project files: every refusal names file, task and field; nothing of a bad file is loaded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from helpers.stubproc import load_tasks
+
+from pm_agent_stub.board import Board
+from pm_agent_stub.db import connect
+from pm_agent_stub.project_file import ProjectFileError, load_project_file, parse_project
+
+GOOD = """
+project: demo
+tasks:
+  - id: build
+    name: Build
+    priority: urgent
+    required_skills: [docker]
+    estimated_hours: 1
+    payload: {path: calc, command: "python -m pytest -q"}
+  - id: test
+    name: Test
+    dependencies: [build]
+"""
+
+
+def test_good_file_parses_with_defaults() -> None:
+    spec = parse_project(GOOD, "p.yaml")
+    assert spec.project == "demo"
+    build, test = spec.tasks
+    assert build.priority == "urgent"
+    assert build.payload == {"path": "calc", "command": "python -m pytest -q"}
+    assert test.priority == "medium"
+    assert test.required_skills == [] and test.labels == [] and test.payload == {}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("tasks: [\n  - id: a\n", "p.yaml: task '-' field '-': YAML syntax error at line"),
+        ("", "p.yaml: task '-' field 'tasks': the file has no tasks"),
+        ("project: x\ntasks: []\n", "p.yaml: task '-' field 'tasks': the file has no tasks"),
+        ("- just\n- a list\n", "p.yaml: task '-' field '-': expected a mapping"),
+        ("tasks:\n  - {id: a, name: A, colour: red}\n", "p.yaml: task 'a' field 'colour': unknown field"),
+        ("tasks:\n  - {id: a, name: A, priority: asap}\n", "p.yaml: task 'a' field 'priority': unknown priority 'asap'"),
+        ("tasks:\n  - {id: a, name: A, required_skills: docker}\n", "p.yaml: task 'a' field 'required_skills':"),
+        ("tasks:\n  - {id: a, name: 5}\n", "p.yaml: task 'a' field 'name':"),
+        ("tasks:\n  - {id: a, name: A, estimated_hours: soon}\n", "p.yaml: task 'a' field 'estimated_hours':"),
+        ("tasks:\n  - {id: 'has space', name: A}\n", "p.yaml: task 'has space' field 'id':"),
+        ("tasks:\n  - {name: A}\n", "p.yaml: task '#1' field 'id': Field required"),
+        ("tasks:\n  - {id: a, name: A}\n  - {id: a, name: B}\n", "p.yaml: task 'a' field 'id': duplicate id"),
+        ("tasks:\n  - {id: a, name: A, dependencies: [a]}\n", "p.yaml: task 'a' field 'dependencies': a task cannot depend on itself"),
+        (
+            "tasks:\n  - {id: a, name: A, dependencies: [c]}\n  - {id: b, name: B, dependencies: [a]}\n"
+            "  - {id: c, name: C, dependencies: [b]}\n",
+            "field 'dependencies': dependency cycle: a -> c -> b -> a",
+        ),
+        ("project: x\nextra: 1\ntasks:\n  - {id: a, name: A}\n", "p.yaml: task '-' field 'extra': unknown field"),
+    ],
+)
+def test_bad_files_are_refused_with_file_task_and_field(text: str, expected: str) -> None:
+    with pytest.raises(ProjectFileError) as info:
+        parse_project(text, "p.yaml")
+    assert expected in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_unknown_dependency_is_refused_and_nothing_is_loaded(tmp_path: Path) -> None:
+    db = tmp_path / "b.db"
+    text = "tasks:\n  - {id: a, name: A}\n  - {id: b, name: B, dependencies: [ghost]}\n"
+    board = Board(connect(db))
+    with pytest.raises(ProjectFileError, match="task 'b' field 'dependencies': unknown dependency 'ghost'"):
+        board.load_project(parse_project(text, "p.yaml"), "p.yaml")
+    assert board.get_project_status()["project_status"]["total_tasks"] == 0
+
+
+def test_dependency_already_on_the_board_is_accepted_and_loading_twice_adds_nothing(tmp_path: Path) -> None:
+    db = tmp_path / "b.db"
+    assert load_tasks(db, {"id": "base", "name": "Base"})["added"] == 1
+    first = load_tasks(db, {"id": "top", "name": "Top", "dependencies": ["base"]})
+    again = load_tasks(db, {"id": "top", "name": "Top", "dependencies": ["base"]})
+    assert (first["added"], again["added"], again["skipped"]) == (1, 0, 1)
+    ctx = Board(connect(db)).get_task_context("top")
+    assert ctx["task"]["pending_dependencies"] == 1
+
+
+def test_load_project_file_reports_unreadable_file(tmp_path: Path) -> None:
+    with pytest.raises(ProjectFileError, match="cannot read the file"):
+        load_project_file(tmp_path / "missing.yaml")
