@@ -8,6 +8,7 @@ drop the connection on the Nth call, to test reconnects.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,10 +61,8 @@ class FakeBoard:
                 if remaining <= 0:
                     return ok({"success": True, "has_task": False, "message": "none", "retry_after_seconds": 0.01})
                 self.changed.clear()
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.changed.wait(), remaining)
-                except TimeoutError:
-                    pass
         task = self.tasks.get(args.get("task_id", ""))
         if name == "heartbeat":
             held = self._held_by(agent)

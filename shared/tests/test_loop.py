@@ -9,11 +9,12 @@ from typing import Any
 import pytest
 from tenacity import stop_after_attempt, wait_none
 
-from fakes import FakeBoard
 from pm_worker import Assignment, PMClient, TaskBlocked, TaskContext, TransportError, Worker
 from pm_worker.errors import InvalidArgument
 from pm_worker.retry import reconnect_policy
 from pm_worker.settings import WorkerSettings
+
+from fakes import FakeBoard
 
 
 def make_settings(tmp_path: Path, **kw: Any) -> WorkerSettings:

@@ -38,7 +38,8 @@ def test_register_and_finish_tasks_in_dependency_order(tmp_path: Path, workspace
         status = board(db)
         assert status["project_status"]["done"] == 2
         agent = status["agents"][0]
-        assert agent["agent_id"].startswith("steps-") and "{hostname}" not in agent["agent_id"]
+        assert agent["agent_id"].startswith("steps-")
+        assert "{hostname}" not in agent["agent_id"]
         assert agent["skills"] == ["steps"]
         lines = (workspace / "ledger.txt").read_text().splitlines()
         assert [line.split(" by ")[0] for line in lines] == ["first step 0", "first step 1", "second step 0"]
@@ -98,11 +99,13 @@ async def test_sigterm_releases_with_checkpoint_and_another_worker_resumes(tmp_p
             assert deadline_steps >= 3, first.logs()
             assert first.terminate(timeout=30) == 0, first.logs()
             released = read_events(db, "released", "long")
-            assert len(released) == 1 and released[0]["agent_id"] == "steps-a"
+            assert len(released) == 1
+            assert released[0]["agent_id"] == "steps-a"
             stored = await checkpoint()
             assert stored >= 3
             ctx = await call_tool(client, "get_task_context", {"task_id": "long"})
-            assert ctx["task"]["status"] == "todo" and ctx["task"].get("holder") in (None, "")
+            assert ctx["task"]["status"] == "todo"
+            assert ctx["task"].get("holder") in (None, "")
 
             second = start_worker([str(STEP_WORKER)], tmp_path / "b.log", PM_AGENT_URL=url, AGENT_ID="steps-b",
                                   WORKSPACE=str(workspace), MAX_TASKS="1")
@@ -116,7 +119,8 @@ async def test_sigterm_releases_with_checkpoint_and_another_worker_resumes(tmp_p
         assert by_b[0].startswith(f"long step {stored} ")
         assert len(ledger) == 12  # no step lost, none repeated
         worker_events = [e["event"] for e in first.events()]
-        assert "task released" in worker_events and "worker stopped" in worker_events
+        assert "task released" in worker_events
+        assert "worker stopped" in worker_events
     finally:
         first.kill()
         if second is not None:

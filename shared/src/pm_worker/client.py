@@ -9,8 +9,8 @@ complete, a repeated `request_next_task` with the same assignment).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 import structlog

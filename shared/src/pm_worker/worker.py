@@ -19,6 +19,7 @@ from pm_worker import health
 from pm_worker.client import Identity, PMClient
 from pm_worker.context import TaskContext
 from pm_worker.errors import (
+    AgentNotRegistered,
     NotTaskHolder,
     PMError,
     TaskAlreadyComplete,
@@ -117,6 +118,9 @@ class Worker:
             log.error("gave up reaching the stub", error=str(exc),
                       give_up_seconds=self.settings.reconnect_give_up_seconds)
             code = 1
+        except PMError as exc:
+            log.error("the stub refused this worker", error=str(exc))
+            code = 1
         finally:
             beat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -150,11 +154,23 @@ class Worker:
 
     async def _loop(self, client: PMClient) -> None:
         max_tasks = self.settings.max_tasks
+        failures = 0
         while not self.stopping:
             if max_tasks and self.counters["handled"] >= max_tasks:
                 log.info("max tasks reached", max_tasks=max_tasks)
                 return
-            offer = await self._until_stopped(client.request_next_task(self.settings.poll_wait_seconds))
+            try:
+                offer = await self._until_stopped(client.request_next_task(self.settings.poll_wait_seconds))
+            except (AgentNotRegistered, Unauthorized):
+                raise
+            except PMError as exc:
+                # The stub answered but failed (e.g. internal_error): keep the worker, back off, ask again.
+                failures += 1
+                wait = min(30.0, 0.5 * 2 ** min(failures, 6))
+                log.error("request_next_task failed; asking again", error=str(exc), wait_seconds=wait)
+                await self._until_stopped(asyncio.sleep(wait))
+                continue
+            failures = 0
             if offer is None:  # stopped during the long-poll: the stub may have assigned us a task meanwhile
                 await self._release_orphan(client)
                 return
@@ -278,3 +294,8 @@ class Worker:
         except (NotTaskHolder, TaskAlreadyComplete) as exc:
             self.counters["fenced_reports"] += 1
             log.warning("report refused: this worker no longer holds the task", error=str(exc))
+        except PMError as exc:
+            # Not retried here: the lease will expire and the task will be offered again.
+            self.counters["report_failed"] += 1
+            log.error("the stub refused the task's outcome; the lease will expire and it will be re-offered",
+                      outcome=kind, error=str(exc))
