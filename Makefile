@@ -4,9 +4,12 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 COMPOSE ?= docker compose
+# The devops worker runs as uid 10001 and reaches the engine through the socket's group.
+DOCKER_SOCKET ?= /var/run/docker.sock
+export DOCKER_GID ?= $(shell stat -c %g $(DOCKER_SOCKET) 2>/dev/null || echo 0)
 PYTEST_ARGS ?=
 
-.PHONY: help install test lint demo up down logs scale status test-docker chaos bench bench-smoke clean
+.PHONY: help install test lint demo build up down logs scale status images stack-config test-docker chaos bench bench-smoke clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -28,6 +31,9 @@ lint: install ## ruff + mypy --strict
 demo: install ## run the stub and all workers as local processes on the demo project (no Docker)
 	$(UV) run python scripts/run_demo.py
 
+build: ## build the four images (PYTHON_IMAGE=<local base image> where no registry answers)
+	$(COMPOSE) build
+
 up: ## docker compose up (build, wait until healthy)
 	$(COMPOSE) up -d --build --wait
 
@@ -45,6 +51,12 @@ scale: ## e.g. make scale testing=3 documentation=2
 
 status: ## the board and the workers, from the running stub container
 	$(COMPOSE) exec pm-agent python -m pm_agent_stub status
+
+images: ## the fleet's images and their sizes
+	@docker image ls --format 'table {{.Repository}}:{{.Tag}}\t{{.Size}}\t{{.CreatedSince}}' | grep -E '^(REPOSITORY|pm-agent-fleet/)'
+
+stack-config: ## docker-compose.yml reshaped for Swarm: make stack-config > stack.yml; docker stack deploy -c stack.yml fleet
+	@$(COMPOSE) config --format json | $(UV) run python -m devops_worker.swarm
 
 test-docker: install ## build the images and run the real compose fleet end to end
 	$(UV) run pytest -m docker -v $(PYTEST_ARGS)

@@ -20,6 +20,7 @@ from typing import Any
 import anyio
 import mcp
 import pytest
+
 from helpers.stubproc import REPO_ROOT, StubProcess, call_tool, start_stub, tasks_yaml
 
 DOCKERFILE = """\

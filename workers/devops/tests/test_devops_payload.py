@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from devops_worker import BuildPayload, DevOpsWorker, engine, parse_payload
 from devops_worker.engine import BuildFailed, BuildState, ImageInfo, SmokeResult
 from pm_worker import Artifact, Assignment, TaskBlocked, TaskContext

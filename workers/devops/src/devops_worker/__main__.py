@@ -1,8 +1,7 @@
 """``python -m devops_worker``: run the devops worker until stopped."""
 
-from pm_worker import run
-
 from devops_worker.worker import DevOpsWorker
+from pm_worker import run
 
 if __name__ == "__main__":
     run(DevOpsWorker)

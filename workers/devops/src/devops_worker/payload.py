@@ -7,8 +7,9 @@ import re
 import shlex
 from typing import Any
 
-from pm_worker import Assignment, TaskBlocked
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from pm_worker import Assignment, TaskBlocked
 
 # docker's reference grammar, simplified: [registry[:port]/]path[:tag]; lower-case path.
 _TAG = re.compile(

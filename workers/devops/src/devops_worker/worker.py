@@ -10,16 +10,6 @@ import time
 from pathlib import Path
 
 import docker
-from pm_worker import (
-    Assignment,
-    NotTaskHolder,
-    PMError,
-    TaskAlreadyComplete,
-    TaskBlocked,
-    TaskContext,
-    Worker,
-)
-from pm_worker.errors import TransportError
 
 from devops_worker import engine
 from devops_worker.engine import (
@@ -31,6 +21,16 @@ from devops_worker.engine import (
     SmokeResult,
 )
 from devops_worker.payload import BuildPayload, parse_payload
+from pm_worker import (
+    Assignment,
+    NotTaskHolder,
+    PMError,
+    TaskAlreadyComplete,
+    TaskBlocked,
+    TaskContext,
+    Worker,
+)
+from pm_worker.errors import TransportError
 
 # progress bands of one task: connect 0-5, build 5-65, smoke 70-95, artifact 95-100
 BUILD_START, BUILD_END, SMOKE_START = 5.0, 65.0, 70.0
