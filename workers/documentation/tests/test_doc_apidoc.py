@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from documentation_worker.apidoc import (
     ModuleDoc,
     SourceError,

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+
 from documentation_worker.apidoc import ModuleDoc, discover_modules, parse_module
 from documentation_worker.render import (
     ArtifactInfo,

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from documentation_worker.worker import DocumentationWorker
 from pm_worker import Assignment, TaskBlocked, TaskContext, WorkerSettings
 

@@ -21,8 +21,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from pm_worker import Assignment, TaskBlocked, TaskContext, Worker, run
-
 from documentation_worker.apidoc import ModuleDoc, SourceError, discover_modules, parse_module
 from documentation_worker.render import (
     ArtifactInfo,
@@ -33,6 +31,7 @@ from documentation_worker.render import (
     render_report,
     render_tutorial,
 )
+from pm_worker import Assignment, TaskBlocked, TaskContext, Worker, run
 
 API_KINDS = frozenset({"api", "api-docs", "api_docs", "reference"})
 TUTORIAL_KINDS = frozenset({"tutorial", "getting-started"})

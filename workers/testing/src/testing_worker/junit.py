@@ -30,7 +30,7 @@ class CaseResult:
     message: str = ""
     time: float = 0.0
     file: str | None = None
-    line: int | None = None
+    line: int | None = None  # as the report gives it (pytest: the 0-based line of the test's def)
 
 
 @dataclass(frozen=True)

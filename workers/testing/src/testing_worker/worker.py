@@ -27,7 +27,6 @@ from pathlib import Path, PurePath
 from typing import Any
 
 from pm_worker import Assignment, TaskBlocked, TaskContext, Worker, run
-
 from testing_worker.junit import CaseResult, JUnitError, JUnitReport, parse_junit
 from testing_worker.runner import CommandNotFound, RunResult, run_command
 

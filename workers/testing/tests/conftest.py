@@ -1,0 +1,108 @@
+"""Fixtures for the testing worker suite: a fixture project with passing, failing and
+hanging tests, a recording PM client behind a real `TaskContext`, and the stub helpers."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# tests/helpers (the real stub as a subprocess) lives at the repo root
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tests"))
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+# The fixture project holds failing and hanging tests on purpose: only the worker runs them.
+collect_ignore = ["fixtures"]
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+class RecordingPM:
+    """Stands in for `PMClient` under a real `TaskContext`: records every report in order."""
+
+    def __init__(self) -> None:
+        self.progress: list[tuple[float, str, Any]] = []
+        self.artifacts: list[dict[str, Any]] = []
+
+    async def report_progress(
+        self,
+        task_id: str,
+        progress: float,
+        message: str,
+        *,
+        status: str = "in_progress",
+        checkpoint: Any = None,
+    ) -> None:
+        self.progress.append((progress, message, checkpoint))
+
+    async def log_artifact(
+        self,
+        task_id: str,
+        artifact_type: str,
+        description: str,
+        location: str | None = None,
+        data: Any = None,
+    ) -> Any:
+        self.artifacts.append(
+            {"artifact_type": artifact_type, "description": description, "location": location, "data": data}
+        )
+
+        class _Result:
+            artifact_id = len(self.artifacts)
+
+        return _Result()
+
+
+@pytest.fixture
+def pm() -> RecordingPM:
+    return RecordingPM()
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    """A workspace holding a copy of the fixture project at `suite/`."""
+    root = tmp_path / "workspace"
+    shutil.copytree(FIXTURES / "suite", root / "suite")
+    return root
+
+
+def run_pytest_for_report(project: Path, target: str, report: Path, *extra: str) -> None:
+    """Run the real pytest on a fixture suite to get a real JUnit report."""
+    env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+    subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", target, f"--junitxml={report}", *extra],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert report.is_file(), f"pytest wrote no report at {report}"
+
+
+@pytest.fixture(scope="session")
+def real_reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """JUnit reports pytest itself wrote for the fixture suites (xunit1 and pytest's default xunit2)."""
+    out = tmp_path_factory.mktemp("reports")
+    project = out / "suite"
+    shutil.copytree(FIXTURES / "suite", project)
+    (project / "collect_error").mkdir()
+    (project / "collect_error" / "test_import.py").write_text("import not_a_module_anywhere\n")
+    reports = {
+        "failing_xunit1": (out / "failing1.xml", "failing", ("-o", "junit_family=xunit1")),
+        "failing_xunit2": (out / "failing2.xml", "failing", ()),
+        "passing_xunit1": (out / "passing1.xml", "tests", ("-o", "junit_family=xunit1")),
+        "collect_error": (out / "collect.xml", "collect_error", ("-o", "junit_family=xunit1")),
+    }
+    for path, target, extra in reports.values():
+        run_pytest_for_report(project, target, path, *extra)
+    return {name: path for name, (path, _, _) in reports.items()} | {"project": project}
