@@ -1,0 +1,188 @@
+"""The real `python -m documentation_worker` process against the real stub process over HTTP.
+
+The worker documents the fixture package in a temporary workspace; the generated pages are
+checked against facts read straight from the fixture's source here (not through the
+worker's own model), and the board is read back through the protocol's tools.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import mcp
+import pytest
+
+from helpers.stubproc import REPO_ROOT, StubProcess, call_tool, load_tasks, start_stub
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+WORKER_TIMEOUT = 120.0
+
+
+@pytest.fixture(scope="module")
+def stub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StubProcess]:
+    proc = start_stub(tmp_path_factory.mktemp("docs-stub") / "board.db")
+    yield proc
+    proc.stop()
+
+
+def run_worker(stub: StubProcess, workspace: Path, skill: str, max_tasks: int) -> tuple[int, str]:
+    """Run the worker until it has handled `max_tasks` tasks (it then exits by itself); (exit code, log)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PM_", "AGENT_", "LOG_"))}
+    env.update(
+        {
+            "PM_AGENT_URL": stub.url,
+            "WORKSPACE": str(workspace),
+            "AGENT_ID": f"docs-it-{skill}",
+            # its own skills plus one only this test's tasks require: no other test's task reaches it
+            "AGENT_SKILLS": f"documentation,markdown,api-docs,tutorials,{skill}",
+            "MAX_TASKS": str(max_tasks),
+            "POLL_WAIT_SECONDS": "2",
+            "LOG_FORMAT": "json",
+            "HEALTH_DIR": str(workspace.parent / "health"),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "documentation_worker"],
+            cwd=REPO_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=WORKER_TIMEOUT,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        output = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else exc.stdout or ""
+        raise AssertionError(
+            f"worker did not finish within {WORKER_TIMEOUT}s:\n{output}\n{stub.logs()}"
+        ) from None
+    return done.returncode, done.stdout + done.stderr
+
+
+def task_context(stub: StubProcess, task_id: str) -> dict[str, Any]:
+    async def fetch() -> dict[str, Any]:
+        async with mcp.Client(stub.url) as client:
+            return await call_tool(client, "get_task_context", {"task_id": task_id})
+
+    return anyio.run(fetch)
+
+
+def squash(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
+def source_facts(path: Path) -> Iterator[tuple[str, str, str | None]]:
+    """(name, def line without body, first docstring line) of each public top-level function, from the file itself."""
+    tree = ast.parse(path.read_text())
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and not node.name.startswith("_"):
+            header = ast.unparse(node).split("\n")
+            def_line = next(line for line in header if line.startswith(("def ", "async def ")))
+            doc = ast.get_docstring(node)
+            yield node.name, def_line.rstrip(":"), doc.splitlines()[0] if doc else None
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    root = tmp_path / "workspace"
+    shutil.copytree(FIXTURES / "shapes", root / "lib" / "shapes")
+    return root
+
+
+def test_api_reference_and_tutorial_over_the_wire(stub: StubProcess, workspace: Path) -> None:
+    skill = f"docs-{uuid.uuid4().hex[:8]}"
+    api_id, tutorial_id = f"{skill}-api", f"{skill}-tutorial"
+    load_tasks(
+        stub.db,
+        {
+            "id": api_id,
+            "name": "API reference for shapes",
+            "required_skills": [skill],
+            "payload": {"path": "lib/shapes", "output": "site/api/"},
+        },
+        {
+            "id": tutorial_id,
+            "name": "Getting started with shapes",
+            "required_skills": [skill],
+            "dependencies": [api_id],
+            "payload": {"kind": "tutorial", "path": "lib/shapes", "output": "site/getting-started.md"},
+        },
+    )
+    code, log = run_worker(stub, workspace, skill, max_tasks=2)
+    assert code == 0, log
+
+    api = task_context(stub, api_id)
+    assert api["task"]["status"] == "done", api
+    assert api["task"]["progress"] == 100
+    messages = [entry["message"] for entry in api["progress_log"]]
+    assert messages[0] == "Analysing lib/shapes"
+    assert "Generated 6 module pages and the index" in messages
+    assert messages[-1].startswith("Wrote the API reference for shapes to site/api/: 6 module pages")
+    assert api["task"]["checkpoint"]["written"] == sorted(
+        p.name for p in (workspace / "site" / "api").glob("shapes*.md")
+    )
+    [artifact] = api["artifacts"]
+    assert (artifact["artifact_type"], artifact["location"]) == ("api_docs", "site/api/")
+
+    # every public function of every module is on its module's page with its def line and summary
+    out = workspace / "site" / "api"
+    for path in sorted((workspace / "lib" / "shapes").rglob("*.py")):
+        rel = path.relative_to(workspace / "lib").with_suffix("")
+        module = ".".join(rel.parts[:-1] if rel.name == "__init__" else rel.parts)
+        page = (out / f"{module}.md").read_text()
+        assert page.startswith(f"# `{module}`\n"), module
+        module_doc = ast.get_docstring(ast.parse(path.read_text()))
+        if module_doc:
+            assert module_doc.splitlines()[0] in page
+        for name, def_line, summary in source_facts(path):
+            assert f"### `{name}`" in page, (module, name)
+            assert squash(def_line) in squash(page), (module, def_line)
+            if summary:
+                assert summary in page, (module, name)
+        index = (out / "index.md").read_text()
+        assert f"[`{module}`]({module}.md)" in index
+
+    tutorial = task_context(stub, tutorial_id)
+    assert tutorial["task"]["status"] == "done", tutorial
+    # the tutorial found the API reference through the artifact of the task it depends on
+    assert tutorial["dependency_artifacts"][0]["artifact_type"] == "api_docs"
+    page = (workspace / "site" / "getting-started.md").read_text()
+    assert "[API reference](api/index.md)" in page
+    assert ">>> volume(2)\n8" in page
+    assert "- `volume(side: float) -> float`: The volume of a cube with edge ``side``." in page
+
+
+def test_syntax_error_ends_as_a_blocker_naming_file_and_line(stub: StubProcess, workspace: Path) -> None:
+    skill = f"docs-{uuid.uuid4().hex[:8]}"
+    broken = workspace / "lib" / "shapes" / "solids" / "broken.py"
+    broken.write_text('"""Half-written."""\n\n\ndef unfinished(x:\n    return x\n')
+    load_tasks(
+        stub.db,
+        {
+            "id": f"{skill}-api",
+            "name": "API reference",
+            "required_skills": [skill],
+            "payload": {"path": "lib/shapes"},
+        },
+    )
+    code, log = run_worker(stub, workspace, skill, max_tasks=1)
+    assert code == 0, log
+
+    context = task_context(stub, f"{skill}-api")
+    assert context["task"]["status"] == "blocked", context
+    [blocker] = context["blockers"]
+    assert blocker["description"].startswith("lib/shapes/solids/broken.py, line 4: syntax error")
+    assert blocker["severity"] == "high"
+    assert blocker["resolution_suggestion"]
+    assert not (workspace / "docs").exists()

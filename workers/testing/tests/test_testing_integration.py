@@ -1,0 +1,145 @@
+"""The real `python -m testing_worker` process against the real stub process over HTTP.
+
+One worker run takes two tasks from the board: the fixture project's passing suite (the
+task completes and logs its JUnit report) and its failing suite (the task ends blocked,
+the blocker naming each failing test and its first assertion line).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import mcp
+import pytest
+
+from helpers.stubproc import REPO_ROOT, StubProcess, call_tool, load_tasks, start_stub
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+WORKER_TIMEOUT = 180.0
+NO_PLUGINS = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+
+
+@pytest.fixture(scope="module")
+def stub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StubProcess]:
+    proc = start_stub(tmp_path_factory.mktemp("testing-stub") / "board.db")
+    yield proc
+    proc.stop()
+
+
+def task_context(stub: StubProcess, task_id: str) -> dict[str, Any]:
+    async def fetch() -> dict[str, Any]:
+        async with mcp.Client(stub.url) as client:
+            return await call_tool(client, "get_task_context", {"task_id": task_id})
+
+    return anyio.run(fetch)
+
+
+@pytest.fixture(scope="module")
+def board(stub: StubProcess, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Load a passing and a failing test task, run the worker for both, return what the board says."""
+    workspace = tmp_path_factory.mktemp("testing-it") / "workspace"
+    shutil.copytree(FIXTURES / "suite", workspace / "project")
+    skill = f"tests-{uuid.uuid4().hex[:8]}"
+    passing, failing = f"{skill}-passing", f"{skill}-failing"
+    load_tasks(
+        stub.db,
+        {
+            "id": passing,
+            "name": "Run the passing suite",
+            "priority": "high",
+            "required_skills": [skill],
+            "payload": {"path": "project", "command": "python -m pytest -q tests", "env": NO_PLUGINS},
+        },
+        {
+            "id": failing,
+            "name": "Run the failing suite",
+            "priority": "low",
+            "required_skills": [skill],
+            "payload": {"path": "project", "command": "python -m pytest -q failing", "env": NO_PLUGINS},
+        },
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PM_", "AGENT_", "LOG_"))}
+    env.update(
+        {
+            "PM_AGENT_URL": stub.url,
+            "WORKSPACE": str(workspace),
+            "AGENT_ID": f"testing-it-{skill}",
+            "AGENT_SKILLS": f"testing,pytest,unit-testing,integration-testing,{skill}",
+            "MAX_TASKS": "2",
+            "POLL_WAIT_SECONDS": "2",
+            "LOG_FORMAT": "json",
+            "HEALTH_DIR": str(workspace.parent / "health"),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "testing_worker"],
+            cwd=REPO_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=WORKER_TIMEOUT,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        output = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else exc.stdout or ""
+        raise AssertionError(
+            f"worker did not finish within {WORKER_TIMEOUT}s:\n{output}\n{stub.logs()}"
+        ) from None
+    assert done.returncode == 0, done.stdout + done.stderr
+    return {
+        "workspace": workspace,
+        "passing": task_context(stub, passing),
+        "failing": task_context(stub, failing),
+        "passing_id": passing,
+        "failing_id": failing,
+    }
+
+
+def test_passing_suite_completes_with_its_report(board: dict[str, Any]) -> None:
+    context = board["passing"]
+    assert context["task"]["status"] == "done", context
+    messages = [entry["message"] for entry in context["progress_log"]]
+    assert messages[0] == "Running python -m pytest -q tests in project (timeout 300 s)"
+    assert any(m.startswith("4 passed, 0 failed, 1 skipped, 0 errors in project") for m in messages)
+    assert context["blockers"] == []
+    [artifact] = context["artifacts"]
+    assert artifact["artifact_type"] == "test_report"
+    assert artifact["location"] == f"reports/{board['passing_id']}.xml"
+    assert (board["workspace"] / artifact["location"]).is_file()
+    data = artifact["data"]
+    assert (data["passed"], data["failed"], data["skipped"], data["errors"]) == (4, 0, 1, 0)
+
+
+def test_failing_suite_ends_blocked_naming_the_failing_tests(board: dict[str, Any]) -> None:
+    context = board["failing"]
+    assert context["task"]["status"] == "blocked", context
+    [blocker] = context["blockers"]
+    assert blocker["severity"] == "high"
+    assert blocker["description"] == (
+        "3 of 4 tests failed or errored in project: "
+        "failing/test_mathlib_bad.py::test_divide_rounds — assert 2.5 == 3; "
+        "failing/test_mathlib_bad.py::TestMean::test_empty — ZeroDivisionError: division by zero; "
+        "failing/test_mathlib_bad.py::test_needs_database — ConnectionError: database unavailable"
+    )
+    assert blocker["resolution_suggestion"]
+    # the report was logged before the blocker, so dependants and people can read it
+    [artifact] = context["artifacts"]
+    assert artifact["data"]["failing"] == [
+        "failing/test_mathlib_bad.py::test_divide_rounds",
+        "failing/test_mathlib_bad.py::TestMean::test_empty",
+        "failing/test_mathlib_bad.py::test_needs_database",
+    ]
+    assert any(
+        entry["message"].startswith("1 passed, 2 failed, 0 skipped, 1 errors in project")
+        for entry in context["progress_log"]
+    )
