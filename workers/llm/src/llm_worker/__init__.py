@@ -1,0 +1,27 @@
+"""llm_worker: a PM Agent worker whose craft is a language model with workspace tools.
+
+Built on `pm_worker` like every worker; `execute` runs an agent loop (`AgentLoop`) over
+an Anthropic Messages or OpenAI-compatible chat-completions endpoint (`LLM_PROVIDER`).
+"""
+
+from llm_worker.agent import AgentLoop
+from llm_worker.backend import ModelBackend, ModelError, RetryableModelError, StartupError, make_backend
+from llm_worker.settings import LLMSettings, load_llm_settings
+from llm_worker.tools import TOOL_SPECS, Toolbox, safe_path
+from llm_worker.worker import LLMWorker, main
+
+__all__ = [
+    "TOOL_SPECS",
+    "AgentLoop",
+    "LLMSettings",
+    "LLMWorker",
+    "ModelBackend",
+    "ModelError",
+    "RetryableModelError",
+    "StartupError",
+    "Toolbox",
+    "load_llm_settings",
+    "main",
+    "make_backend",
+    "safe_path",
+]

@@ -1,0 +1,92 @@
+"""Retrying model calls: 429 and 5xx (and unreachable endpoints), honouring `retry-after`.
+
+tenacity with every guard the style guide asks for: a stop condition (attempts and total
+time), only `RetryableModelError` retried, waits capped, each retry logged with what is
+left, and the last error re-raised.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TypeVar
+
+import structlog
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_after_delay,
+)
+
+from llm_worker.backend import RetryableModelError
+from llm_worker.settings import LLMSettings
+
+log = structlog.get_logger("llm_worker.retry")
+
+T = TypeVar("T")
+
+
+def parse_retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait from `retry-after-ms`, `retry-after` (seconds or an HTTP date); None if absent/bad."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    ms = lowered.get("retry-after-ms")
+    if ms is not None:
+        try:
+            return max(0.0, float(ms) / 1000.0)
+        except ValueError:
+            pass
+    value = lowered.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    parsed = email.utils.parsedate_tz(value)
+    if parsed is None:
+        return None
+    return max(0.0, float(email.utils.mktime_tz(parsed) - time.time()))
+
+
+class WaitRetryAfter:
+    """The server's `retry-after` when it gave one, else jittered exponential backoff; both capped."""
+
+    def __init__(self, cap: float, base: float = 1.0) -> None:
+        self.cap = cap
+        self.base = base
+
+    def __call__(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome is not None else None
+        if isinstance(exc, RetryableModelError) and exc.retry_after is not None:
+            return min(exc.retry_after, self.cap)
+        ceiling = min(self.cap, self.base * 2 ** (state.attempt_number - 1))
+        return random.uniform(0, ceiling)
+
+
+def retrying(settings: LLMSettings, *, what: str = "model call") -> AsyncRetrying:
+    attempts = settings.llm_retry_attempts
+
+    def before_sleep(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome is not None else None
+        wait = state.next_action.sleep if state.next_action is not None else 0.0
+        log.warning(f"{what} failed; retrying", error=str(exc), status=getattr(exc, "status", None),
+                    wait_seconds=round(wait, 2), retries_remaining=attempts - state.attempt_number)
+
+    return AsyncRetrying(
+        stop=stop_after_attempt(attempts) | stop_after_delay(settings.llm_retry_total_seconds),
+        wait=WaitRetryAfter(settings.llm_retry_max_wait_seconds),
+        retry=retry_if_exception_type(RetryableModelError),
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+
+
+async def call_with_retries(settings: LLMSettings, call: Callable[[], Awaitable[T]], *, what: str = "model call") -> T:
+    async for attempt in retrying(settings, what=what):
+        with attempt:
+            return await call()
+    raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
