@@ -173,7 +173,9 @@ async def call_tool(client: Any, name: str, arguments: dict[str, Any] | None = N
     return parse_result(await client.call_tool(name, arguments or {}))
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60.0
+) -> subprocess.CompletedProcess[str]:
     """`python -m pm_agent_stub ARGS...` to completion; stdout/stderr captured as text."""
     return subprocess.run(
         [sys.executable, "-m", "pm_agent_stub", *args],
@@ -205,7 +207,9 @@ def read_events(db: Path, kind: str | None = None, task_id: str | None = None) -
         conn.close()
 
 
-def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.02, message: str = "condition") -> Any:
+def wait_until(
+    predicate: Any, timeout: float = 10.0, interval: float = 0.02, message: str = "condition"
+) -> Any:
     """Poll `predicate()` until truthy (returned) or fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:
@@ -240,4 +244,9 @@ def load_tasks(db: Path, *tasks: dict[str, Any]) -> dict[str, Any]:
 
 def task(task_id: str, skill: str, **fields: Any) -> dict[str, Any]:
     """A task dict requiring `skill` (name defaults to "Task <id>")."""
-    return {"id": task_id, "name": fields.pop("name", f"Task {task_id}"), "required_skills": [skill], **fields}
+    return {
+        "id": task_id,
+        "name": fields.pop("name", f"Task {task_id}"),
+        "required_skills": [skill],
+        **fields,
+    }

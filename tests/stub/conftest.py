@@ -17,7 +17,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from helpers.stubproc import StubProcess, start_stub  # noqa: E402
+from helpers.stubproc import StubProcess, start_stub
 
 SHORT_LEASE = 1.0
 SHORT_MAX_ATTEMPTS = 2

@@ -7,11 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers.stubproc import load_tasks, read_events
 
 from pm_agent_stub.board import _PROBE_SQL, Board
 from pm_agent_stub.db import connect
 from pm_agent_stub.errors import BoardError
+
+from helpers.stubproc import load_tasks, read_events
 
 
 class Clock:
@@ -85,7 +86,8 @@ def test_dependencies_must_be_done_and_completion_releases_dependents(board: Boa
     )
     reg(board, "w")
     first = take(board, "w")
-    assert first is not None and first["task_id"] == "a"
+    assert first is not None
+    assert first["task_id"] == "a"
     board.report_task_progress("w", "a", "completed", 100, "done")
     assert take(board, "w")["task_id"] == "b"  # type: ignore[index]
     board.report_task_progress("w", "b", "completed", 100, "done")
@@ -141,12 +143,15 @@ def test_lease_expiry_fences_old_holder_and_reoffers_with_attempt_and_checkpoint
     assert board.get_task_context("a")["task"]["holder"] == "new"
 
 
-def test_max_attempts_expiries_block_the_task_with_a_blocker_saying_so(board: Board, db: Path, clock: Clock) -> None:
+def test_max_attempts_expiries_block_the_task_with_a_blocker_saying_so(
+    board: Board, db: Path, clock: Clock
+) -> None:
     load_tasks(db, {"id": "a", "name": "A"})
     reg(board, "w")
     for attempt in (1, 2, 3):
         got = take(board, "w")
-        assert got is not None and got["attempt"] == attempt
+        assert got is not None
+        assert got["attempt"] == attempt
         clock.now += 11
         board.sweep()
     assert take(board, "w") is None
@@ -158,7 +163,8 @@ def test_max_attempts_expiries_block_the_task_with_a_blocker_saying_so(board: Bo
     out = board.resolve_blocker("a", "fixed the worker")
     assert out["resolved"] == 1
     again = take(board, "w")
-    assert again is not None and again["attempt"] == 1
+    assert again is not None
+    assert again["attempt"] == 1
 
 
 def test_completion_is_exactly_once(board: Board, db: Path) -> None:
@@ -185,7 +191,8 @@ def test_release_requeues_at_once_keeps_checkpoint_and_is_not_an_expiry(board: B
     board.report_task_progress("w", "a", "in_progress", 10, "x", checkpoint=[1, 2])
     board.release_task("w", "a", "shutting down")
     got = take(board, "v")
-    assert got is not None and got["checkpoint"] == [1, 2]
+    assert got is not None
+    assert got["checkpoint"] == [1, 2]
     assert board.get_task_context("a")["task"]["expiries"] == 0
     assert [e["kind"] for e in read_events(db, task_id="a")].count("released") == 1
 
@@ -195,7 +202,8 @@ def test_blocked_status_and_report_blocker_free_the_agent_until_resolved(board: 
     reg(board, "w")
     take(board, "w")
     out = board.report_task_progress("w", "a", "blocked", 20, "Connection refused by db")
-    assert out["status"] == "task_blocked" and "unreachable" in out["resolution_suggestion"]
+    assert out["status"] == "task_blocked"
+    assert "unreachable" in out["resolution_suggestion"]
     more = board.report_blocker("w", "a", "still refused", "high")  # the blocker adds detail
     assert more["blocker_id"] != out["blocker_id"]
     assert take(board, "w")["task_id"] == "b"  # type: ignore[index]
@@ -213,10 +221,12 @@ def test_artifacts_reach_dependents(board: Board, db: Path) -> None:
     board.report_task_progress("w", "build", "completed", 100, "built")
     board.log_artifact("w", "build", "log", "after completion is fine for the completer", None, None)
     got = take(board, "w")
-    assert got is not None and got["task_id"] == "test"
+    assert got is not None
+    assert got["task_id"] == "test"
     arts = got["dependency_artifacts"]
     assert [a["artifact_type"] for a in arts] == ["docker_image", "log"]
-    assert arts[0]["data"] == {"digest": "sha256:x"} and arts[0]["location"] == "reg/app:1"
+    assert arts[0]["data"] == {"digest": "sha256:x"}
+    assert arts[0]["location"] == "reg/app:1"
 
 
 def test_agent_status_working_idle_offline_and_errors(board: Board, db: Path, clock: Clock) -> None:
@@ -232,7 +242,8 @@ def test_agent_status_working_idle_offline_and_errors(board: Board, db: Path, cl
     assert board.get_agent_status("i")["agent_info"]["status"] == "offline"
     assert board.get_project_status()["workers"] == {"total": 2, "working": 1, "idle": 0, "offline": 1}
     ghost = board.get_agent_status("ghost")
-    assert (ghost["success"], ghost["found"]) == (True, False) and ghost["message"]
+    assert (ghost["success"], ghost["found"]) == (True, False)
+    assert ghost["message"]
     with pytest.raises(BoardError) as exc:
         board.request_next_task("ghost")
     assert code(exc) == "agent_not_registered"
@@ -247,7 +258,8 @@ def test_re_registering_keeps_the_held_task(board: Board, db: Path) -> None:
     first = take(board, "w")
     reg(board, "w", "new")
     again = take(board, "w")
-    assert first is not None and again is not None
+    assert first is not None
+    assert again is not None
     assert again["lease"]["lease_id"] == first["lease"]["lease_id"]
     assert board.get_agent_status("w")["agent_info"]["skills"] == ["new"]
 
@@ -255,7 +267,9 @@ def test_re_registering_keeps_the_held_task(board: Board, db: Path) -> None:
 def test_assignment_stays_fast_on_a_50k_task_board(tmp_path: Path) -> None:
     """Picking and completing do not scan the board, even when most ready tasks need skills the agent lacks."""
     db = tmp_path / "big.db"
-    tasks = [{"id": f"t{i}", "name": f"T{i}", "required_skills": ["rare"] if i % 2 else []} for i in range(50_000)]
+    tasks = [
+        {"id": f"t{i}", "name": f"T{i}", "required_skills": ["rare"] if i % 2 else []} for i in range(50_000)
+    ]
     # A long chain at the end: only its head is ready, the rest wait on pending_deps.
     tasks += [{"id": f"c{i}", "name": "C", "dependencies": [f"c{i - 1}"] if i else []} for i in range(2_000)]
     load_tasks(db, *tasks)
@@ -267,7 +281,5 @@ def test_assignment_stays_fast_on_a_50k_task_board(tmp_path: Path) -> None:
         board.report_task_progress("w", got["task_id"], "completed", 100, "ok")
     per_cycle = (time.perf_counter() - started) / 200
     assert per_cycle < 0.01, f"{per_cycle * 1000:.1f} ms per request+complete on 52k tasks"
-    plan = " ".join(
-        str(r[3]) for r in board.conn.execute("EXPLAIN QUERY PLAN " + _PROBE_SQL, ("[]",))
-    )
+    plan = " ".join(str(r[3]) for r in board.conn.execute("EXPLAIN QUERY PLAN " + _PROBE_SQL, ("[]",)))
     assert "USING INDEX tasks_ready" in plan

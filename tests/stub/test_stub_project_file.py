@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers.stubproc import load_tasks
 
 from pm_agent_stub.board import Board
 from pm_agent_stub.db import connect
 from pm_agent_stub.project_file import ProjectFileError, load_project_file, parse_project
+
+from helpers.stubproc import load_tasks
 
 GOOD = """
 project: demo
@@ -33,7 +34,9 @@ def test_good_file_parses_with_defaults() -> None:
     assert build.priority == "urgent"
     assert build.payload == {"path": "calc", "command": "python -m pytest -q"}
     assert test.priority == "medium"
-    assert test.required_skills == [] and test.labels == [] and test.payload == {}
+    assert test.required_skills == []
+    assert test.labels == []
+    assert test.payload == {}
 
 
 @pytest.mark.parametrize(
@@ -44,20 +47,35 @@ def test_good_file_parses_with_defaults() -> None:
         ("project: x\ntasks: []\n", "p.yaml: task '-' field 'tasks': the file has no tasks"),
         ("- just\n- a list\n", "p.yaml: task '-' field '-': expected a mapping"),
         ("tasks:\n  - {id: a, name: A, colour: red}\n", "p.yaml: task 'a' field 'colour': unknown field"),
-        ("tasks:\n  - {id: a, name: A, priority: asap}\n", "p.yaml: task 'a' field 'priority': unknown priority 'asap'"),
-        ("tasks:\n  - {id: a, name: A, required_skills: docker}\n", "p.yaml: task 'a' field 'required_skills':"),
+        (
+            "tasks:\n  - {id: a, name: A, priority: asap}\n",
+            "p.yaml: task 'a' field 'priority': unknown priority 'asap'",
+        ),
+        (
+            "tasks:\n  - {id: a, name: A, required_skills: docker}\n",
+            "p.yaml: task 'a' field 'required_skills':",
+        ),
         ("tasks:\n  - {id: a, name: 5}\n", "p.yaml: task 'a' field 'name':"),
-        ("tasks:\n  - {id: a, name: A, estimated_hours: soon}\n", "p.yaml: task 'a' field 'estimated_hours':"),
+        (
+            "tasks:\n  - {id: a, name: A, estimated_hours: soon}\n",
+            "p.yaml: task 'a' field 'estimated_hours':",
+        ),
         ("tasks:\n  - {id: 'has space', name: A}\n", "p.yaml: task 'has space' field 'id':"),
         ("tasks:\n  - {name: A}\n", "p.yaml: task '#1' field 'id': Field required"),
         ("tasks:\n  - {id: a, name: A}\n  - {id: a, name: B}\n", "p.yaml: task 'a' field 'id': duplicate id"),
-        ("tasks:\n  - {id: a, name: A, dependencies: [a]}\n", "p.yaml: task 'a' field 'dependencies': a task cannot depend on itself"),
+        (
+            "tasks:\n  - {id: a, name: A, dependencies: [a]}\n",
+            "p.yaml: task 'a' field 'dependencies': a task cannot depend on itself",
+        ),
         (
             "tasks:\n  - {id: a, name: A, dependencies: [c]}\n  - {id: b, name: B, dependencies: [a]}\n"
             "  - {id: c, name: C, dependencies: [b]}\n",
             "field 'dependencies': dependency cycle: a -> c -> b -> a",
         ),
-        ("project: x\nextra: 1\ntasks:\n  - {id: a, name: A}\n", "p.yaml: task '-' field 'extra': unknown field"),
+        (
+            "project: x\nextra: 1\ntasks:\n  - {id: a, name: A}\n",
+            "p.yaml: task '-' field 'extra': unknown field",
+        ),
     ],
 )
 def test_bad_files_are_refused_with_file_task_and_field(text: str, expected: str) -> None:
