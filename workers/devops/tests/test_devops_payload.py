@@ -323,3 +323,36 @@ async def test_build_output_is_reported_throttled(worker: DevOpsWorker, workspac
     percent, message, _ = fake_pm.progress[0]
     assert message == "build demo:latest: Step 25/25 : line 25"
     assert 60 < percent < 65
+
+
+@pytest.mark.anyio
+async def test_cancel_during_the_smoke_test_removes_its_container(
+        worker: DevOpsWorker, workspace: Path, fake_pm: Any, fake_engine: dict[str, Any],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    import anyio
+
+    started, removed = threading.Event(), threading.Event()
+    removed_ids: list[str] = []
+
+    def blocking_smoke(client: Any, **kw: Any) -> SmokeResult:
+        kw["on_container"]("c0ffee")
+        started.set()
+        removed.wait(30)  # like container.wait(): returns once the container is gone
+        raise engine.Cancelled()
+
+    def remove(client: Any, container_id: str) -> None:
+        removed_ids.append(container_id)
+        removed.set()
+
+    monkeypatch.setattr(engine, "smoke", blocking_smoke)
+    monkeypatch.setattr(engine, "remove_container", remove)
+    task = assignment(PAYLOAD)
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(worker.execute, task, TaskContext(fake_pm, task, workspace))
+            await anyio.to_thread.run_sync(started.wait, 10)
+            tg.cancel_scope.cancel()
+    assert removed_ids == ["c0ffee"]
+    assert fake_pm.artifacts == []
