@@ -17,7 +17,7 @@ import anyio
 import mcp
 import pytest
 
-from helpers.stubproc import StubProcess, call_tool, load_tasks, task, tasks_yaml
+from helpers.stubproc import StubProcess, call_tool, load_tasks, read_events, task, tasks_yaml
 
 pytestmark = pytest.mark.anyio
 
@@ -244,3 +244,69 @@ async def test_idle_long_pollers_cost_almost_no_cpu(stub: StubProcess, uniq: str
         await anyio.sleep(2.0)  # measuring a quiet interval, not synchronising
         used = cpu_seconds(stub.proc.pid) - before
     assert used < 0.25, f"stub used {used:.2f} s CPU in 2 s with 20 idle long-pollers"
+
+
+async def test_a_newer_call_from_the_same_agent_ends_its_pending_long_poll(
+    stub: StubProcess, uniq: str
+) -> None:
+    """A stopping worker cancels its poll and heartbeats: the old poll must end, unassigned."""
+    skill, agent = f"s-{uniq}", f"w-{uniq}"
+    since = await register(stub.url, agent, skill)
+    poller = Poller(stub.url, agent)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(poller.run)
+        await wait_until_polling(stub.db, agent, since)
+        async with mcp.Client(stub.url) as c:
+            assert (await call_tool(c, "heartbeat", {"agent_id": agent}))["current_task"] is None
+        with anyio.fail_after(5):
+            await poller.done.wait()
+    assert poller.answer is not None
+    assert poller.answer["has_task"] is False
+    assert "superseded" in poller.answer["message"]
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["per-request-client", "handshake-session"])
+async def test_an_abandoned_long_poll_is_never_handed_a_task(
+    stub: StubProcess, uniq: str, legacy: bool
+) -> None:
+    """The client goes away mid-poll; a task loaded afterwards goes to a live agent, not the ghost."""
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamable_http_client
+
+    skill, ghost, live = f"s-{uniq}", f"ghost-{uniq}", f"live-{uniq}"
+    since = await register(stub.url, ghost, skill)
+
+    async def doomed_poll() -> None:
+        if legacy:
+            async with streamable_http_client(stub.url) as (read, write), ClientSession(read, write) as s:
+                await s.initialize()
+                await s.call_tool("request_next_task", {"agent_id": ghost, "wait_seconds": WAIT})
+        else:
+            async with mcp.Client(stub.url) as c:
+                await c.call_tool("request_next_task", {"agent_id": ghost, "wait_seconds": WAIT})
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(doomed_poll)
+        await wait_until_polling(stub.db, ghost, since)
+        tg.cancel_scope.cancel()  # the worker stops: its HTTP connection closes mid-poll
+    await wait_for_log(stub, "long_poll_abandoned", ghost)
+
+    live_since = await register(stub.url, live, skill)
+    poller = Poller(stub.url, live)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(poller.run)
+        await wait_until_polling(stub.db, live, live_since)
+        load_tasks(stub.db, task(f"t-{uniq}", skill))
+        with anyio.fail_after(WAIT):
+            await poller.done.wait()
+    assert poller.answer is not None
+    assert poller.answer["assignment"]["task_id"] == f"t-{uniq}"
+    assert [e["agent_id"] for e in read_events(stub.db, kind="assigned", task_id=f"t-{uniq}")] == [live]
+
+
+async def wait_for_log(stub: StubProcess, event: str, agent_id: str, timeout: float = 10.0) -> None:
+    with anyio.fail_after(timeout):
+        while not any(
+            f'"event": "{event}"' in line and agent_id in line for line in stub.logs().splitlines()
+        ):
+            await anyio.sleep(0.05)

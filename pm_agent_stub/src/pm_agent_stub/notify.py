@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Final
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
 
 from pm_agent_stub.board import Board, Signal
 from pm_agent_stub.db import data_version
@@ -57,18 +58,28 @@ class Notifier:
     def waiters(self) -> int:
         return self._waiters
 
-    async def wait(self, ticket: asyncio.Event, timeout: float) -> bool:
-        """Sleep until woken or `timeout`; True if woken."""
+    async def wait(
+        self,
+        ticket: asyncio.Event,
+        timeout: float,
+        cancel: asyncio.Event | None = None,
+        disconnected: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        """Sleep until woken, `cancel` is set, the client disconnects, or `timeout` passes."""
         self._waiters += 1
         self._has_waiters.set()
+        waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(ticket.wait())]
+        if cancel is not None:
+            waits.append(asyncio.ensure_future(cancel.wait()))
+        if disconnected is not None:
+            waits.append(asyncio.ensure_future(disconnected()))
         try:
-            async with asyncio.timeout(max(0.0, timeout)):
-                await ticket.wait()
-            return True
-        except TimeoutError:
-            return False
+            await asyncio.wait(waits, timeout=max(0.0, timeout), return_when=asyncio.FIRST_COMPLETED)
         finally:
             self._waiters -= 1
+            for fut in waits:
+                fut.cancel()
+            await asyncio.gather(*waits, return_exceptions=True)
 
     async def watch_other_processes(self) -> None:
         """Turn commits by other processes into wake-ups (polls only while someone waits)."""

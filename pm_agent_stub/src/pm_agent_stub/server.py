@@ -52,7 +52,13 @@ class PMAgentServer(MCPServer[Any]):
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
     ) -> mcp_types.CallToolResult:
-        return await self.toolbox.call(name, arguments)
+        request = None
+        if context is not None:
+            try:
+                request = context.request_context.request  # the Starlette request over HTTP
+            except ValueError:
+                request = None
+        return await self.toolbox.call(name, arguments, request)
 
     @asynccontextmanager
     async def background(self) -> AsyncIterator[None]:

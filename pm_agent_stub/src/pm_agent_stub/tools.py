@@ -27,6 +27,26 @@ log = get_logger("pm_agent_stub.tools")
 Handler = Callable[[Any], Awaitable[dict[str, Any]]]
 
 
+def _disconnect_waiter(request: Any) -> Callable[[], Awaitable[None]] | None:
+    """For an HTTP request: a coroutine factory that returns when the client disconnects."""
+    receive = getattr(request, "receive", None)
+    if receive is None:
+        return None
+
+    async def wait_for_disconnect() -> None:
+        while True:
+            message = await receive()
+            if message.get("type") == "http.disconnect":
+                request._is_disconnected = True  # Starlette's own flag, read by _is_gone
+                return
+
+    return wait_for_disconnect
+
+
+def _is_gone(request: Any) -> bool:
+    return bool(getattr(request, "_is_disconnected", False))
+
+
 @dataclass(frozen=True)
 class ToolSpec:
     name: str
@@ -78,6 +98,7 @@ class ToolBox:
         self.notifier = notifier
         self.started_at = started_at
         self.specs: Final[dict[str, ToolSpec]] = {s.name: s for s in self._specs()}
+        self._polls: dict[str, list[asyncio.Event]] = {}
 
     def _specs(self) -> list[ToolSpec]:
         b = self.board
@@ -173,15 +194,44 @@ class ToolBox:
     async def _register_agent(self, x: a.RegisterAgentArgs) -> dict[str, Any]:
         return self.board.register_agent(x.agent_id, x.name, x.role, x.skills)
 
-    async def _request_next_task(self, x: a.RequestNextTaskArgs) -> dict[str, Any]:
+    def _supersede(self, agent_id: str) -> None:
+        """End this agent's pending long-polls: a newer call means the old caller is gone."""
+        for event in self._polls.pop(agent_id, []):
+            event.set()
+
+    async def _request_next_task(self, x: a.RequestNextTaskArgs, request: Any = None) -> dict[str, Any]:
+        """Answer at once, or long-poll; an abandoned poll must never be handed a task.
+
+        A poll ends without assigning when the same agent sends another call (a stopping
+        worker cancels its poll, then heartbeats or releases) or when its HTTP client
+        disconnects; otherwise a wake-up would assign a task to an agent that has left.
+        """
         deadline = time.monotonic() + x.wait_seconds
-        while True:
-            ticket = self.notifier.ticket()
-            answer = self.board.request_next_task(x.agent_id)
-            remaining = deadline - time.monotonic()
-            if answer["has_task"] or remaining <= 0:
-                return answer
-            await self.notifier.wait(ticket, remaining)
+        ended = asyncio.Event()
+        self._polls.setdefault(x.agent_id, []).append(ended)
+        try:
+            while True:
+                ticket = self.notifier.ticket()
+                answer = self.board.request_next_task(x.agent_id)
+                remaining = deadline - time.monotonic()
+                if answer["has_task"] or remaining <= 0:
+                    return answer
+                await self.notifier.wait(ticket, remaining, ended, disconnected=_disconnect_waiter(request))
+                if ended.is_set() or _is_gone(request):
+                    log.info("long_poll_abandoned", agent_id=x.agent_id)
+                    return {
+                        "success": True,
+                        "has_task": False,
+                        "message": "This long-poll was superseded by a newer call from the same agent "
+                        "(or its client went away); no task was assigned to it.",
+                        "retry_after_seconds": 0,
+                    }
+        finally:
+            polls = self._polls.get(x.agent_id)
+            if polls is not None and ended in polls:
+                polls.remove(ended)
+                if not polls:
+                    del self._polls[x.agent_id]
 
     async def _report_task_progress(self, x: a.ReportTaskProgressArgs) -> dict[str, Any]:
         checkpoint = x.checkpoint if "checkpoint" in x.model_fields_set else UNSET
@@ -207,7 +257,9 @@ class ToolBox:
             for s in self.specs.values()
         ]
 
-    async def call(self, name: str, arguments: dict[str, Any] | None) -> mcp_types.CallToolResult:
+    async def call(
+        self, name: str, arguments: dict[str, Any] | None, request: Any = None
+    ) -> mcp_types.CallToolResult:
         """Validate, run, and wrap; never raises except for cancellation."""
         spec = self.specs.get(name)
         if spec is None:
@@ -223,7 +275,12 @@ class ToolBox:
             parsed = spec.model.model_validate(arguments or {})
         except ValidationError as exc:
             return result(_invalid(spec, exc), is_error=True)
+        agent_id = getattr(parsed, "agent_id", None)
+        if isinstance(agent_id, str):
+            self._supersede(agent_id)
         try:
+            if isinstance(parsed, a.RequestNextTaskArgs):
+                return result(await self._request_next_task(parsed, request))
             return result(await spec.handler(parsed))
         except BoardError as exc:
             return result(exc.to_json(), is_error=True)
