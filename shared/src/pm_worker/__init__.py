@@ -13,23 +13,51 @@
         run(EchoWorker)
 """
 
-from pm_worker.client import Identity, PMClient
-from pm_worker.context import TaskContext
-from pm_worker.errors import (
-    AgentNotRegistered,
-    InvalidArgument,
-    NotTaskHolder,
-    PMError,
-    TaskAlreadyComplete,
-    TaskBlocked,
-    TaskNotFound,
-    TransportError,
-    Unauthorized,
-)
-from pm_worker.models import Artifact, Assignment, TaskOffer
-from pm_worker.runner import run
-from pm_worker.settings import SettingsError, WorkerSettings, load_settings
-from pm_worker.worker import Worker
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pm_worker.client import Identity, PMClient
+    from pm_worker.context import TaskContext
+    from pm_worker.errors import (
+        AgentNotRegistered,
+        InvalidArgument,
+        NotTaskHolder,
+        PMError,
+        TaskAlreadyComplete,
+        TaskBlocked,
+        TaskNotFound,
+        TransportError,
+        Unauthorized,
+    )
+    from pm_worker.models import Artifact, Assignment, TaskOffer
+    from pm_worker.runner import run
+    from pm_worker.settings import SettingsError, WorkerSettings, load_settings
+    from pm_worker.worker import Worker
+
+# Lazy exports (PEP 562): `python -m pm_worker.health`, a container HEALTHCHECK run every
+# few seconds, must not pay for importing the MCP SDK (about a CPU-second).
+_EXPORTS = {
+    "Identity": "client", "PMClient": "client", "TaskContext": "context",
+    "AgentNotRegistered": "errors", "InvalidArgument": "errors", "NotTaskHolder": "errors", "PMError": "errors",
+    "TaskAlreadyComplete": "errors", "TaskBlocked": "errors", "TaskNotFound": "errors",
+    "TransportError": "errors", "Unauthorized": "errors",
+    "Artifact": "models", "Assignment": "models", "TaskOffer": "models",
+    "run": "runner", "SettingsError": "settings", "WorkerSettings": "settings", "load_settings": "settings",
+    "Worker": "worker",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pm_worker' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"pm_worker.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "AgentNotRegistered",

@@ -11,12 +11,17 @@ import json
 import os
 import re
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 FRESH_SECONDS = 15.0
 REFRESH_SECONDS = 3.0
+
+
+def default_health_dir() -> Path:
+    return Path(tempfile.gettempdir()) / "pm-worker-health"
 
 
 def record_path(health_dir: Path, agent_id: str) -> Path:
@@ -71,8 +76,6 @@ def check(health_dir: Path, agent_id: str | None = None, max_age: float = FRESH_
 
 def main(argv: list[str] | None = None) -> int:
     import argparse
-
-    from pm_worker.settings import default_health_dir
 
     parser = argparse.ArgumentParser(prog="python -m pm_worker.health", description=__doc__)
     parser.add_argument("--agent-id", help="check this agent's record (default: any record in HEALTH_DIR)")

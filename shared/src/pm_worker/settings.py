@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 import os
 import socket
-import tempfile
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from pm_worker.health import default_health_dir
 
 
 def normalize_agent_url(value: str) -> str:
@@ -53,10 +54,6 @@ def split_skills(value: Any) -> Any:
                 raise ValueError(f"not a JSON list: {exc.msg}") from exc
         return [part.strip() for part in text.split(",") if part.strip()]
     return value
-
-
-def default_health_dir() -> Path:
-    return Path(tempfile.gettempdir()) / "pm-worker-health"
 
 
 class WorkerSettings(BaseSettings):
