@@ -19,7 +19,7 @@ help: ## list the targets
 	.tools/bin/pip install --quiet "uv>=0.5,<1"
 
 install: $(if $(findstring .tools,$(UV)),.tools/bin/uv) ## create .venv with every package and dev tool (bootstraps uv)
-	$(UV) sync --locked --all-packages
+	$(UV) sync --locked --all-packages --all-groups
 
 test: install ## run the test suite (unit, integration against the real stub, short chaos, fuzzing)
 	$(UV) run pytest -m "not docker and not chaos_long" $(PYTEST_ARGS)
@@ -65,11 +65,9 @@ chaos: install ## the long chaos run (M=500 tasks, N=8 workers, kills every 2 s,
 	$(UV) run pytest -m chaos_long -s $(PYTEST_ARGS)
 
 bench: install ## benchmarks: results in bench/results/
-	$(UV) sync --locked --all-packages --group bench
 	$(UV) run python -m bench
 
 bench-smoke: install ## a seconds-long run of the benchmark harness
-	$(UV) sync --locked --all-packages --group bench
 	$(UV) run python -m bench --smoke
 
 clean: ## remove the venv, caches and demo runs
