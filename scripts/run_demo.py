@@ -44,6 +44,26 @@ async def board_status(url: str) -> dict[str, Any]:
         return data
 
 
+def blocked_tasks(db: Path) -> list[str]:
+    board = subprocess.run([sys.executable, "-m", "pm_agent_stub", "status", "--db", str(db), "--json", "--all"],
+                           capture_output=True, text=True, check=False)
+    return [t["task_id"] for t in json.loads(board.stdout or "{}").get("tasks", []) if t["status"] == "blocked"]
+
+
+async def report_blockers(url: str, blocked: list[str]) -> None:
+    """The blocked tasks, their blocker and the stub's suggestion: what a person acts on next."""
+    async with Client(url) as client:
+        for task_id in blocked:
+            result = await client.call_tool("get_task_context", {"task_id": task_id})
+            ctx = json.loads(result.content[0].text)  # type: ignore[union-attr]
+            for blocker in ctx.get("blockers", []):
+                if blocker.get("resolved_at"):
+                    continue
+                print(f"\nblocked: {task_id} ({blocker.get('severity')})\n"
+                      f"  {str(blocker.get('description', '')).strip()[:600]}\n"
+                      f"  suggestion: {blocker.get('resolution_suggestion')}", file=sys.stderr)
+
+
 async def wait_healthy(url: str, stub: subprocess.Popen[bytes], timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -113,13 +133,17 @@ def main() -> int:
         for role, module in WORKERS.items():
             procs.append(spawn(["-m", module], {**common, "PM_AGENT_URL": url, "WORKSPACE": str(workspace),
                                                 "AGENT_ID": f"{role}-demo", "SHUTDOWN_GRACE_SECONDS": "5"}))
+        started = time.monotonic()
         finished = asyncio.run(watch(url, procs[1:], float(os.environ.get("DEMO_TIMEOUT", "300"))))
+        print(f"demo: board settled in {time.monotonic() - started:.1f}s", file=sys.stderr)
+        asyncio.run(report_blockers(url, blocked_tasks(db)))
     except KeyboardInterrupt:
         print("\ndemo: interrupted, stopping the fleet", file=sys.stderr)
     finally:
         stop_all(procs[1:])
         stop_all([stub])
-    subprocess.run([sys.executable, "-m", "pm_agent_stub", "status", "--db", str(db)], check=False)
+    subprocess.run([sys.executable, "-m", "pm_agent_stub", "status", "--db", str(db)], check=False,
+                   env={**os.environ, "COLUMNS": os.environ.get("COLUMNS", "120")})
     print(f"demo: generated files are in {workspace}", file=sys.stderr)
     return 0 if finished else 1
 
