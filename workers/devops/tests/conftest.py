@@ -6,46 +6,18 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
-import anyio
 import pytest
 
 # tests/helpers (the real stub as a subprocess) lives at the repo root
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tests"))
 
+from helpers.recording_pm import RecordingPM as FakePM
+
 
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-class FakePM:
-    """Stands in for `PMClient` under a `TaskContext`: records what the worker reports."""
-
-    def __init__(self) -> None:
-        self.progress: list[tuple[float, str, Any]] = []
-        self.artifacts: list[dict[str, Any]] = []
-        self.reported = anyio.Event()
-
-    async def report_progress(self, task_id: str, progress: float, message: str, *,
-                              status: str = "in_progress", checkpoint: Any = None) -> None:
-        self.progress.append((progress, message, checkpoint))
-        self.reported.set()
-
-    async def log_artifact(self, task_id: str, artifact_type: str, description: str,
-                           location: str | None = None, data: Any = None) -> Any:
-        self.artifacts.append({"artifact_type": artifact_type, "description": description,
-                               "location": location, "data": data})
-
-        class _Result:
-            artifact_id = len(self.artifacts)
-
-        return _Result()
-
-    @property
-    def checkpoints(self) -> list[Any]:
-        return [cp for _, _, cp in self.progress if cp is not None]
 
 
 @pytest.fixture
