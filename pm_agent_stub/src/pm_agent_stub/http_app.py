@@ -77,6 +77,43 @@ class BearerTokenMiddleware:
         await send({"type": "http.response.body", "body": body})
 
 
+class NoStandaloneStream:
+    """`405` for `GET /mcp`: this stateless JSON-response server sends nothing unasked.
+
+    Left to the SDK, every GET that accepts `text/event-stream` (curl's `*/*` does) opens an
+    SSE stream that is never closed: one held connection and transport per request, pinged
+    forever. The MCP spec lets a server without such a stream answer 405; clients only open
+    it when they have a session id, which stateless mode never hands out.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope.get("method") == "GET":
+            body = json.dumps(
+                {
+                    "jsonrpc": "2.0",
+                    "id": None,
+                    "error": {"code": -32600, "message": "Method Not Allowed: no SSE stream; POST JSON-RPC to /mcp"},
+                }
+            ).encode()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 405,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                        (b"allow", b"POST"),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self.app(scope, receive, send)
+
+
 def transport_security(server: PMAgentServer) -> TransportSecuritySettings:
     hosts = server.stub_settings.allowed_hosts
     origins = [f"{scheme}://{h}" for h in hosts for scheme in ("http", "https")]
@@ -119,7 +156,8 @@ def build_http_app(server: PMAgentServer) -> Starlette:
             yield
 
     token = server.stub_settings.token.get_secret_value() if server.stub_settings.token is not None else None
-    inner: ASGIApp = mcp_app if token is None else BearerTokenMiddleware(mcp_app, token)
+    guarded: ASGIApp = NoStandaloneStream(mcp_app)
+    inner: ASGIApp = guarded if token is None else BearerTokenMiddleware(guarded, token)
     return Starlette(
         routes=[Route("/healthz", healthz, methods=["GET"]), Mount("/", app=inner)],
         lifespan=lifespan,
