@@ -20,8 +20,18 @@ PRIORITY_RANK: Final[dict[str, int]] = {"low": 0, "medium": 1, "high": 2, "urgen
 
 
 def json_size(value: object) -> int:
-    """Bytes of the compact JSON encoding: what the 256 KiB limits are measured on."""
-    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+    """Bytes of the compact JSON encoding: what the 256 KiB limits are measured on.
+
+    Raises ValueError for NaN/Infinity: Python's json writes them, but they are not JSON, and
+    stored they would come back in every answer carrying them, breaking strict clients.
+    """
+    try:
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        raise ValueError(
+            "contains NaN or Infinity, which are not JSON numbers; send null or a string instead"
+        ) from None
+    return len(text.encode())
 
 
 def dumps(value: object) -> str:

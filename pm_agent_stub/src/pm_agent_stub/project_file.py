@@ -59,7 +59,7 @@ class TaskSpec(BaseModel):
     dependencies: Annotated[
         list[Annotated[StrictStr, Field(min_length=1, max_length=MAX_ID)]], Field(max_length=1000)
     ] = []
-    estimated_hours: Annotated[float, Field(strict=True, ge=0)] | None = None
+    estimated_hours: Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)] | None = None
     payload: dict[str, JsonValue] = {}
 
     @field_validator("payload")
@@ -93,7 +93,7 @@ def _task_label(raw: Any, index: int) -> str:
 def _from_validation_error(label: str, raw: Any, exc: ValidationError) -> ProjectFileError:
     err = exc.errors()[0]
     loc = list(err["loc"])
-    problem = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
+    problem = "unknown field" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
     if err["type"] == "literal_error" and loc[-1:] == ["priority"]:
         problem = f"unknown priority {err.get('input')!r}; use low, medium, high or urgent"
     if len(loc) >= 2 and loc[0] == "tasks" and isinstance(loc[1], int):
