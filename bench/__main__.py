@@ -1,0 +1,156 @@
+"""`python -m bench [--smoke] [--out DIR] [--only SECTION ...]`: run the measurements, write
+`results.json`, `results.md`, `latency.png` (and `profile.md`) into DIR (default
+bench/results/, or a temporary folder for --smoke).
+
+Each section runs against its own real stub process (file database, 127.0.0.1) and its
+own worker/client processes; every wait is bounded and nothing fails on a timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from bench import drain, floor, idle, pickup, profile, recovery, report, scaling
+from bench._harness import MachineMeter, loadavg, log, machine, start_stub
+
+SECTIONS = ("floor", "drain", "pickup", "recovery", "idle", "scaling", "profile")
+DEFAULT = ("drain", "pickup", "recovery", "idle", "scaling", "profile")  # floor comes with the drain sweep
+
+FULL: dict[str, Any] = {
+    "floor": {"clients": [1, 4, 16, 64], "seconds": 5.0},
+    "drain": {"sweep": [1, 4, 16, 64], "tasks": 2000, "floor_seconds": 5.0},
+    "pickup": {"samples": 200, "worker_samples": 100, "n_workers": 4, "sleep_samples": 30, "sleep_interval": 1.0},
+    "recovery": {"lease": 5.0, "trials": 3},
+    "idle": {"clients": 100, "procs": 4, "workers": 10, "window": 30.0},
+    "scaling": {"sizes": [1000, 10000, 50000], "n": 4},
+    "profile": {"n": 16, "tasks": 2000},
+}
+SMOKE: dict[str, Any] = {
+    "floor": {"clients": [1, 2], "seconds": 1.0},
+    "drain": {"sweep": [1, 2], "tasks": 20, "floor_seconds": 0.5},
+    "pickup": {"samples": 5, "worker_samples": 3, "n_workers": 1, "sleep_samples": 3, "sleep_interval": 0.2},
+    "recovery": {"lease": 1.0, "trials": 1},
+    "idle": {"clients": 4, "procs": 2, "workers": 1, "window": 2.0},
+    "scaling": {"sizes": [20, 60], "n": 2},
+    "profile": {"n": 2, "tasks": 20},
+}
+
+
+def _floor(workdir: Path, cfg: dict[str, Any]) -> dict[str, Any]:
+    """Stand-alone floor (`--only floor`); the default run takes it from the drain sweep."""
+    stub = start_stub(workdir / "floor")
+    try:
+        rows = [floor.measure(stub, k, cfg["seconds"], workdir / "floor") for k in cfg["clients"]]
+    finally:
+        stub.stop()
+    return {"rows": rows}
+
+
+def _floor_from_drain(d: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "source": "drain sweep: the better of two ping runs per N (before and after the drain, same stub)",
+        "rows": [row["floor"] for row in d.get("sweep", []) if "floor" in row],
+        "seconds": 0.0,
+    }
+
+
+def _section(name: str, workdir: Path, cfg: dict[str, Any], results_dir: Path) -> dict[str, Any]:
+    if name == "floor":
+        return _floor(workdir, cfg)
+    if name == "drain":
+        return drain.run(workdir, cfg["sweep"], cfg["tasks"], cfg["floor_seconds"])
+    if name == "pickup":
+        return pickup.run(workdir, samples=cfg["samples"], worker_samples=cfg["worker_samples"],
+                          n_workers=cfg["n_workers"], sleep_samples=cfg["sleep_samples"],
+                          sleep_interval=cfg["sleep_interval"])
+    if name == "recovery":
+        return recovery.run(workdir, cfg["lease"], cfg["trials"])
+    if name == "idle":
+        return idle.run(workdir, clients=cfg["clients"], procs=cfg["procs"], workers=cfg["workers"],
+                        window=cfg["window"])
+    if name == "scaling":
+        return scaling.run(workdir, cfg["sizes"], cfg["n"])
+    if name == "profile":
+        return profile.run(workdir, cfg["n"], cfg["tasks"], results_dir)
+    raise ValueError(name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    p.add_argument("--smoke", action="store_true", help="a seconds-long run with tiny sizes (keeps the harness working)")
+    p.add_argument("--out", type=Path, help="results folder (default bench/results/, a temp folder for --smoke)")
+    p.add_argument("--only", nargs="+", choices=SECTIONS, help="run only these sections")
+    p.add_argument("--keep", action="store_true", help="keep the work folder (boards, logs)")
+    ns = p.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    _quiet_structlog()
+    # SIGTERM/SIGINT unwind through every `finally`, so no stub or worker outlives the run.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    cfgs = SMOKE if ns.smoke else FULL
+    out = ns.out or (Path(tempfile.mkdtemp(prefix="bench-smoke-")) if ns.smoke else Path(__file__).parent / "results")
+    out.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix="bench-work-"))
+    results: dict[str, Any] = {
+        "mode": "smoke" if ns.smoke else "full",
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "command": "python -m bench" + (" --smoke" if ns.smoke else ""),
+        "machine": machine(),
+        "config": {k: cfgs[k] for k in (ns.only or DEFAULT)},
+    }
+    t_all = time.monotonic()
+    try:
+        for name in ns.only or DEFAULT:
+            log(f"== {name}")
+            t0 = time.monotonic()
+            load0 = loadavg()
+            try:
+                with MachineMeter() as busy:
+                    section = _section(name, workdir, cfgs[name], out)
+            except Exception as exc:  # a broken section is reported, the others still run
+                traceback.print_exc()
+                section = {"error": f"{type(exc).__name__}: {exc}"}
+            section["seconds"] = round(time.monotonic() - t0, 1)
+            section["machine_busy_pct_of_one_core"] = round(busy.busy_pct, 1)
+            section["loadavg_1m_before"] = load0
+            results[name] = section
+            log(f"== {name} done in {section['seconds']} s")
+            if name == "drain" and "floor" not in results and "sweep" in section:
+                results["floor"] = {**_floor_from_drain(section),
+                                    "machine_busy_pct_of_one_core": section["machine_busy_pct_of_one_core"]}
+    finally:
+        if not ns.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+        else:
+            log(f"work folder kept: {workdir}")
+    results["total_seconds"] = round(time.monotonic() - t_all, 1)
+    (out / "results.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
+    (out / "results.md").write_text(report.markdown(results))
+    if "profile" in results and not results["profile"].get("skipped") and "error" not in results["profile"]:
+        (out / "profile.md").write_text(report.profile_markdown(results))
+    plot = report.plot(results, out / "latency.png")
+    log(f"results in {out} ({'plot: ' + str(plot) if plot else 'no plot: matplotlib not installed'}); "
+        f"total {results['total_seconds']} s")
+    print(report.markdown(results))
+    return 0
+
+
+def _quiet_structlog() -> None:
+    """The board code logs its events through structlog; the bench process does not need them."""
+    import structlog
+
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

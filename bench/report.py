@@ -1,0 +1,217 @@
+"""Turn results.json into a short Markdown summary, profile.md and a latency plot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+FINDINGS = Path(__file__).parent / "profile_findings.md"
+
+
+def _f(value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _lat(d: dict[str, Any] | None) -> str:
+    if not d or not d.get("n"):
+        return "- | - | - | 0"
+    return f"{_f(d['p50_ms'])} | {_f(d['p99_ms'])} | {_f(d['max_ms'])} | {d['n']}"
+
+
+def markdown(r: dict[str, Any]) -> str:
+    m = r.get("machine", {})
+    lines = [
+        f"# Benchmark results ({r.get('mode')})",
+        "",
+        f"`{r.get('command')}` started {r.get('started_at')}, took {_f(r.get('total_seconds'))} s. Machine: "
+        f"{m.get('nproc')} cores ({m.get('cpu_model')}), {m.get('mem_total_gib')} GiB, Python {m.get('python')}, "
+        f"MCP SDK {m.get('mcp_sdk')}, SQLite {m.get('sqlite')}.",
+        "",
+        "Each section's `busy` is how busy the whole machine was while it ran, in % of one core "
+        "(200 = both cores); the machine is shared, so read figures next to it.",
+        "",
+    ]
+    if "floor" in r and "rows" in r["floor"]:
+        s = r["floor"]
+        lines += ["## 1. MCP floor (`ping`, one call in flight per client process)", "",
+                  f"busy {_f(s.get('machine_busy_pct_of_one_core'))} %"
+                  + (f"; {s['source']}" if s.get("source") else ""), "",
+                  "| client processes | calls/s | stub CPU % | stub CPU ms/call | client CPU ms/call | client p50 ms |",
+                  "|---:|---:|---:|---:|---:|---:|"]
+        lines += [f"| {x['clients']} | {_f(x['calls_per_s'])} | {_f(x['stub_cpu_pct'])} | "
+                  f"{_f(x['stub_cpu_ms_per_call'], 2)} | {_f(x.get('client_cpu_ms_per_call'), 2)} | "
+                  f"{_f(x['latency_p50_ms_median_client'])} |" for x in s["rows"]]
+        lines.append("")
+    if "drain" in r and "sweep" in r["drain"]:
+        s = r["drain"]
+        lines += [f"## 2. Drain throughput ({s['tasks']} no-op tasks, `{{steps: 0}}`)", "",
+                  f"busy {_f(s.get('machine_busy_pct_of_one_core'))} %; goal efficiency ≥ {s['goal_efficiency']}", "",
+                  "| workers | tasks/s | calls/task | calls/s | floor calls/s (same K) | efficiency | CPU efficiency "
+                  "| bare-SDK cycle calls/s | stub ms/call (floor) | worker ms/call (floor client) | worker RSS MiB |",
+                  "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        lines += [f"| {x['workers']} | {_f(x['tasks_per_s'])} | {_f(x['calls_per_task'], 2)} | {_f(x['calls_per_s'])} | "
+                  f"{_f(x.get('floor_calls_per_s'))} | {_f(x.get('efficiency'), 2)} | {_f(x.get('cpu_efficiency'), 2)} | "
+                  f"{_f(x.get('raw_sdk_calls_per_s'))} | {_f(x['stub_cpu_ms_per_call'], 2)} "
+                  f"({_f(x.get('floor_stub_cpu_ms_per_call'), 2)}) | {_f(x['workers_cpu_ms_per_call'], 2)} "
+                  f"({_f(x.get('floor_client_cpu_ms_per_call'), 2)}) | {_f(x['worker_rss_mib_mean'])} |"
+                  for x in s["sweep"]]
+        lines += ["", "efficiency = drain calls/s ÷ the better of two `ping` floors (before and after the drain, same "
+                  "stub, same number of client processes). CPU efficiency = (stub + client CPU per ping) ÷ (stub + "
+                  "worker CPU per drain call), steadier on a shared machine. Bare-SDK cycle = the same two calls per "
+                  "task from bare `pm_worker.connection` clients (no Worker loop, no typed client).", ""]
+    if "pickup" in r and "probe_load" in r["pickup"]:
+        s = r["pickup"]
+        lines += ["## 3. Pickup latency (insert → assignment at an idle worker)", "",
+                  f"busy {_f(s.get('machine_busy_pct_of_one_core'))} %; goal p99 ≤ {s['goal_p99_ms']} ms", "",
+                  "| path | p50 ms | p99 ms | max ms | n |", "|---|---:|---:|---:|---:|",
+                  f"| probe client, `load` from another process (data_version watcher) | {_lat(s['probe_load']['latency'])} |",
+                  f"| probe client, `resolve_blocker` tool (in-process wake) | {_lat(s['probe_tool']['latency'])} |",
+                  f"| {s['workers_load']['workers']} step workers, `load` (worker's `task received` log) | "
+                  f"{_lat(s['workers_load']['latency'])} |",
+                  f"| tutorial sleep-poll, {s['sleep_poll']['interval_s']} s interval (measured) | "
+                  f"{_lat(s['sleep_poll']['latency'])} |",
+                  f"| tutorial sleep-poll scaled to 30 s | {_lat(s['sleep_poll']['scaled_to_30s'])} |",
+                  "| tutorial sleep-poll 30 s, analytic (uniform arrival) | 15,000.0 | 29,700.0 | 30,000.0 | - |",
+                  ""]
+    if "recovery" in r and "trials" in r["recovery"]:
+        s = r["recovery"]
+        lines += [f"## 4. Dead worker recovery (SIGKILL mid-task, PM_LEASE_SECONDS={_f(s['lease_s'])})", "",
+                  f"goal ≤ {_f(s['goal_s'])} s", "", "| trial | kill → expired s | kill → held by another worker s |",
+                  "|---:|---:|---:|"]
+        lines += [f"| {t['trial']} | {_f(t.get('kill_to_expired_s'), 3)} | {_f(t.get('kill_to_reassigned_s'), 3)} |"
+                  if "error" not in t else f"| {t['trial']} | {t['error']} | |" for t in s["trials"]]
+        lines.append("")
+    if "idle" in r and "light_clients" in r["idle"]:
+        s = r["idle"]
+        lc, rw = s["light_clients"], s["real_workers"]
+        lines += ["## 5. Idle cost (long-polling, nothing to do)", "", f"goal stub CPU ≤ {s['goal_stub_cpu_pct']} % of a core",
+                  "", "| fleet | window s | stub CPU % | stub RSS MiB | per-worker RSS MiB | per-worker CPU % |",
+                  "|---|---:|---:|---:|---:|---:|",
+                  f"| {lc['clients']} long-poll clients in {lc['processes']} processes | {_f(lc['window_s'])} | "
+                  f"{_f(lc['stub_cpu_pct'], 2)} | {_f(lc['stub_rss_mib'])} | - | - |",
+                  f"| {rw['workers']} step-worker processes | {_f(rw['window_s'])} | {_f(rw['stub_cpu_pct'], 2)} | "
+                  f"{_f(rw['stub_rss_mib'])} | {_f(rw['worker_rss_mib'])} | {_f(rw['worker_cpu_pct'], 2)} |", ""]
+    if "scaling" in r and "rows" in r["scaling"]:
+        s = r["scaling"]
+        lines += [f"## 6. Scaling with work ({s['workers']} workers)", "",
+                  "| tasks | drain s | tasks/s | ms/task | per-task vs smallest | board µs assign + complete |",
+                  "|---:|---:|---:|---:|---:|---:|"]
+        lines += [f"| {x['tasks']:,} | {_f(x['drain_seconds'])} | {_f(x['tasks_per_s'])} | {_f(x['ms_per_task'], 2)} | "
+                  f"{_f(x['per_task_vs_smallest'], 2)} | {_f(x['board_cost']['assign_us_median'])} + "
+                  f"{_f(x['board_cost']['complete_us_median'])} |" for x in s["rows"]]
+        hot = s.get("full_scans_on_hot_path", [])
+        other = [p for p in s.get("full_scans", []) if not p.get("hot_path")]
+        lines += ["", f"Full-table scans on the worker path (assignment, reports, heartbeat, sweep): "
+                  f"{len(hot) or 'none'}."]
+        lines += [f"- `{p['sql'][:160]}` ({p['call']}): {'; '.join(p['plan'])}" for p in hot]
+        if other:
+            lines.append("Off the worker path: " + "; ".join(f"`{p['sql'][:90]}` ({p['call']})" for p in other) + ".")
+        lines.append("")
+    if "profile" in r and "top_self" in r["profile"]:
+        s = r["profile"]
+        lines += [f"## Profile of the stub under a drain ({s['workers']} workers, {s['tasks']} tasks)", "",
+                  "See profile.md. Busy time by package:", "", "| package | share of busy |", "|---|---:|"]
+        lines += [f"| {x['package']} | {_f(100 * x['share_of_busy'])} % |" for x in s["by_package"][:8]]
+        lines.append("")
+    errors = [k for k, v in r.items() if isinstance(v, dict) and "error" in v]
+    if errors:
+        lines += ["## Sections that failed", ""] + [f"- {k}: {r[k]['error']}" for k in errors] + [""]
+    return "\n".join(lines) + "\n"
+
+
+def _profile_tables(s: dict[str, Any]) -> list[str]:
+    busy = s["busy_seconds"] or 1.0
+    lines = [f"Sampled {_f(s['sampled_seconds'], 2)} s of the serving loop: busy {_f(s['busy_seconds'], 2)} s, "
+             f"idle (event loop in epoll) {_f(s['idle_seconds'], 2)} s.", "",
+             "Inclusive time of parts of a call:", "", "| part | seconds | share of busy |", "|---|---:|---:|"]
+    lines += [f"| {k} | {_f(v, 2)} | {_f(100 * v / busy)} % |" for k, v in s.get("inclusive_seconds", {}).items()]
+    lines += ["", "Self time by package:", "", "| package | seconds | share of busy |", "|---|---:|---:|"]
+    lines += [f"| {x['package']} | {_f(x['seconds'], 2)} | {_f(100 * x['share_of_busy'])} % |" for x in s["by_package"][:14]]
+    lines += ["", "Top functions by self time:", "", "| function | seconds | share of busy |", "|---|---:|---:|"]
+    lines += [f"| `{x['function']}` | {_f(x['seconds'], 2)} | {_f(100 * x['share_of_busy'])} % |" for x in s["top_self"][:20]]
+    return [*lines, ""]
+
+
+def profile_markdown(r: dict[str, Any]) -> str:
+    s = r["profile"]
+    d = s.get("drain", {})
+    lines = [
+        "# Where the time goes under a drain", "",
+        f"pyinstrument (wall-clock sampling, 1 ms) on the stub process while {s['workers']} step workers drained "
+        f"{s['tasks']} no-op tasks ({_f(d.get('tasks_per_s'))} tasks/s, {_f(d.get('calls_per_s'))} calls/s under the "
+        "profiler), then on one step-worker process draining alone. Only the serving loop counts (start-up imports "
+        "left out). Regenerated by `python -m bench --only profile`; the full trees are in profile_tree.txt and "
+        "profile_worker_tree.txt. Wall-clock sampling on a shared 2-core machine charges time the process "
+        "was preempted to whatever it was doing, which is mostly `socket.send` (the send wakes the peer process).",
+        "",
+    ]
+    if FINDINGS.exists():
+        lines += [FINDINGS.read_text().strip(), ""]
+    lines += ["## The stub", "", *_profile_tables(s)]
+    if "worker" in s:
+        w = s["worker"]
+        lines += [f"## One worker (pm_worker + MCP SDK client), {w['tasks']} tasks alone", "", *_profile_tables(w)]
+    return "\n".join(lines) + "\n"
+
+
+def plot(r: dict[str, Any], path: Path) -> Path | None:
+    """Latency distributions (ECDF, log x) of the pickup runs; None without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    pk = r.get("pickup", {})
+    series = []
+    for key, label in (("probe_tool", "tool path (in-process wake)"), ("probe_load", "load from another process"),
+                       ("workers_load", "step workers, load"), ("sleep_poll", "tutorial sleep-poll (scaled interval)")):
+        samples = pk.get(key, {}).get("samples_s") or []
+        if samples:
+            series.append((label, sorted(1000 * s for s in samples)))
+    rec = r.get("recovery", {}).get("trials", [])
+    rec_s = sorted(1000 * t["kill_to_reassigned_s"] for t in rec if "kill_to_reassigned_s" in t)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    ax = axes[0]
+    for label, xs in series:
+        n = len(xs)
+        ax.step(xs, [(i + 1) / n for i in range(n)], where="post", label=f"{label} (n={n})")
+    goal = pk.get("goal_p99_ms")
+    if goal:
+        ax.axvline(goal, color="grey", linestyle="--", linewidth=1, label=f"goal p99 {goal:g} ms")
+    ax.set_xscale("log")
+    ax.set_xlabel("insert → assignment at the worker (ms, log)")
+    ax.set_ylabel("fraction of tasks")
+    ax.set_title("Pickup latency (ECDF)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    ax = axes[1]
+    drain_rows = r.get("drain", {}).get("sweep", [])
+    if drain_rows:
+        ns = [str(x["workers"]) for x in drain_rows]
+        ax.bar([i - 0.2 for i in range(len(ns))], [x["calls_per_s"] or 0 for x in drain_rows], width=0.4,
+               label="drain calls/s")
+        ax.bar([i + 0.2 for i in range(len(ns))], [x.get("floor_calls_per_s") or 0 for x in drain_rows], width=0.4,
+               label="ping floor calls/s")
+        ax.set_xticks(range(len(ns)), ns)
+        ax.set_xlabel("worker / client processes")
+        ax.set_ylabel("MCP calls/s")
+        title = "Drain vs floor"
+        if rec_s:
+            title += f"; SIGKILL recovery {', '.join(f'{v / 1000:.2f}' for v in rec_s)} s"
+        ax.set_title(title)
+        ax.legend(fontsize=8)
+        ax.grid(True, axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

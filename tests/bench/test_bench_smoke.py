@@ -1,0 +1,66 @@
+"""The benchmark harness still works: `python -m bench --smoke` runs every section and writes
+numbers. It checks that numbers are there, never what they are (a benchmark never fails on
+a timing)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SECTIONS = ("floor", "drain", "pickup", "recovery", "idle", "scaling", "profile")
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+@pytest.mark.timeout(600)
+def test_bench_smoke_writes_every_section_with_numbers(tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PM_", "AGENT_", "POLL_"))}
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "--smoke", "--out", str(out)],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=540, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    results = json.loads((out / "results.json").read_text())
+    assert (out / "results.md").read_text().startswith("# Benchmark results (smoke)")
+
+    for name in SECTIONS:
+        assert name in results, name
+        assert "error" not in results[name], (name, results[name].get("error"), proc.stderr[-4000:])
+        assert _number(results[name]["seconds"])
+
+    assert all(_number(r["calls_per_s"]) and r["calls"] > 0 for r in results["floor"]["rows"])
+    for row in results["drain"]["sweep"]:
+        assert row["all_done"]
+        assert row["completed"] == row["tasks"]
+        for key in ("tasks_per_s", "calls_per_s", "calls_per_task", "floor_calls_per_s", "efficiency",
+                    "stub_cpu_pct", "worker_rss_mib_mean"):
+            assert _number(row[key]), key
+    pickup = results["pickup"]
+    for key in ("probe_load", "probe_tool", "workers_load", "sleep_poll"):
+        lat = pickup[key]["latency"]
+        assert lat["n"] > 0, key
+        assert all(_number(lat[k]) for k in ("p50_ms", "p99_ms", "max_ms")), key
+    assert all(_number(t["kill_to_reassigned_s"]) for t in results["recovery"]["trials"])
+    for key in ("light_clients", "real_workers"):
+        assert _number(results["idle"][key]["stub_cpu_pct"])
+        assert _number(results["idle"][key]["stub_rss_mib"])
+    assert _number(results["idle"]["real_workers"]["worker_rss_mib"])
+    for row in results["scaling"]["rows"]:
+        assert _number(row["drain_seconds"])
+        assert _number(row["board_cost"]["assign_us_median"])
+    assert results["scaling"]["query_plans_on_largest"]
+    prof = results["profile"]
+    if "skipped" not in prof:  # pyinstrument comes with `uv sync --group bench`, not with `make test`
+        assert _number(prof["busy_seconds"])
+        assert prof["top_self"]
