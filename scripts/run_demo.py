@@ -44,10 +44,21 @@ async def board_status(url: str) -> dict[str, Any]:
         return data
 
 
-def blocked_tasks(db: Path) -> list[str]:
+def board_tasks(db: Path) -> list[dict[str, Any]]:
+    """Every task as the stub's own `status --json` reports it."""
     board = subprocess.run([sys.executable, "-m", "pm_agent_stub", "status", "--db", str(db), "--json", "--all"],
                            capture_output=True, text=True, check=False)
-    return [t["task_id"] for t in json.loads(board.stdout or "{}").get("tasks", []) if t["status"] == "blocked"]
+    tasks: list[dict[str, Any]] = json.loads(board.stdout or "{}").get("tasks", [])
+    return tasks
+
+
+def blocked_tasks(db: Path) -> list[str]:
+    return [t["task_id"] for t in board_tasks(db) if t["status"] == "blocked"]
+
+
+def nothing_can_move(db: Path) -> bool:
+    """Every task left to do waits on a dependency (behind a blocker): the board has settled."""
+    return all(t["pending_dependencies"] > 0 for t in board_tasks(db) if t["status"] == "todo")
 
 
 async def report_blockers(url: str, blocked: list[str]) -> None:
@@ -77,8 +88,8 @@ async def wait_healthy(url: str, stub: subprocess.Popen[bytes], timeout: float =
     raise SystemExit(f"demo: the stub did not answer at {url} within {timeout:.0f}s")
 
 
-async def watch(url: str, procs: list[subprocess.Popen[bytes]], timeout: float) -> bool:
-    """Print the board as it moves; True once nothing is left to do or in progress."""
+async def watch(url: str, db: Path, procs: list[subprocess.Popen[bytes]], timeout: float) -> bool:
+    """Print the board as it moves; True once nothing is in progress and nothing left can start."""
     deadline = time.monotonic() + timeout
     last = ""
     while time.monotonic() < deadline:
@@ -88,7 +99,9 @@ async def watch(url: str, procs: list[subprocess.Popen[bytes]], timeout: float) 
         if line != last:
             print(f"\n== {line}\n", file=sys.stderr, flush=True)
             last = line
-        if status["todo"] == 0 and status["in_progress"] == 0:
+        if status["in_progress"] == 0 and (status["todo"] == 0 or await asyncio.to_thread(nothing_can_move, db)):
+            if status["todo"]:
+                print(f"demo: {status['todo']} task(s) wait on blocked dependencies", file=sys.stderr)
             return True
         if any(p.poll() is not None for p in procs):
             print("demo: a process exited early", file=sys.stderr)
@@ -111,6 +124,25 @@ def stop_all(procs: list[subprocess.Popen[bytes]], grace: float = 15) -> None:
             p.wait()
 
 
+def local_base_image() -> str | None:
+    """PYTHON_IMAGE, else a python:*-slim image the local engine already has (no registry needed).
+
+    The demo image's Dockerfile starts `FROM ${PYTHON_IMAGE}`; where no registry answers
+    (as on machines set up by ensure-engine.sh) only a local base image can build it.
+    """
+    if os.environ.get("PYTHON_IMAGE"):
+        return os.environ["PYTHON_IMAGE"]
+    if shutil.which("docker") is None:
+        return None
+    try:
+        listing = subprocess.run(["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}", "python"],
+                                 capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    slim = sorted(line for line in listing.stdout.split() if line.endswith("-slim"))
+    return slim[-1] if slim else None
+
+
 def main() -> int:
     if RUN.exists():
         shutil.rmtree(RUN)
@@ -124,6 +156,10 @@ def main() -> int:
                   "--project", str(workspace / "demo-project" / "project.yaml")],
                  {**common, "PM_LEASE_SECONDS": os.environ.get("PM_LEASE_SECONDS", "30")})
     procs = [stub]
+    base_image = local_base_image()
+    if base_image:
+        common["PYTHON_IMAGE"] = base_image
+        print(f"demo: devops tasks build FROM {base_image}", file=sys.stderr)
     finished = False
     # Ctrl-C reaches the children too (same process group); we only need to stop waiting.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
@@ -134,7 +170,7 @@ def main() -> int:
             procs.append(spawn(["-m", module], {**common, "PM_AGENT_URL": url, "WORKSPACE": str(workspace),
                                                 "AGENT_ID": f"{role}-demo", "SHUTDOWN_GRACE_SECONDS": "5"}))
         started = time.monotonic()
-        finished = asyncio.run(watch(url, procs[1:], float(os.environ.get("DEMO_TIMEOUT", "300"))))
+        finished = asyncio.run(watch(url, db, procs[1:], float(os.environ.get("DEMO_TIMEOUT", "300"))))
         print(f"demo: board settled in {time.monotonic() - started:.1f}s", file=sys.stderr)
         asyncio.run(report_blockers(url, blocked_tasks(db)))
     except KeyboardInterrupt:
