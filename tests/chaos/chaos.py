@@ -529,6 +529,7 @@ def audit(run: ChaosRun) -> dict[str, Any]:
     # Every SIGKILLed holder's task came back within lease + sweep (+ stub downtime).
     recoveries: list[float] = []
     reoffer_times: list[float] = []
+    lateness: list[float] = []  # re-offer after the lease was due (or the stub was back)
     reoffers = 0
     for k in run.kills:
         if k.task_id is None or k.lease_expires_at is None:
@@ -549,6 +550,7 @@ def audit(run: ChaosRun) -> dict[str, Any]:
                 f"{k.lease_expires_at - k.killed_at:.2f}s after the kill)"
             )
         reoffer_times.append(back["at"] - k.killed_at)
+        lateness.append(back["at"] - (deadline - cfg.sweep_slack))
         again = next((e for e in later if e["kind"] in ("assigned", "renewed")), None)
         if again is not None:
             recoveries.append(again["at"] - k.killed_at)
@@ -581,9 +583,10 @@ def audit(run: ChaosRun) -> dict[str, Any]:
         ),
         "resumed_from_checkpoint": resumed,
         "max_reoffer_seconds": round(max(reoffer_times, default=0.0), 2),
+        "max_reoffer_after_due_seconds": round(max(lateness, default=0.0), 2),
         "max_recovery_seconds": round(max(recoveries, default=0.0), 2),
         "assignments": kinds["assigned"],
-        "assignments_to_dead_workers": _orphans(run, events),
+        "assignments_to_dead_workers": len(_orphans(run, events)),
     }
     if problems:
         raise AssertionError(
