@@ -120,6 +120,7 @@ class FakeConnection:
 
     async def open(self) -> None:
         self.board.connects += 1
+        await asyncio.sleep(0.01)  # connecting takes time: concurrent callers can race here
         self._alive = True
 
     async def call(self, name: str, arguments: dict[str, Any], timeout: float) -> dict[str, Any]:

@@ -231,3 +231,15 @@ def test_default_policy_has_a_stop_and_a_capped_jittered_wait() -> None:
     assert "stop_after_delay" in type(policy.stop).__name__
     assert "wait_random_exponential" in type(policy.wait).__name__
     assert policy.wait.max == 10.0  # type: ignore[attr-defined]
+
+
+async def test_concurrent_callers_share_one_reconnect(tmp_path: Path) -> None:
+    board = FakeBoard()
+    settings = make_settings(tmp_path)
+    worker = ScriptedWorker(settings, board)
+    client = worker.make_client()
+    await client.register()
+    board.fail_calls = {len(board.calls) + 1}  # the next call loses the connection
+    await asyncio.gather(*(client.heartbeat() for _ in range(5)))
+    assert board.connects == 2  # the first connect and exactly one reconnect
+    await client.aclose()

@@ -9,6 +9,7 @@ complete, a repeated `request_next_task` with the same assignment).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -73,6 +74,7 @@ class PMClient:
         self._connect = connect
         self._conn: ToolConnection | None = None
         self._connected_once = False
+        self._connecting = asyncio.Lock()
         self._retry_overrides = retry_overrides or {}
         self.reconnects = 0
 
@@ -94,6 +96,14 @@ class PMClient:
         return self.identity.agent_id
 
     async def _ensure(self) -> ToolConnection:
+        if self._conn is not None and self._conn.alive:
+            return self._conn
+        # The heartbeat and the task's own reports may both find the link dead at once:
+        # one of them reconnects, the other waits and uses that connection.
+        async with self._connecting:
+            return await self._reconnect()
+
+    async def _reconnect(self) -> ToolConnection:
         if self._conn is not None and self._conn.alive:
             return self._conn
         if self._conn is not None:
