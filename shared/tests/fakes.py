@@ -24,6 +24,7 @@ class FakeBoard:
     fail_calls: set[int] = field(default_factory=set)  # call numbers (1-based) that lose the connection
     connects: int = 0
     changed: asyncio.Event = field(default_factory=asyncio.Event)
+    after_call: Any = None  # called with (tool name, arguments) after each answered call
 
     def add_task(self, task_id: str, **extra: Any) -> None:
         self.tasks[task_id] = {"task_id": task_id, "task_name": extra.pop("task_name", task_id), "status": "todo",
@@ -130,7 +131,10 @@ class FakeConnection:
         if len(self.board.calls) in self.board.fail_calls:
             self._alive = False
             raise TransportError(f"{name}: connection lost (injected)")
-        return await self.board.handle(name, arguments)
+        answer = await self.board.handle(name, arguments)
+        if self.board.after_call is not None:
+            self.board.after_call(name, arguments)
+        return answer
 
     async def close(self) -> None:
         self._alive = False

@@ -243,3 +243,18 @@ async def test_concurrent_callers_share_one_reconnect(tmp_path: Path) -> None:
     await asyncio.gather(*(client.heartbeat() for _ in range(5)))
     assert board.connects == 2  # the first connect and exactly one reconnect
     await client.aclose()
+
+
+async def test_stop_releases_a_task_held_from_a_previous_life(tmp_path: Path) -> None:
+    """A restarted worker (same id) that is stopped before asking for work gives back what it held."""
+    board = FakeBoard()
+    board.add_task("t1")
+    board.agents["w-1"] = {"agent_id": "w-1"}
+    board.tasks["t1"].update(status="in_progress", holder="w-1", attempt=1)
+    worker = ScriptedWorker(make_settings(tmp_path), board)
+    # stopped right after registering, before its first request_next_task
+    board.after_call = lambda name, _args: worker.request_stop() if name == "register_agent" else None
+    assert await worker.run() == 0
+    assert "request_next_task" not in board.tool_names()
+    assert board.tasks["t1"]["status"] == "todo"
+    assert board.tasks["t1"]["holder"] is None

@@ -111,6 +111,10 @@ class Worker:
                     log.info("registered", name=self.identity.name, role=self.identity.role,
                              skills=list(self.identity.skills), workspace=str(self.settings.workspace))
                     await self._loop(client)
+                    if self.stopping:
+                        # Covers a restarted worker (same id) stopped before it asked for the
+                        # task it still holds, and a task assigned while its long-poll was cancelled.
+                        await self._release_orphan(client)
         except Unauthorized as exc:
             log.error("stub refused this worker", error=str(exc))
             code = 1
@@ -171,8 +175,7 @@ class Worker:
                 await self._until_stopped(asyncio.sleep(wait))
                 continue
             failures = 0
-            if offer is None:  # stopped during the long-poll: the stub may have assigned us a task meanwhile
-                await self._release_orphan(client)
+            if offer is None:  # stopped during the long-poll; run() releases anything assigned meanwhile
                 return
             if not offer.has_task or offer.assignment is None:
                 if self.settings.poll_wait_seconds <= 0:
@@ -181,11 +184,13 @@ class Worker:
             await self._handle(client, offer.assignment)
 
     async def _release_orphan(self, client: PMClient) -> None:
-        with contextlib.suppress(PMError, TransportError):
-            beat = await client.heartbeat()
-            if beat.current_task:
-                await client.release_task(beat.current_task, "worker stopped before starting it")
-                log.info("released task assigned during shutdown", task_id=beat.current_task)
+        """Give back a task the stub says we hold but we are not working on. Bounded: shutdown must end."""
+        with contextlib.suppress(PMError, TransportError, TimeoutError):
+            async with asyncio.timeout(5):
+                beat = await client.heartbeat()
+                if beat.current_task:
+                    await client.release_task(beat.current_task, "worker stopped before starting it")
+                    log.info("released a held task on shutdown", task_id=beat.current_task)
 
     async def _handle(self, client: PMClient, task: Assignment) -> None:
         structlog.contextvars.bind_contextvars(task_id=task.task_id)
