@@ -98,6 +98,7 @@ class ToolBox:
         self.notifier = notifier
         self.started_at = started_at
         self.specs: Final[dict[str, ToolSpec]] = {s.name: s for s in self._specs()}
+        self._tools: list[mcp_types.Tool] | None = None
         self._polls: dict[str, list[asyncio.Event]] = {}
 
     def _specs(self) -> list[ToolSpec]:
@@ -252,10 +253,14 @@ class ToolBox:
         }
 
     def list_tools(self) -> list[mcp_types.Tool]:
-        return [
-            mcp_types.Tool(name=s.name, description=s.description, input_schema=s.model.model_json_schema())
-            for s in self.specs.values()
-        ]
+        # Built once: generating the 13 JSON schemas costs ~10 ms of the event loop, and every
+        # client connection asks (the SDK client fetches tools/list to learn output schemas).
+        if self._tools is None:
+            self._tools = [
+                mcp_types.Tool(name=s.name, description=s.description, input_schema=s.model.model_json_schema())
+                for s in self.specs.values()
+            ]
+        return list(self._tools)
 
     async def call(
         self, name: str, arguments: dict[str, Any] | None, request: Any = None
