@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench._harness import REPO_ROOT, CpuMeter, Stub, base_env, log, stop_process, summary_ms
+from bench._harness import REPO_ROOT, CpuMeter, MachineMeter, Stub, base_env, log, stop_process, summary_ms
 
 CYCLE = "cycle"  # pseudo-tool: request_next_task + report_task_progress(completed), as a worker does
 
@@ -124,7 +124,8 @@ class ClientPool:
             p.stdin.flush()
         self._expect("armed", 30 + self.k)
         outs: list[dict[str, Any]] = []
-        with CpuMeter([self.stub.pid]) as stub_cpu:
+        with CpuMeter([self.stub.pid]) as stub_cpu, \
+                MachineMeter([self.stub.pid, os.getpid(), *(p.pid for p in live)]) as machine:
             go.touch()
             deadline = time.monotonic() + duration + 60
             for p in live:
@@ -151,9 +152,11 @@ class ClientPool:
             "stub_cpu_pct": round(stub_cpu.percent, 1),
             "stub_cpu_ms_per_call": round(1000 * stub_cpu.cpu / calls, 3) if calls else None,
             "client_cpu_ms_per_call": round(1000 * sum(o["cpu_s"] for o in outs) / calls, 3) if calls else None,
+            "others_cpu_pct": round(machine.others_pct, 1),
         }
         log(f"{tool} K={self.k}: {result['calls_per_s']} calls/s, stub {result['stub_cpu_pct']}% of a core, "
-            f"{result['stub_cpu_ms_per_call']} ms stub CPU/call, {result['client_cpu_ms_per_call']} ms client CPU/call")
+            f"{result['stub_cpu_ms_per_call']} ms stub CPU/call, {result['client_cpu_ms_per_call']} ms client CPU/call; "
+            f"others {result['others_cpu_pct']}%")
         return result
 
     def close(self) -> None:

@@ -44,29 +44,34 @@ def markdown(r: dict[str, Any]) -> str:
         lines += ["## 1. MCP floor (`ping`, one call in flight per client process)", "",
                   f"busy {_f(s.get('machine_busy_pct_of_one_core'))} %"
                   + (f"; {s['source']}" if s.get("source") else ""), "",
-                  "| client processes | calls/s | stub CPU % | stub CPU ms/call | client CPU ms/call | client p50 ms |",
-                  "|---:|---:|---:|---:|---:|---:|"]
+                  "| client processes | calls/s | stub CPU % | stub CPU ms/call | client CPU ms/call | client p50 ms "
+                  "| others' CPU % |",
+                  "|---:|---:|---:|---:|---:|---:|---:|"]
         lines += [f"| {x['clients']} | {_f(x['calls_per_s'])} | {_f(x['stub_cpu_pct'])} | "
                   f"{_f(x['stub_cpu_ms_per_call'], 2)} | {_f(x.get('client_cpu_ms_per_call'), 2)} | "
-                  f"{_f(x['latency_p50_ms_median_client'])} |" for x in s["rows"]]
+                  f"{_f(x['latency_p50_ms_median_client'])} | {_f(x.get('others_cpu_pct'))} |" for x in s["rows"]]
         lines.append("")
     if "drain" in r and "sweep" in r["drain"]:
         s = r["drain"]
         lines += [f"## 2. Drain throughput ({s['tasks']} no-op tasks, `{{steps: 0}}`)", "",
                   f"busy {_f(s.get('machine_busy_pct_of_one_core'))} %; goal efficiency ≥ {s['goal_efficiency']}", "",
                   "| workers | tasks/s | calls/task | calls/s | floor calls/s (same K) | efficiency | CPU efficiency "
-                  "| bare-SDK cycle calls/s | stub ms/call (floor) | worker ms/call (floor client) | worker RSS MiB |",
-                  "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                  "| bare-SDK cycle calls/s | stub ms/call (floor) | worker ms/call (floor client) | worker RSS MiB "
+                  "| others' CPU % |",
+                  "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         lines += [f"| {x['workers']} | {_f(x['tasks_per_s'])} | {_f(x['calls_per_task'], 2)} | {_f(x['calls_per_s'])} | "
                   f"{_f(x.get('floor_calls_per_s'))} | {_f(x.get('efficiency'), 2)} | {_f(x.get('cpu_efficiency'), 2)} | "
                   f"{_f(x.get('raw_sdk_calls_per_s'))} | {_f(x['stub_cpu_ms_per_call'], 2)} "
                   f"({_f(x.get('floor_stub_cpu_ms_per_call'), 2)}) | {_f(x['workers_cpu_ms_per_call'], 2)} "
-                  f"({_f(x.get('floor_client_cpu_ms_per_call'), 2)}) | {_f(x['worker_rss_mib_mean'])} |"
+                  f"({_f(x.get('floor_client_cpu_ms_per_call'), 2)}) | {_f(x['worker_rss_mib_mean'])} | "
+                  f"{_f(x.get('others_cpu_pct'))} |"
                   for x in s["sweep"]]
         lines += ["", "efficiency = drain calls/s ÷ the better of two `ping` floors (before and after the drain, same "
                   "stub, same number of client processes). CPU efficiency = (stub + client CPU per ping) ÷ (stub + "
                   "worker CPU per drain call), steadier on a shared machine. Bare-SDK cycle = the same two calls per "
-                  "task from bare `pm_worker.connection` clients (no Worker loop, no typed client).", ""]
+                  "task from bare `pm_worker.connection` clients (no Worker loop, no typed client). Others' CPU = CPU "
+                  "used during the drain by processes that are not this benchmark's (% of one core; 200 = the whole "
+                  "machine).", ""]
     if "pickup" in r and "probe_load" in r["pickup"]:
         s = r["pickup"]
         lines += ["## 3. Pickup latency (insert → assignment at an idle worker)", "",
