@@ -334,6 +334,10 @@ class Controller:
             for i in range(cfg.workers):
                 self.start_worker(f"chaos-w{i}")
             next_kill = time.monotonic() + cfg.kill_every
+            # Kills are paced by progress too: at most one per task completed since the last
+            # kill. On a starved machine (workers taking 10 s just to import) a wall-clock
+            # rate alone kills faster than anything can finish and the run never ends.
+            done_at_last_kill = 0
             while True:
                 done = self.done_count()
                 if done == cfg.tasks:
@@ -350,8 +354,9 @@ class Controller:
                     cfg.stub_restarts + 1
                 ):
                     self.restart_stub()
-                if time.monotonic() >= next_kill:
+                if time.monotonic() >= next_kill and done > done_at_last_kill:
                     self.act()
+                    done_at_last_kill = done
                     next_kill = time.monotonic() + cfg.kill_every
                 time.sleep(0.05)  # the controller's tick; every wait above is a poll with a deadline
         finally:
