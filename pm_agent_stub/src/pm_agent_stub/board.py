@@ -23,11 +23,11 @@ from typing import Any, Final, Literal
 
 from pm_agent_stub.db import transaction
 from pm_agent_stub.errors import BoardError
-from pm_agent_stub.limits import PRIORITY_RANK, dumps
 from pm_agent_stub.logs import get_logger
 from pm_agent_stub.project_file import ProjectFileError, ProjectSpec
 from pm_agent_stub.suggestions import suggest_resolution
 from pm_agent_stub.timefmt import iso
+from pm_protocol.limits import PRIORITY_RANK, dumps
 
 log = get_logger("pm_agent_stub.board")
 

@@ -1,28 +1,10 @@
-"""The protocol's error codes, raised by the board and turned into JSON error results by the server."""
+"""`BoardError`: a refused call, raised by the board and answered as the protocol's error result."""
 
 from __future__ import annotations
 
-from typing import Final, Literal
+from pm_protocol.errors import ERROR_CODES, ErrorCode, ErrorResult
 
-ErrorCode = Literal[
-    "invalid_argument",
-    "agent_not_registered",
-    "task_not_found",
-    "not_task_holder",
-    "task_already_complete",
-    "unauthorized",
-    "internal_error",
-]
-
-ERROR_CODES: Final[tuple[ErrorCode, ...]] = (
-    "invalid_argument",
-    "agent_not_registered",
-    "task_not_found",
-    "not_task_holder",
-    "task_already_complete",
-    "unauthorized",
-    "internal_error",
-)
+__all__ = ["ERROR_CODES", "BoardError", "ErrorCode"]
 
 
 class BoardError(Exception):
@@ -34,4 +16,4 @@ class BoardError(Exception):
         self.message = message
 
     def to_json(self) -> dict[str, object]:
-        return {"success": False, "error": self.code, "message": self.message}
+        return ErrorResult(error=self.code, message=self.message).model_dump(mode="json")

@@ -21,7 +21,7 @@ from pydantic import (
     field_validator,
 )
 
-from pm_agent_stub.limits import (
+from pm_protocol.limits import (
     MAX_ID,
     MAX_JSON_BYTES,
     MAX_NAME,

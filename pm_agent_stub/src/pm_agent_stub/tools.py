@@ -15,12 +15,12 @@ from typing import Any, Final
 import mcp.types as mcp_types
 from pydantic import ValidationError
 
-from pm_agent_stub import args as a
 from pm_agent_stub.board import UNSET, Board
 from pm_agent_stub.errors import BoardError
-from pm_agent_stub.limits import dumps
 from pm_agent_stub.logs import get_logger
 from pm_agent_stub.notify import Notifier
+from pm_protocol import args as a
+from pm_protocol.limits import dumps
 
 log = get_logger("pm_agent_stub.tools")
 

@@ -1,0 +1,158 @@
+"""Argument models for every tool: strict types, unknown fields refused, protocol limits.
+
+The stub validates every call with these (so a bad call comes back as the protocol's JSON
+error, never as the SDK's "Error executing tool ..." text) and advertises their JSON
+schemas in `tools/list`; `pm_worker` builds its calls from the same models, so what a
+worker sends and what the stub accepts cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue
+
+from pm_protocol.limits import (
+    MAX_ID,
+    MAX_JSON_BYTES,
+    MAX_NAME,
+    MAX_SKILL_LEN,
+    MAX_SKILLS,
+    MAX_TEXT,
+    MAX_WAIT_SECONDS,
+    json_size,
+)
+
+
+def _printable(value: str) -> str:
+    if not value.isprintable():
+        raise ValueError("must be printable text (no control characters or newlines)")
+    return value
+
+
+def _json_limit(value: JsonValue) -> JsonValue:
+    if json_size(value) > MAX_JSON_BYTES:
+        raise ValueError(
+            f"is larger than {MAX_JSON_BYTES} bytes of JSON (256 KiB); store big data elsewhere and send its location"
+        )
+    return value
+
+
+AgentId = Annotated[
+    str,
+    Field(min_length=1, max_length=MAX_ID, description="Your agent id (≤200 printable characters)."),
+    AfterValidator(_printable),
+]
+TaskId = Annotated[str, Field(min_length=1, max_length=MAX_ID, description="A task id from your assignment.")]
+Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME)]
+Text = Annotated[str, Field(max_length=MAX_TEXT)]
+Skill = Annotated[str, Field(min_length=1, max_length=MAX_SKILL_LEN)]
+Json = Annotated[JsonValue, AfterValidator(_json_limit)]
+ReportStatus = Literal["in_progress", "completed", "blocked"]
+Severity = Literal["low", "medium", "high", "critical"]
+
+
+class ToolArgs(BaseModel):
+    """Strict: a string where a number belongs, or an unknown argument, is refused, not coerced."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    def wire(self) -> dict[str, object]:
+        """The arguments as sent: only what was given (an omitted optional stays omitted)."""
+        return self.model_dump(mode="json", exclude_unset=True)
+
+
+class NoArgs(ToolArgs):
+    pass
+
+
+class RegisterAgentArgs(ToolArgs):
+    agent_id: AgentId
+    name: Name
+    role: Name
+    skills: Annotated[list[Skill], Field(max_length=MAX_SKILLS, description="Skills (≤64, each ≤100 chars).")]
+
+
+class RequestNextTaskArgs(ToolArgs):
+    agent_id: AgentId
+    wait_seconds: Annotated[
+        float,
+        Field(
+            ge=0,
+            le=MAX_WAIT_SECONDS,
+            description="Long-poll: wait up to this many seconds (0-30) for a task.",
+        ),
+    ] = 0
+
+
+class ReportTaskProgressArgs(ToolArgs):
+    agent_id: AgentId
+    task_id: TaskId
+    status: ReportStatus
+    progress: Annotated[float, Field(ge=0, le=100, description="Percent done, 0-100.")]
+    message: Text
+    checkpoint: Annotated[Json, Field(description="Any JSON (≤256 KiB) to resume from after a restart.")] = (
+        None
+    )
+
+
+class ReportBlockerArgs(ToolArgs):
+    agent_id: AgentId
+    task_id: TaskId
+    blocker_description: Annotated[Text, Field(min_length=1)]
+    severity: Severity = "medium"
+
+
+class AgentOnlyArgs(ToolArgs):
+    agent_id: AgentId
+
+
+class PingArgs(ToolArgs):
+    echo: Text | None = None
+
+
+class ReleaseTaskArgs(ToolArgs):
+    agent_id: AgentId
+    task_id: TaskId
+    reason: Text
+
+
+class LogArtifactArgs(ToolArgs):
+    agent_id: AgentId
+    task_id: TaskId
+    artifact_type: Name
+    description: Text
+    location: Text | None = None
+    data: Annotated[Json, Field(description="Any JSON (≤256 KiB).")] = None
+
+
+class TaskOnlyArgs(ToolArgs):
+    task_id: TaskId
+
+
+class ResolveBlockerArgs(ToolArgs):
+    task_id: TaskId
+    resolution: Text
+
+
+HINTS: dict[str, str] = {
+    "agent_id": "a non-empty string of at most 200 printable characters",
+    "task_id": "the task_id string from your assignment (at most 200 characters)",
+    "name": "a non-empty string of at most 200 characters",
+    "role": "a non-empty string of at most 200 characters",
+    "artifact_type": "a non-empty string of at most 200 characters",
+    "skills": "a list of at most 64 non-empty strings of at most 100 characters",
+    "wait_seconds": "a number from 0 to 30",
+    "status": "one of 'in_progress', 'completed', 'blocked'",
+    "progress": "a number from 0 to 100",
+    "message": "a string of at most 10000 characters",
+    "blocker_description": "a non-empty string of at most 10000 characters",
+    "severity": "one of 'low', 'medium', 'high', 'critical'",
+    "reason": "a string of at most 10000 characters",
+    "description": "a string of at most 10000 characters",
+    "location": "a string of at most 10000 characters, or null",
+    "resolution": "a string of at most 10000 characters",
+    "echo": "a string of at most 10000 characters",
+    "checkpoint": "any JSON value of at most 256 KiB",
+    "data": "any JSON value of at most 256 KiB",
+}

@@ -1,0 +1,43 @@
+"""The size limits of docs/protocol.md, in one place for the stub, the project file and the workers.
+
+The stub refuses what exceeds them; `pm_worker` cuts what it sends to fit them, so a worker
+never builds a report the stub must refuse."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Final
+
+MAX_ID: Final = 200
+MAX_NAME: Final = 200
+MAX_TEXT: Final = 10_000
+MAX_SKILLS: Final = 64
+MAX_SKILL_LEN: Final = 100
+MAX_JSON_BYTES: Final = 256 * 1024
+MAX_WAIT_SECONDS: Final = 30
+TASK_ID_PATTERN: Final = r"^[A-Za-z0-9._:@/-]+$"
+TASK_ID_RE: Final = re.compile(TASK_ID_PATTERN)
+
+PRIORITIES: Final = ("low", "medium", "high", "urgent")
+PRIORITY_RANK: Final[dict[str, int]] = {p: rank for rank, p in enumerate(PRIORITIES)}
+SEVERITIES: Final = ("low", "medium", "high", "critical")
+
+
+def json_size(value: object) -> int:
+    """Bytes of the compact JSON encoding: what the 256 KiB limits are measured on.
+
+    Raises ValueError for NaN/Infinity: Python's json writes them, but they are not JSON, and
+    stored they would come back in every answer carrying them, breaking strict clients.
+    """
+    try:
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        raise ValueError(
+            "contains NaN or Infinity, which are not JSON numbers; send null or a string instead"
+        ) from None
+    return len(text.encode())
+
+
+def dumps(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)

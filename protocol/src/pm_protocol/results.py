@@ -1,0 +1,283 @@
+"""Result models: what each tool answers on success (failures are `ErrorResult`).
+
+One rule makes a model the exact wire shape: a field without a default is always sent;
+a field with a default is sent only when the server set it (`WireModel.wire()` dumps with
+`exclude_unset`). So `TaskOffer` carries `assignment` only when there is a task, and
+`message`/`retry_after_seconds` only when there is none, exactly as docs/protocol.md shows.
+
+Unknown fields are kept, not refused (`extra="allow"`): a newer stub may add a field and an
+older worker must keep working. `pm_protocol.conformance` checks the other direction, that
+the stub sends nothing the package does not declare.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+from pm_protocol.args import ReportStatus, Severity
+
+TaskStatus = Literal["todo", "in_progress", "blocked", "done"]
+AgentState = Literal["working", "idle", "offline"]
+Priority = Literal["low", "medium", "high", "urgent"]
+ProgressAckStatus = Literal["progress_recorded", "task_completed", "task_blocked", "already_complete"]
+
+
+class WireModel(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    def wire(self) -> dict[str, Any]:
+        """The JSON object sent on the wire: every required field, optional ones only if set."""
+        return self.model_dump(mode="json", exclude_unset=True)
+
+
+# -- pieces ------------------------------------------------------------------------
+
+
+class AgentData(WireModel):
+    agent_id: str
+    name: str
+    role: str
+    skills: list[str]
+    registered_at: str
+
+
+class Lease(WireModel):
+    lease_id: str
+    ttl_seconds: float
+    expires_at: str
+
+
+class Artifact(WireModel):
+    artifact_id: int
+    task_id: str
+    agent_id: str
+    artifact_type: str
+    description: str
+    location: str | None
+    data: JsonValue
+    created_at: str
+
+
+class Assignment(WireModel):
+    """The task a worker was given; `lease` is None only where the server has no leases."""
+
+    task_id: str
+    task_name: str
+    description: str = ""
+    instructions: str = ""
+    priority: str = "medium"
+    required_skills: list[str] = Field(default_factory=list)
+    labels: list[str] = Field(default_factory=list)
+    dependencies: list[str] = Field(default_factory=list)
+    estimated_hours: float | None = None
+    payload: dict[str, JsonValue] = Field(default_factory=dict)
+    attempt: int = 1
+    lease: Lease | None = None
+    checkpoint: JsonValue = None
+    dependency_artifacts: list[Artifact] = Field(default_factory=list)
+
+
+class AgentInfo(WireModel):
+    agent_id: str
+    name: str
+    role: str
+    skills: list[str]
+    registered_at: str
+    status: AgentState
+    current_task: str | None
+    last_seen: str
+    tasks_completed: int
+
+
+class ProjectCounts(WireModel):
+    total_tasks: int
+    todo: int
+    in_progress: int
+    blocked: int
+    done: int
+    completion_percentage: float
+
+
+class WorkerCounts(WireModel):
+    total: int
+    working: int
+    idle: int
+    offline: int
+
+
+class TaskDetail(WireModel):
+    """A task as `get_task_context` shows it: the assignment's fields plus its state."""
+
+    task_id: str
+    task_name: str
+    description: str
+    instructions: str
+    priority: str
+    required_skills: list[str]
+    labels: list[str]
+    dependencies: list[str]
+    pending_dependencies: int
+    estimated_hours: float | None
+    payload: dict[str, JsonValue]
+    status: TaskStatus
+    holder: str | None
+    attempt: int
+    expiries: int
+    progress: int
+    checkpoint: JsonValue
+    lease_expires_at: str | None
+    completed_by: str | None
+    completed_at: str | None
+    created_at: str
+
+
+class ProgressEntry(WireModel):
+    agent_id: str
+    attempt: int
+    status: str  # a ReportStatus, or "released"
+    progress: int
+    message: str
+    at: str
+
+
+class BlockerInfo(WireModel):
+    blocker_id: int
+    agent_id: str | None
+    description: str
+    severity: Severity
+    resolution_suggestion: str
+    created_at: str
+    resolved: bool
+    resolved_at: str | None
+    resolution: str | None
+
+
+# -- one result per tool --------------------------------------------------------------
+
+
+class RegisterResult(WireModel):
+    success: Literal[True]
+    message: str
+    agent_data: AgentData
+
+
+class TaskOffer(WireModel):
+    """`has_task` with an `assignment`, or no task with a `message` and when to ask again."""
+
+    success: Literal[True]
+    has_task: bool
+    assignment: Assignment | None = None
+    message: str = ""
+    retry_after_seconds: float | None = None
+
+
+class ProgressAck(WireModel):
+    success: Literal[True]
+    acknowledged: bool
+    status: ProgressAckStatus
+    message: str
+    lease_expires_at: str | None
+    blocker_id: int | None = None
+    resolution_suggestion: str | None = None
+
+
+class BlockerResult(WireModel):
+    success: Literal[True]
+    message: str
+    blocker_id: int | None
+    resolution_suggestion: str
+
+
+class HeartbeatResult(WireModel):
+    success: Literal[True]
+    current_task: str | None
+    lease_expires_at: str | None
+
+
+class ArtifactResult(WireModel):
+    success: Literal[True]
+    artifact_id: int
+
+
+class MessageResult(WireModel):
+    """`release_task` (and other acknowledgements that only say what happened)."""
+
+    success: Literal[True]
+    message: str
+
+
+class ResolveResult(WireModel):
+    success: Literal[True]
+    message: str
+    resolved: int
+
+
+class ProjectStatus(WireModel):
+    success: Literal[True]
+    project_status: ProjectCounts
+    workers: WorkerCounts
+
+
+class AgentStatus(WireModel):
+    success: Literal[True]
+    found: bool
+    agent_info: AgentInfo | None = None
+    message: str = ""
+
+
+class AgentList(WireModel):
+    success: Literal[True]
+    agent_count: int
+    agents: list[AgentInfo]
+
+
+class Pong(WireModel):
+    success: Literal[True]
+    pong: Literal[True]
+    status: Literal["online"]
+    uptime_seconds: float
+    echo: str | None
+
+
+class TaskContextResult(WireModel):
+    success: Literal[True]
+    task: TaskDetail
+    progress_log: list[ProgressEntry]
+    blockers: list[BlockerInfo]
+    artifacts: list[Artifact]
+    dependency_artifacts: list[Artifact]
+
+
+__all__ = [
+    "AgentData",
+    "AgentInfo",
+    "AgentList",
+    "AgentState",
+    "AgentStatus",
+    "Artifact",
+    "ArtifactResult",
+    "Assignment",
+    "BlockerInfo",
+    "BlockerResult",
+    "HeartbeatResult",
+    "Lease",
+    "MessageResult",
+    "Pong",
+    "Priority",
+    "ProgressAck",
+    "ProgressAckStatus",
+    "ProgressEntry",
+    "ProjectCounts",
+    "ProjectStatus",
+    "RegisterResult",
+    "ReportStatus",
+    "ResolveResult",
+    "TaskContextResult",
+    "TaskDetail",
+    "TaskOffer",
+    "TaskStatus",
+    "WireModel",
+    "WorkerCounts",
+]

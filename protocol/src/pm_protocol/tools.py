@@ -1,0 +1,94 @@
+"""The tool table: each tool's name, argument model, result model and one-line description.
+
+The stub serves exactly these tools (its `tools/list` is generated from this table) and
+`pm_worker` calls them by the same names with the same models; `extension` marks the tools
+upstream PM Agent does not have.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from pm_protocol import args as a
+from pm_protocol import results as r
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    args: type[a.ToolArgs]
+    result: type[r.WireModel]
+    description: str
+    extension: bool = False
+
+
+TOOLS: Final[tuple[Tool, ...]] = (
+    Tool(
+        "register_agent",
+        a.RegisterAgentArgs,
+        r.RegisterResult,
+        "Register (or re-register) this worker with its skills. Do this first; re-registering keeps a held task.",
+    ),
+    Tool(
+        "request_next_task",
+        a.RequestNextTaskArgs,
+        r.TaskOffer,
+        "Get your assignment: the task you hold (lease renewed) or the best eligible one. "
+        "wait_seconds long-polls until a task is ready.",
+    ),
+    Tool(
+        "report_task_progress",
+        a.ReportTaskProgressArgs,
+        r.ProgressAck,
+        "Report progress (renews the lease), completion, or a block on the task you hold; "
+        "checkpoint stores resume state.",
+    ),
+    Tool(
+        "report_blocker",
+        a.ReportBlockerArgs,
+        r.BlockerResult,
+        "Report that the task you hold is blocked; returns a resolution_suggestion and frees you.",
+    ),
+    Tool("get_project_status", a.NoArgs, r.ProjectStatus, "Task counts by status and worker counts."),
+    Tool("get_agent_status", a.AgentOnlyArgs, r.AgentStatus, "One agent's status and current task."),
+    Tool("list_registered_agents", a.NoArgs, r.AgentList, "All registered agents with their status."),
+    Tool("ping", a.PingArgs, r.Pong, "Liveness check; echoes `echo`."),
+    Tool(
+        "heartbeat",
+        a.AgentOnlyArgs,
+        r.HeartbeatResult,
+        "Renew the lease of your current task and your last-seen time.",
+        extension=True,
+    ),
+    Tool(
+        "release_task",
+        a.ReleaseTaskArgs,
+        r.MessageResult,
+        "Give a held task back to the queue now (keeps its checkpoint; not a failed attempt).",
+        extension=True,
+    ),
+    Tool(
+        "log_artifact",
+        a.LogArtifactArgs,
+        r.ArtifactResult,
+        "Record an artifact of a task you hold or completed; dependents see it in their assignment.",
+        extension=True,
+    ),
+    Tool(
+        "get_task_context",
+        a.TaskOnlyArgs,
+        r.TaskContextResult,
+        "A task with its progress log, blockers, artifacts and its dependencies' artifacts.",
+        extension=True,
+    ),
+    Tool(
+        "resolve_blocker",
+        a.ResolveBlockerArgs,
+        r.ResolveResult,
+        "Close a task's open blockers and put it back in the queue with its attempts reset.",
+        extension=True,
+    ),
+)
+
+TOOLS_BY_NAME: Final[dict[str, Tool]] = {t.name: t for t in TOOLS}
