@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import BaseModel, ConfigDict
 from tenacity import stop_after_attempt, wait_none
 
 from pm_worker import Assignment, PMClient, TaskBlocked, TaskContext, TransportError, Worker
@@ -258,3 +259,32 @@ async def test_stop_releases_a_task_held_from_a_previous_life(tmp_path: Path) ->
     assert "request_next_task" not in board.tool_names()
     assert board.tasks["t1"]["status"] == "todo"
     assert board.tasks["t1"]["holder"] is None
+
+
+class StrictPayload(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    command: str = "pytest"
+
+
+class PayloadWorker(ScriptedWorker):
+    payload_model = StrictPayload
+
+    async def execute(self, task: Assignment, ctx: TaskContext) -> str:
+        self.seen_checkpoints.append(ctx.payload)
+        return f"ran {ctx.payload.command}"
+
+
+async def test_payload_model_hands_over_the_parsed_payload_and_blocks_on_a_misspelt_key(tmp_path: Path) -> None:
+    board = FakeBoard()
+    board.add_task("good", payload={"command": "make check"})
+    board.add_task("typo", payload={"comand": "make check"})
+    worker = PayloadWorker(make_settings(tmp_path), board)
+    code = await run_until(worker, lambda: all(t["status"] in ("done", "blocked") for t in board.tasks.values()))
+    assert code == 0
+    assert board.tasks["good"]["status"] == "done"
+    assert board.tasks["good"]["log"][-1][2] == "ran make check"
+    assert board.tasks["typo"]["status"] == "blocked"
+    text = board.tasks["typo"]["blocker"][0]
+    assert "unknown field 'comand'" in text
+    assert "accepted fields: command" in text
+    assert worker.seen_checkpoints == [StrictPayload(command="make check")]  # execute never ran for the typo

@@ -32,9 +32,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from boardcheck import invariant_problems, rows
 
-from helpers.stubproc import REPO_ROOT, StubProcess, start_stub
+from pm_agent_stub.testing import StubProcess, start_stub
+from tests.helpers import REPO_ROOT
+from tests.reliability.boardcheck import invariant_problems, rows
 
 STEP_WORKER = REPO_ROOT / "examples" / "step_worker.py"
 DONE_MESSAGE = re.compile(r"^(\d+) steps done, resumed from step (\d+)$")

@@ -9,7 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from chaos import ChaosConfig, audit, run_chaos
+
+from tests.chaos.chaos import ChaosConfig, audit, run_chaos
 
 
 def _run(cfg: ChaosConfig, tmp_path: Path) -> dict[str, object]:

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from chaos import ChaosConfig, ChaosRun, KillRecord, audit
 
 from pm_agent_stub.board import Board
 from pm_agent_stub.db import connect
 from pm_agent_stub.project_file import parse_project
+from tests.chaos.chaos import ChaosConfig, ChaosRun, KillRecord, audit
 
 LEASE = 3.0
 T0 = 1_900_000_000.0

@@ -10,20 +10,17 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))  # tests/: helpers.stubproc
-sys.path.insert(0, str(HERE))  # fleet.py
 
 REPO = HERE.parents[1]
 ENSURE_ENGINE = REPO.parent / "shared" / "docker" / "ensure-engine.sh"
 
-from fleet import SIZES, TIMINGS  # noqa: E402
+from tests.docker.fleet import SIZES, TIMINGS  # noqa: E402
 
 
 def _engine_answers() -> bool:

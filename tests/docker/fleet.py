@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import anyio
 import mcp
 
-from helpers.stubproc import call_tool
+from pm_agent_stub.testing import call_tool
 
 REPO = Path(__file__).resolve().parents[2]
 T = TypeVar("T")

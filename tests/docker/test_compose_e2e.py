@@ -21,9 +21,9 @@ from typing import Any
 
 import pytest
 import yaml
-from fleet import REPO, SIZES, TIMINGS, Fleet, run, wait_for
 
-from helpers.stubproc import free_port, http_get_json
+from pm_agent_stub.testing import free_port, http_get_json
+from tests.docker.fleet import REPO, SIZES, TIMINGS, Fleet, run, wait_for
 
 # the module's fixture (build + up) runs inside the first test's timeout
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(1200)]

@@ -1,20 +1,12 @@
-"""Put `tests/` (for `helpers.stubproc`) and `tests/reliability/` (for `boardcheck`) on sys.path."""
+"""The fuzz suites' shared stub."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
-_TESTS = Path(__file__).resolve().parents[1]
-for _path in (_TESTS, _TESTS / "reliability"):
-    if str(_path) not in sys.path:
-        sys.path.insert(0, str(_path))
+import pytest
 
-
-import pytest  # noqa: E402
-
-from helpers.stubproc import StubProcess, start_stub, tasks_yaml  # noqa: E402
+from pm_agent_stub.testing import StubProcess, start_stub, tasks_yaml
 
 FUZZ_TASKS = 300
 

@@ -16,12 +16,11 @@ import time
 
 import httpx2
 import pytest
-from boardcheck import dump
-from rpc import HEADERS, call_tool, strict_json, tool_body
 
 from pm_agent_stub.http_app import MAX_REQUEST_BODY_BYTES
-
-from helpers.stubproc import StubProcess, http_get_json
+from pm_agent_stub.testing import StubProcess, http_get_json
+from tests.reliability.boardcheck import dump
+from tests.reliability.rpc import HEADERS, call_tool, strict_json, tool_body
 
 TIMEOUT = httpx2.Timeout(10.0, connect=5.0)
 PING = {

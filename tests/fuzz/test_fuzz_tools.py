@@ -15,14 +15,20 @@ import itertools
 from typing import Any
 
 import httpx2
-from boardcheck import invariant_problems, rows, status_counts
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from rpc import HEADERS, call_tool, has_lone_surrogate, is_parse_error, tool_answer, tool_body
 
 from pm_agent_stub.http_app import MAX_REQUEST_BODY_BYTES
-
-from helpers.stubproc import StubProcess, http_get_json
+from pm_agent_stub.testing import StubProcess, http_get_json
+from tests.reliability.boardcheck import invariant_problems, rows, status_counts
+from tests.reliability.rpc import (
+    HEADERS,
+    call_tool,
+    has_lone_surrogate,
+    is_parse_error,
+    tool_answer,
+    tool_body,
+)
 
 LIFE_AGENTS = ("fuzz-life-1", "fuzz-life-2")
 HELD = "<<task held by the agent>>"  # replaced at call time by the task the agent holds

@@ -15,8 +15,9 @@ from pathlib import Path
 import mcp
 import pytest
 
-from helpers.stubproc import REPO_ROOT, call_tool, load_tasks, read_events, start_stub, task, wait_until
-from workerproc import STEP_WORKER, board, start_worker
+from pm_agent_stub.testing import call_tool, load_tasks, read_events, start_stub, task, wait_until
+from tests.helpers import REPO_ROOT
+from tests.integration.workerproc import STEP_WORKER, board, start_worker
 
 
 @pytest.fixture

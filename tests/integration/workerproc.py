@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from helpers.stubproc import REPO_ROOT, run_cli
+from pm_agent_stub.testing import run_cli
+from tests.helpers import REPO_ROOT
 
 STEP_WORKER = REPO_ROOT / "examples" / "step_worker.py"
 

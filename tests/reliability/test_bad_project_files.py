@@ -15,13 +15,12 @@ from pathlib import Path
 from subprocess import CompletedProcess
 
 import pytest
-from boardcheck import dump
 
 from pm_agent_stub.board import Board
 from pm_agent_stub.db import connect
 from pm_agent_stub.project_file import parse_project
-
-from helpers.stubproc import run_cli, tasks_yaml
+from pm_agent_stub.testing import run_cli, tasks_yaml
+from tests.reliability.boardcheck import dump
 
 
 @dataclass(frozen=True)

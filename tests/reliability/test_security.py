@@ -20,12 +20,12 @@ from typing import Any
 
 import httpx2
 import pytest
-from boardcheck import dump, rows
-from rpc import HEADERS, strict_json, tool_answer, tool_body
 
 from pm_agent_stub import http_app
-
-from helpers.stubproc import REPO_ROOT, StubProcess, http_get_json, start_stub, tasks_yaml, wait_until
+from pm_agent_stub.testing import StubProcess, http_get_json, start_stub, tasks_yaml, wait_until
+from tests.helpers import REPO_ROOT
+from tests.reliability.boardcheck import dump, rows
+from tests.reliability.rpc import HEADERS, strict_json, tool_answer, tool_body
 
 TOKEN = "tok-" + secrets.token_urlsafe(24)
 STEP_WORKER = REPO_ROOT / "examples" / "step_worker.py"

@@ -17,12 +17,11 @@ import time
 import uuid
 from pathlib import Path
 
-from boardcheck import rows
-
 from pm_agent_stub.board import Board
 from pm_agent_stub.db import connect
-
-from helpers.stubproc import REPO_ROOT, load_tasks, start_stub, wait_until
+from pm_agent_stub.testing import load_tasks, start_stub, wait_until
+from tests.helpers import REPO_ROOT
+from tests.reliability.boardcheck import rows
 
 POLL_WAIT = 4.0
 

@@ -7,7 +7,6 @@ tasks are never offered to another test's agents.
 
 from __future__ import annotations
 
-import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,9 +14,7 @@ from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from helpers.stubproc import StubProcess, start_stub
+from pm_agent_stub.testing import StubProcess, start_stub
 
 SHORT_LEASE = 1.0
 SHORT_MAX_ATTEMPTS = 2

@@ -10,8 +10,7 @@ import pytest
 from pm_agent_stub.board import _PROBE_SQL, Board
 from pm_agent_stub.db import connect
 from pm_agent_stub.errors import BoardError
-
-from helpers.stubproc import load_tasks, read_events
+from pm_agent_stub.testing import load_tasks, read_events
 
 
 class Clock:

@@ -7,8 +7,7 @@ from pathlib import Path
 
 from pm_agent_stub.board import Board
 from pm_agent_stub.db import connect
-
-from helpers.stubproc import load_tasks, read_events, run_cli, task, tasks_yaml
+from pm_agent_stub.testing import load_tasks, read_events, run_cli, task, tasks_yaml
 
 
 def test_load_is_idempotent_and_status_json_shows_the_board(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import mcp
 import pytest
 from mcp.client.streamable_http import streamable_http_client
 
-from helpers.stubproc import StubProcess, call_tool, http_get_json, start_stub
+from pm_agent_stub.testing import StubProcess, call_tool, http_get_json, start_stub
 
 pytestmark = pytest.mark.anyio
 

@@ -11,7 +11,7 @@ import anyio.lowlevel
 import mcp
 import pytest
 
-from helpers.stubproc import StubProcess, call_tool, load_tasks, read_events, task, wait_until
+from pm_agent_stub.testing import StubProcess, call_tool, load_tasks, read_events, task, wait_until
 
 pytestmark = pytest.mark.anyio
 

@@ -17,7 +17,7 @@ import anyio
 import mcp
 import pytest
 
-from helpers.stubproc import StubProcess, call_tool, load_tasks, read_events, task, tasks_yaml
+from pm_agent_stub.testing import StubProcess, call_tool, load_tasks, read_events, task, tasks_yaml
 
 pytestmark = pytest.mark.anyio
 

@@ -9,8 +9,7 @@ import pytest
 from pm_agent_stub.board import Board
 from pm_agent_stub.db import connect
 from pm_agent_stub.project_file import ProjectFileError, load_project_file, parse_project
-
-from helpers.stubproc import load_tasks
+from pm_agent_stub.testing import load_tasks
 
 GOOD = """
 project: demo

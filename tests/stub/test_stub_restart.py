@@ -9,7 +9,7 @@ from typing import Any
 import mcp
 import pytest
 
-from helpers.stubproc import call_tool, load_tasks, read_events, task
+from pm_agent_stub.testing import call_tool, load_tasks, read_events, task
 
 pytestmark = pytest.mark.anyio
 

@@ -15,7 +15,8 @@ import pytest
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
-from helpers.stubproc import REPO_ROOT, StubProcess, call_tool, load_tasks, read_events, task
+from pm_agent_stub.testing import StubProcess, call_tool, load_tasks, read_events, task
+from tests.helpers import REPO_ROOT
 
 pytestmark = pytest.mark.anyio
 

@@ -22,6 +22,8 @@ class TaskContext:
         self.last_progress = 0.0
         self.last_checkpoint: Any = task.checkpoint
         self.stopping = False
+        self.payload: Any = None
+        """The task's payload parsed with the worker's `payload_model` (None without one)."""
         self.log: structlog.stdlib.BoundLogger = structlog.get_logger("pm_worker.task")
 
     def resolve(self, relative: str | None, *, must_exist: bool = True) -> Path:

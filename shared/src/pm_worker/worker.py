@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import structlog
+from pydantic import BaseModel
 
 from pm_worker import health
 from pm_worker.client import Identity, PMClient
@@ -28,6 +29,7 @@ from pm_worker.errors import (
     Unauthorized,
 )
 from pm_worker.models import Assignment
+from pm_worker.payload import parse_payload
 from pm_worker.settings import WorkerSettings, load_settings
 
 log = structlog.get_logger("pm_worker.worker")
@@ -48,6 +50,10 @@ class Worker:
     role: ClassVar[str] = "worker"
     name: ClassVar[str] = "PM Agent Worker"
     skills: ClassVar[tuple[str, ...]] = ()
+    payload_model: ClassVar[type[BaseModel] | None] = None
+    """A pydantic model with `extra="forbid"`: each task's payload is checked against it
+    before `execute` and handed over as `ctx.payload`; a bad payload ends in a blocker that
+    names the key and the accepted ones, and `execute` never runs."""
 
     def __init__(self, settings: WorkerSettings | None = None) -> None:
         self.settings = settings or load_settings()
@@ -251,6 +257,9 @@ class Worker:
 
     async def _guarded(self, task: Assignment, ctx: TaskContext) -> Outcome:
         try:
+            if self.payload_model is not None:
+                ctx.payload = parse_payload(self.payload_model, task.payload, task_id=task.task_id,
+                                            role=self.identity.role)
             message = await self.execute(task, ctx)
         except TaskBlocked as exc:
             return Outcome("blocked", exc.description, exc.severity)

@@ -4,15 +4,10 @@ real Docker engine (or a skip saying why there is none) for the integration test
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
 
 import pytest
 
-# tests/helpers (the real stub as a subprocess) lives at the repo root
-sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tests"))
-
-from helpers.recording_pm import RecordingPM as FakePM
+from tests.helpers.recording_pm import RecordingPM as FakePM
 
 
 @pytest.fixture

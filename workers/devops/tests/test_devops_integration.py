@@ -21,7 +21,8 @@ import anyio
 import mcp
 import pytest
 
-from helpers.stubproc import REPO_ROOT, StubProcess, call_tool, start_stub, tasks_yaml
+from pm_agent_stub.testing import StubProcess, call_tool, start_stub, tasks_yaml
+from tests.helpers import REPO_ROOT
 
 DOCKERFILE = """\
 ARG PYTHON_IMAGE=pm-fleet-test/no-such-base:never

@@ -4,15 +4,11 @@ behind a real `TaskContext`, and (for the integration tests) the real stub helpe
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
-# tests/helpers (the real stub as a subprocess) lives at the repo root
-sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tests"))
-
-from helpers.recording_pm import RecordingPM
+from tests.helpers.recording_pm import RecordingPM
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 

@@ -22,7 +22,8 @@ import anyio
 import mcp
 import pytest
 
-from helpers.stubproc import REPO_ROOT, StubProcess, call_tool, load_tasks, start_stub
+from pm_agent_stub.testing import StubProcess, call_tool, load_tasks, start_stub
+from tests.helpers import REPO_ROOT
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 WORKER_TIMEOUT = 120.0

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tests"))  # tests/helpers: the real stub
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pm_agent_stub.testing import StubProcess, start_stub, tasks_yaml
 
 from llm_fake_model import FakeModel
 from llm_harness import board_tasks, make_workspace
-
-from helpers.stubproc import StubProcess, start_stub, tasks_yaml
 
 
 @pytest.fixture(scope="session")

@@ -20,9 +20,11 @@ from typing import Any
 
 import anyio
 import mcp
-from llm_fake_model import FakeModel
 
-from helpers.stubproc import REPO_ROOT, StubProcess, call_tool
+from pm_agent_stub.testing import StubProcess, call_tool
+from tests.helpers import REPO_ROOT
+
+from llm_fake_model import FakeModel
 
 DIALECTS = ("anthropic", "openai")
 SCENARIOS = ("docs", "escape", "malformed", "ratelimit", "budget", "tokens", "blocker")

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
+from pm_agent_stub.testing import StubProcess, free_port
+
 from llm_fake_model import FakeModel, call, http_error, turn
 from llm_harness import DIALECTS, TEST_KEY, provider_env, run_scenario, run_worker, task_context, task_id
-
-from helpers.stubproc import StubProcess, free_port
 
 CALC_DOC = "# calc\n\n- `add(a, b)`: add two numbers.\n"
 

@@ -23,7 +23,8 @@ import mcp
 import pytest
 import yaml
 
-from helpers.stubproc import REPO_ROOT, StubProcess, call_tool, start_stub
+from pm_agent_stub.testing import StubProcess, call_tool, start_stub
+from tests.helpers import REPO_ROOT
 
 EXAMPLES = REPO_ROOT / "examples"
 PROJECT = EXAMPLES / "demo-project" / "project.yaml"

@@ -7,9 +7,10 @@ import re
 import shlex
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from pm_worker import Assignment, TaskBlocked
+from pm_worker import Assignment
+from pm_worker.payload import parse_payload as parse_build_payload
 
 # docker's reference grammar, simplified: [registry[:port]/]path[:tag]; lower-case path.
 _TAG = re.compile(
@@ -89,15 +90,4 @@ class BuildPayload(BaseModel):
 
 def parse_payload(task: Assignment) -> BuildPayload:
     """The task's payload, or a blocker naming each bad field and what to send instead."""
-    try:
-        return BuildPayload.model_validate(task.payload or {})
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            field = ".".join(str(p) for p in err["loc"]) or "payload"
-            if err["type"] == "extra_forbidden":
-                problems.append(f"unknown field {field!r} (known: {', '.join(BuildPayload.model_fields)})")
-            else:
-                problems.append(f"{field}: {err['msg']}")
-        raise TaskBlocked(f"invalid devops payload for task {task.task_id}: " + "; ".join(problems),
-                          severity="medium") from None
+    return parse_build_payload(BuildPayload, task.payload, task_id=task.task_id, role="devops")

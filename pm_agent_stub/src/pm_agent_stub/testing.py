@@ -1,6 +1,9 @@
 """Run the real PM Agent stub as a subprocess and talk to it, for any test suite.
 
-    from helpers.stubproc import start_stub, call_tool
+A public test kit (like `httpx.MockTransport`, it ships inside the package): our suites,
+bench/ and a user's own worker tests import it the same way.
+
+    from pm_agent_stub.testing import start_stub, call_tool
 
     stub = start_stub(tmp_path / "board.db", env={"PM_LEASE_SECONDS": "1"})
     try:
@@ -9,7 +12,6 @@
     finally:
         stub.stop()
 
-Put `tests/` on `sys.path` (e.g. in a conftest: `sys.path.insert(0, str(Path(__file__).parents[1]))`).
 Everything waits by polling with a deadline; nothing sleeps a fixed time.
 """
 
@@ -28,8 +30,6 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
@@ -142,7 +142,7 @@ def start_stub(
             cmd += ["--project", str(project)]
         full_env = stub_env(env)
         with log_path.open("ab") as log:
-            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=full_env, cwd=REPO_ROOT)
+            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=full_env)
         stub = StubProcess(proc=proc, port=chosen, db=db, log_path=log_path, env=full_env)
         try:
             wait_healthy(stub, timeout)
@@ -182,7 +182,6 @@ def run_cli(
         capture_output=True,
         text=True,
         env=stub_env(env),
-        cwd=REPO_ROOT,
         timeout=timeout,
         check=False,
     )
