@@ -12,13 +12,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import structlog
 from pydantic import BaseModel
 
-from pm_worker.connection import Connection
-from pm_worker.errors import AgentNotRegistered, TransportError, error_from_payload
+from pm_worker.connection import Connection, ToolConnection
+from pm_worker.errors import AgentNotRegistered, TransportError, error_for
 from pm_worker.models import (
     AgentList,
     AgentStatus,
@@ -40,19 +40,6 @@ M = TypeVar("M", bound=BaseModel)
 log = structlog.get_logger("pm_worker.client")
 
 _UNSET: Any = object()
-
-
-class ToolConnection(Protocol):
-    """What `PMClient` needs of a connection; `Connection` in production, fakes in unit tests."""
-
-    @property
-    def alive(self) -> bool: ...
-
-    async def open(self) -> None: ...
-
-    async def call(self, name: str, arguments: dict[str, Any], timeout: float) -> dict[str, Any]: ...
-
-    async def close(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -128,11 +115,11 @@ class PMClient:
         conn = self._conn
         if conn is None:
             raise TransportError("not connected")
-        answer = await conn.call(tool, args, timeout)
-        payload: dict[str, Any] = answer["payload"]
-        if answer["is_error"]:
-            raise error_from_payload(tool, payload)
-        return payload
+        reply = await conn.call(tool, args, timeout)
+        if reply.is_error:
+            answer = reply.answer
+            raise error_for(str(answer.get("error") or "error"), str(answer.get("message") or answer), tool=tool)
+        return reply.answer
 
     async def call(self, tool: str, args: dict[str, Any], *, extra_timeout: float = 0.0) -> dict[str, Any]:
         """Call `tool`, reconnecting on transport failures; tool errors raise `PMError` subclasses."""

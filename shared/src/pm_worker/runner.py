@@ -8,8 +8,9 @@ import signal
 import sys
 
 from pm_worker import health
+from pm_worker.errors import SettingsError
 from pm_worker.logs import configure_logging
-from pm_worker.settings import SettingsError, load_settings
+from pm_worker.settings import load_settings
 from pm_worker.worker import Worker
 
 

@@ -16,6 +16,9 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from pm_worker.errors import (
+    SettingsError as SettingsError,  # re-exported for `from pm_worker.settings import ...`
+)
 from pm_worker.health import default_health_dir
 
 
@@ -113,10 +116,6 @@ class WorkerSettings(BaseSettings):
             raise SettingsError(
                 f"invalid setting AGENT_ID={template!r}: only {{hostname}} and {{pid}} may be used ({exc})"
             ) from exc
-
-
-class SettingsError(Exception):
-    """A setting that cannot be used; its message is the one line the user sees."""
 
 
 def load_settings(**overrides: Any) -> WorkerSettings:

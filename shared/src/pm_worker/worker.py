@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 from collections import Counter
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, ClassVar
 
 import structlog
@@ -25,6 +26,7 @@ from pm_worker.errors import (
     PMError,
     TaskAlreadyComplete,
     TaskBlocked,
+    TaskReleased,
     TransportError,
     Unauthorized,
 )
@@ -35,11 +37,19 @@ from pm_worker.settings import WorkerSettings, load_settings
 log = structlog.get_logger("pm_worker.worker")
 
 
+class OutcomeKind(StrEnum):
+    """How one execution ended; each kind is reported its own way (and counted under its name)."""
+
+    COMPLETED = "completed"  # execute returned: report completed
+    BLOCKED = "blocked"  # TaskBlocked: report a blocker
+    FAILED = "failed"  # any other exception: report a blocker naming it
+    RELEASED = "released"  # TaskReleased, or shutdown past the grace: give the task back
+    FENCED = "fenced"  # the lease was lost: report nothing, someone else holds the task
+
+
 @dataclass
 class Outcome:
-    """How one execution ended; decides what is reported to the stub."""
-
-    kind: str  # completed | blocked | failed | fenced | released
+    kind: OutcomeKind
     message: str = ""
     severity: str = "medium"
 
@@ -243,9 +253,12 @@ class Worker:
                     work.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await work
-                    return Outcome("released", "worker shut down before the task finished; resume from checkpoint")
+                    return Outcome(OutcomeKind.RELEASED,
+                                   "worker shut down before the task finished; resume from checkpoint")
             if work.cancelled():
-                return Outcome("fenced" if fenced.is_set() else "released", "task cancelled")
+                # Our heartbeat cancelled it (lease lost), or `execute` raised CancelledError itself,
+                # which older workers did to mean "give the task back" (now `TaskReleased`).
+                return Outcome(OutcomeKind.FENCED if fenced.is_set() else OutcomeKind.RELEASED, "task cancelled")
             return work.result()
         finally:
             stop.cancel()
@@ -262,15 +275,17 @@ class Worker:
                                             role=self.identity.role)
             message = await self.execute(task, ctx)
         except TaskBlocked as exc:
-            return Outcome("blocked", exc.description, exc.severity)
+            return Outcome(OutcomeKind.BLOCKED, exc.description, exc.severity)
+        except TaskReleased as exc:
+            return Outcome(OutcomeKind.RELEASED, exc.reason)
         except (NotTaskHolder, TaskAlreadyComplete) as exc:
-            return Outcome("fenced", str(exc))
+            return Outcome(OutcomeKind.FENCED, str(exc))
         except TransportError:
             raise
         except Exception as exc:
             log.exception("task failed")
-            return Outcome("failed", f"{type(exc).__name__}: {exc}", "high")
-        return Outcome("completed", message or f"{task.task_name}: done")
+            return Outcome(OutcomeKind.FAILED, f"{type(exc).__name__}: {exc}", "high")
+        return Outcome(OutcomeKind.COMPLETED, message or f"{task.task_name}: done")
 
     async def _heartbeat(self, client: PMClient, task: Assignment, work: asyncio.Task[Outcome],
                          fenced: asyncio.Event) -> None:
@@ -293,14 +308,14 @@ class Worker:
         kind = outcome.kind
         self.counters[kind] += 1
         try:
-            if kind == "completed":
+            if kind is OutcomeKind.COMPLETED:
                 ack = await client.report_progress(task.task_id, 100, outcome.message, status="completed")
                 log.info("task completed", message=outcome.message, ack=ack.status)
-            elif kind in ("blocked", "failed"):
+            elif kind in (OutcomeKind.BLOCKED, OutcomeKind.FAILED):
                 res = await client.report_blocker(task.task_id, outcome.message, outcome.severity)
                 log.warning("task blocked", description=outcome.message, severity=outcome.severity,
                             suggestion=res.resolution_suggestion)
-            elif kind == "released":
+            elif kind is OutcomeKind.RELEASED:
                 await client.release_task(task.task_id, outcome.message)
                 log.info("task released", checkpoint=ctx.last_checkpoint is not None)
             else:
