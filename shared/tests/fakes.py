@@ -12,6 +12,7 @@ import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from pm_worker.connection import Reply
 from pm_worker.errors import TransportError
 from pm_worker.settings import WorkerSettings
 
@@ -38,10 +39,10 @@ class FakeBoard:
     def tool_names(self) -> list[str]:
         return [name for name, _ in self.calls]
 
-    def _err(self, code: str, message: str) -> dict[str, Any]:
-        return {"is_error": True, "payload": {"success": False, "error": code, "message": message}}
+    def _err(self, code: str, message: str) -> Reply:
+        return Reply(True, {"success": False, "error": code, "message": message})
 
-    async def handle(self, name: str, args: dict[str, Any]) -> dict[str, Any]:
+    async def handle(self, name: str, args: dict[str, Any]) -> Reply:
         agent = args.get("agent_id")
         if name != "register_agent" and agent is not None and agent not in self.agents:
             return self._err("agent_not_registered", "register first")
@@ -106,8 +107,8 @@ class FakeBoard:
                 "required_skills": task["required_skills"]}
 
 
-def ok(payload: dict[str, Any]) -> dict[str, Any]:
-    return {"is_error": False, "payload": payload}
+def ok(payload: dict[str, Any]) -> Reply:
+    return Reply(False, payload)
 
 
 class FakeConnection:
@@ -124,7 +125,7 @@ class FakeConnection:
         await asyncio.sleep(0.01)  # connecting takes time: concurrent callers can race here
         self._alive = True
 
-    async def call(self, name: str, arguments: dict[str, Any], timeout: float) -> dict[str, Any]:
+    async def call(self, name: str, arguments: dict[str, Any], timeout: float) -> Reply:
         if not self._alive:
             raise TransportError("not connected")
         self.board.calls.append((name, dict(arguments)))
