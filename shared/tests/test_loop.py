@@ -12,7 +12,7 @@ from tenacity import stop_after_attempt, wait_none
 
 from pm_worker import Assignment, PMClient, TaskBlocked, TaskContext, TransportError, Worker
 from pm_worker.errors import InvalidArgument
-from pm_worker.retry import reconnect_policy
+from pm_worker.reconnect import reconnect_policy
 from pm_worker.settings import WorkerSettings
 
 from fakes import FakeBoard

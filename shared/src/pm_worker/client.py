@@ -33,7 +33,7 @@ from pm_worker.models import (
     TaskContextResult,
     TaskOffer,
 )
-from pm_worker.retry import reconnect_policy
+from pm_worker.reconnect import reconnect_policy
 from pm_worker.settings import WorkerSettings
 
 M = TypeVar("M", bound=BaseModel)
