@@ -74,10 +74,15 @@ def _unauthorized(exc: BaseException) -> bool:
 
 
 class Connection:
-    """Opens an `mcp.Client` (streamable HTTP or stdio) and serves `call_tool` until it dies."""
+    """Opens an `mcp.Client` and serves `call_tool` until it dies.
 
-    def __init__(self, settings: WorkerSettings) -> None:
+    The client speaks streamable HTTP or stdio as the settings say, or, given `server`, talks
+    to an MCP server object in this very process (what `pm_worker.testing` runs workers on).
+    """
+
+    def __init__(self, settings: WorkerSettings, *, server: Any = None) -> None:
         self._settings = settings
+        self._server = server
         self._client: Client | None = None
         self._stop = asyncio.Event()
         self._dead = asyncio.Event()
@@ -115,12 +120,17 @@ class Connection:
 
     def _describe_target(self) -> str:
         s = self._settings
+        if self._server is not None:
+            return f"the in-process server {type(self._server).__name__}"
         return f"stdio `{s.pm_stdio_command}`" if s.pm_transport == "stdio" else s.pm_agent_url
 
     async def _hold(self) -> None:
         s = self._settings
         try:
-            if s.pm_transport == "http":
+            if self._server is not None:
+                async with Client(self._server) as client:
+                    await self._serve(client)
+            elif s.pm_transport == "http":
                 headers = {"Authorization": f"Bearer {s.pm_agent_token}"} if s.pm_agent_token else None
                 http = create_mcp_http_client(
                     headers=headers,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -19,6 +20,7 @@ from pydantic import BaseModel
 
 from pm_worker import health
 from pm_worker.client import Identity, PMClient
+from pm_worker.connection import Connection, ToolConnection
 from pm_worker.context import TaskContext
 from pm_worker.errors import (
     AgentNotRegistered,
@@ -79,6 +81,8 @@ class Worker:
         self._stop = asyncio.Event()
         self._force = asyncio.Event()
         self._client: PMClient | None = None
+        self.connect: Callable[[WorkerSettings], ToolConnection] = Connection
+        """How `make_client` reaches the PM server; `pm_worker.testing` points it at an in-process stub."""
 
     # -- what a specialist writes ---------------------------------------------------
 
@@ -112,7 +116,7 @@ class Worker:
             self._stop.set()
 
     def make_client(self) -> PMClient:
-        return PMClient(self.settings, self.identity)
+        return PMClient(self.settings, self.identity, connect=self.connect)
 
     async def run(self) -> int:
         """Run until stopped (exit 0), `MAX_TASKS` is reached (0), or the stub stays unreachable (1)."""
