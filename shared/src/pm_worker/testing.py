@@ -132,6 +132,8 @@ class Run:
 
     tasks: dict[str, TaskContextResult]
     """Every task loaded for the run, as `get_task_context` shows it after the worker stopped."""
+    db: Path
+    """The board file (e.g. for `pm_agent_stub.testing.read_events`)."""
     counters: Counter[str] = field(default_factory=Counter)
     """The worker's counters: handled, completed, blocked, failed, released, fenced, declined, ..."""
     exit_code: int = 0
@@ -203,7 +205,7 @@ class StubKit:
             worker.request_stop()
             async with asyncio.timeout(worker.settings.shutdown_grace_seconds + 30):
                 exit_code = await running
-            report = Run(tasks={tid: await stub.task(tid) for tid in stub.task_ids},
+            report = Run(tasks={tid: await stub.task(tid) for tid in stub.task_ids}, db=stub.db,
                          counters=Counter(worker.counters), exit_code=exit_code)
         if timed_out:
             states = ", ".join(f"{tid}={ctx.task.status}" for tid, ctx in report.tasks.items())

@@ -24,6 +24,7 @@ from pm_worker.connection import Connection, ToolConnection
 from pm_worker.context import TaskContext
 from pm_worker.errors import (
     AgentNotRegistered,
+    InvalidArgument,
     NotTaskHolder,
     PMError,
     TaskAlreadyComplete,
@@ -33,10 +34,14 @@ from pm_worker.errors import (
     Unauthorized,
 )
 from pm_worker.models import Assignment
+from pm_worker.outgoing import fit_text
 from pm_worker.payload import parse_payload
 from pm_worker.settings import WorkerSettings, load_settings
 
 log = structlog.get_logger("pm_worker.worker")
+
+REFUSAL_CHARS = 1000  # of the refusal and of the refused report, in the blocker that replaces it
+REFUSED_PAUSE_SECONDS = 30.0
 
 
 class OutcomeKind(StrEnum):
@@ -309,26 +314,60 @@ class Worker:
                 return
 
     async def _report(self, client: PMClient, task: Assignment, ctx: TaskContext, outcome: Outcome) -> None:
-        kind = outcome.kind
-        self.counters[kind] += 1
+        self.counters[outcome.kind] += 1
+        if outcome.kind is OutcomeKind.FENCED:
+            log.warning("task fenced: our lease was lost, result discarded", reason=outcome.message)
+            return
         try:
-            if kind is OutcomeKind.COMPLETED:
-                ack = await client.report_progress(task.task_id, 100, outcome.message, status="completed")
-                log.info("task completed", message=outcome.message, ack=ack.status)
-            elif kind in (OutcomeKind.BLOCKED, OutcomeKind.FAILED):
-                res = await client.report_blocker(task.task_id, outcome.message, outcome.severity)
-                log.warning("task blocked", description=outcome.message, severity=outcome.severity,
-                            suggestion=res.resolution_suggestion)
-            elif kind is OutcomeKind.RELEASED:
-                await client.release_task(task.task_id, outcome.message)
-                log.info("task released", checkpoint=ctx.last_checkpoint is not None)
-            else:
-                log.warning("task fenced: our lease was lost, result discarded", reason=outcome.message)
+            await self._send_outcome(client, task, ctx, outcome)
         except (NotTaskHolder, TaskAlreadyComplete) as exc:
             self.counters["fenced_reports"] += 1
             log.warning("report refused: this worker no longer holds the task", error=str(exc))
         except PMError as exc:
-            # Not retried here: the lease will expire and the task will be offered again.
-            self.counters["report_failed"] += 1
-            log.error("the stub refused the task's outcome; the lease will expire and it will be re-offered",
-                      outcome=kind, error=str(exc))
+            await self._block_refused(client, task, outcome, exc)
+
+    async def _send_outcome(self, client: PMClient, task: Assignment, ctx: TaskContext, outcome: Outcome) -> None:
+        """Report `outcome`; a server failure other than a refusal (e.g. internal_error) is retried once."""
+        for attempt in (1, 2):
+            try:
+                if outcome.kind is OutcomeKind.COMPLETED:
+                    ack = await client.report_progress(task.task_id, 100, outcome.message, status="completed")
+                    log.info("task completed", message=outcome.message, ack=ack.status)
+                elif outcome.kind is OutcomeKind.RELEASED:
+                    await client.release_task(task.task_id, outcome.message)
+                    log.info("task released", reason=outcome.message, checkpoint=ctx.last_checkpoint is not None)
+                else:
+                    res = await client.report_blocker(task.task_id, outcome.message, outcome.severity)
+                    log.warning("task blocked", description=outcome.message, severity=outcome.severity,
+                                suggestion=res.resolution_suggestion)
+                return
+            except (InvalidArgument, NotTaskHolder, TaskAlreadyComplete):
+                raise
+            except PMError as exc:
+                if attempt == 2:
+                    raise
+                log.warning("the stub failed to record the outcome; trying once more", outcome=outcome.kind,
+                            error=str(exc))
+
+    async def _block_refused(self, client: PMClient, task: Assignment, outcome: Outcome, refusal: PMError) -> None:
+        """An outcome the stub will not take becomes a short blocker that says so.
+
+        Never left as it is: the worker would keep the lease, be handed the same task by its
+        next request and run it again, forever.
+        """
+        self.counters["report_refused"] += 1
+        text = (f"The stub refused this task's {outcome.kind} report, so the worker blocked the task instead of "
+                f"running it again. The refusal: {fit_text(str(refusal), REFUSAL_CHARS)} "
+                f"The report was: {fit_text(outcome.message, REFUSAL_CHARS)}")
+        log.error("the stub refused the task's outcome; blocking the task instead", outcome=outcome.kind,
+                  error=str(refusal))
+        try:
+            await client.report_blocker(task.task_id, text, "high")
+        except (NotTaskHolder, TaskAlreadyComplete) as exc:
+            self.counters["fenced_reports"] += 1
+            log.warning("report refused: this worker no longer holds the task", error=str(exc))
+        except PMError as exc:
+            # Nothing left to tell the stub: pause so the held task is not re-run at full speed.
+            log.error("the stub refused the blocker too; pausing before asking for work again",
+                      error=str(exc), pause_seconds=REFUSED_PAUSE_SECONDS)
+            await self._until_stopped(asyncio.sleep(REFUSED_PAUSE_SECONDS))
