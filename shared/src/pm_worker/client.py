@@ -62,7 +62,7 @@ class PMClient:
         self.settings = settings
         self.identity = identity
         self.dialect: Dialect = dialect or StubDialect()
-        self.outgoing = Outgoing([settings.pm_agent_token])
+        self.outgoing = Outgoing([settings.token()])
         self._connect = connect
         self._conn: ToolConnection | None = None
         self._connected_once = False

@@ -114,7 +114,7 @@ class Connection:
             failure = self._failure
             await self.close()
             if failure is not None and _unauthorized(failure):
-                raise Unauthorized("the stub refused our token: set PM_AGENT_TOKEN to the stub's token")
+                raise Unauthorized("the stub refused our token: set PM_AGENT_TOKEN (or PM_AGENT_TOKEN_FILE) to the stub's token")
             reason = describe(failure) if failure else "timed out connecting"
             raise TransportError(f"cannot connect to {self._describe_target()}: {reason}")
 
@@ -131,7 +131,8 @@ class Connection:
                 async with Client(self._server) as client:
                     await self._serve(client)
             elif s.pm_transport == "http":
-                headers = {"Authorization": f"Bearer {s.pm_agent_token}"} if s.pm_agent_token else None
+                token = s.token()
+                headers = {"Authorization": f"Bearer {token}"} if token else None
                 http = create_mcp_http_client(
                     headers=headers,
                     timeout=httpx2.Timeout(s.call_timeout_seconds + s.poll_wait_seconds + 5, connect=10.0),
@@ -183,7 +184,7 @@ class Connection:
             result = call.result()
         except MCPError as exc:
             if _unauthorized(exc):
-                raise Unauthorized("the stub refused our token: set PM_AGENT_TOKEN to the stub's token",
+                raise Unauthorized("the stub refused our token: set PM_AGENT_TOKEN (or PM_AGENT_TOKEN_FILE) to the stub's token",
                                    tool=name) from exc
             # A protocol-level error (not a tool error): the stub is up but unhappy, e.g. restarting.
             await self.close()
