@@ -125,6 +125,8 @@ def test_a_tasks_command_cannot_put_the_token_on_the_board(root: Path) -> None:
     assert "PM_AGENT_TOKEN" not in via_env.split("== own environment:")[1]  # not inherited
     assert "PM_AGENT_TOKEN" not in via_file
     assert "== token file:\n[redacted]" in via_file  # the file was readable: the report was redacted
-    for text in (via_env, via_file, board_dump(db)):
+    logs = [(root / f"{skill}.log").read_text() for skill in ("env-token", "file-token")]
+    assert "[redacted]" in logs[1]  # the blocker is logged as sent
+    for text in (via_env, via_file, board_dump(db), *logs):
         assert TOKEN not in text
         assert TOKEN[4:] not in text

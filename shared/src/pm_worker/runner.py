@@ -48,7 +48,7 @@ def run(worker_cls: type[Worker], argv: list[str] | None = None) -> None:
         ok, reason = health.check(settings.health_dir, agent_id)
         print(("healthy: " if ok else "unhealthy: ") + reason)
         sys.exit(0 if ok else 1)
-    configure_logging(settings.log_format, settings.log_level)
+    configure_logging(settings.log_format, settings.log_level, secrets=[settings.token()])
     if token_in_env and not undumpable:
         structlog.get_logger("pm_worker.runner").warning(
             "could not make this process non-dumpable: its children may read the token from "
