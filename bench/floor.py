@@ -124,8 +124,8 @@ class ClientPool:
             p.stdin.flush()
         self._expect("armed", 30 + self.k)
         outs: list[dict[str, Any]] = []
-        with CpuMeter([self.stub.pid]) as stub_cpu, \
-                MachineMeter([self.stub.pid, os.getpid(), *(p.pid for p in live)]) as machine:
+        with CpuMeter([self.stub.proc.pid]) as stub_cpu, \
+                MachineMeter([self.stub.proc.pid, os.getpid(), *(p.pid for p in live)]) as machine:
             go.touch()
             deadline = time.monotonic() + duration + 60
             for p in live:
