@@ -45,7 +45,7 @@ async def _phase(conn: Any, agent: str, tool: str, args: dict[str, Any], go: Pat
         if tool == CYCLE:
             answer = await conn.call("request_next_task", {"agent_id": agent, "wait_seconds": 1}, 30.0)
             latencies.append(time.monotonic() - t0)
-            assignment = answer["payload"].get("assignment")
+            assignment = answer.answer.get("assignment")
             if assignment is None:
                 continue
             t0 = time.monotonic()
