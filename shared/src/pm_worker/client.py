@@ -20,7 +20,7 @@ import structlog
 
 from pm_protocol.limits import MAX_NAME
 from pm_worker.connection import Connection, ToolConnection
-from pm_worker.dialect import UNSET, Checkpoint, Dialect
+from pm_worker.dialect import UNSET, Checkpoint, Dialect, Send
 from pm_worker.errors import AgentNotRegistered, TransportError
 from pm_worker.models import (
     AgentList,
@@ -144,7 +144,7 @@ class PMClient:
                     return await self._once(tool, arguments, timeout)
         raise AssertionError("unreachable")  # pragma: no cover - tenacity reraises
 
-    async def _register(self, send: Any) -> RegisterResult:
+    async def _register(self, send: Send) -> RegisterResult:
         ident = self.identity
         if ident is None:
             raise RuntimeError("this client has no agent identity")

@@ -191,6 +191,9 @@ class StubKit:
         """
         if isinstance(worker, type):
             worker = worker(self.settings(**settings))
+        elif settings:
+            raise TypeError(f"settings ({', '.join(settings)}) go with a worker class; build the instance "
+                            "with pm_stub.settings(...) instead")
         async with self.serve(tasks, lease_seconds=lease_seconds, max_attempts=max_attempts) as stub:
             worker.connect = stub.connect
             running = asyncio.create_task(worker.run(), name=f"worker:{worker.agent_id}")
