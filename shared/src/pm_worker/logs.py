@@ -56,8 +56,3 @@ def configure_logging(fmt: Literal["json", "console"] | None = None, level: str 
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     for noisy in ("mcp", "httpx", "httpx2", "httpcore", "httpcore2"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
-def get_logger(**bound: object) -> structlog.stdlib.BoundLogger:
-    logger: structlog.stdlib.BoundLogger = structlog.get_logger("pm_worker").bind(**bound)
-    return logger
