@@ -95,6 +95,7 @@ async def test_a_20000_character_blocker_is_cut_and_recorded_once(pm_stub: StubK
     assert "[cut " in blocker.description
     assert run.counters["handled"] == 1
     assert run.counters["report_refused"] == 0
+    assert len(read_events(run.db, "assigned", "t1")) == 1
 
 
 async def test_an_outcome_the_stub_refuses_becomes_a_short_blocker_not_a_loop(tmp_path: Path) -> None:
