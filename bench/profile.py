@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import drain
-from bench._harness import log, start_stub
+from bench._harness import log, start_stub, stop_process
 
 IDLE_FUNCTIONS = {"select", "poll", "epoll.poll", "select.epoll.poll", "epoll_wait"}
 
@@ -158,7 +158,7 @@ def run(workdir: Path, n: int, m: int, results_dir: Path) -> dict[str, Any]:
     finally:
         # SIGINT: uvicorn re-raises the signal it caught after its graceful shutdown; SIGINT
         # becomes KeyboardInterrupt, after which pyinstrument still writes the session.
-        code = stub.stop(signal.SIGINT)
+        code = stop_process(stub.proc, timeout=30.0, sig=signal.SIGINT)
     if not session_path.exists():
         log(f"profile: no session written (stub exit {code})")
         return {"skipped": f"no pyinstrument session (stub exit {code})", "drain": row}

@@ -130,14 +130,19 @@ def start_stub(
     project: Path | None = None,
     args: tuple[str, ...] = (),
     timeout: float = 30.0,
+    wrap: tuple[str, ...] = (),
 ) -> StubProcess:
-    """Start `python -m pm_agent_stub serve --port P --db DB` and wait until `/healthz` answers."""
+    """Start `python -m pm_agent_stub serve --port P --db DB` and wait until `/healthz` answers.
+
+    `wrap` goes between the interpreter and `-m pm_agent_stub` (e.g. a profiler's
+    `("-m", "pyinstrument", ...)`, as bench/profile.py does).
+    """
     db = Path(db)
     db.parent.mkdir(parents=True, exist_ok=True)
     log_path = db.with_name(f"{db.stem}-stub-{time.monotonic_ns()}.log")
     for attempt in range(3):
         chosen = port or free_port()
-        cmd = [sys.executable, "-m", "pm_agent_stub", "serve", "--port", str(chosen), "--db", str(db), *args]
+        cmd = [sys.executable, *wrap, "-m", "pm_agent_stub", "serve", "--port", str(chosen), "--db", str(db), *args]
         if project is not None:
             cmd += ["--project", str(project)]
         full_env = stub_env(env)
