@@ -64,7 +64,7 @@ def test_resolve_puts_a_blocked_task_back(tmp_path: Path) -> None:
     result = run_cli("resolve", "t", "--resolution", "chmod fixed", "--db", str(db))
     assert result.returncode == 0
     assert "Resolved 1 blocker(s)" in result.stderr
-    assert board.get_task_context("t")["task"]["status"] == "todo"
+    assert board.get_task_context("t").task.status == "todo"
     missing = run_cli("resolve", "nope", "--resolution", "x", "--db", str(db))
     assert missing.returncode == 1
     assert "task_not_found" in missing.stderr

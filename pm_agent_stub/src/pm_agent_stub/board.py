@@ -27,6 +27,7 @@ from pm_agent_stub.logs import get_logger
 from pm_agent_stub.project_file import ProjectFileError, ProjectSpec
 from pm_agent_stub.suggestions import suggest_resolution
 from pm_agent_stub.timefmt import iso
+from pm_protocol import results as r
 from pm_protocol.limits import PRIORITY_RANK, dumps
 
 log = get_logger("pm_agent_stub.board")
@@ -276,7 +277,7 @@ class Board:
 
     # ------------------------------------------------------------------ shapes
 
-    def _dependency_artifacts(self, task_id: str) -> list[dict[str, Any]]:
+    def _dependency_artifacts(self, task_id: str) -> list[r.Artifact]:
         rows = self.conn.execute(
             "SELECT a.* FROM task_deps AS d JOIN artifacts AS a ON a.task_id = d.depends_on "
             "WHERE d.task_id = ? ORDER BY a.artifact_id",
@@ -285,62 +286,63 @@ class Board:
         return [self._artifact(r) for r in rows]
 
     @staticmethod
-    def _artifact(row: sqlite3.Row) -> dict[str, Any]:
-        return {
-            "artifact_id": row["artifact_id"],
-            "task_id": row["task_id"],
-            "agent_id": row["agent_id"],
-            "artifact_type": row["artifact_type"],
-            "description": row["description"],
-            "location": row["location"],
-            "data": _loads(row["data"]),
-            "created_at": iso(row["created_at"]),
-        }
+    def _artifact(row: sqlite3.Row) -> r.Artifact:
+        return r.Artifact(
+            artifact_id=row["artifact_id"],
+            task_id=row["task_id"],
+            agent_id=row["agent_id"],
+            artifact_type=row["artifact_type"],
+            description=row["description"],
+            location=row["location"],
+            data=_loads(row["data"]),
+            created_at=iso(row["created_at"]),
+        )
 
-    def _assignment(self, row: sqlite3.Row, expires: float) -> dict[str, Any]:
-        return {
-            "task_id": row["task_id"],
-            "task_name": row["name"],
-            "description": row["description"],
-            "instructions": row["instructions"],
-            "priority": row["priority"],
-            "required_skills": _loads(row["required_skills"]),
-            "labels": _loads(row["labels"]),
-            "dependencies": _loads(row["dependencies"]),
-            "estimated_hours": row["estimated_hours"],
-            "payload": _loads(row["payload"]),
-            "attempt": row["attempt"],
-            "lease": {
-                "lease_id": row["lease_id"],
-                "ttl_seconds": _number(self.lease_seconds),
-                "expires_at": iso(expires),
-            },
-            "checkpoint": _loads(row["checkpoint"]),
-            "dependency_artifacts": self._dependency_artifacts(row["task_id"]),
-        }
+    def _assignment(self, row: sqlite3.Row, expires: float) -> r.Assignment:
+        return r.Assignment(
+            task_id=row["task_id"],
+            task_name=row["name"],
+            description=row["description"],
+            instructions=row["instructions"],
+            priority=row["priority"],
+            required_skills=_loads(row["required_skills"]),
+            labels=_loads(row["labels"]),
+            dependencies=_loads(row["dependencies"]),
+            estimated_hours=row["estimated_hours"],
+            payload=_loads(row["payload"]),
+            attempt=row["attempt"],
+            lease=r.Lease(
+                lease_id=row["lease_id"],
+                ttl_seconds=_number(self.lease_seconds),
+                expires_at=iso(expires),
+            ),
+            checkpoint=_loads(row["checkpoint"]),
+            dependency_artifacts=self._dependency_artifacts(row["task_id"]),
+        )
 
-    def _agent_info(self, row: sqlite3.Row, current_task: str | None, now: float) -> dict[str, Any]:
+    def _agent_info(self, row: sqlite3.Row, current_task: str | None, now: float) -> r.AgentInfo:
+        status: r.AgentState
         if current_task is not None:
             status = "working"
         elif now - row["last_seen"] > self.offline_seconds:
             status = "offline"
         else:
             status = "idle"
-        return {
-            "agent_id": row["agent_id"],
-            "name": row["name"],
-            "role": row["role"],
-            "skills": _loads(row["skills"]),
-            "registered_at": iso(row["registered_at"]),
-            "status": status,
-            "current_task": current_task,
-            "last_seen": iso(row["last_seen"]),
-            "tasks_completed": row["tasks_completed"],
-        }
+        return r.AgentInfo(
+            agent_id=row["agent_id"],
+            name=row["name"],
+            role=row["role"],
+            skills=_loads(row["skills"]),
+            registered_at=iso(row["registered_at"]),
+            status=status,
+            current_task=current_task,
+            last_seen=iso(row["last_seen"]),
+            tasks_completed=row["tasks_completed"],
+        )
 
     # ------------------------------------------------------------------ tools
 
-    def register_agent(self, agent_id: str, name: str, role: str, skills: list[str]) -> dict[str, Any]:
+    def register_agent(self, agent_id: str, name: str, role: str, skills: list[str]) -> r.RegisterResult:
         skills_lc = sorted({s.lower() for s in skills})
         with self._txn() as state:
             self._sweep(state)
@@ -357,19 +359,15 @@ class Board:
             # New skills may make waiting tasks offerable to this agent's own long-poll.
             state.signals.add("work")
             verb = "Re-registered" if existing is not None else "Registered"
-            return {
-                "success": True,
-                "message": f"{verb} agent '{agent_id}' ({name}, {role}) with {len(skills)} skills.",
-                "agent_data": {
-                    "agent_id": agent_id,
-                    "name": name,
-                    "role": role,
-                    "skills": skills,
-                    "registered_at": iso(registered_at),
-                },
-            }
+            return r.RegisterResult(
+                success=True,
+                message=f"{verb} agent '{agent_id}' ({name}, {role}) with {len(skills)} skills.",
+                agent_data=r.AgentData(
+                    agent_id=agent_id, name=name, role=role, skills=skills, registered_at=iso(registered_at)
+                ),
+            )
 
-    def request_next_task(self, agent_id: str) -> dict[str, Any]:
+    def request_next_task(self, agent_id: str) -> r.TaskOffer:
         with self._txn() as state:
             self._sweep(state)
             agent = self._agent(agent_id, state.now)
@@ -384,16 +382,16 @@ class Board:
                     held["attempt"],
                     {"lease_id": held["lease_id"]},
                 )
-                return {"success": True, "has_task": True, "assignment": self._assignment(held, expires)}
+                return r.TaskOffer(success=True, has_task=True, assignment=self._assignment(held, expires))
             picked = self._pick(frozenset(json.loads(agent["skills_lc"])))
             if picked is None:
-                return {
-                    "success": True,
-                    "has_task": False,
-                    "message": f"No task is available for agent '{agent_id}' right now "
+                return r.TaskOffer(
+                    success=True,
+                    has_task=False,
+                    message=f"No task is available for agent '{agent_id}' right now "
                     "(none ready whose required skills you have); ask again later.",
-                    "retry_after_seconds": RETRY_AFTER_SECONDS,
-                }
+                    retry_after_seconds=RETRY_AFTER_SECONDS,
+                )
             row = self._task(picked["task_id"])
             lease_id = uuid.uuid4().hex
             attempt = row["attempt"] + 1
@@ -406,7 +404,7 @@ class Board:
             self._event(state, "assigned", row["task_id"], agent_id, attempt, {"lease_id": lease_id})
             state.signals.add("lease")
             fresh = self._task(row["task_id"])
-            return {"success": True, "has_task": True, "assignment": self._assignment(fresh, expires)}
+            return r.TaskOffer(success=True, has_task=True, assignment=self._assignment(fresh, expires))
 
     def _pick(self, skills: frozenset[str]) -> sqlite3.Row | None:
         """Best offerable task for these skills: one index probe per satisfiable skill signature."""
@@ -437,19 +435,19 @@ class Board:
         progress: float,
         message: str,
         checkpoint: Any = UNSET,
-    ) -> dict[str, Any]:
+    ) -> r.ProgressAck:
         with self._txn() as state:
             self._sweep(state)
             self._agent(agent_id, state.now)
             row = self._task(task_id)
             if row["status"] == "done" and self._already_complete(agent_id, row):
-                return {
-                    "success": True,
-                    "acknowledged": True,
-                    "status": "already_complete",
-                    "message": f"Task '{task_id}' is already complete (by you); nothing changed.",
-                    "lease_expires_at": None,
-                }
+                return r.ProgressAck(
+                    success=True,
+                    acknowledged=True,
+                    status="already_complete",
+                    message=f"Task '{task_id}' is already complete (by you); nothing changed.",
+                    lease_expires_at=None,
+                )
             self._require_holder(state, agent_id, row, f"report {status}")
             pct = round(progress)
             self.conn.execute(
@@ -465,34 +463,34 @@ class Board:
             if status == "in_progress":
                 self.conn.execute("UPDATE tasks SET progress = ? WHERE task_id = ?", (pct, task_id))
                 expires = self._renew(state, row)
-                return {
-                    "success": True,
-                    "acknowledged": True,
-                    "status": "progress_recorded",
-                    "message": f"Progress {pct}% recorded for task '{task_id}'.",
-                    "lease_expires_at": iso(expires),
-                }
+                return r.ProgressAck(
+                    success=True,
+                    acknowledged=True,
+                    status="progress_recorded",
+                    message=f"Progress {pct}% recorded for task '{task_id}'.",
+                    lease_expires_at=iso(expires),
+                )
             if status == "completed":
                 self._complete(state, agent_id, row)
-                return {
-                    "success": True,
-                    "acknowledged": True,
-                    "status": "task_completed",
-                    "message": f"Task '{task_id}' marked done. Call request_next_task for more work.",
-                    "lease_expires_at": None,
-                }
+                return r.ProgressAck(
+                    success=True,
+                    acknowledged=True,
+                    status="task_completed",
+                    message=f"Task '{task_id}' marked done. Call request_next_task for more work.",
+                    lease_expires_at=None,
+                )
             blocker_id, suggestion = self._block(
                 state, agent_id, row, message or "blocked (no description)", "medium"
             )
-            return {
-                "success": True,
-                "acknowledged": True,
-                "status": "task_blocked",
-                "message": f"Task '{task_id}' is blocked until resolve_blocker; you are free for other work.",
-                "lease_expires_at": None,
-                "blocker_id": blocker_id,
-                "resolution_suggestion": suggestion,
-            }
+            return r.ProgressAck(
+                success=True,
+                acknowledged=True,
+                status="task_blocked",
+                message=f"Task '{task_id}' is blocked until resolve_blocker; you are free for other work.",
+                lease_expires_at=None,
+                blocker_id=blocker_id,
+                resolution_suggestion=suggestion,
+            )
 
     def _complete(self, state: _TxnState, agent_id: str, row: sqlite3.Row) -> None:
         task_id = row["task_id"]
@@ -545,7 +543,7 @@ class Board:
         state.signals.add("lease")
         return self._insert_blocker(state, row["task_id"], agent_id, description, severity, row["attempt"])
 
-    def report_blocker(self, agent_id: str, task_id: str, description: str, severity: str) -> dict[str, Any]:
+    def report_blocker(self, agent_id: str, task_id: str, description: str, severity: str) -> r.BlockerResult:
         with self._txn() as state:
             self._sweep(state)
             self._agent(agent_id, state.now)
@@ -565,13 +563,13 @@ class Board:
             else:
                 self._require_holder(state, agent_id, row, "report_blocker")
                 blocker_id, suggestion = self._block(state, agent_id, row, description, severity)
-            return {
-                "success": True,
-                "message": f"Blocker {blocker_id} recorded; task '{task_id}' waits for resolve_blocker "
+            return r.BlockerResult(
+                success=True,
+                message=f"Blocker {blocker_id} recorded; task '{task_id}' waits for resolve_blocker "
                 "and you are free for other work.",
-                "blocker_id": blocker_id,
-                "resolution_suggestion": suggestion,
-            }
+                blocker_id=blocker_id,
+                resolution_suggestion=suggestion,
+            )
 
     def _blocked_by(self, task_id: str) -> str | None:
         row = self.conn.execute(
@@ -580,26 +578,25 @@ class Board:
         ).fetchone()
         return None if row is None else row["agent_id"]
 
-    def heartbeat(self, agent_id: str) -> dict[str, Any]:
+    def heartbeat(self, agent_id: str) -> r.HeartbeatResult:
         with self._txn() as state:
             self._sweep(state)
             self._agent(agent_id, state.now)
             held = self._held_by(agent_id)
             if held is None:
-                return {"success": True, "current_task": None, "lease_expires_at": None}
+                return r.HeartbeatResult(success=True, current_task=None, lease_expires_at=None)
             expires = self._renew(state, held)
-            return {"success": True, "current_task": held["task_id"], "lease_expires_at": iso(expires)}
+            return r.HeartbeatResult(success=True, current_task=held["task_id"], lease_expires_at=iso(expires))
 
-    def release_task(self, agent_id: str, task_id: str, reason: str) -> dict[str, Any]:
+    def release_task(self, agent_id: str, task_id: str, reason: str) -> r.MessageResult:
         with self._txn() as state:
             self._sweep(state)
             self._agent(agent_id, state.now)
             row = self._task(task_id)
             if row["status"] == "done" and self._already_complete(agent_id, row):
-                return {
-                    "success": True,
-                    "message": f"Task '{task_id}' is already complete; nothing to release.",
-                }
+                return r.MessageResult(
+                    success=True, message=f"Task '{task_id}' is already complete; nothing to release."
+                )
             self._require_holder(state, agent_id, row, "release_task")
             self.conn.execute(
                 "UPDATE tasks SET status = 'todo', holder = NULL, lease_id = NULL, lease_expires_at = NULL, "
@@ -613,10 +610,9 @@ class Board:
             )
             self._event(state, "released", task_id, agent_id, row["attempt"], {"reason": reason})
             state.signals.update(("work", "lease"))
-            return {
-                "success": True,
-                "message": f"Task '{task_id}' released and back in the queue with its checkpoint.",
-            }
+            return r.MessageResult(
+                success=True, message=f"Task '{task_id}' released and back in the queue with its checkpoint."
+            )
 
     def log_artifact(
         self,
@@ -626,7 +622,7 @@ class Board:
         description: str,
         location: str | None,
         data: Any,
-    ) -> dict[str, Any]:
+    ) -> r.ArtifactResult:
         with self._txn() as state:
             self._sweep(state)
             self._agent(agent_id, state.now)
@@ -653,9 +649,9 @@ class Board:
             state.logs.append(
                 ("artifact", {"task_id": task_id, "agent_id": agent_id, "artifact_id": artifact_id})
             )
-            return {"success": True, "artifact_id": artifact_id}
+            return r.ArtifactResult(success=True, artifact_id=artifact_id)
 
-    def get_task_context(self, task_id: str) -> dict[str, Any]:
+    def get_task_context(self, task_id: str) -> r.TaskContextResult:
         with self._txn() as state:
             self._sweep(state)
             row = self._task(task_id)
@@ -669,61 +665,61 @@ class Board:
             artifact_rows = self.conn.execute(
                 "SELECT * FROM artifacts WHERE task_id = ? ORDER BY artifact_id", (task_id,)
             ).fetchall()
-            return {
-                "success": True,
-                "task": {
-                    "task_id": row["task_id"],
-                    "task_name": row["name"],
-                    "description": row["description"],
-                    "instructions": row["instructions"],
-                    "priority": row["priority"],
-                    "required_skills": _loads(row["required_skills"]),
-                    "labels": _loads(row["labels"]),
-                    "dependencies": _loads(row["dependencies"]),
-                    "pending_dependencies": row["pending_deps"],
-                    "estimated_hours": row["estimated_hours"],
-                    "payload": _loads(row["payload"]),
-                    "status": row["status"],
-                    "holder": row["holder"],
-                    "attempt": row["attempt"],
-                    "expiries": row["expiries"],
-                    "progress": row["progress"],
-                    "checkpoint": _loads(row["checkpoint"]),
-                    "lease_expires_at": iso(row["lease_expires_at"]),
-                    "completed_by": row["completed_by"],
-                    "completed_at": iso(row["completed_at"]),
-                    "created_at": iso(row["created_at"]),
-                },
-                "progress_log": [
-                    {
-                        "agent_id": r["agent_id"],
-                        "attempt": r["attempt"],
-                        "status": r["status"],
-                        "progress": r["progress"],
-                        "message": r["message"],
-                        "at": iso(r["at"]),
-                    }
-                    for r in log_rows
+            return r.TaskContextResult(
+                success=True,
+                task=r.TaskDetail(
+                    task_id=row["task_id"],
+                    task_name=row["name"],
+                    description=row["description"],
+                    instructions=row["instructions"],
+                    priority=row["priority"],
+                    required_skills=_loads(row["required_skills"]),
+                    labels=_loads(row["labels"]),
+                    dependencies=_loads(row["dependencies"]),
+                    pending_dependencies=row["pending_deps"],
+                    estimated_hours=row["estimated_hours"],
+                    payload=_loads(row["payload"]),
+                    status=row["status"],
+                    holder=row["holder"],
+                    attempt=row["attempt"],
+                    expiries=row["expiries"],
+                    progress=row["progress"],
+                    checkpoint=_loads(row["checkpoint"]),
+                    lease_expires_at=iso(row["lease_expires_at"]),
+                    completed_by=row["completed_by"],
+                    completed_at=iso(row["completed_at"]),
+                    created_at=iso(row["created_at"]),
+                ),
+                progress_log=[
+                    r.ProgressEntry(
+                        agent_id=p["agent_id"],
+                        attempt=p["attempt"],
+                        status=p["status"],
+                        progress=p["progress"],
+                        message=p["message"],
+                        at=iso(p["at"]),
+                    )
+                    for p in log_rows
                 ],
-                "blockers": [
-                    {
-                        "blocker_id": r["blocker_id"],
-                        "agent_id": r["agent_id"],
-                        "description": r["description"],
-                        "severity": r["severity"],
-                        "resolution_suggestion": r["resolution_suggestion"],
-                        "created_at": iso(r["created_at"]),
-                        "resolved": r["resolved_at"] is not None,
-                        "resolved_at": iso(r["resolved_at"]),
-                        "resolution": r["resolution"],
-                    }
-                    for r in blocker_rows
+                blockers=[
+                    r.BlockerInfo(
+                        blocker_id=b["blocker_id"],
+                        agent_id=b["agent_id"],
+                        description=b["description"],
+                        severity=b["severity"],
+                        resolution_suggestion=b["resolution_suggestion"],
+                        created_at=iso(b["created_at"]),
+                        resolved=b["resolved_at"] is not None,
+                        resolved_at=iso(b["resolved_at"]),
+                        resolution=b["resolution"],
+                    )
+                    for b in blocker_rows
                 ],
-                "artifacts": [self._artifact(r) for r in artifact_rows],
-                "dependency_artifacts": self._dependency_artifacts(task_id),
-            }
+                artifacts=[self._artifact(a) for a in artifact_rows],
+                dependency_artifacts=self._dependency_artifacts(task_id),
+            )
 
-    def resolve_blocker(self, task_id: str, resolution: str) -> dict[str, Any]:
+    def resolve_blocker(self, task_id: str, resolution: str) -> r.ResolveResult:
         with self._txn() as state:
             self._sweep(state)
             row = self._task(task_id)
@@ -749,55 +745,55 @@ class Board:
                 row["attempt"],
                 {"resolved": resolved, "resolution": resolution},
             )
-            return {"success": True, "message": message, "resolved": resolved}
+            return r.ResolveResult(success=True, message=message, resolved=resolved)
 
-    def get_project_status(self) -> dict[str, Any]:
+    def get_project_status(self) -> r.ProjectStatus:
         with self._txn() as state:
             self._sweep(state)
             counts = dict.fromkeys(("todo", "in_progress", "blocked", "done"), 0)
-            for r in self.conn.execute("SELECT status, count(*) AS n FROM tasks GROUP BY status"):
-                counts[r["status"]] = r["n"]
+            for c in self.conn.execute("SELECT status, count(*) AS n FROM tasks GROUP BY status"):
+                counts[c["status"]] = c["n"]
             total = sum(counts.values())
             agents = self._all_agents(state.now)
-            workers = {"total": len(agents), "working": 0, "idle": 0, "offline": 0}
+            workers = dict.fromkeys(("working", "idle", "offline"), 0)
             for a in agents:
-                workers[a["status"]] += 1
-            return {
-                "success": True,
-                "project_status": {
-                    "total_tasks": total,
+                workers[a.status] += 1
+            return r.ProjectStatus(
+                success=True,
+                project_status=r.ProjectCounts(
+                    total_tasks=total,
                     **counts,
-                    "completion_percentage": round(100.0 * counts["done"] / total, 1) if total else 0.0,
-                },
-                "workers": workers,
-            }
+                    completion_percentage=round(100.0 * counts["done"] / total, 1) if total else 0.0,
+                ),
+                workers=r.WorkerCounts(total=len(agents), **workers),
+            )
 
-    def _all_agents(self, now: float) -> list[dict[str, Any]]:
+    def _all_agents(self, now: float) -> list[r.AgentInfo]:
         rows = self.conn.execute(
             "SELECT a.*, (SELECT t.task_id FROM tasks AS t WHERE t.holder = a.agent_id "
             "AND t.status = 'in_progress' LIMIT 1) AS current_task FROM agents AS a ORDER BY a.registered_at, a.agent_id"
         ).fetchall()
         return [self._agent_info(r, r["current_task"], now) for r in rows]
 
-    def get_agent_status(self, agent_id: str) -> dict[str, Any]:
+    def get_agent_status(self, agent_id: str) -> r.AgentStatus:
         with self._txn() as state:
             self._sweep(state)
             row = self.conn.execute("SELECT * FROM agents WHERE agent_id = ?", (agent_id,)).fetchone()
             if row is None:
-                return {
-                    "success": True,
-                    "found": False,
-                    "message": f"No agent '{agent_id}' is registered; register_agent creates it.",
-                }
+                return r.AgentStatus(
+                    success=True,
+                    found=False,
+                    message=f"No agent '{agent_id}' is registered; register_agent creates it.",
+                )
             held = self._held_by(agent_id)
             info = self._agent_info(row, None if held is None else held["task_id"], state.now)
-            return {"success": True, "found": True, "agent_info": info}
+            return r.AgentStatus(success=True, found=True, agent_info=info)
 
-    def list_registered_agents(self) -> dict[str, Any]:
+    def list_registered_agents(self) -> r.AgentList:
         with self._txn() as state:
             self._sweep(state)
             agents = self._all_agents(state.now)
-            return {"success": True, "agent_count": len(agents), "agents": agents}
+            return r.AgentList(success=True, agent_count=len(agents), agents=agents)
 
     # ------------------------------------------------------------------ loading
 

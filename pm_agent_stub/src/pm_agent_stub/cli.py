@@ -122,16 +122,16 @@ async def _serve_stdio(server: Any) -> None:
 def _status(settings: StubSettings, as_json: bool, show_all: bool) -> int:
     board = _board(settings)
     status = board.get_project_status()
-    agents = board.list_registered_agents()["agents"]
+    agents = board.list_registered_agents().agents
     limit = None if show_all or as_json else STATUS_TASK_LIMIT
     tasks = board.list_tasks(limit)
     report = {
         "db": str(settings.db),
-        "project_status": status["project_status"],
-        "workers": status["workers"],
-        "agents": agents,
+        "project_status": status.project_status.wire(),
+        "workers": status.workers.wire(),
+        "agents": [agent.wire() for agent in agents],
         "tasks": tasks,
-        "tasks_truncated": limit is not None and status["project_status"]["total_tasks"] > len(tasks),
+        "tasks_truncated": limit is not None and status.project_status.total_tasks > len(tasks),
     }
     if as_json:
         json.dump(report, sys.stdout, indent=2)
@@ -151,7 +151,7 @@ def _resolve(settings: StubSettings, task_id: str, resolution: str) -> int:
     except BoardError as exc:
         print(f"{exc.code}: {exc.message}", file=sys.stderr)
         return 1
-    print(outcome["message"], file=sys.stderr)
+    print(outcome.message, file=sys.stderr)
     return 0
 
 
