@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from pm_agent_stub.board import _PROBE_SQL, Board
+from pm_agent_stub.board import Board
+from pm_agent_stub.board.store import READY_PROBE_SQL
 from pm_agent_stub.db import connect
 from pm_agent_stub.errors import BoardError
 from pm_agent_stub.testing import load_tasks, read_events
@@ -295,5 +296,5 @@ def test_assignment_cost_does_not_grow_with_the_board(tmp_path: Path) -> None:
     large, board = _vm_steps_per_cycle(tmp_path / "large.db", 50_000)
     print(f"sqlite VM steps per request+complete: {small:.0f} on 3k tasks, {large:.0f} on 52k tasks")
     assert large < 2 * small, (small, large)
-    plan = " ".join(str(r[3]) for r in board.conn.execute("EXPLAIN QUERY PLAN " + _PROBE_SQL, ("[]",)))
+    plan = " ".join(str(r[3]) for r in board.conn.execute("EXPLAIN QUERY PLAN " + READY_PROBE_SQL, ("[]",)))
     assert "USING INDEX tasks_ready" in plan
