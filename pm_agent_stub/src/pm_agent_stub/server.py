@@ -20,7 +20,7 @@ from pm_agent_stub import __version__
 from pm_agent_stub.board import open_board
 from pm_agent_stub.notify import Notifier
 from pm_agent_stub.settings import StubSettings
-from pm_agent_stub.tools import ToolBox
+from pm_agent_stub.tools import ToolRouter
 
 INSTRUCTIONS = (
     "PM Agent coordinator. register_agent first, then loop: request_next_task (wait_seconds to long-poll), "
@@ -38,10 +38,10 @@ class PMAgentServer(MCPServer[Any]):
         self.board = open_board(settings)
         self.conn = self.board.conn
         self.notifier = Notifier(self.board)
-        self.toolbox = ToolBox(self.board, self.notifier, self.started_at)
+        self.router = ToolRouter(self.board, self.notifier, self.started_at)
 
     async def list_tools(self) -> list[mcp_types.Tool]:
-        return self.toolbox.list_tools()
+        return self.router.list_tools()
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
@@ -52,7 +52,7 @@ class PMAgentServer(MCPServer[Any]):
                 request = context.request_context.request  # the Starlette request over HTTP
             except ValueError:
                 request = None
-        return await self.toolbox.call(name, arguments, request)
+        return await self.router.call(name, arguments, request)
 
     @asynccontextmanager
     async def background(self) -> AsyncIterator[None]:

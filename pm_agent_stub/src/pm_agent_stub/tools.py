@@ -101,8 +101,11 @@ def _invalid(tool: Tool, exc: ValidationError) -> str:
     return f"{tool.name}: " + "; ".join(problems) + ". " + _usage(tool)
 
 
-class ToolBox:
-    """Binds the protocol's tools to one board and notifier."""
+class ToolRouter:
+    """Routes each MCP tool call to the board: validates it, runs its handler, wraps the answer.
+
+    (The llm worker's `Toolbox` is another thing: the tools a model may call.)
+    """
 
     def __init__(self, board: Board, notifier: Notifier, started_at: float) -> None:
         self.board = board
