@@ -6,19 +6,24 @@
       └──lease expired──┘      (after PM_MAX_ATTEMPTS expiries: blocked instead)
 
 Only the agent holding a live lease may act on an in-progress task (`require_holder`);
-anyone else is fenced with `not_task_holder`. Each change writes its event and raises the
-signals listeners need.
+anyone else is fenced with `not_task_holder`, and the refusal says what actually
+happened to that agent's hold (from the event log: never held, expired at T, released,
+blocked). Each change writes its event and raises the signals listeners need.
 """
 
 from __future__ import annotations
 
 import uuid
+from typing import Final
 
 from pm_agent_stub.board.store import Row, Store
 from pm_agent_stub.board.txn import Txn
 from pm_agent_stub.errors import BoardError
 from pm_agent_stub.suggestions import suggest_resolution
 from pm_agent_stub.timefmt import iso
+
+# An agent's events on a task that say how its hold ended (or that it had one).
+_HOLD_EVENTS: Final = ("assigned", "expired", "released", "blocked")
 
 
 class Lifecycle:
@@ -81,17 +86,39 @@ class Lifecycle:
         txn.audit_refusal(
             "fenced", row["task_id"], agent_id, row["attempt"], {"doing": doing, "task_status": row["status"]}
         )
-        if row["status"] == "in_progress":
-            why = "it is assigned to another agent (your lease expired or you never held it)"
-        elif row["status"] == "blocked":
-            why = "it is blocked and waits for resolve_blocker"
-        else:
-            why = "it is back in the queue (your lease expired or the task was released)"
         raise BoardError(
             "not_task_holder",
-            f"agent '{agent_id}' does not hold task '{row['task_id']}': {why}. "
+            f"agent '{agent_id}' does not hold task '{row['task_id']}': {self._why_not(agent_id, row)}. "
             "Stop working on it and call request_next_task for your current assignment.",
         )
+
+    def _why_not(self, agent_id: str, row: Row) -> str:
+        """What happened to this agent's hold, then where the task is now (errors only: one indexed read)."""
+        history = self.store.agent_history(row["task_id"], agent_id, _HOLD_EVENTS, limit=2)
+        last = history[0] if history else None
+        if last is not None and last["kind"] == "blocked" and len(history) > 1:
+            before = history[1]
+            if before["kind"] == "expired" and before["at"] == last["at"]:
+                last = before  # blocked by the sweep after too many expiries, not by the agent
+        if last is None:
+            past = "you never held it"
+        elif last["kind"] == "expired":
+            past = f"your lease (attempt {last['attempt']}) expired at {iso(last['at'])}"
+        elif last["kind"] == "released":
+            past = f"you released it at {iso(last['at'])}"
+        elif last["kind"] == "blocked":
+            past = f"you reported it blocked at {iso(last['at'])}"
+        else:
+            past = f"you held it (attempt {last['attempt']}) and no longer do"
+        if row["status"] == "in_progress":
+            now = f"it is now held by agent '{row['holder']}'"
+        elif row["status"] == "blocked":
+            now = "it is blocked and waits for resolve_blocker"
+        elif row["status"] == "todo":
+            now = "it is back in the queue"
+        else:
+            now = f"it is {row['status']}"
+        return f"{past}; {now}"
 
     def already_complete(self, agent_id: str, row: Row) -> bool:
         """True if the completer repeats itself; task_already_complete for anyone else."""

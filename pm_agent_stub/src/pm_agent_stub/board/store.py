@@ -270,6 +270,16 @@ class Store:
             (kind, task_id, agent_id, attempt, at, dumps(detail)),
         )
 
+    def agent_history(self, task_id: str, agent_id: str, kinds: Iterable[str], limit: int) -> list[Row]:
+        """The agent's latest events of these kinds on this task, newest first (via events_task)."""
+        wanted = list(kinds)
+        marks = ",".join("?" * len(wanted))
+        return self._all(
+            f"SELECT kind, attempt, at FROM events WHERE task_id = ? AND agent_id = ? AND kind IN ({marks}) "
+            "ORDER BY id DESC LIMIT ?",
+            (task_id, agent_id, *wanted, limit),
+        )
+
     # ------------------------------------------------------------------ loading
 
     def statuses(self, task_ids: Iterable[str]) -> dict[str, str]:
