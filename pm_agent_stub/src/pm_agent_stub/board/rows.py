@@ -1,18 +1,20 @@
 """Row → `pm_protocol` model: the one place a database row becomes a wire shape.
 
-A task row shows in three shapes: an `Assignment` (request_next_task), a `TaskDetail`
-(get_task_context) and the operator's `TaskSummary` (status). All three are built by
-`task_as`, which reads each field the model declares through `TASK_FIELDS`, so a column is
-named and decoded one way wherever it appears (`name` → `task_name`, JSON columns parsed,
-epoch seconds → ISO-8601).
+Each table's `Columns` says how its columns become wire fields: a field reads the column of
+the same name unless `renamed`, JSON columns are parsed, epoch-second columns become
+ISO-8601. `model_from` builds any model from a row by reading every field the model
+declares, so a column is named and decoded one way wherever it shows. A task row becomes an
+`Assignment` (request_next_task), a `TaskDetail` (get_task_context) or the operator's
+`TaskSummary` (status), all through `TASKS`.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable
-from typing import Any, Final, TypeVar
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from pm_agent_stub.timefmt import iso
 from pm_protocol import results as r
@@ -21,47 +23,37 @@ Row = sqlite3.Row
 M = TypeVar("M", bound=r.WireModel)
 
 
-def _column(name: str) -> Callable[[Row], Any]:
-    return lambda row: row[name]
+@dataclass(frozen=True)
+class Columns:
+    """How one table's columns read as wire fields."""
+
+    json: frozenset[str] = frozenset()
+    times: frozenset[str] = frozenset()
+    renamed: Mapping[str, str] = field(default_factory=dict)  # wire field -> column
+
+    def read(self, row: Row, name: str) -> Any:
+        value = row[self.renamed.get(name, name)]
+        if name in self.json:
+            return None if value is None else json.loads(value)
+        if name in self.times:
+            return iso(value)
+        return value
 
 
-def _json(name: str) -> Callable[[Row], Any]:
-    return lambda row: None if row[name] is None else json.loads(row[name])
+TASKS = Columns(
+    json=frozenset({"required_skills", "labels", "dependencies", "payload", "checkpoint"}),
+    times=frozenset({"lease_expires_at", "completed_at", "created_at"}),
+    renamed={"task_name": "name", "pending_dependencies": "pending_deps"},
+)
+AGENTS = Columns(json=frozenset({"skills"}), times=frozenset({"registered_at", "last_seen"}))
+ARTIFACTS = Columns(json=frozenset({"data"}), times=frozenset({"created_at"}))
+PROGRESS = Columns(times=frozenset({"at"}))
+BLOCKERS = Columns(times=frozenset({"created_at", "resolved_at"}))
 
 
-def _time(name: str) -> Callable[[Row], str | None]:
-    return lambda row: iso(row[name])
-
-
-# wire field -> how to read it from a `tasks` row
-TASK_FIELDS: Final[dict[str, Callable[[Row], Any]]] = {
-    "task_id": _column("task_id"),
-    "task_name": _column("name"),
-    "description": _column("description"),
-    "instructions": _column("instructions"),
-    "priority": _column("priority"),
-    "required_skills": _json("required_skills"),
-    "labels": _json("labels"),
-    "dependencies": _json("dependencies"),
-    "pending_dependencies": _column("pending_deps"),
-    "estimated_hours": _column("estimated_hours"),
-    "payload": _json("payload"),
-    "status": _column("status"),
-    "holder": _column("holder"),
-    "attempt": _column("attempt"),
-    "expiries": _column("expiries"),
-    "progress": _column("progress"),
-    "checkpoint": _json("checkpoint"),
-    "lease_expires_at": _time("lease_expires_at"),
-    "completed_by": _column("completed_by"),
-    "completed_at": _time("completed_at"),
-    "created_at": _time("created_at"),
-}
-
-
-def task_as(model: type[M], row: Row, **given: Any) -> M:
-    """`model` from a task row: every field it declares that is not `given` is read from the row."""
-    fields = {name: TASK_FIELDS[name](row) for name in model.model_fields if name not in given}
+def model_from(model: type[M], row: Row, columns: Columns, **given: Any) -> M:
+    """`model` from a row: every field it declares that is not `given` is read through `columns`."""
+    fields = {name: columns.read(row, name) for name in model.model_fields if name not in given}
     return model(**fields, **given)
 
 
@@ -73,68 +65,26 @@ def seconds(value: float) -> int | float:
 def assignment(
     row: Row, *, lease_seconds: float, expires: float, dependency_artifacts: list[Row]
 ) -> r.Assignment:
-    return task_as(
-        r.Assignment,
-        row,
-        lease=r.Lease(lease_id=row["lease_id"], ttl_seconds=seconds(lease_seconds), expires_at=iso(expires)),
-        dependency_artifacts=[artifact(a) for a in dependency_artifacts],
-    )
+    lease = r.Lease(lease_id=row["lease_id"], ttl_seconds=seconds(lease_seconds), expires_at=iso(expires))
+    artifacts = [artifact(a) for a in dependency_artifacts]
+    return model_from(r.Assignment, row, TASKS, lease=lease, dependency_artifacts=artifacts)
 
 
 def task_detail(row: Row) -> r.TaskDetail:
-    return task_as(r.TaskDetail, row)
+    return model_from(r.TaskDetail, row, TASKS)
 
 
 def artifact(row: Row) -> r.Artifact:
-    return r.Artifact(
-        artifact_id=row["artifact_id"],
-        task_id=row["task_id"],
-        agent_id=row["agent_id"],
-        artifact_type=row["artifact_type"],
-        description=row["description"],
-        location=row["location"],
-        data=None if row["data"] is None else json.loads(row["data"]),
-        created_at=iso(row["created_at"]),
-    )
+    return model_from(r.Artifact, row, ARTIFACTS)
 
 
 def progress_entry(row: Row) -> r.ProgressEntry:
-    return r.ProgressEntry(
-        agent_id=row["agent_id"],
-        attempt=row["attempt"],
-        status=row["status"],
-        progress=row["progress"],
-        message=row["message"],
-        at=iso(row["at"]),
-    )
+    return model_from(r.ProgressEntry, row, PROGRESS)
 
 
 def blocker_info(row: Row) -> r.BlockerInfo:
-    return r.BlockerInfo(
-        blocker_id=row["blocker_id"],
-        agent_id=row["agent_id"],
-        description=row["description"],
-        severity=row["severity"],
-        resolution_suggestion=row["resolution_suggestion"],
-        created_at=iso(row["created_at"]),
-        resolved=row["resolved_at"] is not None,
-        resolved_at=iso(row["resolved_at"]),
-        resolution=row["resolution"],
-    )
-
-
-# wire field -> how to read it from an `agents` row
-AGENT_FIELDS: Final[dict[str, Callable[[Row], Any]]] = {
-    "agent_id": _column("agent_id"),
-    "name": _column("name"),
-    "role": _column("role"),
-    "skills": _json("skills"),
-    "registered_at": _time("registered_at"),
-    "last_seen": _time("last_seen"),
-    "tasks_completed": _column("tasks_completed"),
-}
+    return model_from(r.BlockerInfo, row, BLOCKERS, resolved=row["resolved_at"] is not None)
 
 
 def agent_info(row: Row, *, status: r.AgentState, current_task: str | None) -> r.AgentInfo:
-    fields = {name: read(row) for name, read in AGENT_FIELDS.items()}
-    return r.AgentInfo(**fields, status=status, current_task=current_task)
+    return model_from(r.AgentInfo, row, AGENTS, status=status, current_task=current_task)

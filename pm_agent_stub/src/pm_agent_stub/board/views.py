@@ -2,7 +2,7 @@
 
 Not part of the wire contract: `status --json` prints `StatusReport` for scripts and
 status_view.py renders it for people. A task row becomes a `TaskSummary` through the same
-mapping as every other task shape (rows.task_as).
+mapping as every other task shape (rows.TASKS).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ class StatusReport(r.WireModel):
 
 def list_tasks(board: Board, limit: int | None = None) -> list[TaskSummary]:
     """Tasks in board order: in progress, blocked, todo, done; each by priority, then load order."""
-    return [rows.task_as(TaskSummary, row) for row in board.store.tasks_in_board_order(limit)]
+    return [rows.model_from(TaskSummary, row, rows.TASKS) for row in board.store.tasks_in_board_order(limit)]
 
 
 def status_report(board: Board, *, db: str, limit: int | None) -> StatusReport:
