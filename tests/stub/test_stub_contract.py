@@ -101,7 +101,13 @@ async def test_every_tool_answers_in_every_shape_exactly_as_declared(stub: StubP
 
         got = await c.ok("request_next_task", {"agent_id": w}, "has_task")
         assert got["assignment"]["task_id"] == build
-        progress = {"agent_id": w, "task_id": build, "status": "in_progress", "progress": 40, "message": "half"}
+        progress = {
+            "agent_id": w,
+            "task_id": build,
+            "status": "in_progress",
+            "progress": 40,
+            "message": "half",
+        }
         await c.ok("report_task_progress", {**progress, "checkpoint": {"step": 2}}, "progress_recorded")
         await c.ok("heartbeat", {"agent_id": w}, "holding")
         artifact = {"agent_id": w, "task_id": build, "artifact_type": "image", "description": "the image"}
@@ -115,7 +121,13 @@ async def test_every_tool_answers_in_every_shape_exactly_as_declared(stub: StubP
         got = await c.ok("request_next_task", {"agent_id": w}, "has_task with dependency artifacts")
         assert got["assignment"]["task_id"] == tests
         assert len(got["assignment"]["dependency_artifacts"]) == 2
-        blocked = {"agent_id": w, "task_id": tests, "status": "blocked", "progress": 10, "message": "3 tests failed"}
+        blocked = {
+            "agent_id": w,
+            "task_id": tests,
+            "status": "blocked",
+            "progress": 10,
+            "message": "3 tests failed",
+        }
         await c.ok("report_task_progress", blocked, "task_blocked")
         report = {"agent_id": w, "task_id": tests, "blocker_description": "still failing", "severity": "high"}
         await c.ok("report_blocker", report, "more detail")
@@ -132,7 +144,9 @@ async def test_every_tool_answers_in_every_shape_exactly_as_declared(stub: StubP
         # A long-poll superseded by a newer call from the same agent ends with has_task false
         # and retry_after_seconds 0. Heartbeat until it ends: whichever heartbeat comes after
         # the poll reached the stub supersedes it (no guess at how long that takes).
-        poll = asyncio.ensure_future(call_tool(poller, "request_next_task", {"agent_id": w, "wait_seconds": 30}))
+        poll = asyncio.ensure_future(
+            call_tool(poller, "request_next_task", {"agent_id": w, "wait_seconds": 30})
+        )
         while not poll.done():
             await c.ok("heartbeat", {"agent_id": w}, "idle")
             await asyncio.wait([poll], timeout=0.2)
@@ -173,7 +187,12 @@ async def test_unauthorized_and_internal_error_carry_the_error_shape(stub_factor
             guarded.url,
             headers={"accept": "application/json, text/event-stream", "content-type": "application/json"},
             content=json.dumps(
-                {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "ping", "arguments": {}}}
+                {
+                    "jsonrpc": "2.0",
+                    "id": 1,
+                    "method": "tools/call",
+                    "params": {"name": "ping", "arguments": {}},
+                }
             ),
         )
     assert response.status_code == 401
@@ -184,13 +203,17 @@ async def test_unauthorized_and_internal_error_carry_the_error_shape(stub_factor
     broken = stub_factory(guarded.db.with_name("broken.db"))
     load_tasks(broken.db, task("t", "s"))
     async with mcp.Client(broken.url) as client:
-        await call_tool(client, "register_agent", {"agent_id": "w", "name": "W", "role": "r", "skills": ["s"]})
+        await call_tool(
+            client, "register_agent", {"agent_id": "w", "name": "W", "role": "r", "skills": ["s"]}
+        )
         await call_tool(client, "request_next_task", {"agent_id": "w"})
         conn = sqlite3.connect(str(broken.db), timeout=15)
         conn.execute("DROP TABLE artifacts")  # what a bug (or a hand-edited file) would do to the stub
         conn.close()
         answer = await call_tool(
-            client, "log_artifact", {"agent_id": "w", "task_id": "t", "artifact_type": "x", "description": "d"}
+            client,
+            "log_artifact",
+            {"agent_id": "w", "task_id": "t", "artifact_type": "x", "description": "d"},
         )
     assert answer["error"] == "internal_error"
     assert "no such table" in answer["message"]

@@ -76,6 +76,8 @@ async def test_names_and_roles_must_be_printable_text(stub: StubProcess, uniq: s
             assert f"argument '{field}': must be printable text" in refused["message"]
             assert "printable characters" in refused["message"]  # the usage line says what to send
         ok = await call_tool(
-            client, "register_agent", {"agent_id": f"w-{uniq}", "name": "Dokümentation ✓", "role": "r", "skills": []}
+            client,
+            "register_agent",
+            {"agent_id": f"w-{uniq}", "name": "Dokümentation ✓", "role": "r", "skills": []},
         )
         assert ok["success"] is True

@@ -115,7 +115,9 @@ class ToolRouter:
         missing = [t.name for t in TOOLS if t.name not in handlers]
         extra = sorted(set(handlers) - {t.name for t in TOOLS})
         if missing or extra:
-            raise RuntimeError(f"stub handlers out of step with pm_protocol.TOOLS: missing {missing}, extra {extra}")
+            raise RuntimeError(
+                f"stub handlers out of step with pm_protocol.TOOLS: missing {missing}, extra {extra}"
+            )
         self.specs: Final[dict[str, ToolSpec]] = {t.name: ToolSpec(t, handlers[t.name]) for t in TOOLS}
         self._tools: list[mcp_types.Tool] | None = None
         self._polls: dict[str, list[asyncio.Event]] = {}
@@ -138,7 +140,9 @@ class ToolRouter:
             "heartbeat": sync(lambda x: b.heartbeat(x.agent_id)),
             "release_task": sync(lambda x: b.release_task(x.agent_id, x.task_id, x.reason)),
             "log_artifact": sync(
-                lambda x: b.log_artifact(x.agent_id, x.task_id, x.artifact_type, x.description, x.location, x.data)
+                lambda x: b.log_artifact(
+                    x.agent_id, x.task_id, x.artifact_type, x.description, x.location, x.data
+                )
             ),
             "get_task_context": sync(lambda x: b.get_task_context(x.task_id)),
             "resolve_blocker": sync(lambda x: b.resolve_blocker(x.task_id, x.resolution)),
@@ -210,7 +214,9 @@ class ToolRouter:
         # client connection asks (the SDK client fetches tools/list to learn output schemas).
         if self._tools is None:
             self._tools = [
-                mcp_types.Tool(name=t.name, description=t.description, input_schema=t.args.model_json_schema())
+                mcp_types.Tool(
+                    name=t.name, description=t.description, input_schema=t.args.model_json_schema()
+                )
                 for t in TOOLS
             ]
         return list(self._tools)
@@ -221,7 +227,9 @@ class ToolRouter:
         """Validate, run, and wrap; never raises except for cancellation."""
         spec = self.specs.get(name)
         if spec is None:
-            return error("invalid_argument", f"unknown tool {name!r}; the tools are: {', '.join(self.specs)}.")
+            return error(
+                "invalid_argument", f"unknown tool {name!r}; the tools are: {', '.join(self.specs)}."
+            )
         try:
             parsed = spec.tool.args.model_validate(arguments or {})
         except ValidationError as exc:

@@ -47,7 +47,9 @@ TaskId = Annotated[str, Field(min_length=1, max_length=MAX_ID, description="A ta
 # Shown to people (status tables, logs): printable text only, like agent ids.
 Name = Annotated[
     str,
-    Field(min_length=1, max_length=MAX_NAME, description="≤200 printable characters (no control characters)."),
+    Field(
+        min_length=1, max_length=MAX_NAME, description="≤200 printable characters (no control characters)."
+    ),
     AfterValidator(_printable),
 ]
 Label = Annotated[str, Field(min_length=1, max_length=MAX_NAME)]
