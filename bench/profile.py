@@ -24,8 +24,8 @@ IDLE_FUNCTIONS = {"select", "poll", "epoll.poll", "select.epoll.poll", "epoll_wa
 # Inclusive time of these frames splits a request into "the tool's own work" and the rest
 # (the SDK's JSON-RPC/HTTP handling around it).
 INCLUSIVE: tuple[tuple[str, str, str], ...] = (
-    ("ToolBox.call", "call", "pm_agent_stub/tools.py"),
-    ("Board methods (SQLite transaction + shaping)", "_txn", "pm_agent_stub/board.py"),
+    ("ToolRouter.call", "call", "pm_agent_stub/tools.py"),
+    ("Board methods (SQLite transaction + shaping)", "begin", "pm_agent_stub/board/txn.py"),
     ("argument validation (pydantic)", "model_validate", "pydantic/main.py"),
     ("structlog event lines", "meth", "structlog/_native.py"),
     ("socket.send", "socket.send", ""),

@@ -90,7 +90,7 @@ def test_unknown_dependency_is_refused_and_nothing_is_loaded(tmp_path: Path) -> 
     board = Board(connect(db))
     with pytest.raises(ProjectFileError, match="task 'b' field 'dependencies': unknown dependency 'ghost'"):
         board.load_project(parse_project(text, "p.yaml"), "p.yaml")
-    assert board.get_project_status()["project_status"]["total_tasks"] == 0
+    assert board.get_project_status().project_status.total_tasks == 0
 
 
 def test_dependency_already_on_the_board_is_accepted_and_loading_twice_adds_nothing(tmp_path: Path) -> None:
@@ -100,7 +100,7 @@ def test_dependency_already_on_the_board_is_accepted_and_loading_twice_adds_noth
     again = load_tasks(db, {"id": "top", "name": "Top", "dependencies": ["base"]})
     assert (first["added"], again["added"], again["skipped"]) == (1, 0, 1)
     ctx = Board(connect(db)).get_task_context("top")
-    assert ctx["task"]["pending_dependencies"] == 1
+    assert ctx.task.pending_dependencies == 1
 
 
 def test_load_project_file_reports_unreadable_file(tmp_path: Path) -> None:

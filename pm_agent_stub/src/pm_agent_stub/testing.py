@@ -234,16 +234,18 @@ def tasks_yaml(*tasks: dict[str, Any], project: str = "test") -> str:
 
 def load_tasks(db: Path, *tasks: dict[str, Any]) -> dict[str, Any]:
     """Put tasks on a board file directly (what `load` does, minus the subprocess); safe while a stub runs."""
+    from dataclasses import asdict
+
     from pm_agent_stub.board import Board
     from pm_agent_stub.db import connect
     from pm_agent_stub.project_file import check_project
 
     spec = check_project({"project": "test", "tasks": list(tasks)}, "test.yaml")
-    conn = connect(db)
+    board = Board(connect(db))
     try:
-        return Board(conn).load_project(spec, "test.yaml")
+        return asdict(board.load_project(spec, "test.yaml"))
     finally:
-        conn.close()
+        board.close()
 
 
 def task(task_id: str, skill: str, **fields: Any) -> dict[str, Any]:
