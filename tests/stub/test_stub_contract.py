@@ -38,6 +38,10 @@ SHAPES: dict[str, set[str]] = {
     "log_artifact": {"holder", "completer"},
     "get_task_context": {"full", "fresh"},
     "resolve_blocker": {"requeued", "nothing open"},
+    "deregister_agent": {"holding", "idle"},
+    "load_project": {"added", "with warnings", "all on the board"},
+    "list_tasks": {"some", "all"},
+    "rerun_task": {"done", "blocked with dependents", "already queued"},
 }
 # The error codes a client's own calls provoke; `unauthorized` and `internal_error` need a
 # token stub and a broken database (the last test).
@@ -173,6 +177,30 @@ async def test_every_tool_answers_in_every_shape_exactly_as_declared(stub: StubP
         await c.refused("get_task_context", {"task_id": f"nope-{uniq}"}, "task_not_found")
         await c.refused("report_task_progress", {**progress, "task_id": spare}, "not_task_holder")
         await c.refused("report_task_progress", {**done, "agent_id": v}, "task_already_complete")
+
+        # Operator tools.
+        extra = f"extra-{uniq}"
+        text = f"tasks:\n  - {{id: {extra}, name: Extra, required_skills: [{skill}]}}\n"
+        await c.ok("load_project", {"text": text, "source": "extra.yaml"}, "added")
+        await c.ok("load_project", {"text": text}, "all on the board")
+        odd = f"tasks:\n  - {{id: odd-{uniq}, name: Odd, required_skills: [nobody-has-{uniq}]}}\n"
+        loaded = await c.ok("load_project", {"text": odd, "source": "odd.yaml"}, "with warnings")
+        assert loaded["warnings"][0]["task_id"] == f"odd-{uniq}", loaded
+        listed = await c.ok("list_tasks", {"limit": 1}, "some")
+        assert listed["truncated"] is True, listed
+        assert len(listed["tasks"]) == 1, listed
+        listed = await c.ok("list_tasks", {"limit": 100_000}, "all")
+        assert {build, tests, docs, spare, extra} <= {t["task_id"] for t in listed["tasks"]}
+        await c.ok("rerun_task", {"task_id": extra}, "already queued")
+        rerun = await c.ok("rerun_task", {"task_id": build, "reason": "new base image"}, "done")
+        assert rerun["requeued"] == [build], rerun
+        await c.ok("rerun_task", {"task_id": docs, "dependents": True}, "blocked with dependents")
+        await c.refused("rerun_task", {"task_id": f"nope-{uniq}"}, "task_not_found")
+        await c.refused("load_project", {"text": "tasks: [oops"}, "invalid_argument")
+
+        await c.ok("deregister_agent", {"agent_id": v}, "holding")  # v holds spare
+        await c.ok("deregister_agent", {"agent_id": w}, "idle")
+        await c.refused("heartbeat", {"agent_id": w}, "agent_not_registered")  # until it registers again
 
     assert c.shapes == SHAPES
     assert c.codes == CODES_FROM_CALLS

@@ -8,13 +8,19 @@
 - `pending_deps` is a counter decremented when a dependency completes, so completing a
   task never rescans the board.
 - `tasks_lease` finds expired leases without looking at tasks that have none.
+- `tasks.run` counts the task's runs (1, then one more per `rerun_task`); each artifact
+  carries the run that logged it, so a dependent is handed only its dependency's current
+  results.
+
+A file made by an older stub is brought up to date in place by `MIGRATIONS` (version ->
+the statements that make it the next version); nothing is dropped.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 
 STATEMENTS: Final[tuple[str, ...]] = (
     """CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)""",
@@ -26,7 +32,8 @@ STATEMENTS: Final[tuple[str, ...]] = (
         skills_lc       TEXT NOT NULL,            -- JSON list, lower-cased, for matching
         registered_at   REAL NOT NULL,
         last_seen       REAL NOT NULL,
-        tasks_completed INTEGER NOT NULL DEFAULT 0
+        tasks_completed INTEGER NOT NULL DEFAULT 0,
+        deregistered_at REAL                      -- set by deregister_agent, cleared by register_agent
     )""",
     """CREATE TABLE IF NOT EXISTS tasks (
         task_id          TEXT PRIMARY KEY,
@@ -56,7 +63,8 @@ STATEMENTS: Final[tuple[str, ...]] = (
         created_at       REAL NOT NULL,
         updated_at       REAL NOT NULL,
         completed_by     TEXT,
-        completed_at     REAL
+        completed_at     REAL,
+        run              INTEGER NOT NULL DEFAULT 1
     )""",
     """CREATE INDEX IF NOT EXISTS tasks_ready
         ON tasks (skill_sig, priority_rank DESC, created_seq)
@@ -85,7 +93,8 @@ STATEMENTS: Final[tuple[str, ...]] = (
     """CREATE TABLE IF NOT EXISTS artifacts (
         artifact_id INTEGER PRIMARY KEY AUTOINCREMENT,
         task_id TEXT NOT NULL, agent_id TEXT NOT NULL, artifact_type TEXT NOT NULL,
-        description TEXT NOT NULL, location TEXT, data TEXT, created_at REAL NOT NULL
+        description TEXT NOT NULL, location TEXT, data TEXT, created_at REAL NOT NULL,
+        run INTEGER NOT NULL DEFAULT 1
     )""",
     """CREATE INDEX IF NOT EXISTS artifacts_task ON artifacts (task_id, artifact_id)""",
     """CREATE TABLE IF NOT EXISTS events (
@@ -96,3 +105,12 @@ STATEMENTS: Final[tuple[str, ...]] = (
     """CREATE INDEX IF NOT EXISTS events_task ON events (task_id, id)""",
     """CREATE INDEX IF NOT EXISTS events_kind ON events (kind, id)""",
 )
+
+MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
+    # 2 -> 3: runs (rerun_task) and deregistration.
+    2: (
+        "ALTER TABLE tasks ADD COLUMN run INTEGER NOT NULL DEFAULT 1",
+        "ALTER TABLE artifacts ADD COLUMN run INTEGER NOT NULL DEFAULT 1",
+        "ALTER TABLE agents ADD COLUMN deregistered_at REAL",
+    ),
+}

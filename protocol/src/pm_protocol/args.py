@@ -13,11 +13,14 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue
 
 from pm_protocol.limits import (
+    DEFAULT_TASK_LIST,
     MAX_ID,
     MAX_JSON_BYTES,
     MAX_NAME,
+    MAX_PROJECT_TEXT,
     MAX_SKILL_LEN,
     MAX_SKILLS,
+    MAX_TASK_LIST,
     MAX_TEXT,
     MAX_WAIT_SECONDS,
     json_size,
@@ -143,6 +146,37 @@ class ResolveBlockerArgs(ToolArgs):
     resolution: Text
 
 
+# -- operator tools (docs/protocol.md, "Operator tools") ----------------------------------
+
+
+class LoadProjectArgs(ToolArgs):
+    text: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=MAX_PROJECT_TEXT,
+            description="A project file's text (YAML, or JSON), as docs/protocol.md 'Project file' describes.",
+        ),
+    ]
+    source: Annotated[
+        Name, Field(description="What to call the file in messages, e.g. the path the operator gave.")
+    ] = "project file"
+
+
+class ListTasksArgs(ToolArgs):
+    limit: Annotated[
+        int, Field(ge=1, le=MAX_TASK_LIST, description="At most this many tasks, in board order.")
+    ] = DEFAULT_TASK_LIST
+
+
+class RerunTaskArgs(ToolArgs):
+    task_id: TaskId
+    reason: Text = ""
+    dependents: Annotated[
+        bool, Field(description="Also rerun every done or blocked task that depends on it, directly or not.")
+    ] = False
+
+
 HINTS: dict[str, str] = {
     "agent_id": "a non-empty string of at most 200 printable characters",
     "task_id": "the task_id string from your assignment (at most 200 characters)",
@@ -163,4 +197,8 @@ HINTS: dict[str, str] = {
     "echo": "a string of at most 10000 characters",
     "checkpoint": "any JSON value of at most 256 KiB",
     "data": "any JSON value of at most 256 KiB",
+    "text": "the project file's text (YAML or JSON), at most 768 KiB",
+    "source": "a name for the file in messages (at most 200 printable characters)",
+    "limit": f"an integer from 1 to {MAX_TASK_LIST}",
+    "dependents": "true or false",
 }

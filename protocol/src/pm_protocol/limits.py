@@ -16,6 +16,11 @@ MAX_SKILLS: Final = 64
 MAX_SKILL_LEN: Final = 100
 MAX_JSON_BYTES: Final = 256 * 1024
 MAX_WAIT_SECONDS: Final = 30
+# A project file sent to `load_project` (operator tool): its text, within the stub's 1 MiB
+# request body even after JSON escaping. Bigger boards load as several files.
+MAX_PROJECT_TEXT: Final = 768 * 1024
+MAX_TASK_LIST: Final = 100_000  # tasks in one `list_tasks` answer
+DEFAULT_TASK_LIST: Final = 200
 TASK_ID_PATTERN: Final = r"^[A-Za-z0-9._:@/-]+$"
 TASK_ID_RE: Final = re.compile(TASK_ID_PATTERN)
 

@@ -7,6 +7,7 @@ indexes are in schema.py. Every method runs inside the caller's transaction.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
@@ -104,6 +105,32 @@ class Store:
             "UPDATE agents SET tasks_completed = tasks_completed + 1 WHERE agent_id = ?", (agent_id,)
         )
 
+    def start_new_run(self, task_id: str, now: float) -> None:
+        """Back to `todo` as a fresh run: result, checkpoint and progress cleared, `run` + 1, attempts kept."""
+        self.conn.execute(
+            "UPDATE tasks SET status = 'todo', holder = NULL, lease_id = NULL, lease_expires_at = NULL, "
+            "progress = 0, checkpoint = NULL, completed_by = NULL, completed_at = NULL, expiries = 0, "
+            "run = run + 1, updated_at = ? WHERE task_id = ?",
+            (now, task_id),
+        )
+
+    def undo_completion(self, task_id: str) -> None:
+        """A done task is not done any more: each dependent waits for it again (the inverse of `complete`)."""
+        self.conn.execute(
+            "UPDATE tasks SET pending_deps = pending_deps + 1 "
+            "WHERE task_id IN (SELECT task_id FROM task_deps WHERE depends_on = ?)",
+            (task_id,),
+        )
+
+    def dependents(self, task_id: str) -> list[Row]:
+        """Every task that depends on this one, directly or not (task_id, status), in load order."""
+        return self._all(
+            "WITH RECURSIVE down(task_id) AS (SELECT task_id FROM task_deps WHERE depends_on = ? "
+            "UNION SELECT d.task_id FROM task_deps AS d JOIN down ON d.depends_on = down.task_id) "
+            "SELECT t.task_id, t.status, t.attempt FROM tasks AS t JOIN down USING (task_id) ORDER BY t.created_seq",
+            (task_id,),
+        )
+
     def requeue_fresh(self, task_id: str, now: float) -> None:
         """Back to `todo` with attempts and expiries reset (a resolved blocker)."""
         self.conn.execute(
@@ -135,12 +162,24 @@ class Store:
         """In progress, blocked, todo, done; each by priority then load order (the `status` view)."""
         sql = (
             "SELECT task_id, name, status, priority, holder, attempt, progress, pending_deps, lease_expires_at, "
-            "completed_by FROM tasks ORDER BY CASE status WHEN 'in_progress' THEN 0 WHEN 'blocked' THEN 1 "
+            "completed_by, run, required_skills, payload FROM tasks ORDER BY CASE status WHEN 'in_progress' THEN 0 WHEN 'blocked' THEN 1 "
             "WHEN 'todo' THEN 2 ELSE 3 END, priority_rank DESC, created_seq"
         )
         return self._all(sql + " LIMIT ?", (limit,)) if limit is not None else self._all(sql)
 
     # ------------------------------------------------------------------ agents
+
+    def registered_roles(self) -> list[tuple[str, list[str]]]:
+        """Each distinct (role, lower-cased skills) of the agents this board has seen."""
+        return [
+            (r["role"], json.loads(r["skills_lc"]))
+            for r in self._all("SELECT DISTINCT role, skills_lc FROM agents")
+        ]
+
+    def deregister(self, agent_id: str, now: float) -> None:
+        self.conn.execute(
+            "UPDATE agents SET deregistered_at = ?, last_seen = ? WHERE agent_id = ?", (now, now, agent_id)
+        )
 
     def agent(self, agent_id: str) -> Row | None:
         return self._one("SELECT * FROM agents WHERE agent_id = ?", (agent_id,))
@@ -164,7 +203,7 @@ class Store:
             "INSERT INTO agents (agent_id, name, role, skills, skills_lc, registered_at, last_seen) "
             "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (agent_id) DO UPDATE SET name = excluded.name, "
             "role = excluded.role, skills = excluded.skills, skills_lc = excluded.skills_lc, "
-            "last_seen = excluded.last_seen",
+            "last_seen = excluded.last_seen, deregistered_at = NULL",
             (agent_id, name, role, dumps(skills), dumps(skills_lc), registered_at, now),
         )
 
@@ -230,8 +269,8 @@ class Store:
         now: float,
     ) -> int:
         cur = self.conn.execute(
-            "INSERT INTO artifacts (task_id, agent_id, artifact_type, description, location, data, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO artifacts (task_id, agent_id, artifact_type, description, location, data, created_at, run) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, (SELECT run FROM tasks WHERE task_id = ?))",
             (
                 task_id,
                 agent_id,
@@ -240,6 +279,7 @@ class Store:
                 location,
                 None if data is None else dumps(data),
                 now,
+                task_id,
             ),
         )
         return int(cur.lastrowid or 0)
@@ -248,8 +288,10 @@ class Store:
         return self._all("SELECT * FROM artifacts WHERE task_id = ? ORDER BY artifact_id", (task_id,))
 
     def dependency_artifacts(self, task_id: str) -> list[Row]:
+        """The artifacts of this task's dependencies, each from its dependency's current run only."""
         return self._all(
-            "SELECT a.* FROM task_deps AS d JOIN artifacts AS a ON a.task_id = d.depends_on "
+            "SELECT a.* FROM task_deps AS d JOIN tasks AS t ON t.task_id = d.depends_on "
+            "JOIN artifacts AS a ON a.task_id = d.depends_on AND a.run = t.run "
             "WHERE d.task_id = ? ORDER BY a.artifact_id",
             (task_id,),
         )

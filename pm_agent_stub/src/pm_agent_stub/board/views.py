@@ -1,52 +1,42 @@
 """The board as the operator sees it (`python -m pm_agent_stub status`); read-only.
 
 Not part of the wire contract: `status --json` prints `StatusReport` for scripts and
-status_view.py renders it for people. A task row becomes a `TaskSummary` through the same
-mapping as every other task shape (rows.TASKS).
+status_view.py renders it for people. It is assembled from three answers every board gives
+(`get_project_status`, `list_registered_agents`, `list_tasks`), so the report reads the same
+from the running stub over HTTP as from a board file opened offline.
 """
 
 from __future__ import annotations
 
-from pm_agent_stub.board import rows
 from pm_agent_stub.board.board import Board
 from pm_protocol import results as r
 
 
-class TaskSummary(r.WireModel):
-    task_id: str
-    task_name: str
-    status: r.TaskStatus
-    priority: str
-    holder: str | None
-    attempt: int
-    progress: int
-    pending_dependencies: int
-    lease_expires_at: str | None
-    completed_by: str | None
-
-
 class StatusReport(r.WireModel):
-    db: str
+    source: str
+    """Where the board was read: the stub's URL, or the board file."""
     project_status: r.ProjectCounts
     workers: r.WorkerCounts
     agents: list[r.AgentInfo]
-    tasks: list[TaskSummary]
+    tasks: list[r.TaskSummary]
     tasks_truncated: bool
 
 
-def list_tasks(board: Board, limit: int | None = None) -> list[TaskSummary]:
-    """Tasks in board order: in progress, blocked, todo, done; each by priority, then load order."""
-    return [rows.model_from(TaskSummary, row, rows.TASKS) for row in board.store.tasks_in_board_order(limit)]
-
-
-def status_report(board: Board, *, db: str, limit: int | None) -> StatusReport:
-    status = board.get_project_status()
-    tasks = list_tasks(board, limit)
+def assemble(source: str, status: r.ProjectStatus, agents: r.AgentList, tasks: r.TaskList) -> StatusReport:
     return StatusReport(
-        db=db,
+        source=source,
         project_status=status.project_status,
         workers=status.workers,
-        agents=board.list_registered_agents().agents,
-        tasks=tasks,
-        tasks_truncated=limit is not None and status.project_status.total_tasks > len(tasks),
+        agents=agents.agents,
+        tasks=tasks.tasks,
+        tasks_truncated=tasks.truncated,
     )
+
+
+def list_tasks(board: Board, limit: int | None = None) -> list[r.TaskSummary]:
+    """Tasks in board order: in progress, blocked, todo, done; each by priority, then load order."""
+    return board.list_tasks(limit).tasks
+
+
+def status_report(board: Board, *, source: str, limit: int | None) -> StatusReport:
+    return assemble(source, board.get_project_status(), board.list_registered_agents(), board.list_tasks(limit))
