@@ -177,6 +177,10 @@ class PMClient:
     async def release_task(self, task_id: str, reason: str) -> MessageResult:
         return await self.dialect.release_task(self.call, self.agent_id, task_id, self.outgoing.text(reason))
 
+    async def deregister(self) -> MessageResult:
+        """The last call of a clean stop: this agent shows offline at once (docs/protocol.md)."""
+        return await self.dialect.deregister(self.call, self.agent_id)
+
     async def log_artifact(self, task_id: str, artifact_type: str, description: str,
                            location: str | None = None, data: Any = None) -> ArtifactResult:
         out = self.outgoing
