@@ -1,6 +1,7 @@
 """The documentation specialist: API references, getting-started pages and reports.
 
-Task payloads (paths relative to the workspace):
+Task payloads (paths relative to the workspace; a default `output` is inside the project
+`path` is in, e.g. ``app/docs/api/`` for ``path: app/src/pkg``):
 
 - ``{"path": "demo-project/calc", "output": "docs/api/"}`` (``kind`` ``api``, the default):
   one Markdown page per module plus ``index.md``; logs an ``api_docs`` artifact.
@@ -65,7 +66,7 @@ class DocumentationWorker(Worker):
 
     async def api_reference(self, task: Assignment, ctx: TaskContext) -> str:
         source_rel = _text(task.payload, "path", ".")
-        output_rel = _text(task.payload, "output", DEFAULT_API_OUTPUT)
+        output_rel = _text(task.payload, "output", ctx.in_project(source_rel, DEFAULT_API_OUTPUT))
         source = ctx.resolve(source_rel)
         out_dir = ctx.resolve(output_rel, must_exist=False)
         if out_dir.exists() and not out_dir.is_dir():
@@ -135,7 +136,7 @@ class DocumentationWorker(Worker):
 
     async def tutorial(self, task: Assignment, ctx: TaskContext) -> str:
         source_rel = _text(task.payload, "path", ".")
-        output_rel = _text(task.payload, "output", DEFAULT_TUTORIAL_OUTPUT)
+        output_rel = _text(task.payload, "output", ctx.in_project(source_rel, DEFAULT_TUTORIAL_OUTPUT))
         source = ctx.resolve(source_rel)
         output = _markdown_file(ctx, output_rel)
 
@@ -190,7 +191,9 @@ class DocumentationWorker(Worker):
     # -- report ----------------------------------------------------------------------
 
     async def report(self, task: Assignment, ctx: TaskContext) -> str:
-        output_rel = _text(task.payload, "output", DEFAULT_REPORT_OUTPUT)
+        output_rel = _text(
+            task.payload, "output", ctx.in_project(_text(task.payload, "path", "."), DEFAULT_REPORT_OUTPUT)
+        )
         title = _text(task.payload, "title", f"Report: {task.task_name}")
         output = _markdown_file(ctx, output_rel)
         artifacts = [replace(a, link=_link(ctx, a.location, output)) for a in dependency_artifacts(task)]
