@@ -4,9 +4,6 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 COMPOSE ?= docker compose
-# The devops worker runs as uid 10001 and reaches the engine through the socket's group.
-DOCKER_SOCKET ?= /var/run/docker.sock
-export DOCKER_GID ?= $(shell stat -c %g $(DOCKER_SOCKET) 2>/dev/null || echo 0)
 PYTEST_ARGS ?=
 
 .PHONY: help install test lint demo build up down logs scale status images stack-config test-docker chaos bench bench-smoke clean
