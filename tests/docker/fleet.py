@@ -16,6 +16,7 @@ import os
 import re
 import subprocess
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,6 +30,15 @@ from pm_agent_stub.testing import call_tool
 
 REPO = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
+
+#: this checkout's name, in the names of what a test run creates (compose projects, stacks,
+#: image tags): runs from two checkouts on one engine never share a project or an image tag
+CHECKOUT = re.sub(r"[^a-z0-9]+", "-", REPO.name.lower()).strip("-") or "repo"
+
+
+def unique_name(kind: str) -> str:
+    """`<checkout>-<kind>-<8 hex>`: a compose project or stack name for one test run."""
+    return f"{CHECKOUT}-{kind}-{uuid.uuid4().hex[:8]}"
 
 #: name -> seconds, filled by the tests, printed at the end of the run (conftest.py)
 TIMINGS: dict[str, float] = {}

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,18 @@ from typing import Any
 import pytest
 
 from pm_agent_stub.testing import free_port, http_get_json
-from tests.docker.fleet import REPO, SIZES, TIMINGS, ComposeFleet, board_as_left, fleet_env, run, wait_for
+from tests.docker.fleet import (
+    CHECKOUT,
+    REPO,
+    SIZES,
+    TIMINGS,
+    ComposeFleet,
+    board_as_left,
+    fleet_env,
+    run,
+    unique_name,
+    wait_for,
+)
 from tests.docker.scenarios import (
     BOARDS,
     DEMO_TASKS,
@@ -38,7 +48,7 @@ pytestmark = [pytest.mark.docker, pytest.mark.timeout(1200)]
 
 WORKERS = ("documentation-worker", "testing-worker", "devops-worker")
 SERVICES = ("pm-agent", *WORKERS)
-TAG = "e2e"
+TAG = f"e2e-{CHECKOUT}"  # per checkout: another checkout's run on this engine keeps its own images
 LOGS = REPO / ".run" / "e2e"
 
 
@@ -51,7 +61,7 @@ def timed(name: str, started: float) -> float:
 def fleet(engine_env: dict[str, str]) -> Iterator[ComposeFleet]:
     started = time.monotonic()
     port = free_port()
-    fleet = ComposeFleet(project=f"pmfleet-e2e-{uuid.uuid4().hex[:8]}", env=fleet_env(engine_env, TAG, port),
+    fleet = ComposeFleet(project=unique_name("e2e"), env=fleet_env(engine_env, TAG, port),
                          port=port)
     project = fleet.project
     LOGS.mkdir(parents=True, exist_ok=True)

@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,6 +31,7 @@ import pytest
 
 from pm_agent_stub.testing import free_port, http_get_json
 from tests.docker.fleet import (
+    CHECKOUT,
     REPO,
     TIMINGS,
     ComposeFleet,
@@ -40,6 +40,7 @@ from tests.docker.fleet import (
     board_as_left,
     fleet_env,
     run,
+    unique_name,
     wait_for,
 )
 from tests.docker.scenarios import (
@@ -54,7 +55,7 @@ from tests.docker.scenarios import (
 
 pytestmark = [pytest.mark.swarm, pytest.mark.timeout(1800)]
 
-TAG = "swarm-e2e"
+TAG = f"swarm-e2e-{CHECKOUT}"
 WORKERS = ("documentation-worker", "testing-worker", "devops-worker")
 LOGS = REPO / ".run" / "e2e"
 SOCKET_GID = Path("/var/run/docker.sock").stat().st_gid if Path("/var/run/docker.sock").exists() else 0
@@ -86,7 +87,7 @@ def images(engine_env: dict[str, str]) -> dict[str, str]:
     """The fleet's images, built once for both platforms; the environment that names them."""
     env = fleet_env(engine_env, TAG, free_port())
     t = time.monotonic()
-    run(["docker", "compose", "-p", f"deploy-build-{uuid.uuid4().hex[:8]}", "build"], env=env, timeout=1200)
+    run(["docker", "compose", "-p", unique_name("build"), "build"], env=env, timeout=1200)
     TIMINGS["build images"] = time.monotonic() - t
     return env
 
@@ -108,7 +109,7 @@ def swarm(engine_env: dict[str, str]) -> Iterator[None]:
 @pytest.fixture(scope="module")
 def stack(swarm: None, images: dict[str, str]) -> Iterator[SwarmFleet]:
     port = free_port()
-    fleet = SwarmFleet(stack=f"deploy-swarm-{uuid.uuid4().hex[:8]}", env={**images, "PM_AGENT_PORT": str(port)},
+    fleet = SwarmFleet(stack=unique_name("swarm"), env={**images, "PM_AGENT_PORT": str(port)},
                        port=port)
     LOGS.mkdir(parents=True, exist_ok=True)
     try:
@@ -128,7 +129,7 @@ def stack(swarm: None, images: dict[str, str]) -> Iterator[SwarmFleet]:
 
 def test_compose_reference_demo_board_settles(images: dict[str, str]) -> None:
     port = free_port()
-    fleet = ComposeFleet(project=f"deploy-ref-{uuid.uuid4().hex[:8]}", env={**images, "PM_AGENT_PORT": str(port)},
+    fleet = ComposeFleet(project=unique_name("ref"), env={**images, "PM_AGENT_PORT": str(port)},
                          port=port)
     try:
         fleet.compose("up", "-d", "--wait", "--wait-timeout", "300", timeout=420)
