@@ -1,4 +1,4 @@
-"""The HTTP face: `/healthz` (no auth) plus the MCP endpoint at exactly `/mcp`.
+"""The HTTP face: `/healthz` (no token, but the Host allow-list) plus the MCP endpoint at exactly `/mcp`.
 
 The MCP sub-app is built once and its session manager runs in *our* lifespan (a mounted
 app's own lifespan never runs; building it twice swaps the manager and every request 500s).
@@ -11,7 +11,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from mcp.server.transport_security import TransportSecuritySettings
+from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -101,13 +101,19 @@ def build_http_app(server: PMAgentServer) -> Starlette:
     )
     session_manager = server.session_manager
 
+    host_check = TransportSecurityMiddleware(transport_security(server))
+
     async def healthz(request: Request) -> Response:
+        # The same Host/Origin check as /mcp (421/403): a DNS-rebound page reads nothing here either.
+        refused = await host_check.validate_request(request)
+        if refused is not None:
+            return refused
         row = server.conn.execute("SELECT count(*) FROM tasks").fetchone()
         return JSONResponse(
             {
                 "status": "ok",
                 "uptime_seconds": round(time.time() - server.started_at, 3),
-                "db": str(server.stub_settings.db),
+                "db": server.stub_settings.db.name,  # which board; its path is the server's business
                 "tasks": int(row[0]),
             }
         )
