@@ -223,7 +223,7 @@ def test_bad_file_is_refused_whole(outcomes: dict[str, Outcome], name: str) -> N
     assert outcome.after == outcome.before, "a refused file changed the board"
 
 
-BOMBS = ("billion laughs (aliases)", "integer of 5,000 digits", "too many values")
+BOMBS = ("billion laughs (aliases)", "integer of 5,000 digits")  # the two; the rest share their path
 
 
 @pytest.mark.parametrize("name", BOMBS)
