@@ -20,7 +20,7 @@ from tenacity import (
 
 from pm_worker.errors import TransportError
 
-log = structlog.get_logger("pm_worker.retry")
+log = structlog.get_logger("pm_worker.reconnect")
 
 
 def _log_retry(state: RetryCallState) -> None:
