@@ -10,6 +10,9 @@ import itertools
 import json
 import os
 import re
+import urllib.error
+import urllib.request
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -18,6 +21,7 @@ import pytest
 
 from devops_worker.worker import DevOpsWorker
 from documentation_worker.worker import DocumentationWorker
+from pm_agent_stub.testing import start_stub
 from testing_worker.worker import TestingWorker
 from tests.deploy.manifests import (
     K8S,
@@ -212,7 +216,9 @@ def test_probes_run_the_images_health_checks(rendered: list[dict[str, Any]]) -> 
     assert "/healthz" in stub_check
     stub = main_container(workload(rendered, "pm-agent"))
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-        assert stub[probe]["httpGet"] == {"path": "/healthz", "port": "http"}, probe
+        # /healthz checks the Host header like /mcp: the kubelet's default (the pod IP) gets 421
+        assert stub[probe]["httpGet"] == {"path": "/healthz", "port": "http",
+                                          "httpHeaders": [{"name": "Host", "value": "localhost"}]}, probe
 
 
 def test_every_container_runs_as_the_service_user_but_the_engine_sidecar(rendered: list[dict[str, Any]]) -> None:
@@ -335,3 +341,29 @@ def test_each_query_counts_exactly_the_tasks_its_worker_can_take(with_keda: list
         for mixed in ((foreign,), (own[0], foreign)):
             assert not pattern.fullmatch(signature(mixed)), f"{worker} cannot take {mixed!r}: the query counts it"
 
+
+
+# -- the probes against the real stub -------------------------------------------------
+
+
+def _get(url: str, headers: dict[str, str]) -> int:
+    request = urllib.request.Request(url, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=5) as resp:
+            return int(resp.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_the_stub_probe_is_answered_where_the_kubelets_default_is_refused(rendered: list[dict[str, Any]],
+                                                                           tmp_path: Path) -> None:
+    """The kubelet sends the pod's IP as Host unless the probe names one: the real stub
+    refuses that (its Host allow-list) and answers the probe as written."""
+    probe = main_container(workload(rendered, "pm-agent"))["livenessProbe"]["httpGet"]
+    stub = start_stub(tmp_path / "board.db")
+    try:
+        url = f"{stub.base_url}{probe['path']}"
+        assert _get(url, {"Host": "10.42.0.17:8000"}) == 421, "the default Host of a kubelet probe"
+        assert _get(url, {h["name"]: h["value"] for h in probe["httpHeaders"]}) == 200
+    finally:
+        stub.stop()
