@@ -405,9 +405,11 @@ def _serve(settings: StubSettings, transport: str) -> int:
             import uvicorn
 
             from pm_agent_stub.http_app import build_http_app
+            from pm_agent_stub.http_limits import uvicorn_limits
 
             uvicorn.run(
                 build_http_app(server),
+                **uvicorn_limits(settings),
                 host=settings.host,
                 port=settings.port,
                 log_level="warning",

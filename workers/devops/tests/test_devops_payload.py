@@ -299,7 +299,8 @@ async def test_unreachable_engine_is_a_blocker_saying_so(
 def test_permission_denied_names_the_fix() -> None:
     err = engine.unreachable(PermissionError(13, "Permission denied"))
     assert "Permission denied" in str(err)
-    assert "DOCKER_GID" in str(err)
+    assert "socket's group" in str(err)
+    assert 'user: "0:0"' in str(err)
 
 
 # -- build progress throttling ---------------------------------------------------------
