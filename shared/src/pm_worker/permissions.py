@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 
 CONTAINER_MARKER = Path("/.dockerenv")
+FLEET_WORKSPACE = Path("/workspace")  # where the fleet's images keep it (workers/Dockerfile)
 
 
 def _nearest_existing(path: Path) -> Path:
@@ -23,7 +24,12 @@ def _nearest_existing(path: Path) -> Path:
     return Path("/")
 
 
-def describe(exc: PermissionError, *, role: str, in_container: bool | None = None) -> str:
+def in_fleet_container(workspace: Path) -> bool:
+    """A worker of the fleet's images under Docker (Compose): the fix then goes through `docker compose`."""
+    return CONTAINER_MARKER.exists() and workspace.resolve() == FLEET_WORKSPACE
+
+
+def describe(exc: PermissionError, *, role: str, in_container: bool) -> str:
     """The blocker text: who this worker is, what it may not do where, and the one command that fixes it."""
     uid, gid = os.getuid(), os.getgid()
     target = Path(str(exc.filename)) if exc.filename else None
@@ -46,8 +52,6 @@ def describe(exc: PermissionError, *, role: str, in_container: bool | None = Non
     else:
         what = f"was denied access to {target}"
     owned = f" (owned by uid {owner[0]})" if owner is not None else ""
-    if in_container is None:
-        in_container = CONTAINER_MARKER.exists()
     if owner is not None and owner[0] == uid:
         fix = f"`chmod -R u+rwX {folder}`" + (f" (`docker compose exec {role}-worker ...`)" if in_container else "")
     elif in_container and owner is not None and owner[0] != 0:

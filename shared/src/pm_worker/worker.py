@@ -304,7 +304,9 @@ class Worker:
             raise
         except PermissionError as exc:
             # A person's problem (who owns the folder), not a bug: no traceback, the fix in the blocker.
-            return Outcome(OutcomeKind.BLOCKED, permissions.describe(exc, role=self.identity.role), "high")
+            text = permissions.describe(exc, role=self.identity.role,
+                                        in_container=permissions.in_fleet_container(self.settings.workspace))
+            return Outcome(OutcomeKind.BLOCKED, text, "high")
         except Exception as exc:
             log.exception("task failed")
             return Outcome(OutcomeKind.FAILED, f"{type(exc).__name__}: {exc}", "high")
