@@ -17,7 +17,7 @@ ifdef PROJECT
 $(error PROJECT is not a setting: give PROJECT_DIR=<your project's folder> (and PROJECT_FILE=<its project file>))
 endif
 # Compose reads these from .env (written by `make up PROJECT_DIR=...`), whoever starts it.
-unexport PROJECT_DIR PROJECT_NAME PM_UID PM_GID
+unexport PROJECT_DIR PROJECT_NAME PROJECT_FILE PM_UID PM_GID
 # A value of .env (the Compose settings), for the CLI to find the stub Compose publishes.
 dotenv = $(shell sed -n 's/^$(1)=//p' .env 2>/dev/null | tail -n 1 | sed "s/^['\"]//; s/['\"]$$//")
 CLI_TARGETS := status load add-task show rerun resolve
