@@ -135,8 +135,9 @@ def port_is_free(port: int) -> bool:
     return True
 
 
-def spawn(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, *args], cwd=cwd, env={**os.environ, **env})
+def spawn(args: list[str], env: dict[str, str], cwd: Path, *, own_session: bool = False) -> subprocess.Popen[bytes]:
+    """A child process; `own_session` keeps the terminal's Ctrl-C from it (we stop it ourselves, last)."""
+    return subprocess.Popen([sys.executable, *args], cwd=cwd, env={**os.environ, **env}, start_new_session=own_session)
 
 
 async def wait_healthy(board: RemoteBoard, stub: subprocess.Popen[bytes], timeout: float = 30) -> None:
@@ -269,8 +270,9 @@ def main(argv: list[str] | None = None) -> int:
                          "(and PM_AGENT_URL=http://127.0.0.1:N/mcp for the CLI)")
     db = p.run_dir / "pm_agent.db"
     common = {"LOG_FORMAT": os.environ.get("LOG_FORMAT", "console"), "PYTHONUNBUFFERED": "1"}
+    # The stub outlives the workers' Ctrl-C: they release their tasks and deregister with it.
     stub = spawn(["-m", "pm_agent_stub", "serve", "--port", str(p.port), "--db", str(db)],
-                 {**common, "PM_LEASE_SECONDS": os.environ.get("PM_LEASE_SECONDS", "30")}, p.run_dir)
+                 {**common, "PM_LEASE_SECONDS": os.environ.get("PM_LEASE_SECONDS", "30")}, p.run_dir, own_session=True)
     base_image = local_base_image()
     if base_image:
         common["PYTHON_IMAGE"] = base_image
@@ -285,6 +287,9 @@ def main(argv: list[str] | None = None) -> int:
         print("\ndemo: interrupted, stopping the fleet", file=sys.stderr)
         finished = not p.until_settled  # serving ends with Ctrl-C by design
     finally:
+        # One Ctrl-C stops everything; more (uv run forwards the terminal's, a user presses again)
+        # must not cut the workers' own shutdown short.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         stop_all(workers)
         stop_all([stub])
     subprocess.run([sys.executable, "-m", "pm_agent_stub", "status", "--db", str(db)], check=False,

@@ -107,7 +107,7 @@ def test_the_new_users_project_as_local_processes(project: Project) -> None:
         tests = board(url)["tests"]
         assert tests["task"]["status"] == "done"
         assert tests["task"]["run"] == 2
-        assert "4 passed" in tests["progress_log"][-1]["message"]
+        assert "4 passed" in tests["progress_log"][-1]["message"], tests["progress_log"][-3:]
         image = final["image"]
         if engine:
             assert image["task"]["status"] == "done", image["blockers"]
@@ -124,7 +124,12 @@ def test_the_new_users_project_as_local_processes(project: Project) -> None:
     finally:
         if fleet.poll() is None:
             os.killpg(fleet.pid, signal.SIGINT)  # Ctrl-C in the user's terminal
-    assert fleet.wait(timeout=120) == 0, log.read_text()[-3000:]
+    # make itself dies of the Ctrl-C (-2 or 130) once its child is done; the fleet stops cleanly.
+    assert fleet.wait(timeout=120) in (0, 130, -signal.SIGINT)
+    told = log.read_text()
+    assert "demo: interrupted, stopping the fleet" in told
+    assert "Traceback" not in told, told[-3000:]
+    assert "stub unreachable" not in told, "the stub stopped before the workers had deregistered"
     # The stopped workers deregistered: offline at once (read from the kept board file).
     db = REPO_ROOT / ".run" / "projects" / project.name / "pm_agent.db"
     listed = subprocess.run([sys.executable, "-m", "pm_agent_stub", "status", "--json", "--db", str(db)],
