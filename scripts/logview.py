@@ -35,7 +35,7 @@ def _plain(value: Any) -> str:
 
 def _value(value: Any) -> str:
     shown = _plain(value)
-    return repr(shown) if (" " in shown or not shown) else shown
+    return f"'{shown}'" if (" " in shown or not shown) else shown
 
 
 def render(line: str, colour: bool) -> str:
