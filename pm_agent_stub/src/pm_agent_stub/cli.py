@@ -194,7 +194,9 @@ def _read_project_text(file: str) -> tuple[str, str]:
     else:
         path = Path(file).expanduser()
         label = str(path)
-        if path.is_file() and path.stat().st_size > MAX_PROJECT_TEXT:
+        if not path.is_file():
+            raise UsageError(f"{label}: no such file on this machine ({path.absolute()})")
+        if path.stat().st_size > MAX_PROJECT_TEXT:
             raise UsageError(_too_big(label, path.stat().st_size))
         try:
             load_project_file(path)  # the same checks the stub runs (those needing the board aside)
