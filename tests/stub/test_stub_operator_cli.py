@@ -82,6 +82,17 @@ def test_a_refused_file_exits_2_naming_the_task_and_key(stub: StubProcess, tmp_p
     )
 
 
+def test_a_file_too_big_for_one_request_is_refused_before_sending(stub: StubProcess, tmp_path: Path) -> None:
+    big = tmp_path / "big.yaml"
+    big.write_text("tasks:\n" + "".join(f"  - {{id: t{i}, name: '{'x' * 80}'}}\n" for i in range(9000)))
+    result = cli(stub, "load", str(big))
+    assert result.returncode == 2
+    assert "is more than the 768 KiB one load may send; split it into several files" in result.stderr
+    offline = run_cli("load", str(big), "--db", str(tmp_path / "b.db"), "--create")  # no request: no such limit
+    assert offline.returncode == 0, offline.stderr
+    assert "loaded 9000 new task(s)" in offline.stderr
+
+
 def test_add_task_show_rerun_and_resolve(stub: StubProcess, uniq: str) -> None:
     skill = f"flow-{uniq}"
     tests, build = f"tests-{uniq}", f"build-{uniq}"

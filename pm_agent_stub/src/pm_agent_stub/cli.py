@@ -186,9 +186,9 @@ def _print_load(result: LoadResult) -> None:
         print(f"warning: task '{w.task_id}': {w.warning}", file=sys.stderr)
 
 
-def _read_project_text(file: str) -> tuple[str, str]:
+def _read_project_text(file: str, *, over_http: bool) -> tuple[str, str]:
     """(text, name for messages) of the file on this machine; checked here first, so a bad file
-    is refused with its host path and nothing is sent."""
+    is refused with its host path and nothing is sent. Over HTTP a file must also fit one request."""
     if file == "-":
         text, label = sys.stdin.read(), "<stdin>"
     else:
@@ -196,7 +196,7 @@ def _read_project_text(file: str) -> tuple[str, str]:
         label = str(path)
         if not path.is_file():
             raise UsageError(f"{label}: no such file on this machine ({path.absolute()})")
-        if path.stat().st_size > MAX_PROJECT_TEXT:
+        if over_http and path.stat().st_size > MAX_PROJECT_TEXT:
             raise UsageError(_too_big(label, path.stat().st_size))
         try:
             load_project_file(path)  # the same checks the stub runs (those needing the board aside)
@@ -204,7 +204,7 @@ def _read_project_text(file: str) -> tuple[str, str]:
             raise UsageError(str(exc)) from None
         text = path.read_text(encoding="utf-8")
     size = len(text.encode("utf-8"))
-    if size > MAX_PROJECT_TEXT:
+    if over_http and size > MAX_PROJECT_TEXT:
         raise UsageError(_too_big(label, size))
     return text, label
 
@@ -231,7 +231,7 @@ def _check_create(ns: argparse.Namespace) -> None:
 
 
 async def cmd_load(ns: argparse.Namespace) -> int:
-    text, label = _read_project_text(ns.file)
+    text, label = _read_project_text(ns.file, over_http=ns.db is None)
     _check_create(ns)
     access = await _open(ns, create=ns.create)
     try:
