@@ -18,6 +18,13 @@ def assignment(payload: dict[str, Any], task_id: str = "build-image", checkpoint
                       payload=payload, checkpoint=checkpoint)
 
 
+def context(pm: Any, task: Assignment, workspace: Path) -> TaskContext:
+    """What `pm_worker` hands `execute`: a context holding the payload checked with `BuildPayload`."""
+    ctx = TaskContext(pm, task, workspace)
+    ctx.payload = parse_payload(task)
+    return ctx
+
+
 @pytest.fixture
 def workspace(tmp_path: Path) -> Path:
     ws = tmp_path / "ws"
@@ -169,7 +176,7 @@ async def test_success_checkpoints_the_build_and_logs_the_image(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PYTHON_IMAGE", "python:3.11-slim")
     task = assignment(PAYLOAD)
-    message = await worker.execute(task, TaskContext(fake_pm, task, workspace))
+    message = await worker.execute(task, context(fake_pm, task, workspace))
     assert "demo:latest" in message
     assert "smoke test `python -m calc add 2 3` passed" in message
     kw = fake_engine["build_kw"]
@@ -196,7 +203,7 @@ async def test_resume_skips_the_build_when_the_checkpointed_image_exists(
         worker: DevOpsWorker, workspace: Path, fake_pm: Any, fake_engine: dict[str, Any]) -> None:
     fake_engine["existing"] = IMAGE
     task = assignment(PAYLOAD, checkpoint={"stage": "built", "image_id": IMAGE.image_id, "tag": "demo:latest"})
-    message = await worker.execute(task, TaskContext(fake_pm, task, workspace))
+    message = await worker.execute(task, context(fake_pm, task, workspace))
     assert fake_engine["build"] == 0
     assert "reused the image sha256:abababababab from this task's checkpoint" in message
     assert any("from this task's checkpoint still exists; skipping the build" in m for _, m, _ in fake_pm.progress)
@@ -212,7 +219,7 @@ async def test_an_image_a_dependency_built_with_this_tag_is_reused(
     same = Artifact(artifact_type="docker_image", task_id="build-image", location="demo:latest",
                     data={"image_id": IMAGE.image_id, "build_seconds": 4.2})
     task = assignment(PAYLOAD).model_copy(update={"dependency_artifacts": [other, same]})
-    message = await worker.execute(task, TaskContext(fake_pm, task, workspace))
+    message = await worker.execute(task, context(fake_pm, task, workspace))
     assert fake_engine["build"] == 0
     assert "reused the image sha256:abababababab built by task build-image" in message
     assert fake_engine["smoke"][0]["image_id"] == IMAGE.image_id
@@ -224,7 +231,7 @@ async def test_nocache_always_builds(
     fake_engine["existing"] = IMAGE
     task = assignment({**PAYLOAD, "nocache": True},
                       checkpoint={"stage": "built", "image_id": IMAGE.image_id, "tag": "demo:latest"})
-    await worker.execute(task, TaskContext(fake_pm, task, workspace))
+    await worker.execute(task, context(fake_pm, task, workspace))
     assert fake_engine["build"] == 1
 
 
@@ -232,7 +239,7 @@ async def test_nocache_always_builds(
 async def test_resume_rebuilds_when_the_checkpointed_image_is_gone(
         worker: DevOpsWorker, workspace: Path, fake_pm: Any, fake_engine: dict[str, Any]) -> None:
     task = assignment(PAYLOAD, checkpoint={"stage": "built", "image_id": IMAGE.image_id, "tag": "demo:latest"})
-    await worker.execute(task, TaskContext(fake_pm, task, workspace))
+    await worker.execute(task, context(fake_pm, task, workspace))
     assert fake_engine["build"] == 1
     assert any("from this task's checkpoint is gone; building again" in m for _, m, _ in fake_pm.progress)
 
@@ -241,7 +248,7 @@ async def test_resume_rebuilds_when_the_checkpointed_image_is_gone(
 async def test_no_smoke_command_means_build_only(
         worker: DevOpsWorker, workspace: Path, fake_pm: Any, fake_engine: dict[str, Any]) -> None:
     task = assignment({"context": "app"})
-    message = await worker.execute(task, TaskContext(fake_pm, task, workspace))
+    message = await worker.execute(task, context(fake_pm, task, workspace))
     assert fake_engine["smoke"] == []
     assert "no smoke test ran" in message
     assert fake_pm.artifacts[0]["data"]["smoke_output"] is None
@@ -259,7 +266,7 @@ async def test_smoke_failures_are_blockers_with_the_output(
     fake_engine["smoke_result"] = result
     task = assignment(PAYLOAD)
     with pytest.raises(TaskBlocked) as err:
-        await worker.execute(task, TaskContext(fake_pm, task, workspace))
+        await worker.execute(task, context(fake_pm, task, workspace))
     assert words in err.value.description
     assert err.value.severity == "high"
     assert fake_pm.artifacts == []
@@ -276,7 +283,7 @@ async def test_build_failure_is_a_blocker_with_the_engine_text(
     monkeypatch.setattr(engine, "build", failing_build)
     task = assignment(PAYLOAD)
     with pytest.raises(TaskBlocked, match="returned a non-zero code: 1"):
-        await worker.execute(task, TaskContext(fake_pm, task, workspace))
+        await worker.execute(task, context(fake_pm, task, workspace))
     assert fake_engine["smoke"] == []
     assert fake_pm.checkpoints == []
 
@@ -287,7 +294,7 @@ async def test_unreachable_engine_is_a_blocker_saying_so(
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent.sock")
     task = assignment(PAYLOAD)
     with pytest.raises(TaskBlocked) as err:
-        await worker.execute(task, TaskContext(fake_pm, task, workspace))
+        await worker.execute(task, context(fake_pm, task, workspace))
     text = err.value.description
     assert text.startswith("Docker engine unreachable at unix:///nonexistent.sock: ")
     assert "No such file or directory" in text
@@ -351,7 +358,7 @@ async def test_cancel_during_the_smoke_test_removes_its_container(
     task = assignment(PAYLOAD)
     with anyio.fail_after(10):
         async with anyio.create_task_group() as tg:
-            tg.start_soon(worker.execute, task, TaskContext(fake_pm, task, workspace))
+            tg.start_soon(worker.execute, task, context(fake_pm, task, workspace))
             await anyio.to_thread.run_sync(started.wait, 10)
             tg.cancel_scope.cancel()
     assert removed_ids == ["c0ffee"]

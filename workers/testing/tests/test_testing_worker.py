@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 
 from pm_worker import Assignment, TaskBlocked, TaskContext, WorkerSettings
+from pm_worker.payload import parse_payload
 from testing_worker.junit import CaseResult, JUnitReport
+from testing_worker.payload import TestingPayload
 from testing_worker.worker import (
     OutputWatch,
     TestingWorker,
@@ -48,8 +50,10 @@ async def wait_gone(pid: int, timeout: float = 10.0) -> None:
 
 
 async def execute(workspace: Path, pm: Any, task: Assignment) -> str:
+    """What `pm_worker` does for each task: check the payload with the worker's model, then `execute`."""
     ctx = TaskContext(pm, task, workspace)
     worker = TestingWorker(WorkerSettings(workspace=workspace, agent_id="testing-test"))
+    ctx.payload = parse_payload(TestingPayload, task.payload, task_id=task.task_id, role=worker.role)
     return await worker.execute(task, ctx)
 
 
@@ -273,6 +277,9 @@ async def test_missing_program_blocks(workspace: Path, pm: Any) -> None:
         ({"path": "suite", "env": {"PM_AGENT_TOKEN": "x"}}, "not a variable name a task may set"),
         ({"path": "suite", "env": ["A=1"]}, "payload.env must be a mapping"),
         ({"path": "suite", "command": ""}, "payload.command must be a non-empty string"),
+        ({"path": "suite", "comand": "pytest -x"}, r"unknown field 'comand' \(accepted fields: path, command, "),
+        ({"path": "suite", "timeout_seconds": True}, "timeout_seconds must be a number"),
+        ({"path": "suite", "env": {"A": [1]}}, "payload.env.A must be text or a number"),
     ],
 )
 async def test_bad_payloads_block(workspace: Path, pm: Any, payload: dict[str, Any], problem: str) -> None:

@@ -20,7 +20,7 @@ from devops_worker.engine import (
     SmokeFailed,
     SmokeResult,
 )
-from devops_worker.payload import BuildPayload, parse_payload
+from devops_worker.payload import BuildPayload
 from pm_worker import (
     Assignment,
     NotTaskHolder,
@@ -42,13 +42,14 @@ class DevOpsWorker(Worker):
     role = "devops"
     name = "DevOps Worker"
     skills = ("docker", "ci/cd", "deployment", "monitoring")
+    payload_model = BuildPayload
 
     #: build output is reported at most this often (seconds), or after this many lines
     progress_interval: float = 2.0
     progress_lines: int = 40
 
     async def execute(self, task: Assignment, ctx: TaskContext) -> str:
-        spec = parse_payload(task)
+        spec: BuildPayload = ctx.payload
         tag = spec.image_tag(task.task_id)
         context_dir, dockerfile = self._locate(ctx, spec)
         await ctx.progress(1, f"connecting to the Docker engine at {engine.engine_address()}")

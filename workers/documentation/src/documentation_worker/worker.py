@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from documentation_worker.apidoc import ModuleDoc, SourceError, discover_modules, parse_module
+from documentation_worker.payload import DocsPayload
 from documentation_worker.render import (
     ArtifactInfo,
     collect_examples,
@@ -33,13 +34,6 @@ from documentation_worker.render import (
 )
 from pm_worker import Assignment, TaskBlocked, TaskContext, Worker, run
 
-API_KINDS = frozenset({"api", "api-docs", "api_docs", "reference"})
-TUTORIAL_KINDS = frozenset({"tutorial", "getting-started"})
-REPORT_KINDS = frozenset({"report", "test-report", "test_report"})
-DEFAULT_API_OUTPUT = "docs/api/"
-DEFAULT_TUTORIAL_OUTPUT = "docs/getting-started.md"
-DEFAULT_REPORT_OUTPUT = "docs/report.md"
-
 
 class DocumentationWorker(Worker):
     """Writes Markdown documentation for Python packages found in the workspace."""
@@ -47,25 +41,20 @@ class DocumentationWorker(Worker):
     role = "documentation"
     name = "Documentation Worker"
     skills = ("documentation", "markdown", "api-docs", "tutorials")
+    payload_model = DocsPayload
 
     async def execute(self, task: Assignment, ctx: TaskContext) -> str:
-        kind = _text(task.payload, "kind", "api").lower()
-        if kind in API_KINDS:
-            return await self.api_reference(task, ctx)
-        if kind in TUTORIAL_KINDS:
-            return await self.tutorial(task, ctx)
-        if kind in REPORT_KINDS:
-            return await self.report(task, ctx)
-        raise TaskBlocked(
-            f"task {task.task_id}: unknown payload.kind {kind!r}; use 'api' (default), 'tutorial' or 'report'",
-            severity="medium",
-        )
+        spec: DocsPayload = ctx.payload
+        if spec.kind == "tutorial":
+            return await self.tutorial(task, ctx, spec)
+        if spec.kind == "report":
+            return await self.report(task, ctx, spec)
+        return await self.api_reference(task, ctx, spec)
 
     # -- API reference -------------------------------------------------------------
 
-    async def api_reference(self, task: Assignment, ctx: TaskContext) -> str:
-        source_rel = _text(task.payload, "path", ".")
-        output_rel = _text(task.payload, "output", DEFAULT_API_OUTPUT)
+    async def api_reference(self, task: Assignment, ctx: TaskContext, spec: DocsPayload) -> str:
+        source_rel, output_rel = spec.path, spec.output_path
         source = ctx.resolve(source_rel)
         out_dir = ctx.resolve(output_rel, must_exist=False)
         if out_dir.exists() and not out_dir.is_dir():
@@ -133,9 +122,8 @@ class DocumentationWorker(Worker):
 
     # -- tutorial --------------------------------------------------------------------
 
-    async def tutorial(self, task: Assignment, ctx: TaskContext) -> str:
-        source_rel = _text(task.payload, "path", ".")
-        output_rel = _text(task.payload, "output", DEFAULT_TUTORIAL_OUTPUT)
+    async def tutorial(self, task: Assignment, ctx: TaskContext, spec: DocsPayload) -> str:
+        source_rel, output_rel = spec.path, spec.output_path
         source = ctx.resolve(source_rel)
         output = _markdown_file(ctx, output_rel)
 
@@ -147,7 +135,7 @@ class DocumentationWorker(Worker):
             40, f"Generating the getting-started page for {package} ({len(examples)} examples)"
         )
 
-        api_link = self._api_link(task, ctx, output)
+        api_link = self._api_link(task, ctx, spec, output)
         text = render_tutorial(package, modules, api_docs=api_link)
         await ctx.progress(70, f"Writing {output_rel}")
         await asyncio.to_thread(write_text, output, text)
@@ -171,10 +159,10 @@ class DocumentationWorker(Worker):
         )
 
     @staticmethod
-    def _api_link(task: Assignment, ctx: TaskContext, output: Path) -> str | None:
+    def _api_link(task: Assignment, ctx: TaskContext, spec: DocsPayload, output: Path) -> str | None:
         """A relative link from the tutorial to the API index: ``payload.api_docs`` or an ``api_docs`` artifact."""
-        target = task.payload.get("api_docs")
-        if not isinstance(target, str):
+        target: Any = spec.api_docs
+        if target is None:
             for artifact in dependency_artifacts(task):
                 if artifact.artifact_type == "api_docs":
                     data = artifact.data if isinstance(artifact.data, dict) else {}
@@ -189,9 +177,9 @@ class DocumentationWorker(Worker):
 
     # -- report ----------------------------------------------------------------------
 
-    async def report(self, task: Assignment, ctx: TaskContext) -> str:
-        output_rel = _text(task.payload, "output", DEFAULT_REPORT_OUTPUT)
-        title = _text(task.payload, "title", f"Report: {task.task_name}")
+    async def report(self, task: Assignment, ctx: TaskContext, spec: DocsPayload) -> str:
+        output_rel = spec.output_path
+        title = spec.title or f"Report: {task.task_name}"
         output = _markdown_file(ctx, output_rel)
         artifacts = [replace(a, link=_link(ctx, a.location, output)) for a in dependency_artifacts(task)]
         if not artifacts:
@@ -228,15 +216,6 @@ class DocumentationWorker(Worker):
             message=f"stopping: {len(done)} pages written, releasing the task",
         )
         raise asyncio.CancelledError("worker stopping; task released with its checkpoint")
-
-
-def _text(payload: dict[str, Any], key: str, default: str) -> str:
-    value = payload.get(key, default)
-    if value is None:
-        return default
-    if not isinstance(value, str) or not value.strip():
-        raise TaskBlocked(f"payload.{key} must be a non-empty string, got {value!r}", severity="medium")
-    return value.strip()
 
 
 def _link(ctx: TaskContext, location: str | None, page: Path) -> str | None:

@@ -8,8 +8,8 @@ Task payload (paths relative to the workspace)::
      "report": "reports/unit-tests.xml",      # JUnit report location (default reports/<task id>.xml)
      "env": {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}}  # extra environment variables (optional)
 
-pytest commands get ``--junitxml=<report>``; the report is parsed and logged as a
-``test_report`` artifact. Failing tests end the task as a blocker naming them and their
+Any other key is refused (see :mod:`testing_worker.payload`). pytest commands get
+``--junitxml=<report>``; the report is parsed and logged as a ``test_report`` artifact. Failing tests end the task as a blocker naming them and their
 first assertion line.
 """
 
@@ -28,18 +28,13 @@ from typing import Any
 
 from pm_worker import Assignment, TaskBlocked, TaskContext, Worker, run
 from testing_worker.junit import CaseResult, JUnitError, JUnitReport, parse_junit
+from testing_worker.payload import PRIVATE_ENV, TestingPayload
 from testing_worker.runner import CommandNotFound, RunResult, run_command
 
-DEFAULT_COMMAND = "python -m pytest -q"
-DEFAULT_TIMEOUT = 300.0
-MAX_TIMEOUT = 6 * 3600.0
 #: How often, at most, the tail of a long run's output goes into a progress report.
 OUTPUT_REPORT_SECONDS = 5.0
 #: Failing tests named in a blocker before "and N more".
 BLOCKER_LIST_LIMIT = 10
-#: Variables of the worker's own that the code under test never sees.
-PRIVATE_ENV = ("PM_AGENT_TOKEN",)
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _PYTEST_PERCENT = re.compile(r"\[\s*(\d{1,3})%\]\s*$")
 
 
@@ -51,13 +46,11 @@ class TestingWorker(Worker):
     role = "testing"
     name = "Testing Worker"
     skills = ("testing", "pytest", "unit-testing", "integration-testing")
+    payload_model = TestingPayload
 
     async def execute(self, task: Assignment, ctx: TaskContext) -> str:
-        payload = task.payload
-        path_rel = _text(payload, "path", ".")
-        command = _text(payload, "command", DEFAULT_COMMAND)
-        timeout = _timeout(payload.get("timeout_seconds", DEFAULT_TIMEOUT))
-        extra_env = _env(payload.get("env"))
+        spec: TestingPayload = ctx.payload
+        path_rel, command, timeout = spec.path, spec.command, spec.timeout_seconds
         cwd = ctx.resolve(path_rel)
         if not cwd.is_dir():
             raise TaskBlocked(
@@ -67,7 +60,7 @@ class TestingWorker(Worker):
         argv = build_argv(command)
         report: Path | None = None
         if is_pytest(argv):
-            report = self._report_path(task, ctx, argv, cwd)
+            report = self._report_path(task, ctx, spec, argv, cwd)
             argv = add_junit(argv, report)
             with contextlib.suppress(FileNotFoundError):
                 report.unlink()  # never read a stale report from an earlier run
@@ -75,7 +68,7 @@ class TestingWorker(Worker):
 
         shown = command
         await ctx.progress(5, f"Running {shown} in {path_rel} (timeout {timeout:g} s)")
-        result = await self._run(ctx, argv, cwd, timeout, child_environment(extra_env))
+        result = await self._run(ctx, argv, cwd, timeout, child_environment(spec.env))
 
         if result.timed_out:
             raise TaskBlocked(
@@ -121,13 +114,13 @@ class TestingWorker(Worker):
     # -- pieces ----------------------------------------------------------------------
 
     @staticmethod
-    def _report_path(task: Assignment, ctx: TaskContext, argv: Sequence[str], cwd: Path) -> Path:
+    def _report_path(task: Assignment, ctx: TaskContext, spec: TestingPayload, argv: Sequence[str],
+                     cwd: Path) -> Path:
         own = existing_junit(argv)
         if own is not None:  # the command names its own report: read that one
             return (cwd / own).resolve()
-        wanted = task.payload.get("report")
-        if isinstance(wanted, str) and wanted.strip():
-            return ctx.resolve(wanted.strip(), must_exist=False)
+        if spec.report is not None:
+            return ctx.resolve(spec.report, must_exist=False)
         safe = re.sub(r"[^A-Za-z0-9._-]+", "_", task.task_id).strip("._") or "tests"
         return ctx.resolve(f"reports/{safe}.xml", must_exist=False)
 
@@ -196,24 +189,6 @@ class OutputWatch:
         return value, f"running: {self.line[-300:]}"
 
 
-def _text(payload: dict[str, Any], key: str, default: str) -> str:
-    value = payload.get(key, default)
-    if value is None:
-        return default
-    if not isinstance(value, str) or not value.strip():
-        raise TaskBlocked(f"payload.{key} must be a non-empty string, got {value!r}", severity="medium")
-    return value.strip()
-
-
-def _timeout(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= MAX_TIMEOUT:
-        raise TaskBlocked(
-            f"payload.timeout_seconds must be a number of seconds in (0, {MAX_TIMEOUT:g}], got {value!r}",
-            severity="medium",
-        )
-    return float(value)
-
-
 def build_argv(command: str) -> list[str]:
     """Split the command like a shell would (but run no shell); ``python`` is this interpreter.
 
@@ -269,29 +244,6 @@ def add_junit(argv: list[str], report: Path) -> list[str]:
             if a == "-m" and b in ("pytest", "py.test")
         )
     return [*argv[:at], *extra, *argv[at:]]
-
-
-def _env(value: Any) -> dict[str, str]:
-    """``payload.env``: variable names to text values (numbers and booleans are written out)."""
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise TaskBlocked(
-            f"payload.env must be a mapping of variable names to values, got {value!r}", severity="medium"
-        )
-    env: dict[str, str] = {}
-    for name, raw in value.items():
-        if not isinstance(name, str) or not _ENV_NAME.match(name) or name in PRIVATE_ENV:
-            raise TaskBlocked(
-                f"payload.env: {name!r} is not a variable name a task may set", severity="medium"
-            )
-        if isinstance(raw, bool):
-            env[name] = "1" if raw else "0"
-        elif isinstance(raw, (str, int, float)):
-            env[name] = str(raw)
-        else:
-            raise TaskBlocked(f"payload.env.{name} must be text or a number, got {raw!r}", severity="medium")
-    return env
 
 
 def child_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
