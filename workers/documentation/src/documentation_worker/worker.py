@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 from collections.abc import Sequence
 from dataclasses import replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
-from documentation_worker.apidoc import ModuleDoc, SourceError, discover_modules, parse_module
+from documentation_worker.apidoc import ModuleDoc, SourceError
+from documentation_worker.limits import DocsLimits, load_limits
+from documentation_worker.parsing import ParserProcess
 from documentation_worker.payload import DocsPayload
 from documentation_worker.render import (
     ArtifactInfo,
@@ -32,7 +35,8 @@ from documentation_worker.render import (
     render_report,
     render_tutorial,
 )
-from pm_worker import Assignment, TaskBlocked, TaskContext, Worker, run
+from documentation_worker.sources import Found, TooMuch, UnsafePath, read_package
+from pm_worker import Assignment, SettingsError, TaskBlocked, TaskContext, Worker, WorkerSettings, run
 
 
 class DocumentationWorker(Worker):
@@ -42,6 +46,10 @@ class DocumentationWorker(Worker):
     name = "Documentation Worker"
     skills = ("documentation", "markdown", "api-docs", "tutorials")
     payload_model = DocsPayload
+
+    def __init__(self, settings: WorkerSettings | None = None, limits: DocsLimits | None = None) -> None:
+        super().__init__(settings)
+        self.limits = limits or load_limits()
 
     async def execute(self, task: Assignment, ctx: TaskContext) -> str:
         spec: DocsPayload = ctx.payload
@@ -64,12 +72,13 @@ class DocumentationWorker(Worker):
             )
 
         await ctx.progress(5, f"Analysing {source_rel}")
-        modules = await asyncio.to_thread(analyse, source, ctx.workspace)
+        modules, found = await self.analyse(ctx, source)
         package = package_name(source, modules)
         classes = sum(len(m.classes) for m in modules)
         functions = sum(len(m.functions) for m in modules)
         await ctx.progress(
             30, f"Analysed {len(modules)} modules of {package}: {classes} classes, {functions} functions"
+            + skipped_note(found)
         )
 
         known = [m.name for m in modules]
@@ -117,7 +126,7 @@ class DocumentationWorker(Worker):
         tail = f" ({resumed} kept from an earlier attempt)" if resumed else ""
         return (
             f"Wrote the API reference for {package} to {location}: {len(modules)} module pages "
-            f"({classes} classes, {functions} functions) and index.md{tail}"
+            f"({classes} classes, {functions} functions) and index.md{tail}{skipped_note(found)}"
         )
 
     # -- tutorial --------------------------------------------------------------------
@@ -128,7 +137,7 @@ class DocumentationWorker(Worker):
         output = _markdown_file(ctx, output_rel)
 
         await ctx.progress(10, f"Analysing {source_rel}")
-        modules = await asyncio.to_thread(analyse, source, ctx.workspace)
+        modules, found = await self.analyse(ctx, source)
         package = package_name(source, modules)
         examples = collect_examples(modules)
         await ctx.progress(
@@ -155,7 +164,7 @@ class DocumentationWorker(Worker):
         )
         return (
             f"Wrote a getting-started page for {package} to {ctx.relative(output)}: {len(modules)} modules, "
-            f"{functions} functions, {len(examples)} usage examples from docstrings"
+            f"{functions} functions, {len(examples)} usage examples from docstrings{skipped_note(found)}"
         )
 
     @staticmethod
@@ -208,6 +217,32 @@ class DocumentationWorker(Worker):
 
     # -- shared ----------------------------------------------------------------------
 
+    async def analyse(self, ctx: TaskContext, source: Path) -> tuple[list[ModuleDoc], Found]:
+        """Read every module under ``source`` (bounded, nothing from outside the workspace) and
+        parse it in the parser child; a problem becomes a blocker naming the file."""
+        try:
+            found = await asyncio.to_thread(read_package, ctx.workspace, source, self.limits)
+        except (TooMuch, UnsafePath) as exc:
+            raise TaskBlocked(f"{exc}", severity="high") from None
+        if found.skipped:
+            ctx.log.warning("not read", skipped=found.skipped[:50], count=len(found.skipped))
+        if not found.sources:
+            raise TaskBlocked(f"no Python modules found in {ctx.relative(source)}", severity="medium")
+        where = PurePosixPath(ctx.relative(source.parent))
+        modules: list[ModuleDoc] = []
+        async with ParserProcess(timeout=self.limits.parse_timeout_seconds,
+                                 memory_mb=self.limits.parse_memory_mb) as parser:
+            for module in found.sources:
+                try:
+                    modules.append(await parser.parse(module))
+                except SourceError as exc:
+                    line = f", line {exc.line}" if exc.line else ""
+                    raise TaskBlocked(
+                        f"{where / exc.path}{line}: {exc.problem}; fix the file, then resolve this blocker",
+                        severity="high",
+                    ) from None
+        return modules, found
+
     @staticmethod
     async def _stop_with_checkpoint(ctx: TaskContext, kind: str, output: str, done: set[str]) -> None:
         """Shutdown asked for: save what is written and end as cancelled, so the task is released."""
@@ -235,25 +270,6 @@ def _markdown_file(ctx: TaskContext, output_rel: str) -> Path:
     if not output_rel.endswith(".md") or output.is_dir():
         raise TaskBlocked(f"payload.output {output_rel!r} must name a .md file", severity="medium")
     return output
-
-
-def analyse(source: Path, workspace: Path) -> list[ModuleDoc]:
-    """Parse every module under ``source``; a bad file becomes a :class:`TaskBlocked` naming it and its line."""
-    found = discover_modules(source)
-    if not found:
-        raise TaskBlocked(f"no Python modules found in {_rel(source, workspace)}", severity="medium")
-    base = source.parent
-    modules: list[ModuleDoc] = []
-    for dotted, path in found:
-        try:
-            modules.append(parse_module(dotted, path, display_path=_rel(path, base)))
-        except SourceError as exc:
-            where = _rel(path, workspace)
-            line = f", line {exc.line}" if exc.line else ""
-            raise TaskBlocked(
-                f"{where}{line}: {exc.problem}; fix the file, then resolve this blocker", severity="high"
-            ) from exc
-    return modules
 
 
 def _rel(path: Path, base: Path) -> str:
@@ -305,5 +321,21 @@ def write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def skipped_note(found: Found, shown: int = 5) -> str:
+    """`` (not read: 2 links, a/b (a link to a folder: never followed), ...)`` or ``""``."""
+    if not found.skipped:
+        return ""
+    listed = "; ".join(found.skipped[:shown])
+    more = f"; and {len(found.skipped) - shown} more" if len(found.skipped) > shown else ""
+    return f" (not read: {listed}{more})"
+
+
 def main() -> None:
+    """`python -m documentation_worker`: the DOCS_* limits first (one line and exit 2 if bad), then `pm_worker.run`."""
+    if not {"--check", "-h", "--help"} & set(sys.argv[1:]):
+        try:
+            load_limits()
+        except SettingsError as exc:
+            print(f"python -m documentation_worker: {exc}", file=sys.stderr)
+            sys.exit(2)
     run(DocumentationWorker)
