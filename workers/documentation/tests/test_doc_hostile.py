@@ -8,12 +8,15 @@ that names the file and what to do, and must never read anything outside the wor
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -220,4 +223,142 @@ def test_a_stuck_parser_does_not_stop_the_heartbeat(tmp_path: Path) -> None:
         if worker.poll() is None:
             worker.kill()
             worker.wait()
+        stub.stop()
+
+
+# --------------------------------------------------------------------------- writing
+
+
+class HoldingProxy:
+    """A TCP relay between the worker and the stub that holds the first request carrying `marker`
+    until `release()`: the worker is then parked at a known point of its task (its call waits)."""
+
+    def __init__(self, target_port: int, marker: bytes) -> None:
+        self.marker = marker
+        self.target_port = target_port
+        self.holding = threading.Event()
+        self._release = threading.Event()
+        self._armed = True
+        self._lock = threading.Lock()
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.port = self._server.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/mcp"
+
+    def release(self) -> None:
+        self._release.set()
+
+    def close(self) -> None:
+        self._release.set()
+        self._server.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket, watch: bool) -> None:
+        seen = b""
+        try:
+            while data := src.recv(65536):
+                if watch:
+                    seen = (seen + data)[-(len(data) + len(self.marker)):]
+                    with self._lock:
+                        hold = self._armed and self.marker in seen
+                        if hold:
+                            self._armed = False
+                    if hold:
+                        self.holding.set()
+                        self._release.wait(60)
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (src, dst):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+
+def start_docs_worker(url: str, ws: Path, tmp: Path, agent_id: str) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PM_", "AGENT_", "LOG_", "DOCS_"))}
+    env.update({"PM_AGENT_URL": url, "WORKSPACE": str(ws), "AGENT_ID": agent_id, "MAX_TASKS": "1",
+                "POLL_WAIT_SECONDS": "1", "LOG_FORMAT": "json", "HEALTH_DIR": str(tmp / "health")})
+    return subprocess.Popen([sys.executable, "-m", "documentation_worker"], cwd=REPO_ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def finish(worker: subprocess.Popen[bytes]) -> str:
+    try:
+        out, _ = worker.communicate(timeout=120)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+    assert worker.returncode == 0, out.decode(errors="replace")
+    return out.decode(errors="replace")
+
+
+def test_planted_temp_file_links_are_not_followed(stub: StubProcess, tmp_path: Path) -> None:
+    """The old temp name `.{page}.{pid}.tmp` was predictable: a link planted there was written through."""
+    ws = tmp_path / "workspace"
+    shutil.copytree(FIXTURES / "shapes", ws / "shapes")
+    victims = tmp_path / "elsewhere"
+    victims.mkdir()
+    out = ws / "docs" / "d6"
+    out.mkdir(parents=True)
+    skill = f"plant-{uuid.uuid4().hex[:8]}"
+    worker = start_docs_worker(stub.url, ws, tmp_path, f"docs-{skill}")
+    try:
+        for page in ("index.md", "shapes.md"):
+            (victims / page).write_text("VICTIM\n")
+            (out / f".{page}.{worker.pid}.tmp").symlink_to(victims / page)  # the old temp name
+        (victims / "final.txt").write_text("VICTIM\n")
+        (out / "shapes.units.md").symlink_to(victims / "final.txt")  # a link at a page's own name
+        load_tasks(stub.db, {"id": skill, "name": "Docs into d6", "required_skills": ["documentation"],
+                             "payload": {"path": "shapes", "output": "docs/d6/"}})
+    finally:
+        finish(worker)
+    assert task_context(stub, skill)["task"]["status"] == "done"
+    assert {p.name: p.read_text() for p in victims.iterdir()} == dict.fromkeys(
+        ["index.md", "shapes.md", "final.txt"], "VICTIM\n")
+    assert (out / "index.md").read_text().startswith("# `shapes` API reference")
+    assert not (out / "shapes.units.md").is_symlink()  # the link itself was replaced by the page
+    leftovers = sorted(p.name for p in out.iterdir() if p.name.startswith(".") and not p.is_symlink())
+    assert leftovers == []  # no temp file left behind
+
+
+def test_output_folder_swapped_for_a_link_mid_task(tmp_path: Path) -> None:
+    """After the first page lands, the output folder is moved aside and a link to a folder outside
+    the workspace put in its place: the rest of the pages still go where the first one went."""
+    ws = tmp_path / "workspace"
+    shutil.copytree(FIXTURES / "shapes", ws / "shapes")
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    stub = start_stub(tmp_path / "board.db")
+    proxy = HoldingProxy(stub.port, b"Writing pages: 1/6")
+    try:
+        load_tasks(stub.db, {"id": "swap", "name": "Docs", "required_skills": ["documentation"],
+                             "payload": {"path": "shapes", "output": "docs/api/"}})
+        worker = start_docs_worker(proxy.url, ws, tmp_path, "docs-swap")
+        try:
+            assert proxy.holding.wait(120), "the worker never reported its first page"
+            assert sorted(p.name for p in (ws / "docs" / "api").iterdir()) == ["shapes.md"]
+            (ws / "docs" / "api").rename(ws / "docs" / "moved-aside")
+            (ws / "docs" / "api").symlink_to(outside)
+            proxy.release()
+        finally:
+            finish(worker)
+        assert task_context(stub, "swap")["task"]["status"] == "done"
+        assert list(outside.iterdir()) == []
+        assert len(list((ws / "docs" / "moved-aside").glob("*.md"))) == 7
+    finally:
+        proxy.close()
         stub.stop()

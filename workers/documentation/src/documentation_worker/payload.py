@@ -16,6 +16,8 @@ API_KINDS = frozenset({"api", "api-docs", "api_docs", "reference"})
 TUTORIAL_KINDS = frozenset({"tutorial", "getting-started"})
 REPORT_KINDS = frozenset({"report", "test-report", "test_report"})
 DEFAULT_OUTPUT = {"api": "docs/api/", "tutorial": "docs/getting-started.md", "report": "docs/report.md"}
+#: Longest path (Linux's PATH_MAX) and title a task may give.
+MAX_PATH, MAX_TITLE = 4096, 500
 
 
 class DocsPayload(BaseModel):
@@ -47,12 +49,13 @@ class DocsPayload(BaseModel):
     @field_validator("path", mode="before")
     @classmethod
     def _path(cls, value: Any) -> Any:
-        return "." if value is None else _non_empty("path", value)
+        return "." if value is None else _non_empty("path", value, MAX_PATH)
 
     @field_validator("output", "api_docs", "title", mode="before")
     @classmethod
     def _optional_text(cls, value: Any, info: Any) -> Any:
-        return None if value is None else _non_empty(info.field_name, value)
+        limit = MAX_TITLE if info.field_name == "title" else MAX_PATH
+        return None if value is None else _non_empty(info.field_name, value, limit)
 
     @property
     def output_path(self) -> str:
@@ -60,7 +63,9 @@ class DocsPayload(BaseModel):
         return self.output or DEFAULT_OUTPUT[self.kind]
 
 
-def _non_empty(field: str, value: Any) -> str:
+def _non_empty(field: str, value: Any, limit: int) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"payload.{field} must be a non-empty string, got {shown(value)}")
+    if len(value) > limit or "\x00" in value:
+        raise ValueError(f"payload.{field} must be at most {limit} characters, without NUL, got {shown(value)}")
     return value.strip()

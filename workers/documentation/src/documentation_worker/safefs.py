@@ -27,7 +27,11 @@ class UnsafePath(Exception):
     """A path component is a link, not a folder, or otherwise cannot be opened safely."""
 
 
-def _describe(exc: OSError) -> str:
+def _describe(dir_fd: int, name: str, exc: OSError) -> str:
+    """Why ``name`` in ``dir_fd`` could not be opened as a folder (Linux says ENOTDIR for a link too)."""
+    with contextlib.suppress(OSError):
+        if stat.S_ISLNK(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode):
+            return "it is a symbolic link"
     if exc.errno in (errno.ELOOP, errno.EMLINK):
         return "it is a symbolic link"
     if exc.errno == errno.ENOTDIR:
@@ -56,7 +60,7 @@ def open_dir(workspace: Path, relative: PurePath, *, create: bool = False) -> in
             try:
                 child = os.open(part, DIR_FLAGS, dir_fd=fd)
             except OSError as exc:
-                raise UnsafePath(f"{walked} cannot be used as a folder: {_describe(exc)}") from None
+                raise UnsafePath(f"{walked} cannot be used as a folder: {_describe(fd, part, exc)}") from None
             os.close(fd)
             fd = child
     except BaseException:

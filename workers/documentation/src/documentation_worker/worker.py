@@ -15,9 +15,10 @@ The target code is parsed with :mod:`ast`, never imported or run.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -35,8 +36,12 @@ from documentation_worker.render import (
     render_report,
     render_tutorial,
 )
-from documentation_worker.sources import Found, TooMuch, UnsafePath, read_package
+from documentation_worker.safefs import UnsafePath, is_file_in, opened_dir, write_file
+from documentation_worker.sources import Found, TooMuch, read_package
 from pm_worker import Assignment, SettingsError, TaskBlocked, TaskContext, Worker, WorkerSettings, run
+
+#: Bytes of file names an artifact or a checkpoint lists (the stub stores at most 256 KiB of either).
+LIST_BUDGET = 64 * 1024
 
 
 class DocumentationWorker(Worker):
@@ -81,31 +86,30 @@ class DocumentationWorker(Worker):
             + skipped_note(found)
         )
 
-        known = [m.name for m in modules]
-        pages = {module_filename(m): render_module(m, known) for m in modules}
         test_reports = [a for a in dependency_artifacts(task) if a.artifact_type == "test_report"]
-        index = render_index(package, modules, test_reports)
+        pages, index = await asyncio.to_thread(render_pages, package, modules, test_reports)
         await ctx.progress(40, f"Generated {len(pages)} module pages and the index")
 
-        done = resumed_pages(task.checkpoint, "api", output_rel, out_dir)
-        if done:
-            ctx.log.info("resuming from checkpoint", already_written=sorted(done))
-        written = 0
-        for number, module in enumerate(modules, start=1):
-            filename = module_filename(module)
-            if filename in done:
-                continue
-            if ctx.stopping:
-                await self._stop_with_checkpoint(ctx, "api", output_rel, done)
-            await asyncio.to_thread(write_text, out_dir / filename, pages[filename])
-            done.add(filename)
-            written += 1
-            ctx.last_progress = 40 + 55 * number / len(modules)
-            await ctx.checkpoint(
-                {"kind": "api", "output": output_rel, "written": sorted(done)},
-                message=f"Writing pages: {number}/{len(modules)} ({filename})",
-            )
-        await asyncio.to_thread(write_text, out_dir / "index.md", index)
+        with output_folder(ctx, out_dir, output_rel) as out_fd:  # opened once: a later swap changes nothing
+            done = resumed_pages(task.checkpoint, "api", output_rel, out_fd)
+            if done:
+                ctx.log.info("resuming from checkpoint", already_written=sorted(done)[:50], count=len(done))
+            written = 0
+            for number, module in enumerate(modules, start=1):
+                filename = module_filename(module)
+                if filename in done:
+                    continue
+                if ctx.stopping:
+                    await self._stop_with_checkpoint(ctx, "api", output_rel, done)
+                await write_page(out_fd, filename, pages[filename], output_rel)
+                done.add(filename)
+                written += 1
+                ctx.last_progress = 40 + 55 * number / len(modules)
+                await ctx.checkpoint(
+                    pages_checkpoint("api", output_rel, done),
+                    message=f"Writing pages: {number}/{len(modules)} ({filename})",
+                )
+            await write_page(out_fd, "index.md", index, output_rel)
 
         location = ctx.relative(out_dir).rstrip("/") + "/"
         await ctx.artifact(
@@ -116,7 +120,7 @@ class DocumentationWorker(Worker):
                 "package": package,
                 "source": ctx.relative(source),
                 "index": ctx.relative(out_dir / "index.md"),
-                "pages": [ctx.relative(out_dir / module_filename(m)) for m in modules],
+                **listed("pages", [ctx.relative(out_dir / module_filename(m)) for m in modules]),
                 "modules": len(modules),
                 "classes": classes,
                 "functions": functions,
@@ -147,7 +151,7 @@ class DocumentationWorker(Worker):
         api_link = self._api_link(task, ctx, spec, output)
         text = render_tutorial(package, modules, api_docs=api_link)
         await ctx.progress(70, f"Writing {output_rel}")
-        await asyncio.to_thread(write_text, output, text)
+        await write_markdown(ctx, output, output_rel, text)
 
         functions = sum(len(m.functions) for m in modules)
         await ctx.artifact(
@@ -201,7 +205,7 @@ class DocumentationWorker(Worker):
         await ctx.progress(
             30, f"Summarising {len(artifacts)} artifacts from {len({a.task_id for a in artifacts})} tasks"
         )
-        await asyncio.to_thread(write_text, output, render_report(title, artifacts))
+        await write_markdown(ctx, output, output_rel, render_report(title, artifacts))
         tests = [a for a in artifacts if a.artifact_type == "test_report"]
         await ctx.artifact(
             "report",
@@ -247,7 +251,7 @@ class DocumentationWorker(Worker):
     async def _stop_with_checkpoint(ctx: TaskContext, kind: str, output: str, done: set[str]) -> None:
         """Shutdown asked for: save what is written and end as cancelled, so the task is released."""
         await ctx.checkpoint(
-            {"kind": kind, "output": output, "written": sorted(done)},
+            pages_checkpoint(kind, output, done),
             message=f"stopping: {len(done)} pages written, releasing the task",
         )
         raise asyncio.CancelledError("worker stopping; task released with its checkpoint")
@@ -286,8 +290,8 @@ def package_name(source: Path, modules: Sequence[ModuleDoc]) -> str:
     return modules[0].name.split(".")[0] if (source / "__init__.py").is_file() else source.name
 
 
-def resumed_pages(checkpoint: Any, kind: str, output: str, out_dir: Path) -> set[str]:
-    """Pages an earlier attempt wrote (per its checkpoint) that are still on disk."""
+def resumed_pages(checkpoint: Any, kind: str, output: str, out_fd: int) -> set[str]:
+    """Pages an earlier attempt wrote (per its checkpoint) that are still in the output folder."""
     if (
         not isinstance(checkpoint, dict)
         or checkpoint.get("kind") != kind
@@ -297,7 +301,32 @@ def resumed_pages(checkpoint: Any, kind: str, output: str, out_dir: Path) -> set
     written = checkpoint.get("written")
     if not isinstance(written, list):
         return set()
-    return {name for name in written if isinstance(name, str) and (out_dir / name).is_file()}
+    return {name for name in written if isinstance(name, str) and is_file_in(out_fd, name)}
+
+
+def pages_checkpoint(kind: str, output: str, done: set[str]) -> dict[str, Any]:
+    """The checkpoint after a page: the pages written so far, as many as fit in its budget.
+
+    A resumed task rewrites the pages not listed (``not_listed`` counts them): cheap, and the
+    checkpoint never grows past what the stub stores."""
+    data: dict[str, Any] = {"kind": kind, "output": output, **listed("written", sorted(done))}
+    if "written_not_listed" in data:
+        data["not_listed"] = data.pop("written_not_listed")
+    return data
+
+
+def listed(key: str, names: list[str], budget: int = LIST_BUDGET) -> dict[str, Any]:
+    """``{key: names}``, cut to ``budget`` bytes of names, with ``{key}_not_listed`` counting the rest."""
+    kept, size = [], 0
+    for name in names:
+        size += len(name.encode()) + 3
+        if size > budget:
+            break
+        kept.append(name)
+    data: dict[str, Any] = {key: kept}
+    if len(kept) < len(names):
+        data[f"{key}_not_listed"] = len(names) - len(kept)
+    return data
 
 
 def dependency_artifacts(task: Assignment) -> list[ArtifactInfo]:
@@ -313,12 +342,38 @@ def dependency_artifacts(task: Assignment) -> list[ArtifactInfo]:
     ]
 
 
-def write_text(path: Path, text: str) -> None:
-    """Write atomically (temp file + rename), creating parent folders."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+def render_pages(
+    package: str, modules: list[ModuleDoc], test_reports: list[ArtifactInfo]
+) -> tuple[dict[str, str], str]:
+    """Every module page by file name, and the index (run in a thread: thousands of modules take a while)."""
+    known = [m.name for m in modules]
+    pages = {module_filename(m): render_module(m, known) for m in modules}
+    return pages, render_index(package, modules, test_reports)
+
+
+@contextlib.contextmanager
+def output_folder(ctx: TaskContext, folder: Path, shown: str) -> Iterator[int]:
+    """A handle on the checked output folder (made if missing), every component opened without following links."""
+    try:
+        with opened_dir(ctx.workspace, folder.relative_to(ctx.workspace), create=True) as fd:
+            yield fd
+    except UnsafePath as exc:
+        raise TaskBlocked(f"payload.output {shown!r}: {exc}; give a folder inside the workspace", "high") from None
+
+
+async def write_page(folder_fd: int, name: str, text: str, shown: str) -> None:
+    """Write one page in the output folder; a failure is a blocker naming it."""
+    try:
+        await asyncio.to_thread(write_file, folder_fd, name, text)
+    except (OSError, UnsafePath) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise TaskBlocked(f"cannot write {name} in {shown}: {reason}", "high") from None
+
+
+async def write_markdown(ctx: TaskContext, output: Path, shown: str, text: str) -> None:
+    """Write a single-page output (tutorial, report) through a handle on its folder."""
+    with output_folder(ctx, output.parent, str(PurePosixPath(shown).parent)) as fd:
+        await write_page(fd, output.name, text, shown)
 
 
 def skipped_note(found: Found, shown: int = 5) -> str:
