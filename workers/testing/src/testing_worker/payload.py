@@ -17,6 +17,8 @@ from pm_worker.clip import shown
 DEFAULT_COMMAND = "python -m pytest -q"
 DEFAULT_TIMEOUT = 300.0
 MAX_TIMEOUT = 6 * 3600.0
+#: Longest path (Linux's PATH_MAX) and command a task may give.
+MAX_PATH, MAX_COMMAND = 4096, 32 * 1024
 #: Variables of the worker's own that the code under test never sees.
 PRIVATE_ENV = ("PM_AGENT_TOKEN",)
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -41,6 +43,10 @@ class TestingPayload(BaseModel):
             return cls.model_fields[info.field_name].default
         if not isinstance(value, str) or not value.strip():
             raise ValueError(f"payload.{info.field_name} must be a non-empty string, got {shown(value)}")
+        limit = MAX_COMMAND if info.field_name == "command" else MAX_PATH
+        if len(value) > limit or "\x00" in value:
+            raise ValueError(f"payload.{info.field_name} must be at most {limit} characters, without NUL, "
+                             f"got {shown(value)}")
         return value.strip()
 
     @field_validator("timeout_seconds", mode="before")

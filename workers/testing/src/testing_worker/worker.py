@@ -17,16 +17,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import itertools
+import json
 import os
 import re
 import shlex
+import stat
 import sys
 from collections.abc import Sequence
 from pathlib import Path, PurePath
 from typing import Any
 
 from pm_worker import Assignment, TaskBlocked, TaskContext, Worker, run
+from pm_worker.clip import clip
+from pm_worker.clip import shown as shown_value
 from testing_worker.junit import CaseResult, JUnitError, JUnitReport, parse_junit
 from testing_worker.payload import PRIVATE_ENV, TestingPayload
 from testing_worker.runner import CommandNotFound, RunResult, run_command
@@ -35,6 +40,13 @@ from testing_worker.runner import CommandNotFound, RunResult, run_command
 OUTPUT_REPORT_SECONDS = 5.0
 #: Failing tests named in a blocker before "and N more".
 BLOCKER_LIST_LIMIT = 10
+#: Characters of the task's own command and path quoted in a message, and of one test id.
+SHOWN_LIMIT = 300
+ID_LIMIT = 300
+#: Bytes of a ``test_report`` artifact's data (the stub stores at most 256 KiB).
+REPORT_BUDGET = 200 * 1024
+#: Largest JUnit report read (a run of tens of thousands of tests writes a few MB).
+MAX_REPORT_BYTES = 64 << 20
 _PYTEST_PERCENT = re.compile(r"\[\s*(\d{1,3})%\]\s*$")
 
 
@@ -63,10 +75,11 @@ class TestingWorker(Worker):
             report = self._report_path(task, ctx, spec, argv, cwd)
             argv = add_junit(argv, report)
             with contextlib.suppress(FileNotFoundError):
-                report.unlink()  # never read a stale report from an earlier run
+                report.unlink()  # never read a stale report from an earlier run (a link is removed, not followed)
             report.parent.mkdir(parents=True, exist_ok=True)
 
-        shown = command
+        # what messages quote of the task's own text: bounded, so a blocker always fits
+        shown, path_rel = clip(command, SHOWN_LIMIT), clip(path_rel, SHOWN_LIMIT)
         await ctx.progress(5, f"Running {shown} in {path_rel} (timeout {timeout:g} s)")
         result = await self._run(ctx, argv, cwd, timeout, child_environment(spec.env))
 
@@ -79,7 +92,7 @@ class TestingWorker(Worker):
         if report is None:
             return self._plain_outcome(result, shown, path_rel)
         try:
-            parsed = await asyncio.to_thread(parse_junit, report, cwd)
+            parsed = await asyncio.to_thread(read_report, report, ctx.workspace, cwd)
         except JUnitError as exc:
             raise TaskBlocked(
                 f"{shown} in {path_rel} exited with code {result.returncode} and wrote no readable JUnit report "
@@ -117,8 +130,16 @@ class TestingWorker(Worker):
     def _report_path(task: Assignment, ctx: TaskContext, spec: TestingPayload, argv: Sequence[str],
                      cwd: Path) -> Path:
         own = existing_junit(argv)
-        if own is not None:  # the command names its own report: read that one
-            return (cwd / own).resolve()
+        if own is not None:  # the command names its own report: read that one, if it is ours to read
+            target = (cwd / own).resolve()
+            if not is_inside(target, ctx.workspace):
+                raise TaskBlocked(
+                    f"payload.command writes its JUnit report to {shown_value(own, 200)}, outside the workspace "
+                    f"{ctx.workspace}: the worker neither deletes nor reads files there. Drop --junitxml (the "
+                    "worker asks pytest for its own report) or name a file inside the workspace",
+                    severity="high",
+                )
+            return target
         if spec.report is not None:
             return ctx.resolve(spec.report, must_exist=False)
         safe = re.sub(r"[^A-Za-z0-9._-]+", "_", task.task_id).strip("._") or "tests"
@@ -256,7 +277,8 @@ def child_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def failure_line(case: CaseResult) -> str:
-    return f"{case.test_id} — {case.message}" if case.message else case.test_id
+    test_id = clip(case.test_id, ID_LIMIT)
+    return f"{test_id} — {case.message}" if case.message else test_id
 
 
 def blocker_text(report: JUnitReport, where: str) -> str:
@@ -267,22 +289,74 @@ def blocker_text(report: JUnitReport, where: str) -> str:
     listed = "; ".join(failure_line(case) for case in failing[:BLOCKER_LIST_LIMIT])
     more = f"; and {bad - BLOCKER_LIST_LIMIT} more" if bad > BLOCKER_LIST_LIMIT else ""
     text = f"{bad} of {report.total} tests {verb} in {where}: {listed}{more}"
-    return text if len(text) <= 9000 else text[:8997] + "..."
+    return clip(text, 9000)
 
 
 def report_data(report: JUnitReport, result: RunResult, path: str, command: str) -> dict[str, Any]:
-    """What the ``test_report`` artifact carries for the tasks that depend on this one."""
-    return {
+    """What the ``test_report`` artifact carries for the tasks that depend on this one.
+
+    The counts are exact; the lists of failing tests are cut to fit the artifact in
+    :data:`REPORT_BUDGET` bytes (``failing_not_listed`` counts the ids left out), so 6,000
+    failing tests still give a report the stub stores."""
+    failing = [clip(case.test_id, ID_LIMIT) for case in report.failing]
+    failures = [
+        {"id": clip(c.test_id, ID_LIMIT), "outcome": c.outcome, "message": c.message} for c in report.failing[:100]
+    ]
+    data: dict[str, Any] = {
         **report.counts(),
-        "failing": [case.test_id for case in report.failing],
-        "failures": [
-            {"id": c.test_id, "outcome": c.outcome, "message": c.message} for c in report.failing[:100]
-        ],
+        "failing": failing,
+        "failures": failures,
         "path": path,
         "command": command,
         "exit_code": result.returncode,
         "duration_seconds": round(result.duration, 3),
     }
+    while _json_bytes(data) > REPORT_BUDGET and (data["failures"] or data["failing"]):
+        if len(data["failures"]) > 10:
+            data["failures"] = data["failures"][: len(data["failures"]) // 2]
+        else:
+            data["failing"] = data["failing"][: len(data["failing"]) // 2]
+    if len(data["failing"]) < len(failing):
+        data["failing_not_listed"] = len(failing) - len(data["failing"])
+    return data
+
+
+def _json_bytes(value: Any) -> int:
+    """Size as the stub measures it (compact JSON, UTF-8)."""
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def read_report(report: Path, workspace: Path, cwd: Path) -> JUnitReport:
+    """Parse the JUnit report at ``report`` without following a link to it, only if what is opened
+    lies in the workspace, and only up to :data:`MAX_REPORT_BYTES` (the test command wrote it)."""
+    try:
+        fd = os.open(report, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise JUnitError(f"no JUnit report at {report}") from None
+    except OSError as exc:
+        why = "it is a symbolic link" if exc.errno == errno.ELOOP else (exc.strerror or str(exc))
+        raise JUnitError(f"cannot open the JUnit report {report}: {why}") from None
+    with os.fdopen(fd, "rb") as file:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise JUnitError(f"the JUnit report {report} is not a regular file")
+        try:
+            opened = Path(os.readlink(f"/proc/self/fd/{fd}"))  # what the kernel opened, after any swap
+        except OSError:  # no /proc: the path as checked, its last component not a link
+            opened = report
+        if not is_inside(opened, workspace):
+            raise JUnitError(f"the JUnit report {report} lies outside the workspace after the run; not read")
+        if st.st_size > MAX_REPORT_BYTES:
+            raise JUnitError(f"the JUnit report is {st.st_size:,} bytes, over the {MAX_REPORT_BYTES:,} bytes "
+                             "the worker reads")
+        data = file.read(MAX_REPORT_BYTES + 1)
+    if len(data) > MAX_REPORT_BYTES:
+        raise JUnitError(f"the JUnit report grew over the {MAX_REPORT_BYTES:,} bytes the worker reads")
+    return parse_junit(data, cwd)
+
+
+def is_inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
 
 
 def _last_line(result: RunResult) -> str:
