@@ -9,6 +9,7 @@ import pytest
 
 from devops_worker import BuildPayload, DevOpsWorker, engine, parse_payload
 from devops_worker.engine import BuildFailed, BuildState, ImageInfo, SmokeResult
+from devops_worker.worker import BuildProgress
 from pm_worker import Artifact, Assignment, TaskBlocked, TaskContext
 from pm_worker.settings import load_settings
 
@@ -164,6 +165,7 @@ def fake_engine(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     monkeypatch.setattr(engine, "build", build)
     monkeypatch.setattr(engine, "smoke", smoke)
     monkeypatch.setattr(engine, "existing_image", lambda client, image_id, tag: calls["existing"])
+    monkeypatch.setattr(engine, "check_tag", lambda client, tag: None)  # the real one: test_devops_integration
     return calls
 
 
@@ -314,12 +316,12 @@ def test_permission_denied_names_the_fix() -> None:
 async def test_build_output_is_reported_throttled(worker: DevOpsWorker, workspace: Path, fake_pm: Any) -> None:
     import anyio
 
-    worker.progress_interval = 3600  # only the line count triggers a report here
-    worker.progress_lines = 10
     state = BuildState()
     ctx = TaskContext(fake_pm, assignment({}), workspace)
+    # only the line count or a new step triggers a report here
+    progress = BuildProgress(ctx, state, "demo:latest", interval=3600, lines=10)
     async with anyio.create_task_group() as tg:
-        tg.start_soon(worker._report_build, ctx, state, "demo:latest")
+        tg.start_soon(progress.run)
         for i in range(1, 26):
             state.add(f"Step {i}/25 : line {i}")
         with anyio.fail_after(5):
@@ -363,3 +365,32 @@ async def test_cancel_during_the_smoke_test_removes_its_container(
             tg.cancel_scope.cancel()
     assert removed_ids == ["c0ffee"]
     assert fake_pm.artifacts == []
+
+
+@pytest.mark.anyio
+async def test_a_build_faster_than_the_first_tick_still_reports_its_last_step(
+        workspace: Path, fake_pm: Any) -> None:
+    """Issue 13: a 0.3 s build whose only reported line was ` ---> Running in ...`."""
+    state = BuildState()
+    progress = BuildProgress(TaskContext(fake_pm, assignment({}), workspace), state, "demo:latest",
+                             interval=2.0, lines=40)
+    state.add("Step 1/2 : FROM python:3.11-slim")
+    await progress.tick()
+    state.add(" ---> 70cf2e589f94")
+    state.add("Step 2/2 : COPY greeting.txt /greeting.txt")
+    state.add(" ---> Running in ff29247e41ca")
+    await progress.tick(final=True)
+    await progress.tick(final=True)  # nothing new: nothing sent
+    assert [m for _, m, _ in fake_pm.progress] == [
+        "build demo:latest: Step 1/2 : FROM python:3.11-slim",
+        "build demo:latest: Step 2/2 : COPY greeting.txt /greeting.txt",
+    ]
+
+
+def test_build_lines_and_engine_errors_are_cut() -> None:
+    state = BuildState()
+    state.add("E" * 20_000)
+    assert len(state.snapshot().last_line) == engine.LINE_LIMIT
+    assert state.snapshot().last_line.endswith(" characters cut]")
+    assert engine.tail("x" * 10_000, 100).startswith("… [")
+    assert len(engine.tail("x" * 10_000, 100)) == 100
