@@ -8,7 +8,8 @@ from pathlib import Path, PurePath
 import pytest
 
 from documentation_worker.safefs import UnsafePath, is_file_in, opened_dir, write_file
-from documentation_worker.worker import listed, pages_checkpoint
+from documentation_worker.sources import Found
+from documentation_worker.worker import listed, pages_checkpoint, skipped_note
 
 
 def test_writes_through_a_handle_and_replaces_a_link_instead_of_following_it(tmp_path: Path) -> None:
@@ -63,3 +64,11 @@ def test_lists_are_cut_to_their_budget_with_a_count() -> None:
     assert checkpoint["not_listed"] == 2000 - len(checkpoint["written"])
     assert pages_checkpoint("api", "out", {"b.md", "a.md"}) == {"kind": "api", "output": "out",
                                                                 "written": ["a.md", "b.md"]}
+
+
+def test_the_note_on_what_was_not_read_stays_short() -> None:
+    found = Found(skipped=[f"{'d' * 250}/" * 60 + f"l{i} (a link to a folder: never followed)" for i in range(9)])
+    note = skipped_note(found)
+    assert len(note) < 2000
+    assert note.endswith("; and 4 more)")
+    assert note.count(" characters cut]") == 5

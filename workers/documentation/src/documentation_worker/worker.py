@@ -39,6 +39,7 @@ from documentation_worker.render import (
 from documentation_worker.safefs import UnsafePath, is_file_in, opened_dir, write_file
 from documentation_worker.sources import Found, TooMuch, read_package
 from pm_worker import Assignment, SettingsError, TaskBlocked, TaskContext, Worker, WorkerSettings, run
+from pm_worker.clip import clip
 
 #: Bytes of file names an artifact or a checkpoint lists (the stub stores at most 256 KiB of either).
 LIST_BUDGET = 64 * 1024
@@ -227,7 +228,7 @@ class DocumentationWorker(Worker):
         try:
             found = await asyncio.to_thread(read_package, ctx.workspace, source, self.limits)
         except (TooMuch, UnsafePath) as exc:
-            raise TaskBlocked(f"{exc}", severity="high") from None
+            raise TaskBlocked(clip(str(exc), 2000), severity="high") from None
         if found.skipped:
             ctx.log.warning("not read", skipped=found.skipped[:50], count=len(found.skipped))
         if not found.sources:
@@ -242,7 +243,8 @@ class DocumentationWorker(Worker):
                 except SourceError as exc:
                     line = f", line {exc.line}" if exc.line else ""
                     raise TaskBlocked(
-                        f"{where / exc.path}{line}: {exc.problem}; fix the file, then resolve this blocker",
+                        f"{clip(str(where / exc.path), 1000)}{line}: {clip(exc.problem, 1000)}; "
+                        "fix the file, then resolve this blocker",
                         severity="high",
                     ) from None
         return modules, found
@@ -377,10 +379,10 @@ async def write_markdown(ctx: TaskContext, output: Path, shown: str, text: str) 
 
 
 def skipped_note(found: Found, shown: int = 5) -> str:
-    """`` (not read: 2 links, a/b (a link to a folder: never followed), ...)`` or ``""``."""
+    """`` (not read: a/b (a link to a folder: never followed); ...)`` or ``""``, at most ~2,000 characters."""
     if not found.skipped:
         return ""
-    listed = "; ".join(found.skipped[:shown])
+    listed = "; ".join(clip(entry, 300) for entry in found.skipped[:shown])
     more = f"; and {len(found.skipped) - shown} more" if len(found.skipped) > shown else ""
     return f" (not read: {listed}{more})"
 
