@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 import time
 from pathlib import Path
@@ -14,6 +15,7 @@ from pm_worker import Assignment, TaskBlocked, TaskContext, WorkerSettings
 from pm_worker.payload import parse_payload
 from testing_worker.junit import CaseResult, JUnitReport
 from testing_worker.payload import TestingPayload
+from testing_worker.runner import RunResult
 from testing_worker.worker import (
     OutputWatch,
     TestingWorker,
@@ -23,6 +25,7 @@ from testing_worker.worker import (
     child_environment,
     existing_junit,
     is_pytest,
+    report_data,
 )
 
 NO_PLUGINS = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
@@ -285,3 +288,16 @@ async def test_missing_program_blocks(workspace: Path, pm: Any) -> None:
 async def test_bad_payloads_block(workspace: Path, pm: Any, payload: dict[str, Any], problem: str) -> None:
     with pytest.raises(TaskBlocked, match=problem):
         await execute(workspace, pm, make_task(payload))
+
+
+def test_report_data_fits_the_stub_with_exact_counts() -> None:
+    cases = tuple(CaseResult(f"test_many.py::test_fails[case-{i:05d}-{'x' * 40}]", "failed", "E" * 300)
+                  for i in range(6000))
+    result = RunResult(argv=("pytest",), returncode=1, timed_out=False, duration=1.0, tail=(), line_count=0)
+    data = report_data(JUnitReport(cases=cases), result, "many", "python -m pytest")
+    size = len(json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode())
+    assert size <= 200 * 1024
+    assert (data["failed"], data["total"]) == (6000, 6000)
+    assert len(data["failing"]) + data["failing_not_listed"] == 6000
+    assert len(data["failing"]) > 1500  # the budget is used, not halved away
+    assert data["failures"][0]["id"] == cases[0].test_id

@@ -83,10 +83,8 @@ class ParserProcess:
             how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
             raise SourceError(source.path, None, f"the parser process died while reading it ({how}; it may need "
                                                  f"more than DOCS_PARSE_MEMORY_MB={self.memory_mb})")
-        answer = json.loads(line)
-        if "error" in answer:
-            raise SourceError(source.path, answer["error"].get("line"), str(answer["error"]["problem"]))
-        return _MODULE.validate_python(answer["module"])
+        # a big module's facts take a while to decode: in a thread, so the event loop keeps ticking
+        return await asyncio.to_thread(_decode, source.path, line)
 
     async def _reap(self) -> int | None:
         proc = self._proc
@@ -106,3 +104,10 @@ class ParserProcess:
             if self._proc.stdin is not None:
                 self._proc.stdin.close()
             await self._reap()
+
+
+def _decode(path: str, line: bytes) -> ModuleDoc:
+    answer = json.loads(line)
+    if "error" in answer:
+        raise SourceError(path, answer["error"].get("line"), str(answer["error"]["problem"]))
+    return _MODULE.validate_python(answer["module"])

@@ -43,8 +43,10 @@ BLOCKER_LIST_LIMIT = 10
 #: Characters of the task's own command and path quoted in a message, and of one test id.
 SHOWN_LIMIT = 300
 ID_LIMIT = 300
-#: Bytes of a ``test_report`` artifact's data (the stub stores at most 256 KiB).
+#: Bytes of a ``test_report`` artifact's data (the stub stores at most 256 KiB), and of its
+#: first failures with their messages.
 REPORT_BUDGET = 200 * 1024
+FAILURES_BUDGET = 48 * 1024
 #: Largest JUnit report read (a run of tens of thousands of tests writes a few MB).
 MAX_REPORT_BYTES = 64 << 20
 _PYTEST_PERCENT = re.compile(r"\[\s*(\d{1,3})%\]\s*$")
@@ -304,21 +306,30 @@ def report_data(report: JUnitReport, result: RunResult, path: str, command: str)
     ]
     data: dict[str, Any] = {
         **report.counts(),
-        "failing": failing,
-        "failures": failures,
+        "failing": [],
+        "failures": _fitting(failures, FAILURES_BUDGET),
         "path": path,
         "command": command,
         "exit_code": result.returncode,
         "duration_seconds": round(result.duration, 3),
     }
-    while _json_bytes(data) > REPORT_BUDGET and (data["failures"] or data["failing"]):
-        if len(data["failures"]) > 10:
-            data["failures"] = data["failures"][: len(data["failures"]) // 2]
-        else:
-            data["failing"] = data["failing"][: len(data["failing"]) // 2]
-    if len(data["failing"]) < len(failing):
-        data["failing_not_listed"] = len(failing) - len(data["failing"])
+    data["failing_not_listed"] = len(failing)  # its room is kept while the list is filled
+    data["failing"] = _fitting(failing, REPORT_BUDGET - _json_bytes(data))
+    data["failing_not_listed"] = len(failing) - len(data["failing"])
+    if not data["failing_not_listed"]:
+        del data["failing_not_listed"]
     return data
+
+
+def _fitting(items: list[Any], budget: int) -> list[Any]:
+    """The first ``items`` whose JSON fits in ``budget`` bytes as list elements."""
+    kept, used = [], 0
+    for item in items:
+        used += _json_bytes(item) + 1
+        if used > budget:
+            break
+        kept.append(item)
+    return kept
 
 
 def _json_bytes(value: Any) -> int:
