@@ -8,19 +8,19 @@ number, it never hangs and never fails on a timing.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from pm_agent_stub.testing import StubProcess
+from pm_agent_stub.testing import start_stub as start_stub_process
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 STEP_WORKER = REPO_ROOT / "examples" / "step_worker.py"
@@ -151,12 +151,6 @@ def summary_ms(seconds: Sequence[float]) -> dict[str, Any]:
 # ---------------------------------------------------------------------------- processes
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def base_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PM_", "LOG_", "AGENT_", "POLL_"))}
     env["PYTHONUNBUFFERED"] = "1"
@@ -178,60 +172,19 @@ def stop_process(proc: subprocess.Popen[Any], timeout: float = 10.0, sig: int = 
     return int(proc.returncode)
 
 
-@dataclass
-class Stub:
-    """A running `python -m pm_agent_stub serve` on 127.0.0.1 with its own board file."""
-
-    proc: subprocess.Popen[bytes]
-    port: int
-    db: Path
-    log_path: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/mcp"
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def healthz(self, timeout: float = 2.0) -> dict[str, Any]:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=timeout) as resp:
-            body: dict[str, Any] = json.loads(resp.read())
-            return body
-
-    def stop(self, sig: int = signal.SIGTERM) -> int:
-        return stop_process(self.proc, timeout=30.0, sig=sig)
+Stub = StubProcess
+"""A running `python -m pm_agent_stub serve` (the test kit's): `.url`, `.db`, `.proc.pid`, `.stop()`."""
 
 
 def start_stub(workdir: Path, env: dict[str, str] | None = None, wrap: Sequence[str] = (),
-               timeout: float = 60.0) -> Stub:
+               timeout: float = 60.0) -> StubProcess:
     """Start a stub on a fresh board file in `workdir`; return once `/healthz` answers.
 
     `wrap` puts a command in front of the module (e.g. pyinstrument's) for profiling.
     """
     workdir.mkdir(parents=True, exist_ok=True)
-    db = workdir / "board.db"
-    log_path = workdir / "stub.log"
-    port = free_port()
-    if wrap:
-        cmd = [sys.executable, *wrap, "-m", "pm_agent_stub", "serve", "--port", str(port), "--db", str(db)]
-    else:
-        cmd = [sys.executable, "-m", "pm_agent_stub", "serve", "--port", str(port), "--db", str(db)]
-    env_all = base_env({"LOG_LEVEL": "info", **(env or {})})
-    with log_path.open("ab") as fh:
-        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env_all, cwd=REPO_ROOT)
-    stub = Stub(proc, port, db, log_path)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"stub exited with {proc.returncode}: {log_path.read_text()[-2000:]}")
-        with contextlib.suppress(OSError, ValueError):
-            stub.healthz(timeout=1.0)
-            return stub
-        time.sleep(0.05)
-    stub.stop()
-    raise RuntimeError(f"stub not healthy within {timeout}s")
+    return start_stub_process(workdir / "board.db", env={"LOG_LEVEL": "info", **(env or {})}, wrap=tuple(wrap),
+                              timeout=timeout)
 
 
 @dataclass

@@ -70,8 +70,8 @@ def drain(stub: Stub, n: int, m: int, workdir: Path, *, steps: int = 0, label: s
         loader = Loader(stub.db)
         try:
             t_load0 = time.time()
-            with CpuMeter([stub.pid]) as stub_cpu, CpuMeter(fleet.pids) as fleet_cpu, \
-                    MachineMeter([stub.pid, *fleet.pids, os.getpid()]) as machine:
+            with CpuMeter([stub.proc.pid]) as stub_cpu, CpuMeter(fleet.pids) as fleet_cpu, \
+                    MachineMeter([stub.proc.pid, *fleet.pids, os.getpid()]) as machine:
                 t_loaded = loader.load(step_tasks(ids, steps=steps), label=f"drain-{n}-{m}")
                 # O(log n) per poll: counting done tasks would scan the status index (50k rows
                 # at the largest size), ten times a second, on the cores being measured.
@@ -106,7 +106,7 @@ def drain(stub: Stub, n: int, m: int, workdir: Path, *, steps: int = 0, label: s
             "workers_cpu_ms_per_call": round(1000 * fleet_cpu.cpu / counts["calls"], 3) if counts["calls"] else None,
             "worker_rss_mib_mean": round(sum(worker_rss) / len(worker_rss), 1) if worker_rss else None,
             "workers_rss_mib_total": round(sum(worker_rss), 1),
-            "stub_rss_mib": round(rss_mib(stub.pid), 1),
+            "stub_rss_mib": round(rss_mib(stub.proc.pid), 1),
             "others_cpu_pct": round(machine.others_pct, 1),
         }
     finally:

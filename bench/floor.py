@@ -45,7 +45,7 @@ async def _phase(conn: Any, agent: str, tool: str, args: dict[str, Any], go: Pat
         if tool == CYCLE:
             answer = await conn.call("request_next_task", {"agent_id": agent, "wait_seconds": 1}, 30.0)
             latencies.append(time.monotonic() - t0)
-            assignment = answer["payload"].get("assignment")
+            assignment = answer.answer.get("assignment")
             if assignment is None:
                 continue
             t0 = time.monotonic()
@@ -124,8 +124,8 @@ class ClientPool:
             p.stdin.flush()
         self._expect("armed", 30 + self.k)
         outs: list[dict[str, Any]] = []
-        with CpuMeter([self.stub.pid]) as stub_cpu, \
-                MachineMeter([self.stub.pid, os.getpid(), *(p.pid for p in live)]) as machine:
+        with CpuMeter([self.stub.proc.pid]) as stub_cpu, \
+                MachineMeter([self.stub.proc.pid, os.getpid(), *(p.pid for p in live)]) as machine:
             go.touch()
             deadline = time.monotonic() + duration + 60
             for p in live:

@@ -66,7 +66,7 @@ def _light(workdir: Path, clients: int, procs: int, window: float, wait: float) 
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=base_env(), cwd=REPO_ROOT))
         ok = wait_for(lambda: (scalar(stub.db, "SELECT count(*) FROM agents") or 0) >= clients, startup, 0.2)
         time.sleep(2.0)
-        with CpuMeter([stub.pid]) as cpu, CpuMeter([c.pid for c in children]) as ccpu:
+        with CpuMeter([stub.proc.pid]) as cpu, CpuMeter([c.pid for c in children]) as ccpu:
             time.sleep(window)
         result = {
             "clients": clients,
@@ -75,7 +75,7 @@ def _light(workdir: Path, clients: int, procs: int, window: float, wait: float) 
             "window_s": window,
             "wait_seconds": wait,
             "stub_cpu_pct": round(cpu.percent, 2),
-            "stub_rss_mib": round(rss_mib(stub.pid), 1),
+            "stub_rss_mib": round(rss_mib(stub.proc.pid), 1),
             "client_processes_cpu_pct": round(ccpu.percent, 2),
         }
     finally:
@@ -94,14 +94,14 @@ def _workers(workdir: Path, n: int, window: float) -> dict[str, Any]:
         time.sleep(2.0)
         one = fleet.pids[0] if fleet.pids else 0
         c_one = cpu_seconds(one)
-        with CpuMeter([stub.pid]) as cpu, CpuMeter(fleet.pids) as wcpu:
+        with CpuMeter([stub.proc.pid]) as cpu, CpuMeter(fleet.pids) as wcpu:
             time.sleep(window)
         result = {
             "workers": n,
             "all_registered": ok,
             "window_s": window,
             "stub_cpu_pct": round(cpu.percent, 2),
-            "stub_rss_mib": round(rss_mib(stub.pid), 1),
+            "stub_rss_mib": round(rss_mib(stub.proc.pid), 1),
             "worker_rss_mib": round(rss_mib(one), 1),
             "worker_cpu_pct": round(100 * (cpu_seconds(one) - c_one) / wcpu.wall, 2) if wcpu.wall else None,
             "workers_cpu_pct_total": round(wcpu.percent, 2),

@@ -201,7 +201,7 @@ def run(workdir: Path, *, samples: int, worker_samples: int, n_workers: int, sle
     for via in ("load", "tool"):
         stub = start_stub(workdir / f"pickup-{via}")
         try:
-            with CpuMeter([stub.pid]):
+            with CpuMeter([stub.proc.pid]):
                 lat = asyncio.run(_probe(stub, samples, via, rng))
         finally:
             stub.stop()

@@ -17,15 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from bench import drain
-from bench._harness import log, start_stub
+from bench._harness import log, start_stub, stop_process
 
 IDLE_FUNCTIONS = {"select", "poll", "epoll.poll", "select.epoll.poll", "epoll_wait"}
 
 # Inclusive time of these frames splits a request into "the tool's own work" and the rest
 # (the SDK's JSON-RPC/HTTP handling around it).
 INCLUSIVE: tuple[tuple[str, str, str], ...] = (
-    ("ToolBox.call", "call", "pm_agent_stub/tools.py"),
-    ("Board methods (SQLite transaction + shaping)", "_txn", "pm_agent_stub/board.py"),
+    ("ToolRouter.call", "call", "pm_agent_stub/tools.py"),
+    ("Board methods (SQLite transaction + shaping)", "begin", "pm_agent_stub/board/txn.py"),
     ("argument validation (pydantic)", "model_validate", "pydantic/main.py"),
     ("structlog event lines", "meth", "structlog/_native.py"),
     ("socket.send", "socket.send", ""),
@@ -158,7 +158,7 @@ def run(workdir: Path, n: int, m: int, results_dir: Path) -> dict[str, Any]:
     finally:
         # SIGINT: uvicorn re-raises the signal it caught after its graceful shutdown; SIGINT
         # becomes KeyboardInterrupt, after which pyinstrument still writes the session.
-        code = stub.stop(signal.SIGINT)
+        code = stop_process(stub.proc, timeout=30.0, sig=signal.SIGINT)
     if not session_path.exists():
         log(f"profile: no session written (stub exit {code})")
         return {"skipped": f"no pyinstrument session (stub exit {code})", "drain": row}

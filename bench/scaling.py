@@ -66,7 +66,7 @@ def query_plans(db: Path) -> list[dict[str, Any]]:
     board.conn.set_trace_callback(trace)
     step("register_agent", board.register_agent, "plan-agent", "plans", "steps", ["steps"])
     offer = step("request_next_task", board.request_next_task, "plan-agent")
-    tid = offer["assignment"]["task_id"]
+    tid = offer.assignment.task_id
     step("report_task_progress", board.report_task_progress, "plan-agent", tid, "in_progress", 50, "half",
          {"next_step": 1})
     step("heartbeat", board.heartbeat, "plan-agent")
@@ -105,9 +105,9 @@ def board_cost(db: Path, cycles: int) -> dict[str, Any]:
         t0 = time.perf_counter()
         offer = board.request_next_task("cost-agent")
         t1 = time.perf_counter()
-        if not offer["has_task"]:
+        if offer.assignment is None:
             break
-        board.report_task_progress("cost-agent", offer["assignment"]["task_id"], "completed", 100, "done")
+        board.report_task_progress("cost-agent", offer.assignment.task_id, "completed", 100, "done")
         t2 = time.perf_counter()
         assign.append(t1 - t0)
         complete.append(t2 - t1)

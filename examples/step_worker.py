@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import os
 
-from pm_worker import Assignment, TaskContext, Worker, run
+from pm_worker import Assignment, TaskContext, TaskReleased, Worker, run
 
 
 class StepWorker(Worker):
@@ -37,7 +37,7 @@ class StepWorker(Worker):
                     fh.write(f"{task.task_id} step {step} by {self.agent_id} pid {os.getpid()}\n")
             await ctx.checkpoint({"next_step": step + 1}, message=f"step {step + 1}/{steps} done")
             if ctx.stopping:
-                raise asyncio.CancelledError  # shutting down: the checkpoint is stored, give the task back
+                raise TaskReleased(f"stopping after step {step + 1}/{steps}; resume from the checkpoint")
         return f"{steps} steps done, resumed from step {start}"
 
 

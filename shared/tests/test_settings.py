@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -90,3 +91,41 @@ def test_token_value_is_never_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(SettingsError) as info:
         load_settings()
     assert "s3cret" not in str(info.value)
+
+
+def test_token_file_is_read_once_and_kept_secret(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    token_file.write_text("s3cret-from-file\n")
+    monkeypatch.setenv("PM_AGENT_TOKEN_FILE", str(token_file))
+    settings = load_settings()
+    token_file.write_text("changed later\n")  # read at start, not per call
+    assert settings.token() == "s3cret-from-file"
+    assert "s3cret" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [(None, "cannot read the token file"), ("\n", "is empty"), ("a\nb\n", "must hold one line")],
+)
+def test_bad_token_file_says_what_is_wrong(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                           content: str | None, expected: str) -> None:
+    token_file = tmp_path / "token"
+    if content is not None:
+        token_file.write_text(content)
+    monkeypatch.setenv("PM_AGENT_TOKEN_FILE", str(token_file))
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    line = str(info.value)
+    assert "PM_AGENT_TOKEN_FILE" in line
+    assert expected in line
+    assert "\n" not in line
+
+
+def test_token_and_token_file_together_are_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / "token").write_text("from-file")
+    monkeypatch.setenv("PM_AGENT_TOKEN", "from-env")
+    monkeypatch.setenv("PM_AGENT_TOKEN_FILE", str(tmp_path / "token"))
+    with pytest.raises(SettingsError, match="set only one") as info:
+        load_settings()
+    assert "from-env" not in str(info.value)
+    assert "from-file" not in str(info.value)

@@ -54,7 +54,7 @@ def _scripted_run(db: Path, *, resumed_from: int = 1, reoffer_after: float = LEA
     def tick(seconds: float = 0.1) -> None:
         clock.now += seconds
 
-    assert board.request_next_task("w1")["assignment"]["task_id"] == "c0000"
+    assert board.request_next_task("w1").wire()["assignment"]["task_id"] == "c0000"
     tick()
     board.report_task_progress("w1", "c0000", "in_progress", 0, "step 1/3 done", {"next_step": 1})
     killed_at = clock.now + 0.01
@@ -62,7 +62,7 @@ def _scripted_run(db: Path, *, resumed_from: int = 1, reoffer_after: float = LEA
     tick(reoffer_after)
     board.sweep()
     tick()
-    offer = board.request_next_task("w2")["assignment"]
+    offer = board.request_next_task("w2").wire()["assignment"]
     assert offer["checkpoint"] == {"next_step": 1}
     for step in (2, 3):
         tick()
@@ -74,7 +74,7 @@ def _scripted_run(db: Path, *, resumed_from: int = 1, reoffer_after: float = LEA
         "w2", "c0000", "completed", 100, f"3 steps done, resumed from step {resumed_from}"
     )
     tick()
-    assert board.request_next_task("w2")["assignment"]["task_id"] == "c0001"
+    assert board.request_next_task("w2").wire()["assignment"]["task_id"] == "c0001"
     for step in (1, 2):
         tick()
         board.report_task_progress(

@@ -74,7 +74,7 @@ def test_abandoned_long_poll_assigns_nothing_to_the_stopped_worker(tmp_path: Pat
             time.sleep(0.05)
         board = Board(connect(stub.db))
         board.register_agent("live-agent", "Live", "steps", [skill])
-        assert board.request_next_task("live-agent")["assignment"]["task_id"] == "late-task"
+        assert board.request_next_task("live-agent").wire()["assignment"]["task_id"] == "late-task"
         board.conn.close()
     finally:
         if worker is not None and worker.poll() is None:

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from pm_agent_stub.board import _PROBE_SQL, Board
+from pm_agent_stub.board import Board
+from pm_agent_stub.board.store import READY_PROBE_SQL
 from pm_agent_stub.db import connect
 from pm_agent_stub.errors import BoardError
 from pm_agent_stub.testing import load_tasks, read_events
@@ -41,7 +42,7 @@ def reg(board: Board, agent_id: str, *skills: str) -> None:
 
 
 def take(board: Board, agent_id: str) -> dict[str, Any] | None:
-    answer = board.request_next_task(agent_id)
+    answer = board.request_next_task(agent_id).wire()  # what the worker receives
     return answer["assignment"] if answer["has_task"] else None
 
 
@@ -138,7 +139,7 @@ def test_lease_expiry_fences_old_holder_and_reoffers_with_attempt_and_checkpoint
     kinds = [e["kind"] for e in read_events(db, task_id="a")]
     assert kinds.count("expired") == 1
     assert kinds.count("fenced") == 5
-    assert board.get_task_context("a")["task"]["holder"] == "new"
+    assert board.get_task_context("a").task.holder == "new"
 
 
 def test_max_attempts_expiries_block_the_task_with_a_blocker_saying_so(
@@ -154,11 +155,11 @@ def test_max_attempts_expiries_block_the_task_with_a_blocker_saying_so(
         board.sweep()
     assert take(board, "w") is None
     ctx = board.get_task_context("a")
-    assert ctx["task"]["status"] == "blocked"
-    (blocker,) = ctx["blockers"]
+    assert ctx.task.status == "blocked"
+    (blocker,) = ctx.wire()["blockers"]
     assert "expired 3 times" in blocker["description"]
     assert blocker["resolution_suggestion"]
-    out = board.resolve_blocker("a", "fixed the worker")
+    out = board.resolve_blocker("a", "fixed the worker").wire()
     assert out["resolved"] == 1
     again = take(board, "w")
     assert again is not None
@@ -170,15 +171,15 @@ def test_completion_is_exactly_once(board: Board, db: Path) -> None:
     reg(board, "w")
     reg(board, "other")
     take(board, "w")
-    first = board.report_task_progress("w", "a", "completed", 100, "done")
-    repeat = board.report_task_progress("w", "a", "completed", 100, "done")
+    first = board.report_task_progress("w", "a", "completed", 100, "done").wire()
+    repeat = board.report_task_progress("w", "a", "completed", 100, "done").wire()
     assert (first["status"], repeat["status"]) == ("task_completed", "already_complete")
     with pytest.raises(BoardError) as exc:
         board.report_task_progress("other", "a", "completed", 100, "me too")
     assert code(exc) == "task_already_complete"
     assert len(read_events(db, kind="completed", task_id="a")) == 1
-    assert board.get_task_context("dep")["task"]["pending_dependencies"] == 0
-    assert board.get_agent_status("w")["agent_info"]["tasks_completed"] == 1
+    assert board.get_task_context("dep").task.pending_dependencies == 0
+    assert board.get_agent_status("w").wire()["agent_info"]["tasks_completed"] == 1
 
 
 def test_release_requeues_at_once_keeps_checkpoint_and_is_not_an_expiry(board: Board, db: Path) -> None:
@@ -191,7 +192,7 @@ def test_release_requeues_at_once_keeps_checkpoint_and_is_not_an_expiry(board: B
     got = take(board, "v")
     assert got is not None
     assert got["checkpoint"] == [1, 2]
-    assert board.get_task_context("a")["task"]["expiries"] == 0
+    assert board.get_task_context("a").task.expiries == 0
     assert [e["kind"] for e in read_events(db, task_id="a")].count("released") == 1
 
 
@@ -199,15 +200,15 @@ def test_blocked_status_and_report_blocker_free_the_agent_until_resolved(board: 
     load_tasks(db, {"id": "a", "name": "A"}, {"id": "b", "name": "B", "priority": "low"})
     reg(board, "w")
     take(board, "w")
-    out = board.report_task_progress("w", "a", "blocked", 20, "Connection refused by db")
+    out = board.report_task_progress("w", "a", "blocked", 20, "Connection refused by db").wire()
     assert out["status"] == "task_blocked"
     assert "unreachable" in out["resolution_suggestion"]
-    more = board.report_blocker("w", "a", "still refused", "high")  # the blocker adds detail
+    more = board.report_blocker("w", "a", "still refused", "high").wire()  # the blocker adds detail
     assert more["blocker_id"] != out["blocker_id"]
     assert take(board, "w")["task_id"] == "b"  # type: ignore[index]
     board.report_blocker("w", "b", "3 tests failed", "critical")
     assert take(board, "w") is None
-    assert board.resolve_blocker("a", "db is up")["resolved"] == 2
+    assert board.resolve_blocker("a", "db is up").resolved == 2
     assert take(board, "w")["task_id"] == "a"  # type: ignore[index]
 
 
@@ -232,14 +233,14 @@ def test_agent_status_working_idle_offline_and_errors(board: Board, db: Path, cl
     reg(board, "w")
     reg(board, "i")
     take(board, "w")
-    assert board.get_agent_status("w")["agent_info"]["status"] == "working"
-    assert board.get_agent_status("i")["agent_info"]["status"] == "idle"
+    assert board.get_agent_status("w").wire()["agent_info"]["status"] == "working"
+    assert board.get_agent_status("i").wire()["agent_info"]["status"] == "idle"
     for _ in range(10):  # w keeps its lease alive with heartbeats; i stays silent
         clock.now += 9.5
         board.heartbeat("w")
-    assert board.get_agent_status("i")["agent_info"]["status"] == "offline"
-    assert board.get_project_status()["workers"] == {"total": 2, "working": 1, "idle": 0, "offline": 1}
-    ghost = board.get_agent_status("ghost")
+    assert board.get_agent_status("i").wire()["agent_info"]["status"] == "offline"
+    assert board.get_project_status().wire()["workers"] == {"total": 2, "working": 1, "idle": 0, "offline": 1}
+    ghost = board.get_agent_status("ghost").wire()
     assert (ghost["success"], ghost["found"]) == (True, False)
     assert ghost["message"]
     with pytest.raises(BoardError) as exc:
@@ -259,7 +260,7 @@ def test_re_registering_keeps_the_held_task(board: Board, db: Path) -> None:
     assert first is not None
     assert again is not None
     assert again["lease"]["lease_id"] == first["lease"]["lease_id"]
-    assert board.get_agent_status("w")["agent_info"]["skills"] == ["new"]
+    assert board.get_agent_status("w").wire()["agent_info"]["skills"] == ["new"]
 
 
 def _vm_steps_per_cycle(db: Path, ready: int) -> tuple[float, Board]:
@@ -283,7 +284,7 @@ def _vm_steps_per_cycle(db: Path, ready: int) -> tuple[float, Board]:
 
     board.conn.set_progress_handler(count, 100)
     for _ in range(200):
-        got = board.request_next_task("w")["assignment"]
+        got = board.request_next_task("w").wire()["assignment"]
         board.report_task_progress("w", got["task_id"], "completed", 100, "ok")
     board.conn.set_progress_handler(None, 0)
     return steps * 100 / 200, board
@@ -295,5 +296,5 @@ def test_assignment_cost_does_not_grow_with_the_board(tmp_path: Path) -> None:
     large, board = _vm_steps_per_cycle(tmp_path / "large.db", 50_000)
     print(f"sqlite VM steps per request+complete: {small:.0f} on 3k tasks, {large:.0f} on 52k tasks")
     assert large < 2 * small, (small, large)
-    plan = " ".join(str(r[3]) for r in board.conn.execute("EXPLAIN QUERY PLAN " + _PROBE_SQL, ("[]",)))
+    plan = " ".join(str(r[3]) for r in board.conn.execute("EXPLAIN QUERY PLAN " + READY_PROBE_SQL, ("[]",)))
     assert "USING INDEX tasks_ready" in plan

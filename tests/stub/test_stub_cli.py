@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from pm_agent_stub.board import Board
+from pm_agent_stub.board.views import list_tasks
 from pm_agent_stub.db import connect
 from pm_agent_stub.testing import load_tasks, read_events, run_cli, task, tasks_yaml
 
@@ -42,7 +43,7 @@ def test_bad_project_file_exits_2_with_one_line_and_leaves_the_board_untouched(t
         f"{bad}: task 'broken' field 'dependencies': unknown dependency 'nowhere' (not in this file and not on the board)"
     )
     board = Board(connect(db))
-    assert [t["task_id"] for t in board.list_tasks()] == ["existing"]
+    assert [t.task_id for t in list_tasks(board)] == ["existing"]
     assert read_events(db) == events_before
 
 
@@ -64,7 +65,7 @@ def test_resolve_puts_a_blocked_task_back(tmp_path: Path) -> None:
     result = run_cli("resolve", "t", "--resolution", "chmod fixed", "--db", str(db))
     assert result.returncode == 0
     assert "Resolved 1 blocker(s)" in result.stderr
-    assert board.get_task_context("t")["task"]["status"] == "todo"
+    assert board.get_task_context("t").task.status == "todo"
     missing = run_cli("resolve", "nope", "--resolution", "x", "--db", str(db))
     assert missing.returncode == 1
     assert "task_not_found" in missing.stderr

@@ -164,3 +164,54 @@ async def test_two_stub_processes_on_one_file_share_the_board(
     assert sorted(got) == sorted(tids)
     for tid in tids:
         assert len(read_events(stub.db, kind="completed", task_id=tid)) == 1
+
+
+async def test_not_task_holder_says_what_happened_to_the_hold(
+    stub: StubProcess, short_stub: StubProcess, uniq: str
+) -> None:
+    """Never held, lease expired at T, released, blocked: the refusal names the agent's own story."""
+    from pm_agent_stub.timefmt import iso
+
+    skill = f"s-{uniq}"
+    held, queued, released, blocked = (f"{n}-{uniq}" for n in ("held", "queued", "released", "blocked"))
+    a, b = f"a-{uniq}", f"b-{uniq}"
+    load_tasks(stub.db, *(task(t, skill) for t in (held, queued, released, blocked)))
+    async with mcp.Client(stub.url) as c:
+        await register(c, a, skill)
+        await register(c, b, skill)
+        assert (await call_tool(c, "request_next_task", {"agent_id": a}))["assignment"]["task_id"] == held
+        others = await call_tool(c, "report_task_progress", progress(b, held))
+        assert f"you never held it; it is now held by agent '{a}'" in others["message"]
+        never = await call_tool(c, "report_task_progress", progress(b, queued))
+        assert "you never held it; it is back in the queue" in never["message"]
+
+        await call_tool(c, "report_task_progress", progress(a, held, "completed", progress=100))
+        await call_tool(c, "request_next_task", {"agent_id": a})  # queued
+        await call_tool(c, "report_task_progress", progress(a, queued, "completed", progress=100))
+        assert (await call_tool(c, "request_next_task", {"agent_id": a}))["assignment"]["task_id"] == released
+        await call_tool(c, "release_task", {"agent_id": a, "task_id": released, "reason": "shutting down"})
+        (when,) = [e["at"] for e in read_events(stub.db, kind="released", task_id=released)]
+        after_release = await call_tool(c, "report_task_progress", progress(a, released))
+        assert after_release["error"] == "not_task_holder"
+        assert f"you released it at {iso(when)}; it is back in the queue" in after_release["message"]
+
+        await call_tool(c, "request_next_task", {"agent_id": b})  # b takes the released task
+        assert (await call_tool(c, "request_next_task", {"agent_id": a}))["assignment"]["task_id"] == blocked
+        await call_tool(c, "report_blocker", {"agent_id": a, "task_id": blocked, "blocker_description": "no disk"})
+        (when,) = [e["at"] for e in read_events(stub.db, kind="blocked", task_id=blocked)]
+        after_block = await call_tool(c, "report_task_progress", progress(a, blocked))
+        assert f"you reported it blocked at {iso(when)}; it is blocked and waits for resolve_blocker" in (
+            after_block["message"]
+        )
+
+    tid, w = f"expiring-{uniq}", f"w-{uniq}"
+    load_tasks(short_stub.db, task(tid, skill))
+    async with mcp.Client(short_stub.url) as c:
+        await register(c, w, skill)
+        await call_tool(c, "request_next_task", {"agent_id": w})
+        (expired,) = wait_until(
+            lambda: read_events(short_stub.db, kind="expired", task_id=tid), timeout=10, message="expiry"
+        )
+        late = await call_tool(c, "report_task_progress", progress(w, tid))
+        assert late["error"] == "not_task_holder"
+        assert f"your lease (attempt 1) expired at {iso(expired['at'])}; it is back in the queue" in late["message"]

@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pm_agent_stub.board import Board
-from pm_agent_stub.db import connect
+from pm_agent_stub.board import Board, open_board
+from pm_agent_stub.board.views import status_report
 from pm_agent_stub.errors import BoardError
 from pm_agent_stub.logs import configure_logging, get_logger
 from pm_agent_stub.project_file import ProjectFileError, load_project_file
@@ -62,15 +62,6 @@ def _settings(ns: argparse.Namespace) -> StubSettings:
     return settings.model_copy(update=update)
 
 
-def _board(settings: StubSettings) -> Board:
-    return Board(
-        connect(settings.db, settings.db_synchronous),
-        lease_seconds=settings.lease_seconds,
-        max_attempts=settings.max_attempts,
-        offline_seconds=settings.agent_offline_seconds,
-    )
-
-
 def _load_file(board: Board, path: Path) -> int:
     try:
         spec = load_project_file(path)
@@ -79,7 +70,7 @@ def _load_file(board: Board, path: Path) -> int:
         print(str(exc), file=sys.stderr)
         return 2
     print(
-        f"{path}: loaded {outcome['added']} new task(s), {outcome['skipped']} already on the board",
+        f"{path}: loaded {outcome.added} new task(s), {outcome.skipped} already on the board",
         file=sys.stderr,
     )
     return 0
@@ -98,9 +89,11 @@ def _serve(settings: StubSettings, transport: str) -> int:
             import uvicorn
 
             from pm_agent_stub.http_app import build_http_app
+            from pm_agent_stub.http_limits import uvicorn_limits
 
             uvicorn.run(
                 build_http_app(server),
+                **uvicorn_limits(settings),
                 host=settings.host,
                 port=settings.port,
                 log_level="warning",
@@ -120,21 +113,10 @@ async def _serve_stdio(server: Any) -> None:
 
 
 def _status(settings: StubSettings, as_json: bool, show_all: bool) -> int:
-    board = _board(settings)
-    status = board.get_project_status()
-    agents = board.list_registered_agents()["agents"]
     limit = None if show_all or as_json else STATUS_TASK_LIMIT
-    tasks = board.list_tasks(limit)
-    report = {
-        "db": str(settings.db),
-        "project_status": status["project_status"],
-        "workers": status["workers"],
-        "agents": agents,
-        "tasks": tasks,
-        "tasks_truncated": limit is not None and status["project_status"]["total_tasks"] > len(tasks),
-    }
+    report = status_report(open_board(settings), db=str(settings.db), limit=limit)
     if as_json:
-        json.dump(report, sys.stdout, indent=2)
+        json.dump(report.wire(), sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         from rich.console import Console
@@ -147,11 +129,11 @@ def _status(settings: StubSettings, as_json: bool, show_all: bool) -> int:
 
 def _resolve(settings: StubSettings, task_id: str, resolution: str) -> int:
     try:
-        outcome = _board(settings).resolve_blocker(task_id, resolution)
+        outcome = open_board(settings).resolve_blocker(task_id, resolution)
     except BoardError as exc:
         print(f"{exc.code}: {exc.message}", file=sys.stderr)
         return 1
-    print(outcome["message"], file=sys.stderr)
+    print(outcome.message, file=sys.stderr)
     return 0
 
 
@@ -164,5 +146,5 @@ def main(argv: list[str] | None = None) -> int:
     if ns.command == "status":
         return _status(settings, ns.json, ns.all)
     if ns.command == "load":
-        return _load_file(_board(settings), ns.file)
+        return _load_file(open_board(settings), ns.file)
     return _resolve(settings, ns.task_id, ns.resolution)

@@ -19,7 +19,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
-from pm_agent_stub.board import Board, Signal
+from pm_agent_stub.board import Board, Commit
 from pm_agent_stub.db import data_version
 from pm_agent_stub.logs import get_logger
 
@@ -41,10 +41,10 @@ class Notifier:
         self._waiters = 0
         board.add_listener(self._on_commit)
 
-    def _on_commit(self, signals: frozenset[Signal]) -> None:
-        if "work" in signals:
+    def _on_commit(self, commit: Commit) -> None:
+        if "work" in commit.signals:
             self.wake()
-        if "lease" in signals:
+        if "lease" in commit.signals:
             self._leases.set()
 
     def wake(self) -> None:

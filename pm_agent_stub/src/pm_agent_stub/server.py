@@ -17,11 +17,10 @@ import mcp.types as mcp_types
 from mcp.server.mcpserver import Context, MCPServer
 
 from pm_agent_stub import __version__
-from pm_agent_stub.board import Board
-from pm_agent_stub.db import connect
+from pm_agent_stub.board import open_board
 from pm_agent_stub.notify import Notifier
 from pm_agent_stub.settings import StubSettings
-from pm_agent_stub.tools import ToolBox
+from pm_agent_stub.tools import ToolRouter
 
 INSTRUCTIONS = (
     "PM Agent coordinator. register_agent first, then loop: request_next_task (wait_seconds to long-poll), "
@@ -36,18 +35,13 @@ class PMAgentServer(MCPServer[Any]):
         super().__init__(name="pm-agent", version=__version__, instructions=INSTRUCTIONS, log_level="WARNING")
         self.stub_settings = settings
         self.started_at = time.time()
-        self.conn = connect(settings.db, settings.db_synchronous)
-        self.board = Board(
-            self.conn,
-            lease_seconds=settings.lease_seconds,
-            max_attempts=settings.max_attempts,
-            offline_seconds=settings.agent_offline_seconds,
-        )
+        self.board = open_board(settings)
+        self.conn = self.board.conn
         self.notifier = Notifier(self.board)
-        self.toolbox = ToolBox(self.board, self.notifier, self.started_at)
+        self.router = ToolRouter(self.board, self.notifier, self.started_at)
 
     async def list_tools(self) -> list[mcp_types.Tool]:
-        return self.toolbox.list_tools()
+        return self.router.list_tools()
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
@@ -58,7 +52,7 @@ class PMAgentServer(MCPServer[Any]):
                 request = context.request_context.request  # the Starlette request over HTTP
             except ValueError:
                 request = None
-        return await self.toolbox.call(name, arguments, request)
+        return await self.router.call(name, arguments, request)
 
     @asynccontextmanager
     async def background(self) -> AsyncIterator[None]:
@@ -75,7 +69,7 @@ class PMAgentServer(MCPServer[Any]):
             await asyncio.gather(*tasks, return_exceptions=True)
 
     def close(self) -> None:
-        self.conn.close()
+        self.board.close()
 
 
 def build_server(settings: StubSettings) -> PMAgentServer:

@@ -1,53 +1,126 @@
-"""`status` output: rich tables for people, one JSON document for scripts."""
+"""`status` output for people: rich tables of the board's `StatusReport`.
+
+Two rules for a terminal:
+
+- Ids stay whole. A task or agent id is what the operator types next (`resolve TASK`,
+  `docker compose logs`), so id columns never shrink; when the table is too wide for the
+  terminal, free text (role, last seen) wraps and then columns are dropped, least useful
+  first, and the caption says which. Only if the ids alone do not fit do they fold onto
+  more lines, still never cut.
+- What the board stores is shown, never obeyed. Names, roles and ids come from workers and
+  project files; every cell is a `Text` (rich markup like `[red]` is not parsed) with
+  control characters shown as escapes (`\\x1b`), so a registered name cannot move the
+  cursor, clear the screen or set the clipboard (`ESC ] 52`).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
+from rich.text import Text
+
+from pm_agent_stub.board.views import StatusReport
 
 _STATUS_STYLE = {"todo": "white", "in_progress": "cyan", "blocked": "red", "done": "green"}
 
 
-def render(report: dict[str, Any], console: Console) -> None:
-    ps = report["project_status"]
-    workers = report["workers"]
+def inert(value: str, style: str = "") -> Text:
+    """`value` as plain text: no markup, control characters (and other unprintables) escaped."""
+    shown = "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in value)
+    return Text(shown, style=style)
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column and its cells. `is_id`: never dropped, never cut. `wraps`: free text that may
+    fold onto more lines; any other column keeps each value on one line or is dropped."""
+
+    header: str
+    cells: list[Text]
+    is_id: bool = False
+    wraps: bool = False
+
+
+def fitted_table(
+    console: Console, title: str, columns: Sequence[Column], drop_order: Sequence[str]
+) -> tuple[Table, list[str]]:
+    """The table with as many columns as fit `console.width` with every id whole; (table, dropped)."""
+    dropped: list[str] = []
+    unbounded = console.options.update_width(1_000_000)
+    while True:
+        kept = [c for c in columns if c.header not in dropped]
+        table = _table(title, kept, ids_fold=False)
+        if Measurement.get(console, unbounded, table).minimum <= console.width:
+            return table, dropped
+        left = [h for h in drop_order if h not in dropped]
+        if not left:  # the ids alone are wider than the terminal: fold them, never cut them
+            return _table(title, kept, ids_fold=True), dropped
+        dropped.append(left[0])
+
+
+def _table(title: str, columns: Sequence[Column], *, ids_fold: bool) -> Table:
+    table = Table(title=title)
+    for c in columns:
+        if c.wraps or (c.is_id and ids_fold):
+            table.add_column(c.header, overflow="fold")
+        else:
+            widest = max([len(c.header), *(cell.cell_len for cell in c.cells)])
+            table.add_column(c.header, no_wrap=True, min_width=widest)
+    for row in zip(*(c.cells for c in columns), strict=True):
+        table.add_row(*row)
+    return table
+
+
+def _caption(parts: list[str], dropped: list[str]) -> str | None:
+    if dropped:
+        parts = [*parts, f"{', '.join(dropped)} hidden to keep ids whole (widen the terminal or use --json)"]
+    return "; ".join(parts) or None
+
+
+def render(report: StatusReport, console: Console) -> None:
+    ps = report.project_status
+    workers = report.workers
     console.print(
-        f"[bold]{ps['total_tasks']} tasks[/]: {ps['todo']} todo, {ps['in_progress']} in progress, "
-        f"{ps['blocked']} blocked, {ps['done']} done ({ps['completion_percentage']}%)  |  "
-        f"[bold]{workers['total']} workers[/]: {workers['working']} working, {workers['idle']} idle, "
-        f"{workers['offline']} offline"
+        f"[bold]{ps.total_tasks} tasks[/]: {ps.todo} todo, {ps.in_progress} in progress, "
+        f"{ps.blocked} blocked, {ps.done} done ({ps.completion_percentage}%)  |  "
+        f"[bold]{workers.total} workers[/]: {workers.working} working, {workers.idle} idle, "
+        f"{workers.offline} offline"
     )
-    tasks = Table(title="Tasks", show_lines=False)
-    for col in ("task", "status", "priority", "holder", "attempt", "progress", "waiting on"):
-        tasks.add_column(col)
-    for t in report["tasks"]:
-        style = _STATUS_STYLE.get(t["status"], "white")
-        tasks.add_row(
-            t["task_id"],
-            f"[{style}]{t['status']}[/]",
-            t["priority"],
-            t["holder"] or t["completed_by"] or "",
-            str(t["attempt"]),
-            f"{t['progress']}%",
-            str(t["pending_dependencies"] or ""),
-        )
-    if report.get("tasks_truncated"):
-        tasks.caption = (
-            f"first {len(report['tasks'])} of {ps['total_tasks']} (use --json --all for every task)"
-        )
-    console.print(tasks)
-    agents = Table(title="Workers")
-    for col in ("agent", "role", "status", "current task", "done", "last seen"):
-        agents.add_column(col)
-    for ag in report["agents"]:
-        agents.add_row(
-            ag["agent_id"],
-            ag["role"],
-            ag["status"],
-            ag["current_task"] or "",
-            str(ag["tasks_completed"]),
-            ag["last_seen"],
-        )
-    console.print(agents)
+    tasks = report.tasks
+    task_table, dropped = fitted_table(
+        console,
+        "Tasks",
+        [
+            Column("task", [inert(t.task_id) for t in tasks], is_id=True),
+            Column("status", [inert(t.status, _STATUS_STYLE.get(t.status, "white")) for t in tasks]),
+            Column("priority", [inert(t.priority) for t in tasks]),
+            Column("holder", [inert(t.holder or t.completed_by or "") for t in tasks], is_id=True),
+            Column("attempt", [Text(str(t.attempt)) for t in tasks]),
+            Column("progress", [Text(f"{t.progress}%") for t in tasks]),
+            Column("waiting on", [Text(str(t.pending_dependencies or "")) for t in tasks]),
+        ],
+        drop_order=("attempt", "waiting on", "priority", "progress", "status"),
+    )
+    truncated = [f"first {len(tasks)} of {ps.total_tasks} (use --json --all for every task)"]
+    task_table.caption = _caption(truncated if report.tasks_truncated else [], dropped)
+    console.print(task_table)
+    agents = report.agents
+    agent_table, dropped = fitted_table(
+        console,
+        "Workers",
+        [
+            Column("agent", [inert(a.agent_id) for a in agents], is_id=True),
+            Column("role", [inert(a.role) for a in agents], wraps=True),
+            Column("status", [inert(a.status) for a in agents]),
+            Column("current task", [inert(a.current_task or "") for a in agents], is_id=True),
+            Column("done", [Text(str(a.tasks_completed)) for a in agents]),
+            Column("last seen", [inert(a.last_seen) for a in agents], wraps=True),
+        ],
+        drop_order=("last seen", "done", "role", "status"),
+    )
+    agent_table.caption = _caption([], dropped)
+    console.print(agent_table)

@@ -130,14 +130,19 @@ def start_stub(
     project: Path | None = None,
     args: tuple[str, ...] = (),
     timeout: float = 30.0,
+    wrap: tuple[str, ...] = (),
 ) -> StubProcess:
-    """Start `python -m pm_agent_stub serve --port P --db DB` and wait until `/healthz` answers."""
+    """Start `python -m pm_agent_stub serve --port P --db DB` and wait until `/healthz` answers.
+
+    `wrap` goes between the interpreter and `-m pm_agent_stub` (e.g. a profiler's
+    `("-m", "pyinstrument", ...)`, as bench/profile.py does).
+    """
     db = Path(db)
     db.parent.mkdir(parents=True, exist_ok=True)
     log_path = db.with_name(f"{db.stem}-stub-{time.monotonic_ns()}.log")
     for attempt in range(3):
         chosen = port or free_port()
-        cmd = [sys.executable, "-m", "pm_agent_stub", "serve", "--port", str(chosen), "--db", str(db), *args]
+        cmd = [sys.executable, *wrap, "-m", "pm_agent_stub", "serve", "--port", str(chosen), "--db", str(db), *args]
         if project is not None:
             cmd += ["--project", str(project)]
         full_env = stub_env(env)
@@ -229,16 +234,18 @@ def tasks_yaml(*tasks: dict[str, Any], project: str = "test") -> str:
 
 def load_tasks(db: Path, *tasks: dict[str, Any]) -> dict[str, Any]:
     """Put tasks on a board file directly (what `load` does, minus the subprocess); safe while a stub runs."""
+    from dataclasses import asdict
+
     from pm_agent_stub.board import Board
     from pm_agent_stub.db import connect
     from pm_agent_stub.project_file import check_project
 
     spec = check_project({"project": "test", "tasks": list(tasks)}, "test.yaml")
-    conn = connect(db)
+    board = Board(connect(db))
     try:
-        return Board(conn).load_project(spec, "test.yaml")
+        return asdict(board.load_project(spec, "test.yaml"))
     finally:
-        conn.close()
+        board.close()
 
 
 def task(task_id: str, skill: str, **fields: Any) -> dict[str, Any]:

@@ -1,7 +1,10 @@
-"""The tool table: name → (argument model, description, handler), plus one `call` that never raises.
+"""The stub's tool table: `pm_protocol.tools.TOOLS` (names, argument models, descriptions)
+bound to the stub's handlers, plus one `call` that never raises.
 
-Every result is one JSON object, as `content[0].text` and as `structured_content`;
-failures carry `{"success": false, "error": code, "message": ...}` with `is_error` set.
+Handlers return `pm_protocol.results` models; `call` turns them into JSON (`.wire()`) in
+one place. Every result is one JSON object, as `content[0].text` and as
+`structured_content`; failures carry `ErrorResult` (`{"success": false, "error": code,
+"message": ...}`) with `is_error` set.
 """
 
 from __future__ import annotations
@@ -20,11 +23,15 @@ from pm_agent_stub.errors import BoardError
 from pm_agent_stub.logs import get_logger
 from pm_agent_stub.notify import Notifier
 from pm_protocol import args as a
+from pm_protocol import results as r
+from pm_protocol.errors import ErrorCode, ErrorResult
 from pm_protocol.limits import dumps
+from pm_protocol.results import WireModel
+from pm_protocol.tools import TOOLS, Tool
 
 log = get_logger("pm_agent_stub.tools")
 
-Handler = Callable[[Any], Awaitable[dict[str, Any]]]
+Handler = Callable[[Any, Any], Awaitable[WireModel]]
 
 
 def _disconnect_waiter(request: Any) -> Callable[[], Awaitable[None]] | None:
@@ -49,10 +56,14 @@ def _is_gone(request: Any) -> bool:
 
 @dataclass(frozen=True)
 class ToolSpec:
-    name: str
-    model: type[a.ToolArgs]
-    description: str
+    """A tool of `pm_protocol.tools.TOOLS` bound to the stub's handler for it."""
+
+    tool: Tool
     handler: Handler
+
+    @property
+    def name(self) -> str:
+        return self.tool.name
 
 
 def result(obj: dict[str, Any], *, is_error: bool = False) -> mcp_types.CallToolResult:
@@ -64,15 +75,19 @@ def result(obj: dict[str, Any], *, is_error: bool = False) -> mcp_types.CallTool
     )
 
 
-def _usage(spec: ToolSpec) -> str:
+def error(code: ErrorCode, message: str) -> mcp_types.CallToolResult:
+    return result(ErrorResult(error=code, message=message).model_dump(mode="json"), is_error=True)
+
+
+def _usage(tool: Tool) -> str:
     parts = []
-    for fname, finfo in spec.model.model_fields.items():
+    for fname, finfo in tool.args.model_fields.items():
         optional = "" if finfo.is_required() else " (optional)"
         parts.append(f"{fname}{optional}: {a.HINTS.get(fname, 'see the input schema')}")
-    return f"{spec.name} takes " + ("; ".join(parts) if parts else "no arguments") + "."
+    return f"{tool.name} takes " + ("; ".join(parts) if parts else "no arguments") + "."
 
 
-def _invalid(spec: ToolSpec, exc: ValidationError) -> dict[str, Any]:
+def _invalid(tool: Tool, exc: ValidationError) -> str:
     problems = []
     for err in exc.errors()[:5]:
         field = ".".join(str(p) for p in err["loc"]) or "(arguments)"
@@ -83,124 +98,69 @@ def _invalid(spec: ToolSpec, exc: ValidationError) -> dict[str, Any]:
         else:
             msg = err["msg"].removeprefix("Value error, ")
             problems.append(f"argument '{field}': {msg} (got {type(err.get('input')).__name__})")
-    return {
-        "success": False,
-        "error": "invalid_argument",
-        "message": f"{spec.name}: " + "; ".join(problems) + ". " + _usage(spec),
-    }
+    return f"{tool.name}: " + "; ".join(problems) + ". " + _usage(tool)
 
 
-class ToolBox:
-    """Binds the tools to one board and notifier."""
+class ToolRouter:
+    """Routes each MCP tool call to the board: validates it, runs its handler, wraps the answer.
+
+    (The llm worker's `Toolbox` is another thing: the tools a model may call.)
+    """
 
     def __init__(self, board: Board, notifier: Notifier, started_at: float) -> None:
         self.board = board
         self.notifier = notifier
         self.started_at = started_at
-        self.specs: Final[dict[str, ToolSpec]] = {s.name: s for s in self._specs()}
+        handlers = self._handlers()
+        missing = [t.name for t in TOOLS if t.name not in handlers]
+        extra = sorted(set(handlers) - {t.name for t in TOOLS})
+        if missing or extra:
+            raise RuntimeError(
+                f"stub handlers out of step with pm_protocol.TOOLS: missing {missing}, extra {extra}"
+            )
+        self.specs: Final[dict[str, ToolSpec]] = {t.name: ToolSpec(t, handlers[t.name]) for t in TOOLS}
         self._tools: list[mcp_types.Tool] | None = None
         self._polls: dict[str, list[asyncio.Event]] = {}
 
-    def _specs(self) -> list[ToolSpec]:
+    def _handlers(self) -> dict[str, Handler]:
+        """The stub's answer to each tool of `pm_protocol.TOOLS`, by name."""
         b = self.board
-        return [
-            ToolSpec(
-                "register_agent",
-                a.RegisterAgentArgs,
-                "Register (or re-register) this worker with its skills. Do this first; re-registering keeps a held task.",
-                self._register_agent,
+        sync = self._sync
+        return {
+            "register_agent": sync(lambda x: b.register_agent(x.agent_id, x.name, x.role, x.skills)),
+            "request_next_task": self._request_next_task,
+            "report_task_progress": sync(self._report_task_progress),
+            "report_blocker": sync(
+                lambda x: b.report_blocker(x.agent_id, x.task_id, x.blocker_description, x.severity)
             ),
-            ToolSpec(
-                "request_next_task",
-                a.RequestNextTaskArgs,
-                "Get your assignment: the task you hold (lease renewed) or the best eligible one. "
-                "wait_seconds long-polls until a task is ready.",
-                self._request_next_task,
+            "get_project_status": sync(lambda _: b.get_project_status()),
+            "get_agent_status": sync(lambda x: b.get_agent_status(x.agent_id)),
+            "list_registered_agents": sync(lambda _: b.list_registered_agents()),
+            "ping": sync(self._ping),
+            "heartbeat": sync(lambda x: b.heartbeat(x.agent_id)),
+            "release_task": sync(lambda x: b.release_task(x.agent_id, x.task_id, x.reason)),
+            "log_artifact": sync(
+                lambda x: b.log_artifact(
+                    x.agent_id, x.task_id, x.artifact_type, x.description, x.location, x.data
+                )
             ),
-            ToolSpec(
-                "report_task_progress",
-                a.ReportTaskProgressArgs,
-                "Report progress (renews the lease), completion, or a block on the task you hold; "
-                "checkpoint stores resume state.",
-                self._report_task_progress,
-            ),
-            ToolSpec(
-                "report_blocker",
-                a.ReportBlockerArgs,
-                "Report that the task you hold is blocked; returns a resolution_suggestion and frees you.",
-                self._report_blocker,
-            ),
-            ToolSpec(
-                "get_project_status",
-                a.NoArgs,
-                "Task counts by status and worker counts.",
-                self._sync(lambda _: b.get_project_status()),
-            ),
-            ToolSpec(
-                "get_agent_status",
-                a.AgentOnlyArgs,
-                "One agent's status and current task.",
-                self._sync(lambda x: b.get_agent_status(x.agent_id)),
-            ),
-            ToolSpec(
-                "list_registered_agents",
-                a.NoArgs,
-                "All registered agents with their status.",
-                self._sync(lambda _: b.list_registered_agents()),
-            ),
-            ToolSpec("ping", a.PingArgs, "Liveness check; echoes `echo`.", self._ping),
-            ToolSpec(
-                "heartbeat",
-                a.AgentOnlyArgs,
-                "Renew the lease of your current task and your last-seen time.",
-                self._sync(lambda x: b.heartbeat(x.agent_id)),
-            ),
-            ToolSpec(
-                "release_task",
-                a.ReleaseTaskArgs,
-                "Give a held task back to the queue now (keeps its checkpoint; not a failed attempt).",
-                self._sync(lambda x: b.release_task(x.agent_id, x.task_id, x.reason)),
-            ),
-            ToolSpec(
-                "log_artifact",
-                a.LogArtifactArgs,
-                "Record an artifact of a task you hold or completed; dependents see it in their assignment.",
-                self._sync(
-                    lambda x: b.log_artifact(
-                        x.agent_id, x.task_id, x.artifact_type, x.description, x.location, x.data
-                    )
-                ),
-            ),
-            ToolSpec(
-                "get_task_context",
-                a.TaskOnlyArgs,
-                "A task with its progress log, blockers, artifacts and its dependencies' artifacts.",
-                self._sync(lambda x: b.get_task_context(x.task_id)),
-            ),
-            ToolSpec(
-                "resolve_blocker",
-                a.ResolveBlockerArgs,
-                "Close a task's open blockers and put it back in the queue with its attempts reset.",
-                self._sync(lambda x: b.resolve_blocker(x.task_id, x.resolution)),
-            ),
-        ]
+            "get_task_context": sync(lambda x: b.get_task_context(x.task_id)),
+            "resolve_blocker": sync(lambda x: b.resolve_blocker(x.task_id, x.resolution)),
+        }
 
     @staticmethod
-    def _sync(fn: Callable[[Any], dict[str, Any]]) -> Handler:
-        async def handler(x: Any) -> dict[str, Any]:
+    def _sync(fn: Callable[[Any], WireModel]) -> Handler:
+        async def handler(x: Any, request: Any = None) -> WireModel:
             return fn(x)
 
         return handler
-
-    async def _register_agent(self, x: a.RegisterAgentArgs) -> dict[str, Any]:
-        return self.board.register_agent(x.agent_id, x.name, x.role, x.skills)
 
     def _supersede(self, agent_id: str) -> None:
         """End this agent's pending long-polls: a newer call means the old caller is gone."""
         for event in self._polls.pop(agent_id, []):
             event.set()
 
-    async def _request_next_task(self, x: a.RequestNextTaskArgs, request: Any = None) -> dict[str, Any]:
+    async def _request_next_task(self, x: a.RequestNextTaskArgs, request: Any = None) -> r.TaskOffer:
         """Answer at once, or long-poll; an abandoned poll must never be handed a task.
 
         A poll ends without assigning when the same agent sends another call (a stopping
@@ -215,18 +175,18 @@ class ToolBox:
                 ticket = self.notifier.ticket()
                 answer = self.board.request_next_task(x.agent_id)
                 remaining = deadline - time.monotonic()
-                if answer["has_task"] or remaining <= 0:
+                if answer.has_task or remaining <= 0:
                     return answer
                 await self.notifier.wait(ticket, remaining, ended, disconnected=_disconnect_waiter(request))
                 if ended.is_set() or _is_gone(request):
                     log.info("long_poll_abandoned", agent_id=x.agent_id)
-                    return {
-                        "success": True,
-                        "has_task": False,
-                        "message": "This long-poll was superseded by a newer call from the same agent "
+                    return r.TaskOffer(
+                        success=True,
+                        has_task=False,
+                        message="This long-poll was superseded by a newer call from the same agent "
                         "(or its client went away); no task was assigned to it.",
-                        "retry_after_seconds": 0,
-                    }
+                        retry_after_seconds=0,
+                    )
         finally:
             polls = self._polls.get(x.agent_id)
             if polls is not None and ended in polls:
@@ -234,31 +194,30 @@ class ToolBox:
                 if not polls:
                     del self._polls[x.agent_id]
 
-    async def _report_task_progress(self, x: a.ReportTaskProgressArgs) -> dict[str, Any]:
+    def _report_task_progress(self, x: a.ReportTaskProgressArgs) -> r.ProgressAck:
         checkpoint = x.checkpoint if "checkpoint" in x.model_fields_set else UNSET
         return self.board.report_task_progress(
             x.agent_id, x.task_id, x.status, x.progress, x.message, checkpoint
         )
 
-    async def _report_blocker(self, x: a.ReportBlockerArgs) -> dict[str, Any]:
-        return self.board.report_blocker(x.agent_id, x.task_id, x.blocker_description, x.severity)
-
-    async def _ping(self, x: a.PingArgs) -> dict[str, Any]:
-        return {
-            "success": True,
-            "pong": True,
-            "status": "online",
-            "uptime_seconds": round(time.time() - self.started_at, 3),
-            "echo": x.echo,
-        }
+    def _ping(self, x: a.PingArgs) -> r.Pong:
+        return r.Pong(
+            success=True,
+            pong=True,
+            status="online",
+            uptime_seconds=round(time.time() - self.started_at, 3),
+            echo=x.echo,
+        )
 
     def list_tools(self) -> list[mcp_types.Tool]:
         # Built once: generating the 13 JSON schemas costs ~10 ms of the event loop, and every
         # client connection asks (the SDK client fetches tools/list to learn output schemas).
         if self._tools is None:
             self._tools = [
-                mcp_types.Tool(name=s.name, description=s.description, input_schema=s.model.model_json_schema())
-                for s in self.specs.values()
+                mcp_types.Tool(
+                    name=t.name, description=t.description, input_schema=t.args.model_json_schema()
+                )
+                for t in TOOLS
             ]
         return list(self._tools)
 
@@ -268,37 +227,28 @@ class ToolBox:
         """Validate, run, and wrap; never raises except for cancellation."""
         spec = self.specs.get(name)
         if spec is None:
-            return result(
-                {
-                    "success": False,
-                    "error": "invalid_argument",
-                    "message": f"unknown tool {name!r}; the tools are: {', '.join(self.specs)}.",
-                },
-                is_error=True,
+            return error(
+                "invalid_argument", f"unknown tool {name!r}; the tools are: {', '.join(self.specs)}."
             )
         try:
-            parsed = spec.model.model_validate(arguments or {})
+            parsed = spec.tool.args.model_validate(arguments or {})
         except ValidationError as exc:
-            return result(_invalid(spec, exc), is_error=True)
+            return error("invalid_argument", _invalid(spec.tool, exc))
         agent_id = getattr(parsed, "agent_id", None)
         if isinstance(agent_id, str):
             self._supersede(agent_id)
         try:
-            if isinstance(parsed, a.RequestNextTaskArgs):
-                return result(await self._request_next_task(parsed, request))
-            return result(await spec.handler(parsed))
+            answer = await spec.handler(parsed, request)
         except BoardError as exc:
-            return result(exc.to_json(), is_error=True)
+            return error(exc.code, exc.message)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             log.exception("tool_failed", tool=name)
-            return result(
-                {
-                    "success": False,
-                    "error": "internal_error",
-                    "message": f"{name} failed inside the stub ({type(exc).__name__}: {exc}); nothing was "
-                    "written. Retry once; if it persists, report it with the stub's log.",
-                },
-                is_error=True,
+            return error(
+                "internal_error",
+                f"{name} failed inside the stub ({type(exc).__name__}: {exc}); nothing was "
+                "written. Retry once; if it persists, report it with the stub's log.",
             )
+        # The one place a result model becomes JSON: every answer leaves through here.
+        return result(answer.wire())

@@ -44,7 +44,15 @@ AgentId = Annotated[
     AfterValidator(_printable),
 ]
 TaskId = Annotated[str, Field(min_length=1, max_length=MAX_ID, description="A task id from your assignment.")]
-Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME)]
+# Shown to people (status tables, logs): printable text only, like agent ids.
+Name = Annotated[
+    str,
+    Field(
+        min_length=1, max_length=MAX_NAME, description="≤200 printable characters (no control characters)."
+    ),
+    AfterValidator(_printable),
+]
+Label = Annotated[str, Field(min_length=1, max_length=MAX_NAME)]
 Text = Annotated[str, Field(max_length=MAX_TEXT)]
 Skill = Annotated[str, Field(min_length=1, max_length=MAX_SKILL_LEN)]
 Json = Annotated[JsonValue, AfterValidator(_json_limit)]
@@ -120,7 +128,7 @@ class ReleaseTaskArgs(ToolArgs):
 class LogArtifactArgs(ToolArgs):
     agent_id: AgentId
     task_id: TaskId
-    artifact_type: Name
+    artifact_type: Label
     description: Text
     location: Text | None = None
     data: Annotated[Json, Field(description="Any JSON (≤256 KiB).")] = None
@@ -138,8 +146,8 @@ class ResolveBlockerArgs(ToolArgs):
 HINTS: dict[str, str] = {
     "agent_id": "a non-empty string of at most 200 printable characters",
     "task_id": "the task_id string from your assignment (at most 200 characters)",
-    "name": "a non-empty string of at most 200 characters",
-    "role": "a non-empty string of at most 200 characters",
+    "name": "a non-empty string of at most 200 printable characters (no control characters or newlines)",
+    "role": "a non-empty string of at most 200 printable characters (no control characters or newlines)",
     "artifact_type": "a non-empty string of at most 200 characters",
     "skills": "a list of at most 64 non-empty strings of at most 100 characters",
     "wait_seconds": "a number from 0 to 30",

@@ -22,6 +22,9 @@ TaskStatus = Literal["todo", "in_progress", "blocked", "done"]
 AgentState = Literal["working", "idle", "offline"]
 Priority = Literal["low", "medium", "high", "urgent"]
 ProgressAckStatus = Literal["progress_recorded", "task_completed", "task_blocked", "already_complete"]
+# Seconds the stub may send as a whole number: `int | float` keeps 60 as 60 on the wire (a bare
+# `float` would turn it into 60.0, which a client decoding into an integer refuses).
+Seconds = int | float
 
 
 class WireModel(BaseModel):
@@ -45,7 +48,7 @@ class AgentData(WireModel):
 
 class Lease(WireModel):
     lease_id: str
-    ttl_seconds: float
+    ttl_seconds: Seconds
     expires_at: str
 
 
@@ -170,7 +173,7 @@ class TaskOffer(WireModel):
     has_task: bool
     assignment: Assignment | None = None
     message: str = ""
-    retry_after_seconds: float | None = None
+    retry_after_seconds: Seconds | None = None
 
 
 class ProgressAck(WireModel):
@@ -274,6 +277,7 @@ __all__ = [
     "RegisterResult",
     "ReportStatus",
     "ResolveResult",
+    "Seconds",
     "TaskContextResult",
     "TaskDetail",
     "TaskOffer",

@@ -26,15 +26,19 @@ if TYPE_CHECKING:
         InvalidArgument,
         NotTaskHolder,
         PMError,
+        SettingsError,
         TaskAlreadyComplete,
         TaskBlocked,
+        TaskInterrupt,
         TaskNotFound,
+        TaskReleased,
         TransportError,
         Unauthorized,
+        WorkerError,
     )
     from pm_worker.models import Artifact, Assignment, TaskOffer
     from pm_worker.runner import run
-    from pm_worker.settings import SettingsError, WorkerSettings, load_settings
+    from pm_worker.settings import WorkerSettings, load_settings
     from pm_worker.worker import Worker
 
 # Lazy exports (PEP 562): `python -m pm_worker.health`, a container HEALTHCHECK run every
@@ -42,10 +46,11 @@ if TYPE_CHECKING:
 _EXPORTS = {
     "Identity": "client", "PMClient": "client", "TaskContext": "context",
     "AgentNotRegistered": "errors", "InvalidArgument": "errors", "NotTaskHolder": "errors", "PMError": "errors",
-    "TaskAlreadyComplete": "errors", "TaskBlocked": "errors", "TaskNotFound": "errors",
-    "TransportError": "errors", "Unauthorized": "errors",
+    "TaskAlreadyComplete": "errors", "TaskBlocked": "errors", "TaskInterrupt": "errors", "TaskNotFound": "errors",
+    "TaskReleased": "errors", "TransportError": "errors", "Unauthorized": "errors", "WorkerError": "errors",
+    "SettingsError": "errors",
     "Artifact": "models", "Assignment": "models", "TaskOffer": "models",
-    "run": "runner", "SettingsError": "settings", "WorkerSettings": "settings", "load_settings": "settings",
+    "run": "runner", "WorkerSettings": "settings", "load_settings": "settings",
     "Worker": "worker",
 }
 
@@ -72,11 +77,14 @@ __all__ = [
     "TaskAlreadyComplete",
     "TaskBlocked",
     "TaskContext",
+    "TaskInterrupt",
     "TaskNotFound",
     "TaskOffer",
+    "TaskReleased",
     "TransportError",
     "Unauthorized",
     "Worker",
+    "WorkerError",
     "WorkerSettings",
     "load_settings",
     "run",

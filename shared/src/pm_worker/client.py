@@ -1,10 +1,12 @@
 """Typed async client for every PM Agent tool, surviving disconnects and stub restarts.
 
-Each call goes through `_call`: (re)connect if needed, call, and on a transport failure
-reconnect with the backoff policy and call again. After a reconnect the agent
-re-registers first, so a stub whose database was replaced still knows us. Every call the
-worker makes is safe to repeat (the stub answers a repeated `completed` as already
-complete, a repeated `request_next_task` with the same assignment).
+Each method fits what it sends (`pm_worker.outgoing`), then asks the dialect
+(`pm_worker.dialect`; the stub's by default) to make the call through `call`: (re)connect
+if needed, call, and on a transport failure reconnect with the backoff policy and call
+again. After a reconnect the agent re-registers first, so a stub whose database was
+replaced still knows us. Every call the worker makes is safe to repeat (the stub answers a
+repeated `completed` as already complete, a repeated `request_next_task` with the same
+assignment).
 """
 
 from __future__ import annotations
@@ -12,47 +14,35 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
 import structlog
-from pydantic import BaseModel
 
-from pm_worker.connection import Connection
-from pm_worker.errors import AgentNotRegistered, TransportError, error_from_payload
+from pm_protocol.limits import MAX_NAME
+from pm_worker.connection import Connection, ToolConnection
+from pm_worker.dialect import UNSET, Checkpoint, Dialect, Send
+from pm_worker.errors import AgentNotRegistered, TransportError
 from pm_worker.models import (
     AgentList,
     AgentStatus,
     ArtifactResult,
     BlockerResult,
     HeartbeatResult,
+    MessageResult,
     Pong,
     ProgressAck,
     ProjectStatus,
     RegisterResult,
-    SimpleResult,
+    ResolveResult,
     TaskContextResult,
     TaskOffer,
 )
-from pm_worker.retry import reconnect_policy
+from pm_worker.outgoing import Outgoing
+from pm_worker.reconnect import reconnect_policy
 from pm_worker.settings import WorkerSettings
+from pm_worker.stub_dialect import StubDialect
 
-M = TypeVar("M", bound=BaseModel)
 log = structlog.get_logger("pm_worker.client")
-
-_UNSET: Any = object()
-
-
-class ToolConnection(Protocol):
-    """What `PMClient` needs of a connection; `Connection` in production, fakes in unit tests."""
-
-    @property
-    def alive(self) -> bool: ...
-
-    async def open(self) -> None: ...
-
-    async def call(self, name: str, arguments: dict[str, Any], timeout: float) -> dict[str, Any]: ...
-
-    async def close(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -67,10 +57,12 @@ class PMClient:
     """`async with PMClient(settings, identity) as pm: await pm.request_next_task(...)`."""
 
     def __init__(self, settings: WorkerSettings, identity: Identity | None = None,
-                 *, retry_overrides: dict[str, Any] | None = None,
+                 *, dialect: Dialect | None = None, retry_overrides: dict[str, Any] | None = None,
                  connect: Callable[[WorkerSettings], ToolConnection] = Connection) -> None:
         self.settings = settings
         self.identity = identity
+        self.dialect: Dialect = dialect or StubDialect()
+        self.outgoing = Outgoing([settings.token()])
         self._connect = connect
         self._conn: ToolConnection | None = None
         self._connected_once = False
@@ -115,100 +107,97 @@ class PMClient:
             self.reconnects += 1
             log.info("reconnected to stub", reconnects=self.reconnects)
             if self.identity is not None:
-                await self._raw("register_agent", self._register_args(), self.settings.call_timeout_seconds)
+                await self._register(self._send_once)
         self._connected_once = True
         return conn
 
-    def _register_args(self) -> dict[str, Any]:
-        ident = self.identity
-        assert ident is not None
-        return {"agent_id": ident.agent_id, "name": ident.name, "role": ident.role, "skills": list(ident.skills)}
-
-    async def _raw(self, tool: str, args: dict[str, Any], timeout: float) -> dict[str, Any]:
+    async def _once(self, tool: str, arguments: dict[str, Any], timeout: float) -> dict[str, Any]:
         conn = self._conn
         if conn is None:
             raise TransportError("not connected")
-        answer = await conn.call(tool, args, timeout)
-        payload: dict[str, Any] = answer["payload"]
-        if answer["is_error"]:
-            raise error_from_payload(tool, payload)
-        return payload
+        reply = await conn.call(tool, arguments, timeout)
+        if reply.is_error:
+            raise self.dialect.error(tool, reply.answer)
+        return reply.answer
 
-    async def call(self, tool: str, args: dict[str, Any], *, extra_timeout: float = 0.0) -> dict[str, Any]:
-        """Call `tool`, reconnecting on transport failures; tool errors raise `PMError` subclasses."""
+    async def _send_once(self, tool: str, arguments: dict[str, Any], *, extra_timeout: float = 0.0) -> dict[str, Any]:
+        """One call on the current connection: no reconnect (used while (re)connecting)."""
+        return await self._once(tool, arguments, self.settings.call_timeout_seconds + extra_timeout)
+
+    async def call(self, tool: str, arguments: dict[str, Any], *, extra_timeout: float = 0.0) -> dict[str, Any]:
+        """Call `tool`, reconnecting on transport failures; error answers raise `PMError` subclasses.
+
+        This is the `send` every dialect method is given.
+        """
         timeout = self.settings.call_timeout_seconds + extra_timeout
         policy = reconnect_policy(self.settings.reconnect_give_up_seconds, **self._retry_overrides)
         async for attempt in policy:
             with attempt:
                 await self._ensure()
                 try:
-                    return await self._raw(tool, args, timeout)
+                    return await self._once(tool, arguments, timeout)
                 except AgentNotRegistered:
-                    if self.identity is None or tool == "register_agent":
+                    if self.identity is None:
                         raise
                     log.warning("stub does not know this agent; registering again", tool=tool)
-                    await self._raw("register_agent", self._register_args(), timeout)
-                    return await self._raw(tool, args, timeout)
+                    await self._register(self._send_once)
+                    return await self._once(tool, arguments, timeout)
         raise AssertionError("unreachable")  # pragma: no cover - tenacity reraises
 
-    async def _typed(self, model: type[M], tool: str, args: dict[str, Any], extra_timeout: float = 0.0) -> M:
-        return model.model_validate(await self.call(tool, args, extra_timeout=extra_timeout))
+    async def _register(self, send: Send) -> RegisterResult:
+        ident = self.identity
+        if ident is None:
+            raise RuntimeError("this client has no agent identity")
+        out = self.outgoing
+        return await self.dialect.register(send, ident.agent_id, out.text(ident.name, MAX_NAME),
+                                           out.text(ident.role, MAX_NAME), list(ident.skills))
 
-    # -- the contract's tools -------------------------------------------------------
+    # -- the contract's tools, in the fleet's terms ------------------------------------
 
     async def register(self) -> RegisterResult:
-        return await self._typed(RegisterResult, "register_agent", self._register_args())
+        return await self._register(self.call)
 
     async def request_next_task(self, wait_seconds: float = 0.0) -> TaskOffer:
-        args: dict[str, Any] = {"agent_id": self.agent_id}
-        if wait_seconds:
-            args["wait_seconds"] = wait_seconds
-        return await self._typed(TaskOffer, "request_next_task", args, extra_timeout=wait_seconds)
+        return await self.dialect.request_next_task(self.call, self.agent_id, wait_seconds)
 
     async def report_progress(self, task_id: str, progress: float, message: str, status: str = "in_progress",
-                              checkpoint: Any = _UNSET) -> ProgressAck:
-        args: dict[str, Any] = {"agent_id": self.agent_id, "task_id": task_id, "status": status,
-                                "progress": progress, "message": message}
-        if checkpoint is not _UNSET:
-            args["checkpoint"] = checkpoint
-        return await self._typed(ProgressAck, "report_task_progress", args)
+                              checkpoint: Any = UNSET) -> ProgressAck:
+        out = self.outgoing
+        fitted: Checkpoint = UNSET if checkpoint is UNSET else out.json(checkpoint, "the checkpoint")
+        return await self.dialect.report_progress(self.call, self.agent_id, task_id, progress, out.text(message),
+                                                  status, fitted)
 
     async def report_blocker(self, task_id: str, description: str, severity: str = "medium") -> BlockerResult:
-        return await self._typed(BlockerResult, "report_blocker", {
-            "agent_id": self.agent_id, "task_id": task_id, "blocker_description": description,
-            "severity": severity})
+        return await self.dialect.report_blocker(self.call, self.agent_id, task_id, self.outgoing.text(description),
+                                                 severity)
 
     async def heartbeat(self) -> HeartbeatResult:
-        return await self._typed(HeartbeatResult, "heartbeat", {"agent_id": self.agent_id})
+        return await self.dialect.heartbeat(self.call, self.agent_id)
 
-    async def release_task(self, task_id: str, reason: str) -> SimpleResult:
-        return await self._typed(SimpleResult, "release_task",
-                                 {"agent_id": self.agent_id, "task_id": task_id, "reason": reason})
+    async def release_task(self, task_id: str, reason: str) -> MessageResult:
+        return await self.dialect.release_task(self.call, self.agent_id, task_id, self.outgoing.text(reason))
 
     async def log_artifact(self, task_id: str, artifact_type: str, description: str,
                            location: str | None = None, data: Any = None) -> ArtifactResult:
-        args: dict[str, Any] = {"agent_id": self.agent_id, "task_id": task_id, "artifact_type": artifact_type,
-                                "description": description}
-        if location is not None:
-            args["location"] = location
-        if data is not None:
-            args["data"] = data
-        return await self._typed(ArtifactResult, "log_artifact", args)
+        out = self.outgoing
+        return await self.dialect.log_artifact(
+            self.call, self.agent_id, task_id, out.text(artifact_type, MAX_NAME), out.text(description),
+            out.optional_text(location), None if data is None else out.json(data, "the artifact's data"))
 
     async def get_task_context(self, task_id: str) -> TaskContextResult:
-        return await self._typed(TaskContextResult, "get_task_context", {"task_id": task_id})
+        return await self.dialect.get_task_context(self.call, task_id)
 
-    async def resolve_blocker(self, task_id: str, resolution: str) -> SimpleResult:
-        return await self._typed(SimpleResult, "resolve_blocker", {"task_id": task_id, "resolution": resolution})
+    async def resolve_blocker(self, task_id: str, resolution: str) -> ResolveResult:
+        return await self.dialect.resolve_blocker(self.call, task_id, self.outgoing.text(resolution))
 
     async def get_project_status(self) -> ProjectStatus:
-        return await self._typed(ProjectStatus, "get_project_status", {})
+        return await self.dialect.get_project_status(self.call)
 
     async def get_agent_status(self, agent_id: str | None = None) -> AgentStatus:
-        return await self._typed(AgentStatus, "get_agent_status", {"agent_id": agent_id or self.agent_id})
+        return await self.dialect.get_agent_status(self.call, agent_id or self.agent_id)
 
     async def list_registered_agents(self) -> AgentList:
-        return await self._typed(AgentList, "list_registered_agents", {})
+        return await self.dialect.list_registered_agents(self.call)
 
     async def ping(self, echo: str | None = None) -> Pong:
-        return await self._typed(Pong, "ping", {} if echo is None else {"echo": echo})
+        return await self.dialect.ping(self.call, self.outgoing.optional_text(echo))

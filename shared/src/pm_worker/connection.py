@@ -14,7 +14,8 @@ import contextlib
 import json
 import shlex
 import sys
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import httpx2
 from mcp import Client, StdioServerParameters
@@ -24,6 +25,27 @@ from mcp_types import CallToolResult, TextContent
 
 from pm_worker.errors import TransportError, Unauthorized
 from pm_worker.settings import WorkerSettings
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A tool's answer as the server sent it: the JSON object, and whether it is an error."""
+
+    is_error: bool
+    answer: dict[str, Any]
+
+
+class ToolConnection(Protocol):
+    """What `PMClient` needs of a connection: `Connection`, or a test double wrapping one."""
+
+    @property
+    def alive(self) -> bool: ...
+
+    async def open(self) -> None: ...
+
+    async def call(self, name: str, arguments: dict[str, Any], timeout: float) -> Reply: ...
+
+    async def close(self) -> None: ...
 
 
 def stdio_params(command: str) -> StdioServerParameters:
@@ -52,10 +74,15 @@ def _unauthorized(exc: BaseException) -> bool:
 
 
 class Connection:
-    """Opens an `mcp.Client` (streamable HTTP or stdio) and serves `call_tool` until it dies."""
+    """Opens an `mcp.Client` and serves `call_tool` until it dies.
 
-    def __init__(self, settings: WorkerSettings) -> None:
+    The client speaks streamable HTTP or stdio as the settings say, or, given `server`, talks
+    to an MCP server object in this very process (what `pm_worker.testing` runs workers on).
+    """
+
+    def __init__(self, settings: WorkerSettings, *, server: Any = None) -> None:
         self._settings = settings
+        self._server = server
         self._client: Client | None = None
         self._stop = asyncio.Event()
         self._dead = asyncio.Event()
@@ -87,19 +114,25 @@ class Connection:
             failure = self._failure
             await self.close()
             if failure is not None and _unauthorized(failure):
-                raise Unauthorized("the stub refused our token: set PM_AGENT_TOKEN to the stub's token")
+                raise Unauthorized("the stub refused our token: set PM_AGENT_TOKEN (or PM_AGENT_TOKEN_FILE) to the stub's token")
             reason = describe(failure) if failure else "timed out connecting"
             raise TransportError(f"cannot connect to {self._describe_target()}: {reason}")
 
     def _describe_target(self) -> str:
         s = self._settings
+        if self._server is not None:
+            return f"the in-process server {type(self._server).__name__}"
         return f"stdio `{s.pm_stdio_command}`" if s.pm_transport == "stdio" else s.pm_agent_url
 
     async def _hold(self) -> None:
         s = self._settings
         try:
-            if s.pm_transport == "http":
-                headers = {"Authorization": f"Bearer {s.pm_agent_token}"} if s.pm_agent_token else None
+            if self._server is not None:
+                async with Client(self._server) as client:
+                    await self._serve(client)
+            elif s.pm_transport == "http":
+                token = s.token()
+                headers = {"Authorization": f"Bearer {token}"} if token else None
                 http = create_mcp_http_client(
                     headers=headers,
                     timeout=httpx2.Timeout(s.call_timeout_seconds + s.poll_wait_seconds + 5, connect=10.0),
@@ -126,8 +159,8 @@ class Connection:
         self._ready.set()
         await self._stop.wait()
 
-    async def call(self, name: str, arguments: dict[str, Any], timeout: float) -> dict[str, Any]:
-        """Call a tool; return (is_error, payload). Raises TransportError if the link breaks."""
+    async def call(self, name: str, arguments: dict[str, Any], timeout: float) -> Reply:
+        """Call a tool and return its reply; `TransportError` if the link breaks or the reply is malformed."""
         client = self._client
         if client is None or self._dead.is_set():
             raise TransportError("not connected")
@@ -151,7 +184,7 @@ class Connection:
             result = call.result()
         except MCPError as exc:
             if _unauthorized(exc):
-                raise Unauthorized("the stub refused our token: set PM_AGENT_TOKEN to the stub's token",
+                raise Unauthorized("the stub refused our token: set PM_AGENT_TOKEN (or PM_AGENT_TOKEN_FILE) to the stub's token",
                                    tool=name) from exc
             # A protocol-level error (not a tool error): the stub is up but unhappy, e.g. restarting.
             await self.close()
@@ -159,7 +192,7 @@ class Connection:
         except (OSError, httpx2.HTTPError) as exc:
             await self.close()
             raise TransportError(f"{name}: {describe(exc)}") from exc
-        return {"is_error": bool(result.is_error), "payload": parse_result(name, result)}
+        return Reply(bool(result.is_error), parse_result(name, result))
 
     async def close(self) -> None:
         self._stop.set()
@@ -171,7 +204,11 @@ class Connection:
 
 
 def parse_result(name: str, result: CallToolResult) -> dict[str, Any]:
-    """The contract puts one JSON object in content[0].text (and in structured_content)."""
+    """The one JSON object the contract puts in content[0].text (and in structured_content).
+
+    Anything else is not an answer of this protocol (a proxy's error page, another server):
+    a `TransportError`, so it is retried like a broken link and never mistaken for a tool error.
+    """
     if isinstance(result.structured_content, dict):
         return dict(result.structured_content)
     for block in result.content:
@@ -179,7 +216,8 @@ def parse_result(name: str, result: CallToolResult) -> dict[str, Any]:
             try:
                 value = json.loads(block.text)
             except json.JSONDecodeError:
-                return {"success": False, "error": "bad_response", "message": f"{name}: not JSON: {block.text[:200]}"}
+                raise TransportError(f"{name}: the reply is not JSON: {block.text[:200]!r}") from None
             if isinstance(value, dict):
                 return value
-    return {"success": False, "error": "bad_response", "message": f"{name}: empty result"}
+            raise TransportError(f"{name}: the reply is JSON but not an object: {block.text[:200]!r}")
+    raise TransportError(f"{name}: the reply holds no text content")

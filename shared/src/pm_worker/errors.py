@@ -1,12 +1,46 @@
-"""Typed errors: one class per contract error code, plus what the worker loop needs."""
+"""Every exception pm_worker raises on purpose, under one root.
+
+    WorkerError                    catch this to catch anything below
+    ├── SettingsError              a setting cannot be used; the message is the one line shown at start
+    ├── TransportError             no usable answer: unreachable, link broken, timed out, or a reply that
+    │                              is not the protocol's (not JSON, not an object, not the result's shape);
+    │                              `PMClient` retries these with backoff, then gives up with the last one
+    ├── PMError                    the PM server answered, with an error; `.code` is the protocol's code
+    │   ├── InvalidArgument        invalid_argument: the call broke the contract (the message says how)
+    │   ├── AgentNotRegistered     agent_not_registered: `PMClient` registers again and repeats the call
+    │   ├── TaskNotFound           task_not_found
+    │   ├── NotTaskHolder          not_task_holder: the lease is gone; stop working on the task
+    │   ├── TaskAlreadyComplete    task_already_complete
+    │   └── Unauthorized           unauthorized (or HTTP 401): the token is wrong; retrying cannot help
+    └── TaskInterrupt              raised by `Worker.execute` to end a task other than by returning
+        ├── TaskBlocked            → a blocker with its description and severity; the task waits for a person
+        └── TaskReleased           → the task goes back to the queue with its last checkpoint
+                                     (e.g. on shutdown); whoever takes it next resumes from there
+
+Any other exception from `execute` becomes a blocker naming it ("failed"). Codes a newer
+server sends that are not listed (e.g. internal_error) arrive as a plain `PMError` with that
+`.code`.
+"""
 
 from __future__ import annotations
 
 from typing import ClassVar
 
 
-class PMError(Exception):
-    """A tool call the stub answered with `is_error` and `{"error": code, "message": ...}`."""
+class WorkerError(Exception):
+    """The root of every exception pm_worker raises on purpose."""
+
+
+class SettingsError(WorkerError):
+    """A setting that cannot be used; its message is the one line the user sees."""
+
+
+class TransportError(WorkerError):
+    """No usable answer from the server (retried with backoff by `PMClient`)."""
+
+
+class PMError(WorkerError):
+    """A tool call the server answered with an error: `.code` and `.message` as it sent them."""
 
     code: ClassVar[str] = "error"
 
@@ -45,36 +79,43 @@ class TaskAlreadyComplete(PMError):
 
 
 class Unauthorized(PMError):
-    """The stub refused our token. Retrying cannot help."""
+    """The server refused our token. Retrying cannot help."""
 
     code = "unauthorized"
 
 
-ERRORS_BY_CODE: dict[str, type[PMError]] = {
+_BY_CODE: dict[str, type[PMError]] = {
     cls.code: cls
     for cls in (InvalidArgument, AgentNotRegistered, TaskNotFound, NotTaskHolder, TaskAlreadyComplete, Unauthorized)
 }
 
 
-def error_from_payload(tool: str, payload: dict[str, object]) -> PMError:
-    code = str(payload.get("error") or "error")
-    message = str(payload.get("message") or payload)
-    cls = ERRORS_BY_CODE.get(code, PMError)
-    return cls(message, tool=tool, code=code)
+def error_for(code: str, message: str, *, tool: str = "") -> PMError:
+    """The `PMError` subclass for a protocol error code (a plain `PMError` for codes without one)."""
+    return _BY_CODE.get(code, PMError)(message, tool=tool, code=code)
 
 
-class TransportError(Exception):
-    """The stub could not be reached or the connection broke; retried with backoff."""
+class TaskInterrupt(WorkerError):
+    """Raised by `execute` to end the task with an outcome other than "completed"."""
 
 
-class GaveUp(Exception):
-    """Reconnecting took longer than RECONNECT_GIVE_UP_SECONDS."""
-
-
-class TaskBlocked(Exception):
-    """Raised by `execute` when the task cannot go on; becomes a `report_blocker`."""
+class TaskBlocked(TaskInterrupt):
+    """The task cannot go on: reported as a blocker; it waits until someone resolves it."""
 
     def __init__(self, description: str, severity: str = "medium") -> None:
         super().__init__(description)
         self.description = description
-        self.severity = severity
+        self.severity = severity  # low | medium | high | critical
+
+
+class TaskReleased(TaskInterrupt):
+    """Give the task back: it returns to the queue at once with its last checkpoint.
+
+    For a worker that stops mid-task (`ctx.stopping`) after saving a checkpoint: raise
+    `TaskReleased("stopping; resume from step 3")` and whoever takes the task next gets the
+    checkpoint as `task.checkpoint`. Not a failed attempt.
+    """
+
+    def __init__(self, reason: str = "released by the worker; resume from its checkpoint") -> None:
+        super().__init__(reason)
+        self.reason = reason

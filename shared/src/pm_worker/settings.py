@@ -13,10 +13,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from pm_worker.errors import (
+    SettingsError as SettingsError,  # re-exported for `from pm_worker.settings import ...`
+)
 from pm_worker.health import default_health_dir
+from pm_worker.secrecy import read_token_file
 
 
 def normalize_agent_url(value: str) -> str:
@@ -64,7 +68,8 @@ class WorkerSettings(BaseSettings):
     pm_agent_url: str = "http://localhost:8000/mcp"
     pm_transport: Literal["http", "stdio"] = "http"
     pm_stdio_command: str = "python -m pm_agent_stub serve --transport stdio"
-    pm_agent_token: str | None = None
+    pm_agent_token: SecretStr | None = None
+    pm_agent_token_file: Path | None = None
     agent_id: str | None = None
     agent_name: str | None = None
     agent_role: str | None = None
@@ -95,10 +100,28 @@ class WorkerSettings(BaseSettings):
     def _lower(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
 
-    @field_validator("pm_agent_token", "agent_id", "agent_name", "agent_role", mode="before")
+    @field_validator("pm_agent_token", "pm_agent_token_file", "agent_id", "agent_name", "agent_role", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _token_from_file(self) -> WorkerSettings:
+        """PM_AGENT_TOKEN_FILE (the Docker/Kubernetes secrets convention): read once, here, and closed."""
+        if self.pm_agent_token_file is None:
+            return self
+        if self.pm_agent_token is not None:
+            raise ValueError("PM_AGENT_TOKEN and PM_AGENT_TOKEN_FILE are both set; set only one "
+                             "(PM_AGENT_TOKEN_FILE keeps the token out of the environment)")
+        try:
+            self.pm_agent_token = SecretStr(read_token_file(self.pm_agent_token_file))
+        except ValueError as exc:
+            raise ValueError(f"PM_AGENT_TOKEN_FILE: {exc}") from None
+        return self
+
+    def token(self) -> str | None:
+        """The bearer token, from PM_AGENT_TOKEN or PM_AGENT_TOKEN_FILE."""
+        return self.pm_agent_token.get_secret_value() if self.pm_agent_token is not None else None
 
     def resolve_agent_id(self, role: str) -> str:
         """`AGENT_ID` with `{hostname}`/`{pid}` filled; default `<role>-{hostname}`.
@@ -115,10 +138,6 @@ class WorkerSettings(BaseSettings):
             ) from exc
 
 
-class SettingsError(Exception):
-    """A setting that cannot be used; its message is the one line the user sees."""
-
-
 def load_settings(**overrides: Any) -> WorkerSettings:
     """Read the environment; turn pydantic's report into one line per bad variable."""
     try:
@@ -126,7 +145,10 @@ def load_settings(**overrides: Any) -> WorkerSettings:
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
-            name = str(err["loc"][0]).upper() if err["loc"] else "?"
+            if not err["loc"]:  # a rule across settings: its message names them
+                lines.append(f"invalid settings: {err['msg'].removeprefix('Value error, ')}")
+                continue
+            name = str(err["loc"][0]).upper()
             given = os.environ.get(name)
             shown = f" (got {given!r})" if given is not None and "TOKEN" not in name else ""
             lines.append(f"invalid setting {name}{shown}: {err['msg']}")

@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, ClassVar
 
 import structlog
@@ -18,28 +20,43 @@ from pydantic import BaseModel
 
 from pm_worker import health
 from pm_worker.client import Identity, PMClient
+from pm_worker.connection import Connection, ToolConnection
 from pm_worker.context import TaskContext
 from pm_worker.errors import (
     AgentNotRegistered,
+    InvalidArgument,
     NotTaskHolder,
     PMError,
     TaskAlreadyComplete,
     TaskBlocked,
+    TaskReleased,
     TransportError,
     Unauthorized,
 )
 from pm_worker.models import Assignment
+from pm_worker.outgoing import fit_text
 from pm_worker.payload import parse_payload
 from pm_worker.settings import WorkerSettings, load_settings
 
 log = structlog.get_logger("pm_worker.worker")
 
+REFUSAL_CHARS = 1000  # of the refusal and of the refused report, in the blocker that replaces it
+REFUSED_PAUSE_SECONDS = 30.0
+
+
+class OutcomeKind(StrEnum):
+    """How one execution ended; each kind is reported its own way (and counted under its name)."""
+
+    COMPLETED = "completed"  # execute returned: report completed
+    BLOCKED = "blocked"  # TaskBlocked: report a blocker
+    FAILED = "failed"  # any other exception: report a blocker naming it
+    RELEASED = "released"  # TaskReleased, or shutdown past the grace: give the task back
+    FENCED = "fenced"  # the lease was lost: report nothing, someone else holds the task
+
 
 @dataclass
 class Outcome:
-    """How one execution ended; decides what is reported to the stub."""
-
-    kind: str  # completed | blocked | failed | fenced | released
+    kind: OutcomeKind
     message: str = ""
     severity: str = "medium"
 
@@ -69,6 +86,8 @@ class Worker:
         self._stop = asyncio.Event()
         self._force = asyncio.Event()
         self._client: PMClient | None = None
+        self.connect: Callable[[WorkerSettings], ToolConnection] = Connection
+        """How `make_client` reaches the PM server; `pm_worker.testing` points it at an in-process stub."""
 
     # -- what a specialist writes ---------------------------------------------------
 
@@ -102,7 +121,7 @@ class Worker:
             self._stop.set()
 
     def make_client(self) -> PMClient:
-        return PMClient(self.settings, self.identity)
+        return PMClient(self.settings, self.identity, connect=self.connect)
 
     async def run(self) -> int:
         """Run until stopped (exit 0), `MAX_TASKS` is reached (0), or the stub stays unreachable (1)."""
@@ -243,9 +262,12 @@ class Worker:
                     work.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await work
-                    return Outcome("released", "worker shut down before the task finished; resume from checkpoint")
+                    return Outcome(OutcomeKind.RELEASED,
+                                   "worker shut down before the task finished; resume from checkpoint")
             if work.cancelled():
-                return Outcome("fenced" if fenced.is_set() else "released", "task cancelled")
+                # Our heartbeat cancelled it (lease lost), or `execute` raised CancelledError itself,
+                # which older workers did to mean "give the task back" (now `TaskReleased`).
+                return Outcome(OutcomeKind.FENCED if fenced.is_set() else OutcomeKind.RELEASED, "task cancelled")
             return work.result()
         finally:
             stop.cancel()
@@ -262,15 +284,17 @@ class Worker:
                                             role=self.identity.role)
             message = await self.execute(task, ctx)
         except TaskBlocked as exc:
-            return Outcome("blocked", exc.description, exc.severity)
+            return Outcome(OutcomeKind.BLOCKED, exc.description, exc.severity)
+        except TaskReleased as exc:
+            return Outcome(OutcomeKind.RELEASED, exc.reason)
         except (NotTaskHolder, TaskAlreadyComplete) as exc:
-            return Outcome("fenced", str(exc))
+            return Outcome(OutcomeKind.FENCED, str(exc))
         except TransportError:
             raise
         except Exception as exc:
             log.exception("task failed")
-            return Outcome("failed", f"{type(exc).__name__}: {exc}", "high")
-        return Outcome("completed", message or f"{task.task_name}: done")
+            return Outcome(OutcomeKind.FAILED, f"{type(exc).__name__}: {exc}", "high")
+        return Outcome(OutcomeKind.COMPLETED, message or f"{task.task_name}: done")
 
     async def _heartbeat(self, client: PMClient, task: Assignment, work: asyncio.Task[Outcome],
                          fenced: asyncio.Event) -> None:
@@ -290,26 +314,60 @@ class Worker:
                 return
 
     async def _report(self, client: PMClient, task: Assignment, ctx: TaskContext, outcome: Outcome) -> None:
-        kind = outcome.kind
-        self.counters[kind] += 1
+        self.counters[outcome.kind] += 1
+        if outcome.kind is OutcomeKind.FENCED:
+            log.warning("task fenced: our lease was lost, result discarded", reason=outcome.message)
+            return
         try:
-            if kind == "completed":
-                ack = await client.report_progress(task.task_id, 100, outcome.message, status="completed")
-                log.info("task completed", message=outcome.message, ack=ack.status)
-            elif kind in ("blocked", "failed"):
-                res = await client.report_blocker(task.task_id, outcome.message, outcome.severity)
-                log.warning("task blocked", description=outcome.message, severity=outcome.severity,
-                            suggestion=res.resolution_suggestion)
-            elif kind == "released":
-                await client.release_task(task.task_id, outcome.message)
-                log.info("task released", checkpoint=ctx.last_checkpoint is not None)
-            else:
-                log.warning("task fenced: our lease was lost, result discarded", reason=outcome.message)
+            await self._send_outcome(client, task, ctx, outcome)
         except (NotTaskHolder, TaskAlreadyComplete) as exc:
             self.counters["fenced_reports"] += 1
             log.warning("report refused: this worker no longer holds the task", error=str(exc))
         except PMError as exc:
-            # Not retried here: the lease will expire and the task will be offered again.
-            self.counters["report_failed"] += 1
-            log.error("the stub refused the task's outcome; the lease will expire and it will be re-offered",
-                      outcome=kind, error=str(exc))
+            await self._block_refused(client, task, outcome, exc)
+
+    async def _send_outcome(self, client: PMClient, task: Assignment, ctx: TaskContext, outcome: Outcome) -> None:
+        """Report `outcome`; a server failure other than a refusal (e.g. internal_error) is retried once."""
+        for attempt in (1, 2):
+            try:
+                if outcome.kind is OutcomeKind.COMPLETED:
+                    ack = await client.report_progress(task.task_id, 100, outcome.message, status="completed")
+                    log.info("task completed", message=outcome.message, ack=ack.status)
+                elif outcome.kind is OutcomeKind.RELEASED:
+                    await client.release_task(task.task_id, outcome.message)
+                    log.info("task released", reason=outcome.message, checkpoint=ctx.last_checkpoint is not None)
+                else:
+                    res = await client.report_blocker(task.task_id, outcome.message, outcome.severity)
+                    log.warning("task blocked", description=outcome.message, severity=outcome.severity,
+                                suggestion=res.resolution_suggestion)
+                return
+            except (InvalidArgument, NotTaskHolder, TaskAlreadyComplete):
+                raise
+            except PMError as exc:
+                if attempt == 2:
+                    raise
+                log.warning("the stub failed to record the outcome; trying once more", outcome=outcome.kind,
+                            error=str(exc))
+
+    async def _block_refused(self, client: PMClient, task: Assignment, outcome: Outcome, refusal: PMError) -> None:
+        """An outcome the stub will not take becomes a short blocker that says so.
+
+        Never left as it is: the worker would keep the lease, be handed the same task by its
+        next request and run it again, forever.
+        """
+        self.counters["report_refused"] += 1
+        text = (f"The stub refused this task's {outcome.kind} report, so the worker blocked the task instead of "
+                f"running it again. The refusal: {fit_text(str(refusal), REFUSAL_CHARS)} "
+                f"The report was: {fit_text(outcome.message, REFUSAL_CHARS)}")
+        log.error("the stub refused the task's outcome; blocking the task instead", outcome=outcome.kind,
+                  error=str(refusal))
+        try:
+            await client.report_blocker(task.task_id, text, "high")
+        except (NotTaskHolder, TaskAlreadyComplete) as exc:
+            self.counters["fenced_reports"] += 1
+            log.warning("report refused: this worker no longer holds the task", error=str(exc))
+        except PMError as exc:
+            # Nothing left to tell the stub: pause so the held task is not re-run at full speed.
+            log.error("the stub refused the blocker too; pausing before asking for work again",
+                      error=str(exc), pause_seconds=REFUSED_PAUSE_SECONDS)
+            await self._until_stopped(asyncio.sleep(REFUSED_PAUSE_SECONDS))

@@ -216,10 +216,12 @@ async def test_resume_skips_the_build_when_the_checkpointed_image_exists(
 async def test_an_image_a_dependency_built_with_this_tag_is_reused(
         worker: DevOpsWorker, workspace: Path, fake_pm: Any, fake_engine: dict[str, Any]) -> None:
     fake_engine["existing"] = IMAGE
-    other = Artifact(artifact_type="docker_image", task_id="build-image", location="other:1",
-                     data={"image_id": "sha256:" + "cd" * 32})
-    same = Artifact(artifact_type="docker_image", task_id="build-image", location="demo:latest",
-                    data={"image_id": IMAGE.image_id, "build_seconds": 4.2})
+    # an artifact as the stub sends it (every field present)
+    sent = {"agent_id": "devops-1", "description": "the image", "created_at": "2026-01-01T00:00:00+00:00"}
+    other = Artifact(artifact_id=1, artifact_type="docker_image", task_id="build-image", location="other:1",
+                     data={"image_id": "sha256:" + "cd" * 32}, **sent)
+    same = Artifact(artifact_id=2, artifact_type="docker_image", task_id="build-image", location="demo:latest",
+                    data={"image_id": IMAGE.image_id, "build_seconds": 4.2}, **sent)
     task = assignment(PAYLOAD).model_copy(update={"dependency_artifacts": [other, same]})
     message = await worker.execute(task, context(fake_pm, task, workspace))
     assert fake_engine["build"] == 0
@@ -306,7 +308,8 @@ async def test_unreachable_engine_is_a_blocker_saying_so(
 def test_permission_denied_names_the_fix() -> None:
     err = engine.unreachable(PermissionError(13, "Permission denied"))
     assert "Permission denied" in str(err)
-    assert "DOCKER_GID" in str(err)
+    assert "socket's group" in str(err)
+    assert 'user: "0:0"' in str(err)
 
 
 # -- build progress throttling ---------------------------------------------------------

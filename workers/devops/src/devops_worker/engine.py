@@ -64,8 +64,10 @@ def unreachable(exc: BaseException) -> EngineUnreachable:
     text = clip(str(exc) or type(exc).__name__, ENGINE_TEXT_LIMIT)
     hint = ""
     if "permission denied" in text.lower():
-        hint = (" (this user may not use the socket: add the socket's group, e.g. compose"
-                " `group_add: [\"${DOCKER_GID}\"]` with DOCKER_GID=$(stat -c %g /var/run/docker.sock))")
+        hint = (" (this user may not use the socket: start the container as root so its entry point"
+                " joins the socket's group before it drops to uid 10001, as docker-compose.yml does"
+                " with `user: \"0:0\"`; or give uid 10001 the socket's group, e.g. `--group-add"
+                " $(stat -c %g /var/run/docker.sock)`)")
     return EngineUnreachable(f"Docker engine unreachable at {engine_address()}: {text}{hint}")
 
 

@@ -116,14 +116,14 @@ class DevOpsWorker(Worker):
         an image with this tag that the engine still has (unless `nocache`)."""
         checkpoint = task.checkpoint if isinstance(task.checkpoint, dict) else {}
         candidates: list[tuple[str, str, float]] = []
-        if isinstance(checkpoint.get("image_id"), str) and checkpoint.get("tag") == tag:
-            candidates.append((checkpoint["image_id"], "from this task's checkpoint",
-                               float(checkpoint.get("build_seconds") or 0.0)))
+        saved = checkpoint.get("image_id")
+        if isinstance(saved, str) and checkpoint.get("tag") == tag:
+            candidates.append((saved, "from this task's checkpoint", _seconds(checkpoint.get("build_seconds"))))
         for art in task.dependency_artifacts:
             data = art.data if isinstance(art.data, dict) else {}
-            if art.artifact_type == "docker_image" and art.location == tag and isinstance(data.get("image_id"), str):
-                candidates.append((data["image_id"], f"built by task {art.task_id}",
-                                   float(data.get("build_seconds") or 0.0)))
+            built = data.get("image_id")
+            if art.artifact_type == "docker_image" and art.location == tag and isinstance(built, str):
+                candidates.append((built, f"built by task {art.task_id}", _seconds(data.get("build_seconds"))))
         for image_id, origin, seconds in ([] if spec.nocache else candidates):
             found = await asyncio.to_thread(engine.existing_image, client, image_id, tag)
             if found is not None:
@@ -198,6 +198,10 @@ class DevOpsWorker(Worker):
         await ctx.progress(95, f"smoke test passed in {result.seconds:.1f}s")
         return result
 
+
+def _seconds(value: object) -> float:
+    """A build time from a checkpoint or artifact (JSON): a number, or 0.0."""
+    return float(value) if isinstance(value, int | float) else 0.0
 
 
 class BuildProgress:

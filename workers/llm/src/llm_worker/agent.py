@@ -54,7 +54,8 @@ class AgentLoop:
         self.identity = identity
         self.state = LoopState()
         self.resumed = previous_run(task.checkpoint)
-        folder_rel = task.payload.get("path") if isinstance(task.payload.get("path"), str) else None
+        path = task.payload.get("path")
+        folder_rel = path if isinstance(path, str) else None
         self.root = ctx.resolve(folder_rel, must_exist=False)  # TaskBlocked if the payload points outside
         self.root.mkdir(parents=True, exist_ok=True)
         self.folder = ctx.relative(self.root) if self.root != ctx.workspace else "."

@@ -1,0 +1,46 @@
+"""The task board, in layers a reader can take one at a time (as saq splits a queue's rules
+from its SQL):
+
+| module | holds |
+|---|---|
+| `board.py` | `Board`: one method per tool, each one transaction |
+| `lifecycle.py` | leases, fencing and every state change of a task |
+| `order.py` | the assignment order: which ready task an agent gets next |
+| `txn.py` | the transaction, its events and signals, and the commit-listener seam (`Commit`) |
+| `store.py` | every SQL statement, and no rule |
+| `rows.py` | row → `pm_protocol` model, the one mapping of each table's columns |
+| `loading.py` | adding a project file's tasks |
+| `views.py` | the operator's `status` report |
+
+`open_board(settings)` is the one way the server and the CLI open a board.
+"""
+
+from __future__ import annotations
+
+from pm_agent_stub.board.board import RETRY_AFTER_SECONDS, UNSET, Board
+from pm_agent_stub.board.loading import LoadOutcome
+from pm_agent_stub.board.txn import BoardEvent, Commit, Listener, Signal
+from pm_agent_stub.db import connect
+from pm_agent_stub.settings import StubSettings
+
+__all__ = [
+    "RETRY_AFTER_SECONDS",
+    "UNSET",
+    "Board",
+    "BoardEvent",
+    "Commit",
+    "Listener",
+    "LoadOutcome",
+    "Signal",
+    "open_board",
+]
+
+
+def open_board(settings: StubSettings) -> Board:
+    """The board on `settings.db` (created if missing) with the settings' lease rules."""
+    return Board(
+        connect(settings.db, settings.db_synchronous),
+        lease_seconds=settings.lease_seconds,
+        max_attempts=settings.max_attempts,
+        offline_seconds=settings.agent_offline_seconds,
+    )

@@ -1,0 +1,363 @@
+"""`Board`: one method per tool of docs/protocol.md, each one `BEGIN IMMEDIATE` transaction.
+
+A method checks who is asking, applies the rules of lifecycle.py (and order.py), and answers with a
+`pm_protocol.results` model built by rows.py; the tool boundary (tools.py) dumps it.
+Methods are synchronous and never await, so one connection used from the event-loop
+thread is enough; several processes on the same file stay consistent because every call
+takes the write lock before it reads. A call that raises `BoardError` is rolled back
+whole (only its `fenced` audit event is kept, see txn.py).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, Final, Literal
+
+from pm_agent_stub.board import loading, rows
+from pm_agent_stub.board.lifecycle import Lifecycle
+from pm_agent_stub.board.loading import LoadOutcome
+from pm_agent_stub.board.order import AssignmentOrder
+from pm_agent_stub.board.store import Row, Store
+from pm_agent_stub.board.txn import Listener, Transactions, Txn
+from pm_agent_stub.errors import BoardError
+from pm_agent_stub.project_file import ProjectSpec
+from pm_agent_stub.timefmt import iso
+from pm_protocol import results as r
+
+ReportStatus = Literal["in_progress", "completed", "blocked"]
+
+RETRY_AFTER_SECONDS: Final = 5
+PROGRESS_LOG_LIMIT: Final = 200
+UNSET: Final[Any] = object()  # "checkpoint not given", unlike an explicit null
+
+
+class Board:
+    """The task board on one SQLite connection."""
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        *,
+        lease_seconds: float = 60.0,
+        max_attempts: int = 3,
+        offline_seconds: float = 90.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.conn = conn
+        self.offline_seconds = offline_seconds
+        self.store = Store(conn)
+        self.lifecycle = Lifecycle(self.store, lease_seconds=lease_seconds, max_attempts=max_attempts)
+        self.txns = Transactions(self.store, clock, before_audit=self.lifecycle.sweep)
+        self.order = AssignmentOrder(self.store)
+
+    def add_listener(self, listener: Listener) -> None:
+        """Call `listener(Commit)` after every transaction that wrote an event or raised a signal."""
+        self.txns.add_listener(listener)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextmanager
+    def _call(self) -> Iterator[Txn]:
+        """A tool call's transaction; due leases expire first, so every answer sees them expired."""
+        with self.txns.begin() as txn:
+            self.lifecycle.sweep(txn)
+            yield txn
+
+    # ------------------------------------------------------------------ who is asking
+
+    def _task(self, task_id: str) -> Row:
+        row = self.store.task(task_id)
+        if row is None:
+            raise BoardError(
+                "task_not_found",
+                f"task '{task_id}' is not on the board; use the task_id from your assignment "
+                "(request_next_task) or check get_project_status.",
+            )
+        return row
+
+    def _agent(self, agent_id: str, now: float) -> Row:
+        """The agent's row, with last_seen refreshed; agent_not_registered if unknown."""
+        row = self.store.agent(agent_id) if self.store.touch_agent(agent_id, now) else None
+        if row is None:
+            raise BoardError(
+                "agent_not_registered",
+                f"agent '{agent_id}' is not registered; call register_agent with agent_id, name, role "
+                "and skills first, then retry this call.",
+            )
+        return row
+
+    def _agent_state(self, row: Row, current_task: str | None, now: float) -> r.AgentInfo:
+        status: r.AgentState = "working" if current_task is not None else "idle"
+        if current_task is None and now - row["last_seen"] > self.offline_seconds:
+            status = "offline"
+        return rows.agent_info(row, status=status, current_task=current_task)
+
+    # ------------------------------------------------------------------ leases
+
+    def sweep(self) -> int:
+        """Expire due leases now; the number of tasks that expired."""
+        with self.txns.begin() as txn:
+            return self.lifecycle.sweep(txn)
+
+    def next_lease_expiry(self) -> float | None:
+        """Earliest live lease expiry (epoch seconds), for the sweep timer."""
+        return self.store.next_lease_expiry()
+
+    # ------------------------------------------------------------------ tools
+
+    def register_agent(self, agent_id: str, name: str, role: str, skills: list[str]) -> r.RegisterResult:
+        with self._call() as txn:
+            existing = self.store.agent(agent_id)
+            registered_at = existing["registered_at"] if existing is not None else txn.now
+            skills_lc = sorted({s.lower() for s in skills})
+            self.store.upsert_agent(agent_id, name, role, skills, skills_lc, registered_at, txn.now)
+            txn.event("registered", None, agent_id, None, {"again": existing is not None})
+            # New skills may make waiting tasks offerable to this agent's own long-poll.
+            txn.signals.add("work")
+            verb = "Re-registered" if existing is not None else "Registered"
+            return r.RegisterResult(
+                success=True,
+                message=f"{verb} agent '{agent_id}' ({name}, {role}) with {len(skills)} skills.",
+                agent_data=r.AgentData(
+                    agent_id=agent_id, name=name, role=role, skills=skills, registered_at=iso(registered_at)
+                ),
+            )
+
+    def request_next_task(self, agent_id: str) -> r.TaskOffer:
+        with self._call() as txn:
+            agent = self._agent(agent_id, txn.now)
+            held = self.store.held_by(agent_id)
+            if held is not None:
+                expires = self.lifecycle.renew(txn, held)
+                txn.event(
+                    "renewed", held["task_id"], agent_id, held["attempt"], {"lease_id": held["lease_id"]}
+                )
+                return self._offer(held, expires)
+            picked = self.order.best_for(frozenset(json.loads(agent["skills_lc"])))
+            if picked is None:
+                return r.TaskOffer(
+                    success=True,
+                    has_task=False,
+                    message=f"No task is available for agent '{agent_id}' right now "
+                    "(none ready whose required skills you have); ask again later.",
+                    retry_after_seconds=RETRY_AFTER_SECONDS,
+                )
+            expires = self.lifecycle.assign(txn, agent_id, self._task(picked["task_id"]))
+            return self._offer(self._task(picked["task_id"]), expires)
+
+    def _offer(self, row: Row, expires: float) -> r.TaskOffer:
+        assignment = rows.assignment(
+            row,
+            lease_seconds=self.lifecycle.lease_seconds,
+            expires=expires,
+            dependency_artifacts=self.store.dependency_artifacts(row["task_id"]),
+        )
+        return r.TaskOffer(success=True, has_task=True, assignment=assignment)
+
+    def report_task_progress(
+        self,
+        agent_id: str,
+        task_id: str,
+        status: ReportStatus,
+        progress: float,
+        message: str,
+        checkpoint: Any = UNSET,
+    ) -> r.ProgressAck:
+        with self._call() as txn:
+            self._agent(agent_id, txn.now)
+            row = self._task(task_id)
+            if row["status"] == "done" and self.lifecycle.already_complete(agent_id, row):
+                return self._ack(
+                    "already_complete", f"Task '{task_id}' is already complete (by you); nothing changed."
+                )
+            self.lifecycle.require_holder(txn, agent_id, row, f"report {status}")
+            pct = round(progress)
+            self.store.insert_progress(task_id, agent_id, row["attempt"], status, pct, message, txn.now)
+            if checkpoint is not UNSET:
+                self.store.set_checkpoint(task_id, checkpoint)
+            if status == "in_progress":
+                self.store.set_progress(task_id, pct)
+                expires = self.lifecycle.renew(txn, row)
+                return self._ack(
+                    "progress_recorded", f"Progress {pct}% recorded for task '{task_id}'.", iso(expires)
+                )
+            if status == "completed":
+                self.lifecycle.complete(txn, agent_id, row)
+                return self._ack(
+                    "task_completed", f"Task '{task_id}' marked done. Call request_next_task for more work."
+                )
+            blocker_id, suggestion = self.lifecycle.block(
+                txn, agent_id, row, message or "blocked (no description)", "medium"
+            )
+            return self._ack(
+                "task_blocked",
+                f"Task '{task_id}' is blocked until resolve_blocker; you are free for other work.",
+                blocker_id=blocker_id,
+                resolution_suggestion=suggestion,
+            )
+
+    @staticmethod
+    def _ack(
+        status: r.ProgressAckStatus, message: str, lease_expires_at: str | None = None, **blocker: Any
+    ) -> r.ProgressAck:
+        return r.ProgressAck(
+            success=True,
+            acknowledged=True,
+            status=status,
+            message=message,
+            lease_expires_at=lease_expires_at,
+            **blocker,
+        )
+
+    def report_blocker(self, agent_id: str, task_id: str, description: str, severity: str) -> r.BlockerResult:
+        with self._call() as txn:
+            self._agent(agent_id, txn.now)
+            row = self._task(task_id)
+            if row["status"] == "done":
+                self.lifecycle.already_complete(agent_id, row)
+                raise BoardError(
+                    "task_already_complete",
+                    f"task '{task_id}' is already done (completed by you); a done task cannot be blocked. "
+                    "Call request_next_task for new work.",
+                )
+            if row["status"] == "blocked" and self.store.open_blocker_author(task_id) == agent_id:
+                # The agent that blocked it adds detail (e.g. status=blocked, then report_blocker).
+                blocker_id, suggestion = self.lifecycle.add_blocker(
+                    txn, task_id, agent_id, description, severity, row["attempt"]
+                )
+            else:
+                self.lifecycle.require_holder(txn, agent_id, row, "report_blocker")
+                blocker_id, suggestion = self.lifecycle.block(txn, agent_id, row, description, severity)
+            return r.BlockerResult(
+                success=True,
+                message=f"Blocker {blocker_id} recorded; task '{task_id}' waits for resolve_blocker "
+                "and you are free for other work.",
+                blocker_id=blocker_id,
+                resolution_suggestion=suggestion,
+            )
+
+    def heartbeat(self, agent_id: str) -> r.HeartbeatResult:
+        with self._call() as txn:
+            self._agent(agent_id, txn.now)
+            held = self.store.held_by(agent_id)
+            if held is None:
+                return r.HeartbeatResult(success=True, current_task=None, lease_expires_at=None)
+            expires = self.lifecycle.renew(txn, held)
+            return r.HeartbeatResult(
+                success=True, current_task=held["task_id"], lease_expires_at=iso(expires)
+            )
+
+    def release_task(self, agent_id: str, task_id: str, reason: str) -> r.MessageResult:
+        with self._call() as txn:
+            self._agent(agent_id, txn.now)
+            row = self._task(task_id)
+            if row["status"] == "done" and self.lifecycle.already_complete(agent_id, row):
+                return r.MessageResult(
+                    success=True, message=f"Task '{task_id}' is already complete; nothing to release."
+                )
+            self.lifecycle.require_holder(txn, agent_id, row, "release_task")
+            self.lifecycle.release(txn, agent_id, row, reason)
+            return r.MessageResult(
+                success=True, message=f"Task '{task_id}' released and back in the queue with its checkpoint."
+            )
+
+    def log_artifact(
+        self,
+        agent_id: str,
+        task_id: str,
+        artifact_type: str,
+        description: str,
+        location: str | None,
+        data: Any,
+    ) -> r.ArtifactResult:
+        with self._call() as txn:
+            self._agent(agent_id, txn.now)
+            row = self._task(task_id)
+            if not (row["status"] == "done" and row["completed_by"] == agent_id):
+                if row["status"] == "done":
+                    self.lifecycle.already_complete(agent_id, row)
+                self.lifecycle.require_holder(txn, agent_id, row, "log_artifact")
+                self.lifecycle.renew(txn, row)
+            artifact_id = self.store.insert_artifact(
+                task_id, agent_id, artifact_type, description, location, data, txn.now
+            )
+            txn.log("artifact", task_id=task_id, agent_id=agent_id, artifact_id=artifact_id)
+            return r.ArtifactResult(success=True, artifact_id=artifact_id)
+
+    def get_task_context(self, task_id: str) -> r.TaskContextResult:
+        with self._call():
+            row = self._task(task_id)
+            return r.TaskContextResult(
+                success=True,
+                task=rows.task_detail(row),
+                progress_log=[
+                    rows.progress_entry(p) for p in self.store.progress_log(task_id, PROGRESS_LOG_LIMIT)
+                ],
+                blockers=[rows.blocker_info(b) for b in self.store.blockers(task_id)],
+                artifacts=[rows.artifact(a) for a in self.store.artifacts(task_id)],
+                dependency_artifacts=[rows.artifact(a) for a in self.store.dependency_artifacts(task_id)],
+            )
+
+    def resolve_blocker(self, task_id: str, resolution: str) -> r.ResolveResult:
+        with self._call() as txn:
+            row = self._task(task_id)
+            resolved = self.lifecycle.resolve(txn, row, resolution)
+            after = "is back in the queue" if row["status"] == "blocked" else f"stays {row['status']}"
+            return r.ResolveResult(
+                success=True,
+                message=f"Resolved {resolved} blocker(s); task '{task_id}' {after}.",
+                resolved=resolved,
+            )
+
+    def get_project_status(self) -> r.ProjectStatus:
+        with self._call() as txn:
+            counts = dict.fromkeys(("todo", "in_progress", "blocked", "done"), 0) | self.store.status_counts()
+            total = sum(counts.values())
+            agents = self._all_agents(txn)
+            workers = dict.fromkeys(("working", "idle", "offline"), 0)
+            for a in agents:
+                workers[a.status] += 1
+            return r.ProjectStatus(
+                success=True,
+                project_status=r.ProjectCounts(
+                    total_tasks=total,
+                    **counts,
+                    completion_percentage=round(100.0 * counts["done"] / total, 1) if total else 0.0,
+                ),
+                workers=r.WorkerCounts(total=len(agents), **workers),
+            )
+
+    def _all_agents(self, txn: Txn) -> list[r.AgentInfo]:
+        return [
+            self._agent_state(a, a["current_task"], txn.now) for a in self.store.agents_with_current_task()
+        ]
+
+    def get_agent_status(self, agent_id: str) -> r.AgentStatus:
+        with self._call() as txn:
+            row = self.store.agent(agent_id)
+            if row is None:
+                return r.AgentStatus(
+                    success=True,
+                    found=False,
+                    message=f"No agent '{agent_id}' is registered; register_agent creates it.",
+                )
+            held = self.store.held_by(agent_id)
+            info = self._agent_state(row, None if held is None else held["task_id"], txn.now)
+            return r.AgentStatus(success=True, found=True, agent_info=info)
+
+    def list_registered_agents(self) -> r.AgentList:
+        with self._call() as txn:
+            agents = self._all_agents(txn)
+            return r.AgentList(success=True, agent_count=len(agents), agents=agents)
+
+    # ------------------------------------------------------------------ loading
+
+    def load_project(self, spec: ProjectSpec, label: str) -> LoadOutcome:
+        """Add the file's tasks that are not on the board yet; all or nothing."""
+        with self.txns.begin() as txn:
+            return loading.load_project(self.store, txn, spec, label)

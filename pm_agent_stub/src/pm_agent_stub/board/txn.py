@@ -1,0 +1,157 @@
+"""One `BEGIN IMMEDIATE` transaction per board call, its events, and the commit-listener seam.
+
+Every board call runs inside `Transactions.begin()` and records on its `Txn` what it did:
+
+- events: rows of the `events` table (assigned, renewed, completed, expired, released,
+  fenced, blocked, resolved, registered, loaded), written at once so that later reads in
+  the same transaction see them;
+- signals: `work` (a task may have become offerable: long-pollers should look again) and
+  `lease` (the set of lease expiries moved: the sweep timer should re-aim);
+- audit events that must outlive a refusal (`fenced`): a call that raises `BoardError` is
+  rolled back whole, then its audit events are written in a fresh transaction (after the
+  sweep that the rollback undid).
+
+After each commit every listener gets one `Commit(signals, events)`: the signals and every
+event row written in that transaction, the audit transaction after a rollback included.
+It costs no SQL: the events are the ones the transaction already wrote, kept in memory,
+and a transaction that wrote nothing and signalled nothing tells nobody.
+
+Subscribers: the notifier (long-poll wake-ups on `work`, the sweep timer on `lease`)
+today; the dashboard/metrics (`pm_agent_ready_tasks` moves on assigned, completed,
+released, expired, resolved and loaded events) and a smarter notifier (waking only the
+agents whose skills fit the task an event freed) subscribe here next. A listener runs on
+the board's thread right after the commit, so it must be quick and must not call the
+board; one that raises is logged and the others still run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pm_agent_stub.board.store import Store
+from pm_agent_stub.db import transaction
+from pm_agent_stub.errors import BoardError
+from pm_agent_stub.logs import get_logger
+
+log = get_logger("pm_agent_stub.board")
+
+Signal = Literal["work", "lease"]
+
+
+@dataclass(frozen=True, slots=True)
+class BoardEvent:
+    """One row of the `events` table, as written (`at` in epoch seconds)."""
+
+    kind: str
+    task_id: str | None
+    agent_id: str | None
+    attempt: int | None
+    at: float
+    detail: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Commit:
+    """What one committed transaction changed, for listeners."""
+
+    signals: frozenset[Signal]
+    events: tuple[BoardEvent, ...]
+
+
+Listener = Callable[[Commit], None]
+
+
+class Txn:
+    """The running transaction: its clock reading and what it did so far."""
+
+    def __init__(self, store: Store, now: float) -> None:
+        self.now = now
+        self.signals: set[Signal] = set()
+        self.events: list[BoardEvent] = []
+        self.audit: list[BoardEvent] = []
+        self.logs: list[tuple[str, dict[str, Any]]] = []
+        self._store = store
+
+    def event(
+        self,
+        kind: str,
+        task_id: str | None,
+        agent_id: str | None,
+        attempt: int | None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Write an event row now (later reads in this transaction see it)."""
+        event = BoardEvent(kind, task_id, agent_id, attempt, self.now, dict(detail or {}))
+        self._store.insert_event(kind, task_id, agent_id, attempt, self.now, event.detail)
+        self.events.append(event)
+
+    def audit_refusal(
+        self,
+        kind: str,
+        task_id: str | None,
+        agent_id: str | None,
+        attempt: int | None,
+        detail: Mapping[str, Any],
+    ) -> None:
+        """An event to keep even though the call is about to be refused (and rolled back)."""
+        self.audit.append(BoardEvent(kind, task_id, agent_id, attempt, self.now, dict(detail)))
+
+    def log(self, event: str, **fields: Any) -> None:
+        """A log line that is not an event row, emitted after the commit."""
+        self.logs.append((event, fields))
+
+
+class Transactions:
+    """Begins and commits the board's transactions and tells the listeners."""
+
+    def __init__(
+        self, store: Store, clock: Callable[[], float] = time.time, *, before_audit: Callable[[Txn], object]
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._before_audit = before_audit
+        self._listeners: list[Listener] = []
+
+    def add_listener(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    @contextmanager
+    def begin(self) -> Iterator[Txn]:
+        txn = Txn(self._store, self._clock())
+        try:
+            with transaction(self._store.conn):
+                yield txn
+        except BoardError:
+            if txn.audit:
+                self._write_audit(txn)
+            raise
+        self._committed(txn)
+
+    def _write_audit(self, refused: Txn) -> None:
+        """Record a refused call's audit events (and any due sweep) in a fresh transaction."""
+        txn = Txn(self._store, refused.now)
+        with transaction(self._store.conn):
+            self._before_audit(txn)
+            for e in refused.audit:
+                txn.event(e.kind, e.task_id, e.agent_id, e.attempt, e.detail)
+        self._committed(txn)
+
+    def _committed(self, txn: Txn) -> None:
+        for e in txn.events:
+            log.info(e.kind, task_id=e.task_id, agent_id=e.agent_id, attempt=e.attempt, **e.detail)
+        for event, fields in txn.logs:
+            log.info(event, **fields)
+        if not (txn.signals or txn.events):
+            return
+        commit = Commit(frozenset(txn.signals), tuple(txn.events))
+        for listener in self._listeners:
+            try:
+                listener(commit)
+            except Exception:
+                log.exception(
+                    "commit_listener_failed", listener=getattr(listener, "__qualname__", repr(listener))
+                )

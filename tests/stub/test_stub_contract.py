@@ -1,0 +1,221 @@
+"""The wire contract against the real stub process over HTTP.
+
+Every tool of `pm_protocol.TOOLS`, in each of its answer shapes, is checked with
+`pm_protocol.conformance.problems(tool.result, answer) == []` (nothing missing, nothing
+undeclared, nested models included); every error code the stub can be made to send is
+checked against `ErrorResult`; and `tools/list` advertises exactly the table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from typing import Any
+
+import httpx2
+import mcp
+import pytest
+
+from pm_agent_stub.testing import StubProcess, call_tool, load_tasks, task
+from pm_protocol import ERROR_CODES, TOOLS, TOOLS_BY_NAME, ErrorResult
+from pm_protocol.conformance import problems
+
+pytestmark = pytest.mark.anyio
+
+# tool -> the answer shapes the scenario below must produce (and check) for it.
+SHAPES: dict[str, set[str]] = {
+    "register_agent": {"registered", "re-registered"},
+    "request_next_task": {"has_task", "has_task with dependency artifacts", "no_task", "superseded"},
+    "report_task_progress": {"progress_recorded", "task_completed", "task_blocked", "already_complete"},
+    "report_blocker": {"blocked", "more detail"},
+    "get_project_status": {"counts"},
+    "get_agent_status": {"found", "not found"},
+    "list_registered_agents": {"agents"},
+    "ping": {"echo", "no echo"},
+    "heartbeat": {"holding", "idle"},
+    "release_task": {"released", "already complete"},
+    "log_artifact": {"holder", "completer"},
+    "get_task_context": {"full", "fresh"},
+    "resolve_blocker": {"requeued", "nothing open"},
+}
+# The error codes a client's own calls provoke; `unauthorized` and `internal_error` need a
+# token stub and a broken database (the last test).
+CODES_FROM_CALLS = {
+    "invalid_argument", "agent_not_registered", "task_not_found", "not_task_holder", "task_already_complete",
+}  # fmt: skip
+
+
+class Contract:
+    """Calls tools and checks each answer against the model the protocol package declares."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.shapes: dict[str, set[str]] = {}
+        self.codes: set[str] = set()
+
+    async def ok(self, tool: str, arguments: dict[str, Any], shape: str) -> dict[str, Any]:
+        answer = await call_tool(self.client, tool, arguments)
+        assert answer["success"] is True, (tool, shape, answer)
+        assert problems(TOOLS_BY_NAME[tool].result, answer) == [], (tool, shape, answer)
+        self.shapes.setdefault(tool, set()).add(shape)
+        return answer
+
+    async def refused(self, tool: str, arguments: dict[str, Any], code: str) -> dict[str, Any]:
+        answer = await call_tool(self.client, tool, arguments)
+        assert answer.get("error") == code, (tool, code, answer)
+        assert problems(ErrorResult, answer) == [], (tool, answer)
+        self.codes.add(code)
+        return answer
+
+
+async def test_tools_list_advertises_exactly_the_protocol_table(stub: StubProcess) -> None:
+    async with mcp.Client(stub.url) as client:
+        listed = (await client.list_tools()).tools
+    assert [t.name for t in listed] == [t.name for t in TOOLS]
+    for advertised, tool in zip(listed, TOOLS, strict=True):
+        assert advertised.input_schema == tool.args.model_json_schema(), tool.name
+        assert advertised.description == tool.description, tool.name
+
+
+async def test_every_tool_answers_in_every_shape_exactly_as_declared(stub: StubProcess, uniq: str) -> None:
+    skill = f"contract-{uniq}"
+    build, tests, docs, spare = (f"{n}-{uniq}" for n in ("build", "tests", "docs", "spare"))
+    load_tasks(
+        stub.db,
+        task(build, skill, priority="urgent", payload={"path": "calc"}, labels=["ci"], estimated_hours=1.5),
+        task(tests, skill, priority="high", dependencies=[build]),
+        task(docs, skill, priority="medium"),
+        task(spare, skill, priority="low"),
+    )
+    w, v, ghost = f"w-{uniq}", f"v-{uniq}", f"ghost-{uniq}"
+    async with mcp.Client(stub.url) as client, mcp.Client(stub.url) as poller:
+        c = Contract(client)
+        register = {"agent_id": w, "name": "Worker", "role": "contract", "skills": [skill]}
+        await c.ok("register_agent", register, "registered")
+        await c.ok("register_agent", register, "re-registered")
+        await c.ok("register_agent", {**register, "agent_id": v}, "registered")
+        await c.ok("ping", {"echo": "hi"}, "echo")
+        await c.ok("ping", {}, "no echo")
+        await c.ok("heartbeat", {"agent_id": w}, "idle")
+
+        got = await c.ok("request_next_task", {"agent_id": w}, "has_task")
+        assert got["assignment"]["task_id"] == build
+        progress = {
+            "agent_id": w,
+            "task_id": build,
+            "status": "in_progress",
+            "progress": 40,
+            "message": "half",
+        }
+        await c.ok("report_task_progress", {**progress, "checkpoint": {"step": 2}}, "progress_recorded")
+        await c.ok("heartbeat", {"agent_id": w}, "holding")
+        artifact = {"agent_id": w, "task_id": build, "artifact_type": "image", "description": "the image"}
+        await c.ok("log_artifact", {**artifact, "location": "reg/app:1", "data": {"digest": "x"}}, "holder")
+        done = {**progress, "status": "completed", "progress": 100, "message": "built"}
+        await c.ok("report_task_progress", done, "task_completed")
+        await c.ok("report_task_progress", done, "already_complete")
+        await c.ok("log_artifact", artifact, "completer")
+        await c.ok("release_task", {"agent_id": w, "task_id": build, "reason": "bye"}, "already complete")
+
+        got = await c.ok("request_next_task", {"agent_id": w}, "has_task with dependency artifacts")
+        assert got["assignment"]["task_id"] == tests
+        assert len(got["assignment"]["dependency_artifacts"]) == 2
+        blocked = {
+            "agent_id": w,
+            "task_id": tests,
+            "status": "blocked",
+            "progress": 10,
+            "message": "3 tests failed",
+        }
+        await c.ok("report_task_progress", blocked, "task_blocked")
+        report = {"agent_id": w, "task_id": tests, "blocker_description": "still failing", "severity": "high"}
+        await c.ok("report_blocker", report, "more detail")
+
+        await c.ok("request_next_task", {"agent_id": w}, "has_task")  # docs
+        await c.ok("release_task", {"agent_id": w, "task_id": docs, "reason": "shutting down"}, "released")
+        await c.ok("request_next_task", {"agent_id": w}, "has_task")  # docs again
+        await c.ok(
+            "report_blocker", {"agent_id": w, "task_id": docs, "blocker_description": "no access"}, "blocked"
+        )
+        await c.ok("request_next_task", {"agent_id": v}, "has_task")  # spare, held by v
+        await c.ok("request_next_task", {"agent_id": w}, "no_task")
+
+        # A long-poll superseded by a newer call from the same agent ends with has_task false
+        # and retry_after_seconds 0. Heartbeat until it ends: whichever heartbeat comes after
+        # the poll reached the stub supersedes it (no guess at how long that takes).
+        poll = asyncio.ensure_future(
+            call_tool(poller, "request_next_task", {"agent_id": w, "wait_seconds": 30})
+        )
+        while not poll.done():
+            await c.ok("heartbeat", {"agent_id": w}, "idle")
+            await asyncio.wait([poll], timeout=0.2)
+        superseded = poll.result()
+        assert (superseded["has_task"], superseded["retry_after_seconds"]) == (False, 0), superseded
+        assert problems(TOOLS_BY_NAME["request_next_task"].result, superseded) == [], superseded
+        c.shapes["request_next_task"].add("superseded")
+
+        await c.ok("resolve_blocker", {"task_id": tests, "resolution": "fixed"}, "requeued")
+        await c.ok("resolve_blocker", {"task_id": tests, "resolution": "again"}, "nothing open")
+        context = await c.ok("get_task_context", {"task_id": tests}, "full")
+        assert context["progress_log"]
+        assert context["blockers"]
+        assert context["dependency_artifacts"]
+        await c.ok("get_task_context", {"task_id": spare}, "fresh")
+        await c.ok("get_project_status", {}, "counts")
+        await c.ok("get_agent_status", {"agent_id": w}, "found")
+        await c.ok("get_agent_status", {"agent_id": ghost}, "not found")
+        await c.ok("list_registered_agents", {}, "agents")
+
+        await c.refused("register_agent", {"agent_id": w}, "invalid_argument")
+        await c.refused("no_such_tool", {}, "invalid_argument")
+        await c.refused("request_next_task", {"agent_id": ghost}, "agent_not_registered")
+        await c.refused("get_task_context", {"task_id": f"nope-{uniq}"}, "task_not_found")
+        await c.refused("report_task_progress", {**progress, "task_id": spare}, "not_task_holder")
+        await c.refused("report_task_progress", {**done, "agent_id": v}, "task_already_complete")
+
+    assert c.shapes == SHAPES
+    assert c.codes == CODES_FROM_CALLS
+
+
+async def test_unauthorized_and_internal_error_carry_the_error_shape(stub_factory: Any) -> None:
+    """The two codes a well-formed call cannot provoke on a healthy stub: a missing token, a broken database."""
+    token = "contract-token"
+    guarded = stub_factory(env={"PM_AGENT_TOKEN": token})
+    async with httpx2.AsyncClient(timeout=10) as http:
+        response = await http.post(
+            guarded.url,
+            headers={"accept": "application/json, text/event-stream", "content-type": "application/json"},
+            content=json.dumps(
+                {
+                    "jsonrpc": "2.0",
+                    "id": 1,
+                    "method": "tools/call",
+                    "params": {"name": "ping", "arguments": {}},
+                }
+            ),
+        )
+    assert response.status_code == 401
+    unauthorized = response.json()["error"]["data"]
+    assert unauthorized["error"] == "unauthorized"
+    assert problems(ErrorResult, unauthorized) == []
+
+    broken = stub_factory(guarded.db.with_name("broken.db"))
+    load_tasks(broken.db, task("t", "s"))
+    async with mcp.Client(broken.url) as client:
+        await call_tool(
+            client, "register_agent", {"agent_id": "w", "name": "W", "role": "r", "skills": ["s"]}
+        )
+        await call_tool(client, "request_next_task", {"agent_id": "w"})
+        conn = sqlite3.connect(str(broken.db), timeout=15)
+        conn.execute("DROP TABLE artifacts")  # what a bug (or a hand-edited file) would do to the stub
+        conn.close()
+        answer = await call_tool(
+            client,
+            "log_artifact",
+            {"agent_id": "w", "task_id": "t", "artifact_type": "x", "description": "d"},
+        )
+    assert answer["error"] == "internal_error"
+    assert "no such table" in answer["message"]
+    assert problems(ErrorResult, answer) == []
+    assert CODES_FROM_CALLS | {"unauthorized", "internal_error"} == set(ERROR_CODES)
