@@ -1,8 +1,9 @@
 """Cut foreign text to a size before it goes into a message: a test's output line, a build
 log, a value quoted from a payload.
 
-Each cut says how much was cut, so a reader knows the text is not whole. Workers bound
-what they build at the source with these; the protocol's own limits are the last line.
+Each cut says how much was cut, so a reader knows the text is not whole (in the words of
+`pm_worker.outgoing`, which fits whole fields to the protocol's limits as they are sent;
+workers bound what they build at the source with these, keeping the head or the tail).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ def clip(text: str, limit: int, *, keep: Literal["head", "tail"] = "head") -> st
         return text
     cut = len(text) - limit
     while True:  # the marker's own length depends on the number in it
-        marker = f"… [{cut} characters cut]"
+        marker = f"… [cut {cut:,} characters]"
         keep_chars = max(0, limit - len(marker))
         if len(text) - keep_chars == cut:
             break

@@ -394,6 +394,6 @@ def test_build_lines_and_engine_errors_are_cut() -> None:
     state = BuildState()
     state.add("E" * 20_000)
     assert len(state.snapshot().last_line) == engine.LINE_LIMIT
-    assert state.snapshot().last_line.endswith(" characters cut]")
+    assert state.snapshot().last_line.endswith(" characters]")
     assert engine.tail("x" * 10_000, 100).startswith("… [")
     assert len(engine.tail("x" * 10_000, 100)) == 100

@@ -71,4 +71,4 @@ def test_the_note_on_what_was_not_read_stays_short() -> None:
     note = skipped_note(found)
     assert len(note) < 2000
     assert note.endswith("; and 4 more)")
-    assert note.count(" characters cut]") == 5
+    assert note.count("… [cut ") == 5

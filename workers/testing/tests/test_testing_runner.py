@@ -192,9 +192,9 @@ async def test_long_lines_are_cut_and_a_line_without_end_cannot_grow_memory(tmp_
     assert result.returncode == 0
     first, last = result.tail
     assert len(first) == len(last) == 100
-    assert first == "E" * 76 + "… [19924 characters cut]"
+    assert first == "E" * 75 + "… [cut 19,925 characters]"
     kept = last.split("…")[0]
     assert kept == "x" * len(kept)
-    assert last == f"{kept}… [{50_000_000 - len(kept)} characters cut]"
+    assert last == f"{kept}… [cut {50_000_000 - len(kept):,} characters]"
     assert seen == list(result.tail)
     assert len(result.tail_text(2, limit=150)) == 150

@@ -192,8 +192,8 @@ def _cut_line(text: str, dropped: int, limit: int) -> str:
     if not dropped and len(text) <= limit:
         return text
     total = len(text) + dropped
-    head = text[: max(0, limit - len(f"… [{total} characters cut]"))]
-    return f"{head}… [{total - len(head)} characters cut]"
+    head = text[: max(0, limit - len(f"… [cut {total:,} characters]"))]
+    return f"{head}… [cut {total - len(head):,} characters]"
 
 
 async def _wait(event: asyncio.Event, timeout: float) -> bool:
