@@ -1,30 +1,45 @@
-"""Cut foreign text to a size before it goes into a message: a test's output line, a build
-log, a value quoted from a payload.
+"""Cut foreign text to a size, saying how much was cut: the one place text is shortened.
 
-Each cut says how much was cut, so a reader knows the text is not whole (in the words of
-`pm_worker.outgoing`, which fits whole fields to the protocol's limits as they are sent;
-workers bound what they build at the source with these, keeping the head or the tail).
+Workers bound what they build at the source (a test's output line, a build log, a value
+quoted from a payload: keep the head or the tail), and `pm_worker.outgoing` fits every field
+to the protocol's limits as it is sent (keep both ends: the start says what ran, the end is
+where the error is). Every cut carries a marker with the number of characters removed, so a
+reader knows the text is not whole.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
+Keep = Literal["head", "tail", "both"]
+TAIL_SHARE = 3  # "both" keeps a third of its room for the tail
 
-def clip(text: str, limit: int, *, keep: Literal["head", "tail"] = "head") -> str:
-    """`text` if it has at most `limit` characters, else its head (or tail) and a marker; never over `limit`."""
+
+def marker(cut: int, *, keep: Keep = "head") -> str:
+    """The note that stands where text was cut (framed by newlines inside a text, with "both")."""
+    return f"\n… [cut {cut:,} characters] …\n" if keep == "both" else f"… [cut {cut:,} characters]"
+
+
+def clip(text: str, limit: int, *, keep: Keep = "head") -> str:
+    """`text` if it has at most `limit` characters, else what `keep` says plus a marker; never over `limit`."""
     if len(text) <= limit:
         return text
     cut = len(text) - limit
     while True:  # the marker's own length depends on the number in it
-        marker = f"… [cut {cut:,} characters]"
-        keep_chars = max(0, limit - len(marker))
-        if len(text) - keep_chars == cut:
+        note = marker(cut, keep=keep)
+        room = max(0, limit - len(note))
+        if len(text) - room == cut:
             break
-        cut = len(text) - keep_chars
+        cut = len(text) - room
+    if room == 0:
+        return text[:limit] if keep == "both" else note[:limit]
     if keep == "head":
-        return (text[:keep_chars] + marker)[:limit]
-    return (marker + text[len(text) - keep_chars:])[-limit:] if keep_chars else marker[:limit]
+        return text[:room] + note
+    if keep == "tail":
+        return note + text[len(text) - room:]
+    tail = room // TAIL_SHARE
+    head = room - tail
+    return text[:head] + note + (text[len(text) - tail:] if tail else "")
 
 
 def shown(value: Any, limit: int = 80) -> str:
