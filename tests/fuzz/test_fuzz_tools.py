@@ -206,6 +206,8 @@ class Traffic:
         self._progress = itertools.count()
 
     def held(self, agent_id: str) -> str | None:
+        if has_lone_surrogate(agent_id):  # not storable text: no board row can name this agent
+            return None
         found = rows(
             self.stub.db, "SELECT task_id FROM tasks WHERE holder = ? AND status = 'in_progress'", (agent_id,)
         )
