@@ -61,7 +61,9 @@ Skill = Annotated[str, Field(min_length=1, max_length=MAX_SKILL_LEN)]
 Json = Annotated[JsonValue, AfterValidator(_json_limit)]
 Limit = Annotated[
     int,
-    Field(ge=1, le=MAX_PAGE_LIMIT, description=f"Entries per page (1-{MAX_PAGE_LIMIT}, default {PAGE_LIMIT})."),
+    Field(
+        ge=1, le=MAX_PAGE_LIMIT, description=f"Entries per page (1-{MAX_PAGE_LIMIT}, default {PAGE_LIMIT})."
+    ),
 ]
 Cursor = Annotated[
     str,

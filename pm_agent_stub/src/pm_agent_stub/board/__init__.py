@@ -11,6 +11,7 @@ from its SQL):
 | `rows.py` | row → `pm_protocol` model, the one mapping of each table's columns |
 | `artifacts.py` | caps on a task's artifacts, and artifact lists with small data inline |
 | `roster.py` | registered agents: the cap, forgetting, their status and pages |
+| `context.py` | `get_task_context`'s four lists a page at a time, and its cursor |
 | `paging.py` | pages of growing lists (count and byte bounds) and their cursors |
 | `loading.py` | adding a project file's tasks |
 | `views.py` | the operator's `status` report |

@@ -15,14 +15,13 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Final, Literal, TypeVar
+from typing import Any, Final, Literal
 
-from pm_agent_stub.board import loading, rows
+from pm_agent_stub.board import context, loading, rows
 from pm_agent_stub.board.artifacts import Artifacts
 from pm_agent_stub.board.lifecycle import Lifecycle
 from pm_agent_stub.board.loading import LoadOutcome
 from pm_agent_stub.board.order import AssignmentOrder
-from pm_agent_stub.board.paging import decode_cursor, encode_cursor, fitting, refuse_cursor, wire_size
 from pm_agent_stub.board.roster import Roster
 from pm_agent_stub.board.store import Row, Store
 from pm_agent_stub.board.txn import Listener, Transactions, Txn
@@ -33,13 +32,8 @@ from pm_protocol import results as r
 from pm_protocol.limits import PAGE_LIMIT, dumps
 
 ReportStatus = Literal["in_progress", "completed", "blocked"]
-M = TypeVar("M", bound=r.WireModel)
 
 RETRY_AFTER_SECONDS: Final = 5
-# get_task_context's lists, each paged by its own id: progress and blockers from the newest
-# back (cursor key: the smallest id shown), artifacts from the oldest on (the largest id shown).
-_BACKWARD: Final = ("p", "b")
-_FORWARD: Final = ("a", "d")
 UNSET: Final[Any] = object()  # "checkpoint not given", unlike an explicit null
 
 
@@ -169,14 +163,13 @@ class Board:
     def _offer(self, row: Row, expires: float) -> r.TaskOffer:
         """The assignment, with the first page of its dependencies' artifacts (as get_task_context's)."""
         task_id = row["task_id"]
-        page = self.artifacts.page(self.store.dependency_artifacts_after(task_id, 0, PAGE_LIMIT + 1), PAGE_LIMIT)
-        more = None if page.last_id is None else encode_cursor("context", {"t": task_id, "d": page.last_id})
+        first = context.pages(self.store, self.artifacts, task_id, PAGE_LIMIT, {"d": None})
         assignment = rows.assignment(
             row,
             lease_seconds=self.lifecycle.lease_seconds,
             expires=expires,
-            dependency_artifacts=page.items,
-            more=more,
+            dependency_artifacts=first.dependency_artifacts,
+            more=first.next_cursor(task_id),
         )
         return r.TaskOffer(success=True, has_task=True, assignment=assignment)
 
@@ -315,62 +308,24 @@ class Board:
     def get_task_context(
         self, task_id: str, limit: int = PAGE_LIMIT, cursor: str | None = None
     ) -> r.TaskContextResult:
-        """The task and one page of each of its four lists; `next_cursor` goes on with those that have more."""
+        """The task and one page of each of its four lists (context.py); `next_cursor` goes on."""
         with self._call():
             row = self._task(task_id)
-            at = self._context_position(task_id, cursor)
-            more: dict[str, int] = {}
-            progress: list[r.ProgressEntry] = []
-            blockers: list[r.BlockerInfo] = []
-            if "p" in at:
-                found = self.store.progress_before(task_id, at["p"], limit + 1)
-                progress = self._backward(found, limit, "id", rows.progress_entry, "p", more)
-            if "b" in at:
-                found = self.store.blockers_before(task_id, at["b"], limit + 1)
-                blockers = self._backward(found, limit, "blocker_id", rows.blocker_info, "b", more)
-            pages: dict[str, list[r.Artifact]] = {"a": [], "d": []}
-            for key, after in (("a", self.store.artifacts_after), ("d", self.store.dependency_artifacts_after)):
-                if key in at:
-                    page = self.artifacts.page(after(task_id, at[key] or 0, limit + 1), limit)
-                    pages[key] = page.items
-                    if page.last_id is not None:
-                        more[key] = page.last_id
+            found = context.pages(
+                self.store, self.artifacts, task_id, limit, context.position(task_id, cursor)
+            )
             answer = r.TaskContextResult(
                 success=True,
                 task=rows.task_detail(row),
-                progress_log=progress,
-                blockers=blockers,
-                artifacts=pages["a"],
-                dependency_artifacts=pages["d"],
+                progress_log=found.progress_log,
+                blockers=found.blockers,
+                artifacts=found.artifacts,
+                dependency_artifacts=found.dependency_artifacts,
             )
-            if more:  # sent only when some list has more
-                answer.next_cursor = encode_cursor("context", {"t": task_id, **more})
+            more = found.next_cursor(task_id)
+            if more is not None:  # sent only when some list has more
+                answer.next_cursor = more
             return answer
-
-    @staticmethod
-    def _context_position(task_id: str, cursor: str | None) -> dict[str, int | None]:
-        """Where each list of get_task_context starts: all from their start, or where a cursor says."""
-        if cursor is None:
-            return dict.fromkeys((*_BACKWARD, *_FORWARD))
-        position = decode_cursor("get_task_context", "context", cursor)
-        if position.pop("t", None) != task_id:
-            raise refuse_cursor("get_task_context", f"was given out for another task, not '{task_id}'")
-        if not position or any(
-            key not in (*_BACKWARD, *_FORWARD) or type(value) is not int for key, value in position.items()
-        ):
-            raise refuse_cursor("get_task_context", "is not a position in this task's lists")
-        return dict(position)
-
-    @staticmethod
-    def _backward(
-        found: list[Row], limit: int, id_column: str, model: Callable[[Row], M], key: str, more: dict[str, int]
-    ) -> list[M]:
-        """A page of a newest-first list, shown oldest first; where the next page starts goes in `more`."""
-        items = [model(row) for row in found[:limit]]
-        count = fitting([wire_size(item) for item in items], limit)
-        if count < len(found):
-            more[key] = found[count - 1][id_column]
-        return list(reversed(items[:count]))
 
     def get_artifact(self, artifact_id: int) -> r.ArtifactContent:
         with self._call():

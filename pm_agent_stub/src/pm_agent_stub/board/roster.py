@@ -39,7 +39,9 @@ FORGET_BATCH: Final = 500  # agents forgotten per call at most, so one call neve
 
 
 class Roster:
-    def __init__(self, store: Store, *, offline_seconds: float, forget_seconds: float, max_agents: int) -> None:
+    def __init__(
+        self, store: Store, *, offline_seconds: float, forget_seconds: float, max_agents: int
+    ) -> None:
         self.store = store
         self.offline_seconds = offline_seconds
         self.forget_seconds = forget_seconds

@@ -51,10 +51,16 @@ PROGRESS = Columns(times=frozenset({"at"}))
 BLOCKERS = Columns(times=frozenset({"created_at", "resolved_at"}))
 
 
-def model_from(model: type[M], row: Row, columns: Columns, *, unset: frozenset[str] = frozenset(), **given: Any) -> M:
+def model_from(
+    model: type[M], row: Row, columns: Columns, *, unset: frozenset[str] = frozenset(), **given: Any
+) -> M:
     """`model` from a row: every field it declares that is not `given` (nor left `unset`, at its
     default and so not sent) is read through `columns`."""
-    fields = {name: columns.read(row, name) for name in model.model_fields if name not in given and name not in unset}
+    fields = {
+        name: columns.read(row, name)
+        for name in model.model_fields
+        if name not in given and name not in unset
+    }
     return model(**fields, **given)
 
 
@@ -64,14 +70,23 @@ def seconds(value: float) -> int | float:
 
 
 def assignment(
-    row: Row, *, lease_seconds: float, expires: float, dependency_artifacts: list[r.Artifact], more: str | None
+    row: Row,
+    *,
+    lease_seconds: float,
+    expires: float,
+    dependency_artifacts: list[r.Artifact],
+    more: str | None,
 ) -> r.Assignment:
     lease = r.Lease(lease_id=row["lease_id"], ttl_seconds=seconds(lease_seconds), expires_at=iso(expires))
     # `dependency_artifacts_next` is sent only when there is more: left unset otherwise.
-    paging: dict[str, Any] = {"unset": frozenset({"dependency_artifacts_next"})} if more is None else {
-        "dependency_artifacts_next": more
-    }
-    return model_from(r.Assignment, row, TASKS, lease=lease, dependency_artifacts=dependency_artifacts, **paging)
+    paging: dict[str, Any] = (
+        {"unset": frozenset({"dependency_artifacts_next"})}
+        if more is None
+        else {"dependency_artifacts_next": more}
+    )
+    return model_from(
+        r.Assignment, row, TASKS, lease=lease, dependency_artifacts=dependency_artifacts, **paging
+    )
 
 
 def task_detail(row: Row) -> r.TaskDetail:

@@ -282,11 +282,21 @@ class Store:
         cur = self.conn.execute(
             "INSERT INTO artifacts (task_id, agent_id, artifact_type, description, location, created_at, size) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (task_id, agent_id, artifact_type, description, location, now, 0 if data is None else len(data.encode())),
+            (
+                task_id,
+                agent_id,
+                artifact_type,
+                description,
+                location,
+                now,
+                0 if data is None else len(data.encode()),
+            ),
         )
         artifact_id = int(cur.lastrowid or 0)
         if data is not None:
-            self.conn.execute("INSERT INTO artifact_data (artifact_id, data) VALUES (?, ?)", (artifact_id, data))
+            self.conn.execute(
+                "INSERT INTO artifact_data (artifact_id, data) VALUES (?, ?)", (artifact_id, data)
+            )
         return artifact_id
 
     def artifact_totals(self, task_id: str) -> tuple[int, int]:
