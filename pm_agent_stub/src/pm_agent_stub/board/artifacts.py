@@ -88,7 +88,7 @@ class Artifacts:
         row = self.store.artifact(artifact_id)
         if row is None:
             raise BoardError(
-                "invalid_argument",
+                "artifact_not_found",
                 f"get_artifact: there is no artifact {artifact_id} on the board; use an artifact_id from "
                 "an assignment's dependency_artifacts or from get_task_context.",
             )
