@@ -58,3 +58,6 @@ async def test_every_dependency_artifact_and_all_its_data_reach_the_worker(pm_st
     assert report["found"] == [f"{p}/{i}" for p in ("p1", "p2") for i in range(60)]
     assert report["not_inline"] == 20
     assert report["wrong"] == []
+    # the kit's view of a task holds every page of its lists
+    assert len(run.tasks["c"].dependency_artifacts) == 120
+    assert run.tasks["c"].next_cursor is None
