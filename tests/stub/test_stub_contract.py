@@ -175,7 +175,8 @@ async def test_every_tool_answers_in_every_shape_exactly_as_declared(stub: StubP
         await c.ok("get_agent_status", {"agent_id": ghost}, "not found")
         await c.ok("list_registered_agents", {}, "agents")
         paged = await c.ok("list_registered_agents", {"limit": 1}, "a page of several")
-        assert len(paged["agents"]) == 1 and paged["next_cursor"], paged
+        assert len(paged["agents"]) == 1, paged
+        assert paged["next_cursor"], paged
 
         await c.refused("register_agent", {"agent_id": w}, "invalid_argument")
         await c.refused("no_such_tool", {}, "invalid_argument")
