@@ -1,8 +1,7 @@
 """The settings that choose and configure the server's dialect (stub or Marcus).
 
-Kept apart from `WorkerSettings` until the client grows its dialect seam; then
-`WorkerSettings` inherits them, so a bad value still stops the worker at start with one
-line naming the variable (docs/marcus.md).
+`WorkerSettings` inherits them, so a bad value stops the worker at start with one line
+naming the variable (docs/marcus.md).
 """
 
 from __future__ import annotations
@@ -13,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from pm_worker.errors import SettingsError
 
 _HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?$")
 
@@ -52,7 +53,7 @@ class ProtocolSettings(BaseSettings):
         return self.pm_state_dir or workspace / ".pm-state" / "marcus"
 
 
-class MissingProjectId(Exception):
+class MissingProjectId(SettingsError):
     """Marcus without PM_PROJECT_ID: the one line the worker prints before exiting 2."""
 
     def __init__(self, url: str) -> None:

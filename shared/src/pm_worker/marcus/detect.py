@@ -11,13 +11,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Literal
 
+from pm_worker.errors import SettingsError
+
 Dialect = Literal["stub", "marcus"]
 STUB_SIGNATURE = frozenset({"heartbeat", "release_task"})
 MARCUS_SIGNATURE = frozenset({"log_decision", "create_project"})
 CORE = frozenset({"register_agent", "request_next_task", "report_task_progress", "report_blocker"})
 
 
-class UnknownDialect(Exception):
+class UnknownDialect(SettingsError):
     """The server is neither the stub nor Marcus; the message says what it offered and what to set."""
 
 
