@@ -66,7 +66,7 @@ def stub_server(run: Path) -> Server:
         conn = sqlite3.connect(db, timeout=15)
         try:
             marks = ",".join("?" * len(ids))
-            return int(conn.execute(f"SELECT COUNT(*) FROM tasks WHERE status = 'done' AND id IN ({marks})",
+            return int(conn.execute(f"SELECT COUNT(*) FROM tasks WHERE status = 'done' AND task_id IN ({marks})",
                                     ids).fetchone()[0])
         finally:
             conn.close()
