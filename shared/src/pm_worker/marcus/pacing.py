@@ -4,8 +4,8 @@ Read from Marcus 0.3.8's `src/core/assignment_lease.py` (and measured, docs/marc
 an assignment holds 180 s until the first progress report, then 240 s (progress < 25 %),
 300 s (25-75 %) or 360 s (>= 75 %); 60 s of grace (90 s from 75 %); a monitor sweeps
 every 60 s. Any tool call that names the agent renews its lease. So a worker that stops
-calling loses its task 240-300 s after its last call (up to ~510 s late in a task), and
-another agent of the project gets it.
+calling loses its task 240-360 s after its last call (up to ~510 s late in a task;
+measured: 363 s), and another agent of the project gets it.
 
 Marcus has no long-poll: "no task" comes with `retry_after_seconds` (30 in 0.3.8, by
 design at most 300). We wait at least that long, plus jitter so replicas started together
