@@ -21,9 +21,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from pm_agent_stub.board.views import collect
 from pm_agent_stub.board_access import OperatorError
 from pm_agent_stub.remote import RemoteBoard
-from pm_protocol.limits import MAX_TASK_LIST
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKERS = {"documentation": "documentation_worker", "testing": "testing_worker", "devops": "devops_worker"}
@@ -173,13 +173,13 @@ async def watch(board: RemoteBoard, procs: list[subprocess.Popen[bytes]], p: Pla
     last = ""
     seen: set[tuple[str, int]] = set()
     while True:
-        status = (await board.project_status()).project_status
+        report = await collect(board, None)
+        status, tasks = report.project_status, report.tasks
         line = (f"board: {status.done}/{status.total_tasks} done, {status.in_progress} in progress, "
                 f"{status.todo} to do, {status.blocked} blocked ({status.completion_percentage}%)")
         if line != last:
             print(f"\n== {line}\n", file=sys.stderr, flush=True)
             last = line
-        tasks = (await board.list_tasks(MAX_TASK_LIST)).tasks
         await report_new_blockers(board, [t.task_id for t in tasks if t.status == "blocked"], seen)
         settled = status.in_progress == 0 and all(t.pending_dependencies > 0 for t in tasks if t.status == "todo")
         if p.until_settled and settled:

@@ -94,3 +94,10 @@ def test_the_stub_recognises_it_before_its_generic_permission_advice() -> None:
             "the fleet as the folder's owner: `PM_UID=1000 PM_GID=1000 make up` in the fleet's folder")
     assert suggest_resolution(text).startswith("The worker's user may not use that folder")
     assert "credentials" not in suggest_resolution(text)
+
+
+def test_a_folder_it_may_not_enter_is_named_and_describing_it_never_raises(root: Path) -> None:
+    private = folder(root, "private", OTHER, mode=0o700)
+    text = as_nobody(private / "app" / "docs", in_container=False)
+    assert text.startswith(f"permission denied: uid {NOBODY} (gid {NOBODY}) cannot enter {private} (so not ")
+    assert f"(owned by uid {OTHER})" in text

@@ -38,7 +38,7 @@ def test_a_misspelt_skill_is_warned_about_with_the_closest_skill_and_on_the_boar
     ]
     # ... and whenever the board is read, until a worker with that skill registers
     assert board.get_task_context("tests").task.warnings == [warnings[0][1]]
-    assert board.list_tasks(None).tasks[0].warnings == [warnings[0][1]]
+    assert board.list_tasks().tasks[0].warnings == [warnings[0][1]]
     board.register_agent("odd", "Odd", "lint", ["tests"])
     assert board.get_task_context("tests").task.warnings == []
 
@@ -58,7 +58,7 @@ def test_a_payload_key_the_likely_worker_refuses_refuses_the_file_naming_it(boar
         "fleet.yaml: task 't' field 'payload': the testing worker does not accept 'comand' (did you mean "
         "'command'?) (it accepts: command, env, path, report, timeout_seconds)"
     )
-    assert board.list_tasks(None).total == 0  # all or nothing
+    assert board.list_tasks().total == 0  # all or nothing
 
 
 def test_a_test_task_without_skills_is_warned_about_naming_the_worker_its_payload_fits(board: Board) -> None:
@@ -79,3 +79,39 @@ def test_the_optional_llm_role_counts_only_once_an_llm_agent_registered(board: B
     assert "the documentation worker does not accept 'ouput' (did you mean 'output'?)" in refusal(board, task)
     board.register_agent("llm-1", "LLM", "llm", ["python", "documentation", "code-review"])
     assert load(board, task) == []  # an LLM worker may take it, and it reads any payload
+
+
+def test_list_tasks_pages_through_the_board_in_board_order(board: Board) -> None:
+    """`list_tasks` pages like every list (limit, cursor): each task once, in board order."""
+    board.load_text(tasks_yaml(*[{"id": f"t{i:03}", "name": "T", "required_skills": ["testing"],
+                                   "priority": ("low", "medium", "high", "urgent")[i % 4]} for i in range(250)]),
+                    "many.yaml")
+    board.register_agent("w", "W", "testing", ["testing"])
+    for _ in range(3):  # three done, one in progress, one blocked: every rank of the board order
+        offer = board.request_next_task("w").assignment
+        assert offer is not None
+        board.report_task_progress("w", offer.task_id, "completed", 100, "ok")
+    blocked = board.request_next_task("w").assignment
+    assert blocked is not None
+    board.report_blocker("w", blocked.task_id, "stuck", "high")
+    assert board.request_next_task("w").assignment is not None
+    seen: list[str] = []
+    cursor: str | None = None
+    while True:
+        page = board.list_tasks(7, cursor)
+        assert page.total == 250
+        seen += [t.task_id for t in page.tasks]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    everything = board.list_tasks(200).tasks + board.list_tasks(200, board.list_tasks(200).next_cursor).tasks
+    assert seen == [t.task_id for t in everything]
+    assert len(set(seen)) == 250
+    rank = {"in_progress": 0, "blocked": 1, "todo": 2, "done": 3}
+    order = {"urgent": 0, "high": 1, "medium": 2, "low": 3}
+    summaries = {t.task_id: t for t in everything}
+    keys = [(rank[summaries[i].status], order[summaries[i].priority], i) for i in seen]
+    assert keys == sorted(keys)
+    with pytest.raises(BoardError) as bad:
+        board.list_tasks(7, "not-a-cursor")
+    assert bad.value.code == "invalid_argument"

@@ -140,7 +140,8 @@ def board(url: str) -> dict[str, dict[str, Any]]:
 
     async def read() -> dict[str, dict[str, Any]]:
         async with mcp.Client(url) as client:
-            listed = await call_tool(client, "list_tasks", {"limit": 1000})
+            listed = await call_tool(client, "list_tasks", {"limit": 200})  # a user's board: one page
+            assert listed.get("success"), listed
             return {t["task_id"]: await call_tool(client, "get_task_context", {"task_id": t["task_id"]})
                     for t in listed["tasks"]}
 

@@ -48,11 +48,11 @@ class BoardAccess(Protocol):
 
     async def load_text(self, text: str, source: str) -> r.LoadResult: ...
 
-    async def list_tasks(self, limit: int) -> r.TaskList: ...
+    async def list_tasks(self, limit: int, cursor: str | None = None) -> r.TaskList: ...
 
     async def project_status(self) -> r.ProjectStatus: ...
 
-    async def agents(self) -> r.AgentList: ...
+    async def agents(self, limit: int, cursor: str | None = None) -> r.AgentList: ...
 
     async def task_context(self, task_id: str) -> r.TaskContextResult: ...
 
@@ -66,9 +66,9 @@ class BoardAccess(Protocol):
 class FileBoard:
     """A board file opened in this process (`--db`)."""
 
-    def __init__(self, board: Board, path: Path) -> None:
+    def __init__(self, board: Board, source: str) -> None:
         self.board = board
-        self.source = str(path)
+        self.source = source
 
     @classmethod
     def open(cls, settings: StubSettings, *, create: bool) -> FileBoard:
@@ -80,23 +80,23 @@ class FileBoard:
                 f"there is no board at {path}: give the --db of an existing board file, or leave --db out "
                 "to talk to the running stub (--url / PM_AGENT_URL)",
             )
-        return cls(open_board(settings), path)
+        return cls(open_board(settings), str(path))
 
     async def load_text(self, text: str, source: str) -> r.LoadResult:
         with _refusals():
             return self.board.load_text(text, source)
 
-    async def list_tasks(self, limit: int) -> r.TaskList:
+    async def list_tasks(self, limit: int, cursor: str | None = None) -> r.TaskList:
         with _refusals():
-            return self.board.list_tasks(limit)
+            return self.board.list_tasks(limit, cursor)
 
     async def project_status(self) -> r.ProjectStatus:
         with _refusals():
             return self.board.get_project_status()
 
-    async def agents(self) -> r.AgentList:
+    async def agents(self, limit: int, cursor: str | None = None) -> r.AgentList:
         with _refusals():
-            return self.board.list_registered_agents()
+            return self.board.list_registered_agents(limit, cursor)
 
     async def task_context(self, task_id: str) -> r.TaskContextResult:
         with _refusals():

@@ -30,12 +30,12 @@ from pm_agent_stub.logs import configure_logging, get_logger
 from pm_agent_stub.project_file import ProjectFileError, load_project_file
 from pm_agent_stub.settings import StubSettings, load_settings
 from pm_protocol.endpoint import normalize_agent_url, read_token_file
-from pm_protocol.limits import MAX_PROJECT_TEXT, MAX_TASK_LIST, PRIORITIES
+from pm_protocol.limits import MAX_PROJECT_TEXT, PRIORITIES
 from pm_protocol.results import LoadResult
 
 log = get_logger("pm_agent_stub.cli")
 
-STATUS_TASK_LIMIT = 200
+STATUS_TASK_LIMIT = 200  # tasks, and agents, shown by `status` without --all
 EXIT_REFUSED, EXIT_BAD_INPUT = 1, 2
 
 
@@ -77,7 +77,9 @@ def _parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="the board and the workers (ids shown whole)")
     _target(status)
     status.add_argument("--json", action="store_true", help="one JSON document for scripts (every task)")
-    status.add_argument("--all", action="store_true", help=f"every task, not the first {STATUS_TASK_LIMIT}")
+    status.add_argument(
+        "--all", action="store_true", help=f"every task and agent, not the first {STATUS_TASK_LIMIT} of each"
+    )
 
     load = sub.add_parser("load", help="add a project file's tasks to the board (idempotent by task id)")
     load.add_argument("file", help="the project file on this machine (`-` reads stdin); its text is sent")
@@ -291,17 +293,11 @@ async def cmd_add_task(ns: argparse.Namespace) -> int:
 
 
 async def cmd_status(ns: argparse.Namespace) -> int:
-    from pm_agent_stub.board.views import assemble
+    from pm_agent_stub.board.views import collect
 
-    limit = MAX_TASK_LIST if ns.all or ns.json else STATUS_TASK_LIMIT
     access = await _open(ns)
     try:
-        report = assemble(
-            access.source,
-            await access.project_status(),
-            await access.agents(),
-            await access.list_tasks(limit),
-        )
+        report = await collect(access, None if ns.all or ns.json else STATUS_TASK_LIMIT)
     finally:
         await access.close()
     if ns.json:

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from pm_agent_stub.schema import MIGRATIONS, SCHEMA_VERSION, STATEMENTS
+from pm_agent_stub.schema import SCHEMA_VERSION, STATEMENTS, upgrade
 
 BUSY_TIMEOUT_MS = 15_000
 
@@ -43,8 +43,9 @@ def connect(path: Path | str, synchronous: str = "NORMAL") -> sqlite3.Connection
         conn.execute(
             "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
         )
-        found = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
-        found = _migrate(conn, found)
+        found = upgrade(
+            conn, conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
+        )
     if found != str(SCHEMA_VERSION):
         conn.close()
         raise SchemaMismatchError(
@@ -52,17 +53,6 @@ def connect(path: Path | str, synchronous: str = "NORMAL") -> sqlite3.Connection
             "move the old file away (or point PM_AGENT_DB elsewhere) and reload the project"
         )
     return conn
-
-
-def _migrate(conn: sqlite3.Connection, found: str) -> str:
-    """Bring an older board file up to SCHEMA_VERSION in place (inside the caller's transaction)."""
-    version = int(found) if found.isdigit() else -1
-    while version < SCHEMA_VERSION and version in MIGRATIONS:
-        for statement in MIGRATIONS[version]:
-            conn.execute(statement)
-        version += 1
-        conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(version),))
-    return str(version) if version >= 0 else found
 
 
 @contextmanager

@@ -120,14 +120,16 @@ class RemoteBoard:
     async def load_text(self, text: str, source: str) -> r.LoadResult:
         return await self.call("load_project", {"text": text, "source": source}, r.LoadResult)
 
-    async def list_tasks(self, limit: int) -> r.TaskList:
-        return await self.call("list_tasks", {"limit": limit}, r.TaskList)
+    async def list_tasks(self, limit: int, cursor: str | None = None) -> r.TaskList:
+        page = {"limit": limit} | ({"cursor": cursor} if cursor else {})
+        return await self.call("list_tasks", page, r.TaskList)
 
     async def project_status(self) -> r.ProjectStatus:
         return await self.call("get_project_status", {}, r.ProjectStatus)
 
-    async def agents(self) -> r.AgentList:
-        return await self.call("list_registered_agents", {}, r.AgentList)
+    async def agents(self, limit: int, cursor: str | None = None) -> r.AgentList:
+        page = {"limit": limit} | ({"cursor": cursor} if cursor else {})
+        return await self.call("list_registered_agents", page, r.AgentList)
 
     async def task_context(self, task_id: str) -> r.TaskContextResult:
         return await self.call("get_task_context", {"task_id": task_id}, r.TaskContextResult)

@@ -8,19 +8,31 @@
 - `pending_deps` is a counter decremented when a dependency completes, so completing a
   task never rescans the board.
 - `tasks_lease` finds expired leases without looking at tasks that have none.
+- An artifact's metadata (`artifacts`, with `size`: bytes of its data as JSON) and its data
+  (`artifact_data`) live in two tables, so listing artifacts and summing a task's artifact
+  bytes never read the data pages; `get_artifact` reads one row of `artifact_data`.
+- `agents_registered` pages the roster in registration order; `agents_last_seen` finds the
+  agents to forget (and the stalest to make room) without a scan.
 - `tasks.run` counts the task's runs (1, then one more per `rerun_task`); each artifact
   carries the run that logged it, so a dependent is handed only its dependency's current
-  results.
+  results. `tasks_board_order` is the operator's board order (in progress, blocked, todo,
+  done; priority; load order) as an index on an expression, so `list_tasks` pages by key.
 
-A file made by an older stub is brought up to date in place by `MIGRATIONS` (version ->
-the statements that make it the next version); nothing is dropped.
+A file made by an older stub is upgraded in place (`upgrade`), in the transaction that
+opens it; a file from a newer stub is refused.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Final
 
-SCHEMA_VERSION: Final = 3
+SCHEMA_VERSION: Final = 4
+
+# The operator's board order: in progress, blocked, todo, done (then priority, then load order).
+BOARD_RANK: Final = (
+    "(CASE status WHEN 'in_progress' THEN 0 WHEN 'blocked' THEN 1 WHEN 'todo' THEN 2 ELSE 3 END)"
+)
 
 STATEMENTS: Final[tuple[str, ...]] = (
     """CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)""",
@@ -35,6 +47,8 @@ STATEMENTS: Final[tuple[str, ...]] = (
         tasks_completed INTEGER NOT NULL DEFAULT 0,
         deregistered_at REAL                      -- set by deregister_agent, cleared by register_agent
     )""",
+    """CREATE INDEX IF NOT EXISTS agents_registered ON agents (registered_at, agent_id)""",
+    """CREATE INDEX IF NOT EXISTS agents_last_seen ON agents (last_seen)""",
     """CREATE TABLE IF NOT EXISTS tasks (
         task_id          TEXT PRIMARY KEY,
         project          TEXT,
@@ -73,6 +87,7 @@ STATEMENTS: Final[tuple[str, ...]] = (
     """CREATE INDEX IF NOT EXISTS tasks_lease ON tasks (lease_expires_at) WHERE status = 'in_progress'""",
     """CREATE INDEX IF NOT EXISTS tasks_holder ON tasks (holder) WHERE holder IS NOT NULL""",
     """CREATE INDEX IF NOT EXISTS tasks_status ON tasks (status)""",
+    f"""CREATE INDEX IF NOT EXISTS tasks_board_order ON tasks ({BOARD_RANK}, priority_rank DESC, created_seq)""",
     """CREATE TABLE IF NOT EXISTS task_deps (
         task_id TEXT NOT NULL, depends_on TEXT NOT NULL, PRIMARY KEY (task_id, depends_on)
     ) WITHOUT ROWID""",
@@ -93,8 +108,13 @@ STATEMENTS: Final[tuple[str, ...]] = (
     """CREATE TABLE IF NOT EXISTS artifacts (
         artifact_id INTEGER PRIMARY KEY AUTOINCREMENT,
         task_id TEXT NOT NULL, agent_id TEXT NOT NULL, artifact_type TEXT NOT NULL,
-        description TEXT NOT NULL, location TEXT, data TEXT, created_at REAL NOT NULL,
-        run INTEGER NOT NULL DEFAULT 1
+        description TEXT NOT NULL, location TEXT, created_at REAL NOT NULL,
+        size INTEGER NOT NULL DEFAULT 0,          -- bytes of the data as JSON, 0 for none
+        run INTEGER NOT NULL DEFAULT 1            -- the run of its task that logged it
+    )""",
+    """CREATE TABLE IF NOT EXISTS artifact_data (
+        artifact_id INTEGER PRIMARY KEY,          -- the artifact's id; no row when it has no data
+        data TEXT NOT NULL                        -- JSON
     )""",
     """CREATE INDEX IF NOT EXISTS artifacts_task ON artifacts (task_id, artifact_id)""",
     """CREATE TABLE IF NOT EXISTS events (
@@ -106,11 +126,40 @@ STATEMENTS: Final[tuple[str, ...]] = (
     """CREATE INDEX IF NOT EXISTS events_kind ON events (kind, id)""",
 )
 
-MIGRATIONS: Final[dict[int, tuple[str, ...]]] = {
-    # 2 -> 3: runs (rerun_task) and deregistration.
-    2: (
+# Statements that bring a file of an older version to the next one, by the version they start from.
+_UPGRADES: Final[dict[str, tuple[str, ...]]] = {
+    # 2 -> 3: artifact data moves to its own table; `size` remembers how big it is.
+    "2": (
+        "ALTER TABLE artifacts ADD COLUMN size INTEGER NOT NULL DEFAULT 0",
+        "INSERT INTO artifact_data (artifact_id, data) SELECT artifact_id, data FROM artifacts WHERE data IS NOT NULL",
+        "UPDATE artifacts SET size = length(CAST(data AS BLOB)) WHERE data IS NOT NULL",
+        "ALTER TABLE artifacts DROP COLUMN data",
+    ),
+    # 3 -> 4: runs (rerun_task) and deregistration.
+    "3": (
         "ALTER TABLE tasks ADD COLUMN run INTEGER NOT NULL DEFAULT 1",
         "ALTER TABLE artifacts ADD COLUMN run INTEGER NOT NULL DEFAULT 1",
         "ALTER TABLE agents ADD COLUMN deregistered_at REAL",
     ),
 }
+
+
+def _adds_a_column_already_there(conn: sqlite3.Connection, statement: str) -> bool:
+    """`ALTER TABLE t ADD COLUMN c ...` where `t` already has `c`: a table STATEMENTS just made
+    for a file that lacked it has every column of this version from the start."""
+    words = statement.split()
+    if words[:2] != ["ALTER", "TABLE"] or words[3:5] != ["ADD", "COLUMN"]:
+        return False
+    return any(row[1] == words[5] for row in conn.execute(f"PRAGMA table_info({words[2]})"))
+
+
+def upgrade(conn: sqlite3.Connection, found: str) -> str:
+    """Upgrade a file at version `found` as far as this stub knows how (inside the caller's
+    transaction, after STATEMENTS made any missing tables); the version it is at now."""
+    while found in _UPGRADES:
+        for statement in _UPGRADES[found]:
+            if not _adds_a_column_already_there(conn, statement):
+                conn.execute(statement)
+        found = str(int(found) + 1)
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (found,))
+    return found

@@ -13,16 +13,17 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue
 
 from pm_protocol.limits import (
-    DEFAULT_TASK_LIST,
+    MAX_CURSOR,
     MAX_ID,
     MAX_JSON_BYTES,
     MAX_NAME,
+    MAX_PAGE_LIMIT,
     MAX_PROJECT_TEXT,
     MAX_SKILL_LEN,
     MAX_SKILLS,
-    MAX_TASK_LIST,
     MAX_TEXT,
     MAX_WAIT_SECONDS,
+    PAGE_LIMIT,
     json_size,
 )
 
@@ -59,6 +60,20 @@ Label = Annotated[str, Field(min_length=1, max_length=MAX_NAME)]
 Text = Annotated[str, Field(max_length=MAX_TEXT)]
 Skill = Annotated[str, Field(min_length=1, max_length=MAX_SKILL_LEN)]
 Json = Annotated[JsonValue, AfterValidator(_json_limit)]
+Limit = Annotated[
+    int,
+    Field(
+        ge=1, le=MAX_PAGE_LIMIT, description=f"Entries per page (1-{MAX_PAGE_LIMIT}, default {PAGE_LIMIT})."
+    ),
+]
+Cursor = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=MAX_CURSOR,
+        description="`next_cursor` of the previous page, unchanged; omit it for the first page.",
+    ),
+]
 ReportStatus = Literal["in_progress", "completed", "blocked"]
 Severity = Literal["low", "medium", "high", "critical"]
 
@@ -141,6 +156,21 @@ class TaskOnlyArgs(ToolArgs):
     task_id: TaskId
 
 
+class TaskContextArgs(ToolArgs):
+    task_id: TaskId
+    limit: Limit = PAGE_LIMIT
+    cursor: Cursor | None = None
+
+
+class PageArgs(ToolArgs):
+    limit: Limit = PAGE_LIMIT
+    cursor: Cursor | None = None
+
+
+class GetArtifactArgs(ToolArgs):
+    artifact_id: Annotated[int, Field(ge=1, description="An artifact_id from an artifact list.")]
+
+
 class ResolveBlockerArgs(ToolArgs):
     task_id: TaskId
     resolution: Text
@@ -163,10 +193,8 @@ class LoadProjectArgs(ToolArgs):
     ] = "project file"
 
 
-class ListTasksArgs(ToolArgs):
-    limit: Annotated[
-        int, Field(ge=1, le=MAX_TASK_LIST, description="At most this many tasks, in board order.")
-    ] = DEFAULT_TASK_LIST
+class ListTasksArgs(PageArgs):
+    """A page of the board's tasks in board order (the same `limit`/`cursor` as every list)."""
 
 
 class RerunTaskArgs(ToolArgs):
@@ -197,8 +225,10 @@ HINTS: dict[str, str] = {
     "echo": "a string of at most 10000 characters",
     "checkpoint": "any JSON value of at most 256 KiB",
     "data": "any JSON value of at most 256 KiB",
+    "limit": f"a whole number from 1 to {MAX_PAGE_LIMIT}",
+    "cursor": "the next_cursor string of the previous page, unchanged (omit it for the first page)",
+    "artifact_id": "the artifact_id (a whole number) of an artifact listed in an assignment or task context",
     "text": "the project file's text (YAML or JSON), at most 768 KiB",
     "source": "a name for the file in messages (at most 200 printable characters)",
-    "limit": f"an integer from 1 to {MAX_TASK_LIST}",
     "dependents": "true or false",
 }

@@ -18,9 +18,13 @@ FLEET_WORKSPACE = Path("/workspace")  # where the fleet's images keep it (worker
 
 
 def _nearest_existing(path: Path) -> Path:
+    """The deepest of `path` and its parents this process can see (a folder it may not search hides the rest)."""
     for candidate in (path, *path.parents):
-        if candidate.exists():
-            return candidate
+        try:
+            candidate.stat()
+        except OSError:
+            continue
+        return candidate
     return Path("/")
 
 
@@ -45,7 +49,9 @@ def describe(exc: PermissionError, *, role: str, in_container: bool) -> str:
         owner: tuple[int, int] | None = (st.st_uid, st.st_gid)
     except OSError:
         owner = None
-    if not os.access(folder, os.W_OK):
+    if existing != target and not os.access(existing, os.X_OK):
+        what = f"cannot enter {existing} (so not {target})"
+    elif not os.access(folder, os.W_OK):
         what = f"cannot write {folder}"
     elif existing == target and not os.access(target, os.R_OK):
         what = f"cannot read {target}"
