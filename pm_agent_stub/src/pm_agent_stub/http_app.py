@@ -1,4 +1,5 @@
-"""The HTTP face: `/healthz` (no auth) plus the MCP endpoint at exactly `/mcp`.
+"""The HTTP face: `/healthz` (no auth), the MCP endpoint at exactly `/mcp`, and the dashboard
+with `/metrics` (dashboard/routes.py; its own auth rules).
 
 The MCP sub-app is built once and its session manager runs in *our* lifespan (a mounted
 app's own lifespan never runs; building it twice swaps the manager and every request 500s).
@@ -19,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from pm_agent_stub.dashboard import Dashboard
 from pm_agent_stub.logs import get_logger
 from pm_agent_stub.server import PMAgentServer
 
@@ -132,6 +134,7 @@ def build_http_app(server: PMAgentServer) -> Starlette:
         max_request_body_size=MAX_REQUEST_BODY_BYTES,
     )
     session_manager = server.session_manager
+    dashboard = Dashboard(server)
 
     async def healthz(request: Request) -> Response:
         row = server.conn.execute("SELECT count(*) FROM tasks").fetchone()
@@ -146,7 +149,7 @@ def build_http_app(server: PMAgentServer) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with session_manager.run(), server.background():
+        async with session_manager.run(), server.background(), dashboard.running():
             log.info(
                 "serving",
                 transport="http",
@@ -159,6 +162,6 @@ def build_http_app(server: PMAgentServer) -> Starlette:
     guarded: ASGIApp = NoStandaloneStream(mcp_app)
     inner: ASGIApp = guarded if token is None else BearerTokenMiddleware(guarded, token)
     return Starlette(
-        routes=[Route("/healthz", healthz, methods=["GET"]), Mount("/", app=inner)],
+        routes=[Route("/healthz", healthz, methods=["GET"]), *dashboard.routes(), Mount("/", app=inner)],
         lifespan=lifespan,
     )

@@ -41,6 +41,7 @@ class StubSettings(BaseSettings):
     agent_offline_seconds: float = Field(default=90.0, validation_alias="PM_AGENT_OFFLINE_SECONDS", gt=0)
     token: SecretStr | None = Field(default=None, validation_alias="PM_AGENT_TOKEN")
     allowed_hosts_extra: str = Field(default="", validation_alias="PM_AGENT_ALLOWED_HOSTS")
+    metrics_public: bool = Field(default=False, validation_alias="PM_METRICS_PUBLIC")
     db_synchronous: Literal["NORMAL", "FULL"] = Field(default="NORMAL", validation_alias="PM_DB_SYNCHRONOUS")
     log_format: Literal["json", "console"] | None = Field(default=None, validation_alias="LOG_FORMAT")
     log_level: Literal["debug", "info", "warning", "error", "critical"] = Field(
@@ -52,6 +53,11 @@ class StubSettings(BaseSettings):
     def _empty_is_unset(cls, value: object) -> object:
         # Compose passes `VAR=` for unset optionals; treat it as "not given".
         return None if value == "" else value
+
+    @field_validator("metrics_public", mode="before")
+    @classmethod
+    def _empty_is_false(cls, value: object) -> object:
+        return False if value == "" else value
 
     @field_validator("db_synchronous", mode="before")
     @classmethod
