@@ -158,12 +158,14 @@ def _feed_event(row: Any) -> FeedEvent:
         agent_id=row["agent_id"],
         attempt=row["attempt"],
         at=iso(row["at"]),
-        text=describe(row["kind"], detail),
+        text=describe(row["kind"], detail, row["attempt"]),
     )
 
 
-def describe(kind: str, detail: dict[str, Any]) -> str:
+def describe(kind: str, detail: dict[str, Any], attempt: int | None = None) -> str:
     """One line saying what an event means, from its detail (the feed's text column)."""
+    if kind in ("assigned", "completed"):
+        return f"attempt {attempt}" if attempt else ""
     if kind == "expired":
         return f"lease expired ({detail.get('expiries', '?')} expiries so far)"
     if kind == "blocked":
