@@ -41,8 +41,19 @@ def launch_chromium(playwright: Any) -> Any:
     return playwright.chromium.launch(executable_path=CHROMIUM, args=list(CHROMIUM_ARGS))
 
 
+SAVED: list[Path] = []  # screenshots taken in this session, listed in the terminal summary (conftest.py)
+
+
 def artifacts_dir() -> Path:
     """Where screenshots of test runs go (PM_TEST_ARTIFACTS, default .run/test-artifacts/dashboard)."""
     path = Path(os.environ.get("PM_TEST_ARTIFACTS", REPO_ROOT / ".run" / "test-artifacts")) / "dashboard"
     path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def screenshot(page: Any, name: str) -> Path:
+    """A full-page PNG in artifacts_dir(), remembered for the summary line."""
+    path = artifacts_dir() / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    SAVED.append(path)
     return path

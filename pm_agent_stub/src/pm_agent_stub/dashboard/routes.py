@@ -46,7 +46,7 @@ SECURITY_HEADERS: Final = {
         "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     ),
     "x-content-type-options": "nosniff",
-    "referrer-policy": "no-referrer",
+    "referrer-policy": "same-origin",  # "no-referrer" would make our own form posts say Origin: null
     "x-frame-options": "DENY",
     "cache-control": "no-store",
 }
