@@ -4,9 +4,7 @@ requests may change the board, the event stream, and /metrics (its auth, its for
 from __future__ import annotations
 
 import json
-import shutil
 import socket
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,7 +16,7 @@ import pytest
 from mcp.client.streamable_http import streamable_http_client
 
 from pm_agent_stub.testing import StubProcess, call_tool, load_tasks, start_stub, task, wait_until
-from tests.dashboard.web import http, parse_metrics, post_json, value
+from tests.dashboard.web import assert_promtool_accepts, http, parse_metrics, post_json, value
 from tests.integration.workerproc import board
 
 TOKEN = "dash-test-token-7f3a9c"
@@ -257,14 +255,6 @@ async def test_metrics_count_the_calls_and_pass_promtool(open_stub: StubProcess)
     assert openmetrics.text.endswith("# EOF\n")
     assert_promtool_accepts(scrape.body)
 
-
-def assert_promtool_accepts(exposition: bytes) -> None:
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        pytest.skip("promtool is not installed (apt-get install -y prometheus; .ci/run does it)")
-    checked = subprocess.run([promtool, "check", "metrics"], input=exposition, capture_output=True, timeout=60,
-                             check=False)
-    assert checked.returncode == 0, checked.stderr.decode() + checked.stdout.decode()
 
 
 def test_a_scrape_sees_what_other_processes_wrote(open_stub: StubProcess) -> None:

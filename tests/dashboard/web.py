@@ -4,10 +4,13 @@ Prometheus text format parsed with prometheus-client's own parser."""
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from dataclasses import dataclass
 from http.client import HTTPConnection
 from typing import Any
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 
@@ -63,3 +66,12 @@ def parse_metrics(text: str) -> Samples:
 
 def value(samples: Samples, name: str, **labels: str) -> float:
     return samples[(name, tuple(sorted(labels.items())))]
+
+
+def assert_promtool_accepts(exposition: bytes) -> None:
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool is not installed (apt-get install -y prometheus; .ci/run does it)")
+    checked = subprocess.run([promtool, "check", "metrics"], input=exposition, capture_output=True, timeout=60,
+                             check=False)
+    assert checked.returncode == 0, checked.stderr.decode() + checked.stdout.decode()
