@@ -9,7 +9,9 @@ measures both).
 
 - Coalescing: one snapshot per change, but at most one per `min_interval` (0.2 s) however
   fast commits come (ten busy workers commit tens of times a second), so the cost is
-  bounded by the rate of snapshots, not of commits.
+  bounded by the rate of snapshots, not of commits. On a board so big that one snapshot
+  takes longer than `BUDGET` (a tenth) of that interval allows, the interval grows with it:
+  open pages never take more than about a tenth of the stub's event loop.
 - Other processes (`python -m pm_agent_stub resolve`/`load`, sibling stubs) do not call our
   listeners; while a page is open the file's `PRAGMA data_version` is read every
   `watch_interval` (0.25 s) to notice them.
@@ -36,6 +38,7 @@ WATCH_INTERVAL_SECONDS: Final = 0.25
 REFRESH_SECONDS: Final = 5.0
 KEEPALIVE_SECONDS: Final = 15.0
 RETRY_MILLISECONDS: Final = 1000
+BUDGET: Final = 0.1  # the share of the event loop snapshots may take while pages are open
 
 
 class Subscriber:
@@ -79,6 +82,7 @@ class LiveBoard:
         self._has_subscribers = asyncio.Event()
         self._closing = asyncio.Event()
         self.snapshots_built = 0
+        self.build_seconds = 0.0
 
     @property
     def subscribers(self) -> int:
@@ -95,13 +99,20 @@ class LiveBoard:
             sub.ready.set()
 
     def _snapshot(self) -> bytes | None:
+        started = time.perf_counter()
         try:
             payload = self._build()
         except Exception:
             log.exception("dashboard_snapshot_failed")
             return None
+        self.build_seconds = time.perf_counter() - started
         self.snapshots_built += 1
         return payload
+
+    @property
+    def interval(self) -> float:
+        """The least time between two pushes: `min_interval`, or longer if snapshots are costly."""
+        return max(self.min_interval, self.build_seconds / BUDGET)
 
     async def run(self) -> None:
         """The pusher: sleeps while no page is open; else one snapshot per change, rate-limited."""
@@ -122,7 +133,7 @@ class LiveBoard:
             moved = self._changed.is_set() or current != version
             if not moved and time.monotonic() - last_push < self.refresh:
                 continue
-            wait = self.min_interval - (time.monotonic() - last_push)
+            wait = self.interval - (time.monotonic() - last_push)
             if wait > 0:
                 await asyncio.sleep(wait)
             self._changed.clear()

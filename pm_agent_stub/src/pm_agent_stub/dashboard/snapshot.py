@@ -20,7 +20,7 @@ from pm_agent_stub.db import read_transaction
 from pm_agent_stub.timefmt import iso
 from pm_protocol import results as r
 
-PER_COLUMN: Final = 100
+PER_COLUMN: Final = 50
 MAX_BLOCKERS: Final = 100
 MAX_EVENTS: Final = 60
 ARTIFACTS_PER_TASK: Final = 5
