@@ -83,6 +83,18 @@ class Poller:
         self._thread.join(timeout=15)
 
 
+def _snapshot_build_ms(base_url: str) -> float | None:
+    """Mean time the stub took per dashboard snapshot so far (its own histogram)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"{base_url}/metrics", timeout=30) as resp:
+        text = resp.read().decode()
+    values = {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples
+              if s.name.startswith("pm_agent_dashboard_snapshot_seconds")}
+    count = values.get("pm_agent_dashboard_snapshot_seconds_count", 0)
+    return round(1000 * values["pm_agent_dashboard_snapshot_seconds_sum"] / count, 2) if count else None
+
+
 def _completed_at(db: Path) -> dict[str, float]:
     with reader(db) as conn:
         return {r["task_id"]: r["at"] for r in conn.execute("SELECT task_id, at FROM events WHERE kind = 'completed'")}
@@ -126,6 +138,7 @@ def _live(workdir: Path, *, workers: int, tasks: int, steps: int, step_seconds: 
             time.sleep(1.0)
             measure("sse_page_open")
             seen: dict[str, float] = page.evaluate("window.__doneAt")
+            build = _snapshot_build_ms(stub.base_url)
             snapshots = int(page.get_attribute("body", "data-snapshots") or 0)
             browser.close()
         with Poller(f"{stub.base_url}/dashboard/api/board") as poller:
@@ -143,6 +156,7 @@ def _live(workdir: Path, *, workers: int, tasks: int, steps: int, step_seconds: 
             "machine_busy_pct": busy,
             "completions": completions,
             "page_snapshots": snapshots,
+            "snapshot_build_mean_ms": build,
             "poll_requests": poller.requests,
             "completion_to_page": summary_ms(delays),
         }

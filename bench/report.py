@@ -146,7 +146,8 @@ def markdown(r: dict[str, Any]) -> str:
             lat = live["completion_to_page"]
             lines += ["", f"Completion (commit) → page shows it done: p50 {_f(lat['p50_ms'])} ms, p99 "
                       f"{_f(lat['p99_ms'])} ms, max {_f(lat['max_ms'])} ms over {lat['n']} completions "
-                      f"({live['page_snapshots']} snapshots pushed to the page).", ""]
+                      f"({live['page_snapshots']} snapshots pushed to the page, "
+                      f"{_f(live.get('snapshot_build_mean_ms'), 2)} ms each to build).", ""]
     errors = [k for k, v in r.items() if isinstance(v, dict) and "error" in v]
     if errors:
         lines += ["## Sections that failed", ""] + [f"- {k}: {r[k]['error']}" for k in errors] + [""]

@@ -3,9 +3,12 @@
     .venv/bin/python -m scripts.dashboard_screenshot [--out docs/dashboard.png]   # from the repo root
 
 Runs what `make demo` runs (the stub on the demo project, the documentation, testing and
-devops workers as local processes on a copy of examples/), opens the page, and takes the
-picture at the first moment the board shows every column at once (something done, in
-progress, blocked and to do), or when the board settles if that moment never comes.
+devops workers as local processes on a copy of examples/) and opens the page. The devops
+worker starts once the others are done, and the picture is taken while it runs the smoke
+deploy: a task in progress (progress bar, holder, lease countdown), the demo's deliberately
+failing suite blocked with the stub's suggestion and the resolve box, the rest done with
+their artifacts, the three workers and the event feed. With a Docker engine (set
+PYTHON_IMAGE to a local base image); without one the devops tasks end blocked instead.
 Needs /usr/bin/chromium and the `playwright` package (never `playwright install`).
 """
 
@@ -23,7 +26,7 @@ from playwright.sync_api import sync_playwright
 
 from pm_agent_stub.testing import start_stub
 from tests.dashboard.browser import CHROMIUM, launch_chromium
-from tests.integration.workerproc import start_worker
+from tests.integration.workerproc import WorkerProcess, start_worker
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKERS = {"documentation": "documentation_worker", "testing": "testing_worker", "devops": "devops_worker"}
@@ -42,7 +45,7 @@ def main() -> int:
     shutil.copytree(ROOT / "examples", workspace, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
     stub = start_stub(work / "board.db", project=workspace / "demo-project" / "project.yaml",
                       env={"PM_LEASE_SECONDS": "30"})
-    workers = []
+    workers: list[WorkerProcess] = []
     try:
         with sync_playwright() as pw:
             browser = launch_chromium(pw)
@@ -52,20 +55,30 @@ def main() -> int:
             env = {"WORKSPACE": str(workspace), "PM_AGENT_URL": stub.url, "POLL_WAIT_SECONDS": "5"}
             if os.environ.get("PYTHON_IMAGE"):
                 env["PYTHON_IMAGE"] = os.environ["PYTHON_IMAGE"]
-            for role, module in WORKERS.items():
-                workers.append(start_worker(["-m", module], work / f"{role}.log", cwd=work,
+
+            def start(role: str) -> None:
+                workers.append(start_worker(["-m", WORKERS[role]], work / f"{role}.log", cwd=work,
                                             AGENT_ID=f"{role}-demo", **env))
+
+            def counts() -> dict[str, int]:
+                return {c: int(page.inner_text(f'[data-column="{c}"] .count') or 0)
+                        for c in ("in_progress", "blocked", "todo", "done")}
+
+            start("documentation")
+            start("testing")
             deadline = time.monotonic() + ns.timeout
             while time.monotonic() < deadline:
-                counts = {c: int(page.inner_text(f'[data-column="{c}"] .count') or 0)
-                          for c in ("in_progress", "blocked", "todo", "done")}
-                if all(counts.values()) or (counts["in_progress"] == 0 and counts["blocked"] and counts["done"] > 5):
+                now = counts()
+                if now["done"] >= 7 and now["blocked"] == 1 and now["in_progress"] == 0:
                     break
-                page.wait_for_timeout(100)
-            page.wait_for_timeout(300)
+                page.wait_for_timeout(200)
+            start("devops")  # builds the image, then runs the smoke deploy: caught while that runs
+            reported = "article.card.in_progress .progress:not([aria-valuenow='0'])"  # its first progress report
+            while time.monotonic() < deadline and not (counts()["done"] >= 8 and page.locator(reported).count()):
+                page.wait_for_timeout(25)
             ns.out.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(ns.out), full_page=True)
-            print(f"screenshot: {ns.out} (board {counts})")
+            print(f"screenshot: {ns.out} (board {counts()})")
             browser.close()
     finally:
         for w in workers:

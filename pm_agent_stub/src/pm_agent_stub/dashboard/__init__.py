@@ -24,7 +24,7 @@ from contextlib import asynccontextmanager, contextmanager
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from prometheus_client import Gauge
+from prometheus_client import Gauge, Histogram
 from starlette.routing import BaseRoute
 
 from pm_agent_stub.dashboard.auth import OperatorAuth
@@ -47,20 +47,30 @@ class Dashboard:
         board = server.board
         token = settings.token.get_secret_value() if settings.token is not None else None
         self.auth = OperatorAuth(token, settings.allowed_hosts, host_check=not settings.host_check_disabled)
-        self.live = LiveBoard(
-            lambda: take_snapshot(board).model_dump_json().encode(), lambda: data_version(board.conn)
+        registry = server.metrics.registry
+        build_time = Histogram(
+            "pm_agent_dashboard_snapshot_seconds",
+            "Time to build one dashboard snapshot (pushed to open pages, or GET /dashboard/api/board).",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
+            registry=registry,
         )
+
+        def snapshot_json() -> bytes:
+            with build_time.time():
+                return take_snapshot(board).model_dump_json().encode()
+
+        self.live = LiveBoard(snapshot_json, lambda: data_version(board.conn))
         board.add_listener(self.live.on_commit)
         streams = Gauge(
             "pm_agent_dashboard_streams",
             "Dashboard pages open on this stub (event streams).",
-            registry=server.metrics.registry,
+            registry=registry,
         )
         streams.set_function(lambda: self.live.subscribers)
         self._routes = DashboardRoutes(
             self.auth,
             self.live,
-            lambda: take_snapshot(board).model_dump_json().encode(),
+            snapshot_json,
             server.router,
             server.metrics,
             metrics_public=settings.metrics_public,

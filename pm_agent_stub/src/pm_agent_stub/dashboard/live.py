@@ -9,9 +9,10 @@ measures both).
 
 - Coalescing: one snapshot per change, but at most one per `min_interval` (0.2 s) however
   fast commits come (ten busy workers commit tens of times a second), so the cost is
-  bounded by the rate of snapshots, not of commits. On a board so big that one snapshot
-  takes longer than `BUDGET` (a tenth) of that interval allows, the interval grows with it:
-  open pages never take more than about a tenth of the stub's event loop.
+  bounded by the rate of snapshots, not of commits. On a board so big that a snapshot
+  takes more than a tenth (`BUDGET`) of that interval, the interval grows with the snapshot's
+  usual cost (a moving average, so one slow build on a busy machine does not stall the
+  page), up to `MAX_INTERVAL_SECONDS`: open pages keep to about a tenth of the event loop.
 - Other processes (`python -m pm_agent_stub resolve`/`load`, sibling stubs) do not call our
   listeners; while a page is open the file's `PRAGMA data_version` is read every
   `watch_interval` (0.25 s) to notice them.
@@ -39,6 +40,8 @@ REFRESH_SECONDS: Final = 5.0
 KEEPALIVE_SECONDS: Final = 15.0
 RETRY_MILLISECONDS: Final = 1000
 BUDGET: Final = 0.1  # the share of the event loop snapshots may take while pages are open
+MAX_INTERVAL_SECONDS: Final = 2.0
+COST_SMOOTHING: Final = 0.2  # weight of the newest build in the moving average of build time
 
 
 class Subscriber:
@@ -105,14 +108,19 @@ class LiveBoard:
         except Exception:
             log.exception("dashboard_snapshot_failed")
             return None
-        self.build_seconds = time.perf_counter() - started
+        took = time.perf_counter() - started
+        self.build_seconds = (
+            took
+            if not self.snapshots_built
+            else (COST_SMOOTHING * took + (1 - COST_SMOOTHING) * self.build_seconds)
+        )
         self.snapshots_built += 1
         return payload
 
     @property
     def interval(self) -> float:
         """The least time between two pushes: `min_interval`, or longer if snapshots are costly."""
-        return max(self.min_interval, self.build_seconds / BUDGET)
+        return min(MAX_INTERVAL_SECONDS, max(self.min_interval, self.build_seconds / BUDGET))
 
     async def run(self) -> None:
         """The pusher: sleeps while no page is open; else one snapshot per change, rate-limited."""
