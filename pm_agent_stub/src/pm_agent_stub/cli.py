@@ -23,7 +23,7 @@ from pm_agent_stub.settings import StubSettings, load_settings
 
 log = get_logger("pm_agent_stub.cli")
 
-STATUS_TASK_LIMIT = 200
+STATUS_TASK_LIMIT = 200  # tasks, and agents, shown by `status` without --all
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,7 +38,9 @@ def _parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="print the board and the workers")
     status.add_argument("--db", type=Path)
     status.add_argument("--json", action="store_true", help="one JSON document for scripts")
-    status.add_argument("--all", action="store_true", help=f"every task, not the first {STATUS_TASK_LIMIT}")
+    status.add_argument(
+        "--all", action="store_true", help=f"every task and agent, not the first {STATUS_TASK_LIMIT} of each"
+    )
     status.add_argument("--watch", action="store_true", help="a live view: redraws on every change until Ctrl-C")
     status.add_argument("--interval", type=float, default=1.0, help="--watch redraws at least this often (s)")
     load = sub.add_parser("load", help="add a project file's tasks to the board (idempotent by task id)")
@@ -91,9 +93,11 @@ def _serve(settings: StubSettings, transport: str) -> int:
             import uvicorn
 
             from pm_agent_stub.http_app import build_http_app
+            from pm_agent_stub.http_limits import uvicorn_limits
 
             uvicorn.run(
                 build_http_app(server),
+                **uvicorn_limits(settings),
                 host=settings.host,
                 port=settings.port,
                 log_level="warning",

@@ -4,8 +4,8 @@ Each figure comes from where it is cheapest and truest:
 
 - Counters (`pm_agent_task_assignments_total`, `..._completions_total`, `pm_agent_lease_expiries_total`,
   `pm_agent_fencings_total`, `pm_agent_blockers_total{severity}`, `pm_agent_task_releases_total`,
-  `pm_agent_blocker_resolutions_total`, `pm_agent_tasks_loaded_total`) count the events of this
-  process's commits (`Board.add_listener`): no SQL. They start at 0 when the stub starts
+  `pm_agent_blocker_resolutions_total`, `pm_agent_tasks_loaded_total`, `pm_agent_agents_forgotten_total`)
+  count the events of this process's commits (`Board.add_listener`): no SQL. They start at 0 when the stub starts
   (Prometheus' `rate()`/`increase()` treat that as a counter reset), and they do not count
   events that *other* processes write to the same file (`python -m pm_agent_stub resolve`/`load`,
   a sibling stub): those show in the gauges, and in the counters of the process that wrote them.
@@ -134,6 +134,11 @@ class BoardMetrics:
             registry=reg,
         )
         self.loaded = Counter("pm_agent_tasks_loaded", "Tasks added from project files.", registry=reg)
+        self.forgotten = Counter(
+            "pm_agent_agents_forgotten",
+            "Registrations removed (not seen for PM_AGENT_FORGET_SECONDS, or room made under PM_MAX_AGENTS).",
+            registry=reg,
+        )
         self.tool_seconds = Histogram(
             "pm_agent_tool_call_duration_seconds",
             "MCP tool calls by tool, start to answer (request_next_task includes its long-poll wait).",
@@ -173,6 +178,7 @@ class BoardMetrics:
             "released": lambda e: self.releases.inc(),
             "resolved": lambda e: self.resolutions.inc(),
             "loaded": lambda e: self.loaded.inc(int(e.detail.get("added", 0))),
+            "forgotten": lambda e: self.forgotten.inc(),
         }
         board.add_listener(self.on_commit)
 

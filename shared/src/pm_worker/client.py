@@ -25,6 +25,7 @@ from pm_worker.errors import AgentNotRegistered, TransportError
 from pm_worker.models import (
     AgentList,
     AgentStatus,
+    ArtifactContent,
     ArtifactResult,
     BlockerResult,
     HeartbeatResult,
@@ -184,8 +185,13 @@ class PMClient:
             self.call, self.agent_id, task_id, out.text(artifact_type, MAX_NAME), out.text(description),
             out.optional_text(location), None if data is None else out.json(data, "the artifact's data"))
 
-    async def get_task_context(self, task_id: str) -> TaskContextResult:
-        return await self.dialect.get_task_context(self.call, task_id)
+    async def get_task_context(self, task_id: str, cursor: str | None = None) -> TaskContextResult:
+        """The task with one page of each of its lists; pass the answer's `next_cursor` for more."""
+        return await self.dialect.get_task_context(self.call, task_id, cursor)
+
+    async def get_artifact(self, artifact_id: int) -> ArtifactContent:
+        """One artifact with its data (lists carry big data as metadata only: `data_included` false)."""
+        return await self.dialect.get_artifact(self.call, artifact_id)
 
     async def resolve_blocker(self, task_id: str, resolution: str) -> ResolveResult:
         return await self.dialect.resolve_blocker(self.call, task_id, self.outgoing.text(resolution))
@@ -196,8 +202,9 @@ class PMClient:
     async def get_agent_status(self, agent_id: str | None = None) -> AgentStatus:
         return await self.dialect.get_agent_status(self.call, agent_id or self.agent_id)
 
-    async def list_registered_agents(self) -> AgentList:
-        return await self.dialect.list_registered_agents(self.call)
+    async def list_registered_agents(self, cursor: str | None = None) -> AgentList:
+        """One page of the registered agents; pass the answer's `next_cursor` for the next."""
+        return await self.dialect.list_registered_agents(self.call, cursor)
 
     async def ping(self, echo: str | None = None) -> Pong:
         return await self.dialect.ping(self.call, self.outgoing.optional_text(echo))

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import Gauge, Histogram
 from starlette.routing import BaseRoute
+from starlette.types import ASGIApp
 
 from pm_agent_stub.dashboard.auth import OperatorAuth
 from pm_agent_stub.dashboard.live import LiveBoard
@@ -76,8 +77,9 @@ class Dashboard:
             metrics_public=settings.metrics_public,
         )
 
-    def routes(self) -> list[BaseRoute]:
-        return self._routes.routes()
+    def routes(self, bounded: Callable[[ASGIApp, int], ASGIApp] | None = None) -> list[BaseRoute]:
+        """The dashboard's routes; `bounded(app, max_bytes)` wraps each POST (see DashboardRoutes)."""
+        return self._routes.routes(bounded)
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:

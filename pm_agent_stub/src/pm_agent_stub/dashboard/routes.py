@@ -28,7 +28,8 @@ from urllib.parse import parse_qs
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Route, request_response
+from starlette.types import ASGIApp
 
 from pm_agent_stub.dashboard.auth import COOKIE_NAME, SESSION_SECONDS, OperatorAuth, Via
 from pm_agent_stub.dashboard.live import LiveBoard
@@ -94,17 +95,24 @@ class DashboardRoutes:
             for name in ("dashboard.js", "dashboard.css")
         }
 
-    def routes(self) -> list[BaseRoute]:
+    def routes(self, bounded: Callable[[ASGIApp, int], ASGIApp] | None = None) -> list[BaseRoute]:
+        """The routes; `bounded(app, max_bytes)` wraps each POST so its body is read under the
+        stub's deadline and size cap (http_limits.BodyDeadline), as `/mcp`'s is."""
+
+        def post(path: str, endpoint: Endpoint, max_bytes: int) -> Route:
+            app = request_response(endpoint)
+            return Route(path, bounded(app, max_bytes) if bounded else app, methods=["POST"])
+
         return [
             Route("/", self._guard(self.page, api=False), methods=["GET"]),
             Route("/dashboard", self._guard(self.page, api=False), methods=["GET"]),
             Route("/dashboard/static/{name}", self.static, methods=["GET"]),
             Route("/dashboard/api/board", self._guard(self.board), methods=["GET"]),
             Route("/dashboard/api/stream", self._guard(self.stream), methods=["GET"]),
-            Route("/dashboard/api/resolve", self._guard(self.resolve, action=True), methods=["POST"]),
+            post("/dashboard/api/resolve", self._guard(self.resolve, action=True), MAX_ACTION_BYTES),
             Route("/login", self.login_form, methods=["GET"]),
-            Route("/login", self.login, methods=["POST"]),
-            Route("/logout", self.logout, methods=["POST"]),
+            post("/login", self.login, MAX_FORM_BYTES),
+            post("/logout", self.logout, MAX_FORM_BYTES),
             Route("/metrics", self.scrape, methods=["GET"]),
         ]
 

@@ -1,10 +1,11 @@
 """The board as the dashboard shows it: one `BoardSnapshot`, for the web page and `status --watch`.
 
-Built from the operator views the CLI uses (`get_project_status`, `list_registered_agents`)
-plus bounded reads of store.py, all through indexes, so its cost follows what is shown,
-not the size of the board: at most `PER_COLUMN` tasks per status (with each column's
-total), the open blockers of blocked tasks, the newest artifacts of each shown task, and
-the newest events (without `renewed`, which only says a worker asked again).
+Built from the operator views `status` uses (`get_project_status`, views.list_agents) plus
+bounded reads of store.py, all through indexes, so its cost follows what is shown, not the
+size of the board: at most `PER_COLUMN` tasks per status (with each column's total), the
+open blockers of blocked tasks, the newest artifacts of each shown task (never their data),
+`MAX_AGENTS` workers (working first; the counts cover all), and the newest events (without
+`renewed`, which only says a worker asked again).
 Texts are shown as they are stored; the page inserts every one as text, never as HTML.
 """
 
@@ -16,6 +17,7 @@ from collections import defaultdict
 from typing import Any, Final
 
 from pm_agent_stub.board import Board, rows
+from pm_agent_stub.board.views import list_agents
 from pm_agent_stub.db import read_transaction
 from pm_agent_stub.timefmt import iso
 from pm_protocol import results as r
@@ -23,10 +25,10 @@ from pm_protocol import results as r
 PER_COLUMN: Final = 50
 MAX_BLOCKERS: Final = 100
 MAX_EVENTS: Final = 60
+MAX_AGENTS: Final = 200
 ARTIFACTS_PER_TASK: Final = 5
 FEED_SKIPS: Final = ("renewed",)
 COLUMN_ORDER: Final[tuple[r.TaskStatus, ...]] = ("in_progress", "blocked", "todo", "done")
-_WORKER_ORDER: Final = {"working": 0, "idle": 1, "offline": 2}
 
 
 class ArtifactLine(r.WireModel):
@@ -97,13 +99,12 @@ class BoardSnapshot(r.WireModel):
 
 
 def take_snapshot(board: Board, *, per_column: int = PER_COLUMN, now: float | None = None) -> BoardSnapshot:
-    """The board now; the reads after the two operator views share one read transaction."""
+    """The board now; the reads after the counts share one read transaction."""
     status = board.get_project_status()
-    agents = sorted(
-        board.list_registered_agents().agents, key=lambda a: (_WORKER_ORDER.get(a.status, 3), a.agent_id)
-    )
+    now = time.time() if now is None else now
     store = board.store
     with read_transaction(board.conn):
+        agents = list_agents(board, now, MAX_AGENTS)
         task_rows = {s: store.tasks_with_status(s, per_column) for s in COLUMN_ORDER}
         shown = [row["task_id"] for rs in task_rows.values() for row in rs]
         waiting: dict[str, list[str]] = defaultdict(list)
@@ -137,7 +138,7 @@ def take_snapshot(board: Board, *, per_column: int = PER_COLUMN, now: float | No
         for s in COLUMN_ORDER
     ]
     return BoardSnapshot(
-        now=iso(time.time() if now is None else now),
+        now=iso(now),
         lease_seconds=board.lifecycle.lease_seconds,
         offline_seconds=board.offline_seconds,
         project_status=counts,
@@ -181,6 +182,8 @@ def describe(kind: str, detail: dict[str, Any], attempt: int | None = None) -> s
             f"loaded {detail.get('added', 0)} task(s) from {detail.get('file', '?')} "
             f"({detail.get('skipped', 0)} already on the board)"
         )
+    if kind == "forgotten":
+        return f"forgotten: {detail.get('why', '?')} (last seen {detail.get('last_seen', '?')})"
     if kind == "registered":
         return "registered again" if detail.get("again") else "registered"
     return kind

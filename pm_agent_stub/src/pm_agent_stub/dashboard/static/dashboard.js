@@ -237,8 +237,10 @@
     document.getElementById("blocker-count").textContent = String(s.blockers.length);
     document.getElementById("no-blockers").hidden = s.blockers.length > 0;
     reconcile(document.getElementById("workers"), s.agents, (a) => a.agent_id, workerRow);
-    document.getElementById("worker-count").textContent = String(s.agents.length);
+    document.getElementById("worker-count").textContent = String(s.workers.total);
     document.getElementById("no-workers").hidden = s.agents.length > 0;
+    const unseen = s.workers.total - s.agents.length;
+    document.getElementById("more-workers").textContent = unseen > 0 ? `+ ${unseen} more not shown (status --json --all lists every agent)` : "";
     reconcile(document.getElementById("feed"), s.events, (e) => e.id, feedItem);
     snapshots += 1;
     document.body.dataset.snapshots = String(snapshots);
