@@ -216,10 +216,15 @@ def test_counters_follow_the_commits_and_gauges_read_the_board(tmp_path: Path) -
     assert sample(metrics, "pm_agent_workers", status="idle") == 3
     assert sample(metrics, "pm_agent_ready_tasks", skills="testing") == 1
     assert sample(metrics, "pm_agent_ready_tasks", skills="docker") == 0
+    assert sample(metrics, "pm_agent_in_progress_tasks", skills="testing") == 0
+    board.request_next_task("qa")
+    assert sample(metrics, "pm_agent_in_progress_tasks", skills="testing") == 1
+    assert sample(metrics, "pm_agent_ready_tasks", skills="testing") == 0
+    assert sample(metrics, "pm_agent_in_progress_tasks", skills="deploy,docker") == 0
     assert sample(metrics, "pm_agent_long_poll_waiters") == 3
     body, content_type = metrics.exposition(None)
     assert content_type.startswith("text/plain")
-    assert b"pm_agent_ready_tasks{skills=\"testing\"} 1.0" in body
+    assert b"pm_agent_in_progress_tasks{skills=\"testing\"} 1.0" in body
     assert b"_created" not in body
 
 

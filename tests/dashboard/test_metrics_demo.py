@@ -69,6 +69,13 @@ def test_ready_tasks_per_skill_signature_equal_the_offerable_tasks_of_status_jso
     assert set(shown) == set(signature.values())  # every signature has a series, 0 included
     assert shown == {sig: ready.get(sig, 0) for sig in shown}
     assert shown["docker"] == 1  # build-image: its tests passed, no devops worker ran
+    held = {
+        dict(labels)["skills"]: v
+        for (name, labels), v in after_demo.samples.items()
+        if name == "pm_agent_in_progress_tasks"
+    }
+    assert set(held) == set(shown)
+    assert sum(held.values()) == after_demo.status["project_status"]["in_progress"] == 0
 
 
 def test_counters_equal_the_event_log(after_demo: AfterDemo) -> None:

@@ -21,7 +21,9 @@ Each figure comes from where it is cheapest and truest:
 `pm_agent_ready_tasks{skills="a,b"}` is the autoscaler's contract: tasks offerable now (todo, no
 pending dependency) per skill signature (the task's required skills, lower-cased, sorted,
 comma-joined; "" for none). Every signature on the board has a series, 0 when none is ready,
-so a scaler sees "nothing to do" instead of a missing series.
+so a scaler sees "nothing to do" instead of a missing series. `pm_agent_in_progress_tasks{skills}`
+counts the held ones the same way, so a scaler can keep the replicas that are busy
+(ready + in progress) instead of following the backlog down.
 """
 
 from __future__ import annotations
@@ -87,17 +89,24 @@ class BoardGauges:
             workers.add_metric([name], getattr(status.workers, name))
         yield workers
         store = self._board.store
-        ready = store.ready_counts()
+        ready, held = store.ready_counts(), store.in_progress_counts()
         ready_tasks = GaugeMetricFamily(
             "pm_agent_ready_tasks",
             "Tasks offerable now (todo, no pending dependency) per skill signature: the task's required "
             "skills, lower-cased, sorted, comma-joined.",
             labels=["skills"],
         )
-        sigs = {row["sig"] for row in store.skill_sigs()} | set(ready)
+        held_tasks = GaugeMetricFamily(
+            "pm_agent_in_progress_tasks",
+            "Tasks held by a worker now, per skill signature (as pm_agent_ready_tasks).",
+            labels=["skills"],
+        )
+        sigs = {row["sig"] for row in store.skill_sigs()} | set(ready) | set(held)
         for label, sig in sorted((skills_label(sig), sig) for sig in sigs):
             ready_tasks.add_metric([label], ready.get(sig, 0))
+            held_tasks.add_metric([label], held.get(sig, 0))
         yield ready_tasks
+        yield held_tasks
         yield GaugeMetricFamily(
             "pm_agent_long_poll_waiters",
             "request_next_task calls of this process waiting for work right now.",

@@ -423,6 +423,14 @@ class Store:
         )
         return {r["skill_sig"]: r["n"] for r in rows}
 
+    def in_progress_counts(self) -> dict[str, int]:
+        """Held tasks per skill signature: a walk of the partial index `tasks_lease` (held rows only)."""
+        rows = self._all(
+            "SELECT skill_sig, count(*) AS n FROM tasks INDEXED BY tasks_lease "
+            "WHERE status = 'in_progress' GROUP BY skill_sig"
+        )
+        return {r["skill_sig"]: r["n"] for r in rows}
+
     def tasks_with_status(self, status: str, limit: int) -> list[Row]:
         """Up to `limit` tasks of one status (via `tasks_status`): done ones newest first, others in offer order."""
         order = "completed_at DESC" if status == "done" else "priority_rank DESC, created_seq"
