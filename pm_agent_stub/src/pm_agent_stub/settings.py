@@ -40,7 +40,7 @@ class StubSettings(BaseSettings):
     max_attempts: int = Field(default=3, validation_alias="PM_MAX_ATTEMPTS", ge=1, le=1000)
     agent_offline_seconds: float = Field(default=90.0, validation_alias="PM_AGENT_OFFLINE_SECONDS", gt=0)
     agent_forget_seconds: float = Field(default=86400.0, validation_alias="PM_AGENT_FORGET_SECONDS", gt=0)
-    max_agents: int = Field(default=1000, validation_alias="PM_MAX_AGENTS", ge=1)
+    max_agents: int = Field(default=10_000, validation_alias="PM_MAX_AGENTS", ge=1)
     max_artifacts_per_task: int = Field(default=100, validation_alias="PM_MAX_ARTIFACTS_PER_TASK", ge=1)
     max_artifact_bytes_per_task: int = Field(
         default=4 * 1024 * 1024, validation_alias="PM_MAX_ARTIFACT_BYTES_PER_TASK", ge=1024

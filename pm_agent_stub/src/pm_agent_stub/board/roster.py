@@ -7,7 +7,8 @@ them, so the roster is bounded two ways:
   the start of any call, a batch at a time, never one holding a task. It loses nothing it
   needs: a worker that comes back is told `agent_not_registered`, and `pm_worker`
   registers again by itself. Its history (events, progress, artifacts) stays.
-- A cap (`PM_MAX_AGENTS`, default 1000): registering a new id when the roster is full makes
+- A cap (`PM_MAX_AGENTS`, default 10,000: ten times the thousand-worker fleet the stub is
+  benchmarked with, so a real fleet never meets it): registering a new id when the roster is full makes
   room by forgetting the least recently seen agent that is offline (not seen for
   `PM_AGENT_OFFLINE_SECONDS`) and holds nothing; only when every agent is live is the new id
   refused, with `invalid_argument` saying so. Re-registering a known id always works.
