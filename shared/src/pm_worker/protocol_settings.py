@@ -38,7 +38,9 @@ class ProtocolSettings(BaseSettings):
 
     @field_validator("pm_project_id", "pm_agent_host_header", mode="before")
     @classmethod
-    def _blank_is_unset(cls, value: Any) -> Any:
+    def _protocol_blank_is_unset(cls, value: Any) -> Any:
+        # Named apart from WorkerSettings._blank_is_unset: pydantic keys validators by name,
+        # so a subclass validator of the same name would silently replace this one.
         return None if isinstance(value, str) and not value.strip() else value.strip() if isinstance(value, str) \
             else value
 
