@@ -41,6 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument(
         "--all", action="store_true", help=f"every task and agent, not the first {STATUS_TASK_LIMIT} of each"
     )
+    status.add_argument("--watch", action="store_true", help="a live view: redraws on every change until Ctrl-C")
+    status.add_argument("--interval", type=float, default=1.0, help="--watch redraws at least this often (s)")
     load = sub.add_parser("load", help="add a project file's tasks to the board (idempotent by task id)")
     load.add_argument("file", type=Path)
     load.add_argument("--db", type=Path)
@@ -129,6 +131,20 @@ def _status(settings: StubSettings, as_json: bool, show_all: bool) -> int:
     return 0
 
 
+def _watch(settings: StubSettings, ns: argparse.Namespace) -> int:
+    if ns.json or ns.all:
+        print("--watch draws a live view; use --json/--all without --watch for one document", file=sys.stderr)
+        return 2
+    if not ns.interval > 0:
+        print(f"--interval: must be above 0, got {ns.interval}", file=sys.stderr)
+        return 2
+    from rich.console import Console
+
+    from pm_agent_stub.dashboard.terminal import watch
+
+    return watch(open_board(settings), Console(), ns.interval)
+
+
 def _resolve(settings: StubSettings, task_id: str, resolution: str) -> int:
     try:
         outcome = open_board(settings).resolve_blocker(task_id, resolution)
@@ -145,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings.log_format, settings.log_level)
     if ns.command == "serve":
         return _serve(settings, ns.transport)
+    if ns.command == "status" and ns.watch:
+        return _watch(settings, ns)
     if ns.command == "status":
         return _status(settings, ns.json, ns.all)
     if ns.command == "load":
