@@ -241,8 +241,8 @@ async def run_fleet(p: Plan, stub: subprocess.Popen[bytes], common: dict[str, st
     board = RemoteBoard(f"http://127.0.0.1:{p.port}/mcp", None)
     try:
         await wait_healthy(board, stub)
-        print(f"demo: stub up at {board.url} (board {p.run_dir / 'pm_agent.db'}), workspace {p.workspace}",
-              file=sys.stderr)
+        print(f"demo: stub up at {board.url}, dashboard at http://127.0.0.1:{p.port}/ "
+              f"(board {p.run_dir / 'pm_agent.db'}), workspace {p.workspace}", file=sys.stderr)
         if p.project_file is not None:
             await load(board, p.project_file)
         for role, module in WORKERS.items():

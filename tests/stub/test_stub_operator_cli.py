@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 import anyio
 import mcp
 
-from pm_agent_stub.testing import StubProcess, call_tool, free_port, run_cli, stub_env, tasks_yaml
+from pm_agent_stub.testing import StubProcess, call_tool, free_port, load_tasks, run_cli, stub_env, tasks_yaml
 
 
 def cli(stub: StubProcess, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -178,3 +179,21 @@ def test_the_cli_sends_the_token_from_a_token_file(stub_factory: Any, tmp_path: 
     refused = run_cli("status", env={"PM_AGENT_URL": guarded.url})
     assert refused.returncode == 1
     assert "refused the token: set PM_AGENT_TOKEN (or PM_AGENT_TOKEN_FILE)" in refused.stderr
+
+
+def test_status_watch_follows_the_running_stub_over_http(stub_factory: Any, tmp_path: Path) -> None:
+    """`status --watch` without --db: the dashboard's board from the stub's port, with its token."""
+    from tests.dashboard.test_status_watch import Terminal
+
+    guarded = stub_factory(env={"PM_AGENT_TOKEN": "watch-s3cret"})
+    load_tasks(guarded.db, {"id": "watched-task", "name": "W", "required_skills": ["x"]})
+    term = Terminal(["env", "PM_AGENT_TOKEN=watch-s3cret", sys.executable, "-m", "pm_agent_stub", "status",
+                     "--watch", "--interval", "0.5", "--url", guarded.url])
+    try:
+        term.wait_for("watched-task")
+        load_tasks(guarded.db, {"id": "second-watched", "name": "W2", "required_skills": ["x"]})
+        term.wait_for("second-watched")
+        term.proc.send_signal(signal.SIGINT)
+        assert term.proc.wait(timeout=30) == 0
+    finally:
+        term.close()

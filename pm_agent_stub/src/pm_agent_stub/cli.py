@@ -80,6 +80,8 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument(
         "--all", action="store_true", help=f"every task and agent, not the first {STATUS_TASK_LIMIT} of each"
     )
+    status.add_argument("--watch", action="store_true", help="a live view: redraws on every change until Ctrl-C")
+    status.add_argument("--interval", type=float, default=1.0, help="--watch redraws at least this often (s)")
 
     load = sub.add_parser("load", help="add a project file's tasks to the board (idempotent by task id)")
     load.add_argument("file", help="the project file on this machine (`-` reads stdin); its text is sent")
@@ -312,6 +314,32 @@ async def cmd_status(ns: argparse.Namespace) -> int:
     return 0
 
 
+def watch_status(ns: argparse.Namespace) -> int:
+    """`status --watch`: the dashboard's live board (dashboard/terminal.py) until Ctrl-C, from the
+    running stub's `/dashboard/api/board` or, with --db, from the board file itself."""
+    if ns.json or ns.all:
+        raise UsageError("--watch draws a live view; use --json/--all without --watch for one document")
+    if not ns.interval > 0:
+        raise UsageError(f"--interval: must be above 0, got {ns.interval}")
+    from rich.console import Console
+
+    if ns.db is not None:
+        from pm_agent_stub.dashboard.terminal import watch
+
+        local = FileBoard.open(load_settings().model_copy(update={"db": ns.db}), create=False)
+        return watch(local.board, Console(), ns.interval)
+    from pm_agent_stub.remote import watch_remote
+
+    try:
+        url = normalize_agent_url(ns.url or default_url())
+    except ValueError as exc:
+        raise UsageError(f"--url/PM_AGENT_URL: {exc}") from None
+    try:
+        return asyncio.run(watch_remote(url, client_token(), Console(), ns.interval))
+    except KeyboardInterrupt:
+        return 0
+
+
 async def cmd_show(ns: argparse.Namespace) -> int:
     access = await _open(ns)
     try:
@@ -434,6 +462,8 @@ def main(argv: list[str] | None = None) -> int:
         return _serve(settings, ns.transport)
     configure_logging(None, "warning")
     try:
+        if ns.command == "status" and ns.watch:
+            return watch_status(ns)
         return asyncio.run(COMMANDS[ns.command](ns))
     except UsageError as exc:
         print(str(exc), file=sys.stderr)

@@ -67,6 +67,16 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     conn.execute("COMMIT")
 
 
+@contextmanager
+def read_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """A deferred `BEGIN` … `COMMIT`: several reads see one state of the file, and no write lock is taken."""
+    conn.execute("BEGIN")
+    try:
+        yield conn
+    finally:
+        conn.execute("COMMIT")
+
+
 def data_version(conn: sqlite3.Connection) -> int:
     """Changes whenever another connection commits to the file (ours do not move it)."""
     row = conn.execute("PRAGMA data_version").fetchone()

@@ -9,8 +9,9 @@ answer becomes `OperatorError(code, message)`, and a stub that cannot be reached
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx2
 from mcp import Client
@@ -23,6 +24,9 @@ from pm_protocol import TOOLS_BY_NAME
 from pm_protocol import results as r
 from pm_protocol.errors import ErrorResult
 from pm_protocol.results import WireModel
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 R = TypeVar("R", bound=WireModel)
 
@@ -143,3 +147,34 @@ class RemoteBoard:
         return await self.call(
             "resolve_blocker", {"task_id": task_id, "resolution": resolution}, r.ResolveResult
         )
+
+
+async def watch_remote(url: str, token: str | None, console: Console, interval: float) -> int:
+    """`status --watch` against a running stub: its dashboard's board (`GET /dashboard/api/board`,
+    same token) redrawn every `interval` seconds until Ctrl-C, as dashboard/terminal.py draws it."""
+    from rich.live import Live
+
+    from pm_agent_stub.dashboard.snapshot import BoardSnapshot
+    from pm_agent_stub.dashboard.terminal import render
+
+    board_url = url.rsplit("/mcp", 1)[0] + "/dashboard/api/board"
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(CALL_TIMEOUT_SECONDS, connect=10.0)) as http:
+        try:
+            with Live(console=console, auto_refresh=False, transient=False) as live:
+                while True:
+                    try:
+                        answer = await http.get(board_url)
+                    except httpx2.HTTPError as exc:
+                        raise OperatorError(
+                            "unreachable", f"no stub answers at {board_url} ({type(exc).__name__}: {exc})"
+                        ) from None
+                    if answer.status_code == 401:
+                        raise OperatorError("unauthorized", f"the stub at {url} refused the token: set "
+                                            "PM_AGENT_TOKEN (or PM_AGENT_TOKEN_FILE) to the stub's token")
+                    if answer.status_code != 200:
+                        raise OperatorError("unreachable", f"{board_url} answered HTTP {answer.status_code}")
+                    live.update(render(BoardSnapshot.model_validate(answer.json()), console), refresh=True)
+                    await asyncio.sleep(interval)
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            return 0

@@ -52,6 +52,7 @@ class StubSettings(BaseSettings):
     http_body_timeout: float = Field(default=30.0, validation_alias="PM_HTTP_BODY_TIMEOUT", gt=0, le=3600)
     http_max_connections: int = Field(default=512, validation_alias="PM_HTTP_MAX_CONNECTIONS", ge=1)
     http_max_bodies_in_flight: int = Field(default=32, validation_alias="PM_HTTP_MAX_BODIES_IN_FLIGHT", ge=1)
+    metrics_public: bool = Field(default=False, validation_alias="PM_METRICS_PUBLIC")
     db_synchronous: Literal["NORMAL", "FULL"] = Field(default="NORMAL", validation_alias="PM_DB_SYNCHRONOUS")
     log_format: Literal["json", "console"] | None = Field(default=None, validation_alias="LOG_FORMAT")
     log_level: Literal["debug", "info", "warning", "error", "critical"] = Field(
@@ -63,6 +64,11 @@ class StubSettings(BaseSettings):
     def _empty_is_unset(cls, value: object) -> object:
         # Compose passes `VAR=` for unset optionals; treat it as "not given".
         return None if value == "" else value
+
+    @field_validator("metrics_public", mode="before")
+    @classmethod
+    def _empty_is_false(cls, value: object) -> object:
+        return False if value == "" else value
 
     @field_validator("db_synchronous", mode="before")
     @classmethod

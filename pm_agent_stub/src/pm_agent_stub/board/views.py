@@ -77,6 +77,12 @@ async def collect(access: BoardAccess, limit: int | None) -> StatusReport:
     )
 
 
+def list_agents(board: Board, now: float, limit: int | None = None) -> list[r.AgentInfo]:
+    """Agents working first, then idle, then offline; each in registration order (the dashboard's)."""
+    rows = board.store.agents_for_status(now - board.offline_seconds, limit)
+    return [board.roster.info(row, row["current_task"], now) for row in rows]
+
+
 def list_tasks(board: Board, limit: int | None = None) -> list[r.TaskSummary]:
     """Tasks in board order: in progress, blocked, todo, done; each by priority, then load order."""
     return status_report(board, source="", limit=limit).tasks
