@@ -47,6 +47,14 @@ def work_on(stub: StubProcess, agent: str, skill: str, task_id: str, *, blocker:
     anyio.run(run)
 
 
+def reruns_counted(stub: StubProcess) -> float:
+    import urllib.request
+
+    with urllib.request.urlopen(f"{stub.base_url}/metrics", timeout=30) as answer:
+        text = answer.read().decode()
+    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith("pm_agent_task_reruns_total "))
+
+
 def test_load_sends_a_host_file_and_status_shows_the_running_board(stub: StubProcess, tmp_path: Path, uniq: str) -> None:
     skill = f"cli-{uniq}"
     fleet = tmp_path / "my project" / "fleet.yaml"  # a path only this side of the wire knows
@@ -123,9 +131,11 @@ def test_add_task_show_rerun_and_resolve(stub: StubProcess, uniq: str) -> None:
     as_json = json.loads(cli(stub, "show", tests, "--json").stdout)
     assert as_json["task"]["payload"] == {"path": "app"}
 
+    reruns_before = reruns_counted(stub)
     rerun = cli(stub, "rerun", tests, "--reason", "fixed the discount")
     assert rerun.returncode == 0, rerun.stderr
     assert f"Task '{tests}' is back in the queue (run 2)" in rerun.stderr
+    assert reruns_counted(stub) >= reruns_before + 1  # /metrics: pm_agent_task_reruns_total
     work_on(stub, f"w-{uniq}", skill, tests)
     again = cli(stub, "rerun", build)
     assert again.returncode == 1  # it is already waiting in the queue: nothing to rerun

@@ -552,11 +552,12 @@ class Store:
         )
 
     def offerable_since(self, task_id: str, before: float) -> float | None:
-        """When the task last became offerable before `before`: loaded, requeued, or its last dependency done."""
+        """When the task last became offerable before `before`: loaded, requeued (also by a rerun), or its
+        last dependency done."""
         row = self._one(
             "SELECT max(t.created_at, "
             "coalesce((SELECT max(e.at) FROM events AS e WHERE e.task_id = t.task_id "
-            "AND e.kind IN ('expired', 'released', 'resolved') AND e.at <= ?), 0), "
+            "AND e.kind IN ('expired', 'released', 'resolved', 'rerun') AND e.at <= ?), 0), "
             "coalesce((SELECT max(d2.completed_at) FROM task_deps AS d JOIN tasks AS d2 ON d2.task_id = d.depends_on "
             "WHERE d.task_id = t.task_id), 0)) FROM tasks AS t WHERE t.task_id = ?",
             (before, task_id),
