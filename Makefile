@@ -34,7 +34,7 @@ help: ## list the targets
 	python3 -m venv .tools
 	.tools/bin/pip install --quiet "uv>=0.5,<1"
 
-install: $(if $(findstring .tools,$(UV)),.tools/bin/uv) ## create .venv with every package and dev tool (bootstraps uv)
+install: $(if $(findstring .tools,$(UV)),$(UV)) ## create .venv with every package and dev tool (bootstraps uv)
 	$(UV) sync --locked --all-packages --all-groups
 
 test: install ## run the test suite (unit, integration against the real stub, short chaos, fuzzing)

@@ -76,7 +76,7 @@ def fleet(engine_env: dict[str, str]) -> Iterator[UserFleet]:
     if os.geteuid() != 0:
         pytest.skip("needs root to give the user's project to another uid (as a host user's own files)")
     if shutil.which("make") is None or uv() is None:
-        pytest.skip("needs make and uv on PATH (make install bootstraps uv into .tools/: put it on PATH)")
+        pytest.skip("needs make, and uv on PATH or in .tools/ (make install bootstraps it there)")
     scratch = Path(tempfile.mkdtemp(prefix="pm-user-compose-"))
     scratch.chmod(0o755)
     checkout = scratch / "pm-agent-fleet"

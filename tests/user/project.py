@@ -19,6 +19,7 @@ import anyio
 import mcp
 
 from pm_agent_stub.testing import call_tool
+from tests.helpers import REPO_ROOT
 
 FAILING_TEST = "tests/test_shop.py::test_discount"
 BUG, FIX = "price * (100 - 2 * percent) / 100", "price * (100 - percent) / 100"
@@ -118,14 +119,21 @@ def fix_the_bug(project: Project) -> None:
 
 
 def uv() -> str | None:
-    """The uv `make` uses: on PATH, or bootstrapped into the checkout's .tools/."""
-    return shutil.which("uv")
+    """The uv `make` uses: on PATH, or the one `make install` bootstrapped into this checkout's .tools/."""
+    bootstrapped = REPO_ROOT / ".tools" / "bin" / "uv"
+    return shutil.which("uv") or (str(bootstrapped) if bootstrapped.is_file() else None)
+
+
+def make_argv(checkout: Path, *args: str) -> list[str]:
+    """`make ARGS` in the fleet's checkout, as the user types it (told where uv is, so a copy of the
+    checkout does not bootstrap its own)."""
+    found = uv()
+    return ["make", "--no-print-directory", "-C", str(checkout), *args, *([f"UV={found}"] if found else [])]
 
 
 def make(checkout: Path, *args: str, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """`make ARGS` in the fleet's checkout, as the user types it."""
-    return subprocess.run(["make", "--no-print-directory", "-C", str(checkout), *args], env=env,
-                          capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run(make_argv(checkout, *args), env=env, capture_output=True, text=True, timeout=timeout,
+                          check=False)
 
 
 def user_env(**extra: str) -> dict[str, str]:

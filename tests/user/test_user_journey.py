@@ -32,6 +32,7 @@ from tests.user.project import (
     docker_answers,
     fix_the_bug,
     make,
+    make_argv,
     make_project,
     statuses,
     user_env,
@@ -56,7 +57,7 @@ def home() -> Iterator[Path]:
 @pytest.fixture
 def project(home: Path) -> Iterator[Project]:
     if shutil.which("make") is None or uv() is None:
-        pytest.skip("needs make and uv on PATH (make install bootstraps uv into .tools/: put it on PATH)")
+        pytest.skip("needs make, and uv on PATH or in .tools/ (make install bootstraps it there)")
     name = f"shop-{uuid.uuid4().hex[:6]}"
     made = make_project(home, name, image=f"user-journey/{name}:latest")
     yield made
@@ -78,8 +79,7 @@ def test_the_new_users_project_as_local_processes(project: Project) -> None:
     log = project.path.parent.parent / "fleet.log"  # the user's terminal
     with log.open("wb") as out:
         fleet = subprocess.Popen(
-            ["make", "--no-print-directory", "-C", str(REPO_ROOT), "demo", f"PROJECT_DIR={project.path}",
-             "PROJECT_FILE=fleet.yaml"],
+            make_argv(REPO_ROOT, "demo", f"PROJECT_DIR={project.path}", "PROJECT_FILE=fleet.yaml"),
             env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )
     try:
