@@ -7,17 +7,34 @@ COMPOSE ?= docker compose
 STACK ?= pm-agent-fleet
 STACK_FILE ?= .run/stack/$(STACK).yml
 PYTEST_ARGS ?=
+# The operator CLI (python -m pm_agent_stub): talks to the running stub over HTTP.
+CLI := $(UV) run --quiet python -m pm_agent_stub
 
-.PHONY: help install test lint demo build up down logs scale status images stack-config stack-up stack-down test-docker test-swarm marcus-env test-marcus chaos bench bench-smoke clean
+# Your project (README "Your own project", docs/docker.md "Your project"):
+#   make demo PROJECT_DIR=~/src/app [PROJECT_FILE=fleet.yaml]   local processes
+#   make up   PROJECT_DIR=~/src/app [PROJECT_FILE=fleet.yaml]   Compose: mounted at /workspace/app
+ifdef PROJECT
+$(error PROJECT is not a setting: give PROJECT_DIR=<your project's folder> (and PROJECT_FILE=<its project file>))
+endif
+# Compose reads these from .env (written by `make up PROJECT_DIR=...`), whoever starts it.
+unexport PROJECT_DIR PROJECT_NAME PROJECT_FILE PM_UID PM_GID
+# A value of .env (the Compose settings), for the CLI to find the stub Compose publishes.
+dotenv = $(shell sed -n 's/^$(1)=//p' .env 2>/dev/null | tail -n 1 | sed "s/^['\"]//; s/['\"]$$//")
+CLI_TARGETS := status load add-task show rerun resolve
+$(CLI_TARGETS): export PM_AGENT_PORT ?= $(call dotenv,PM_AGENT_PORT)
+$(CLI_TARGETS): export PM_AGENT_TOKEN ?= $(call dotenv,PM_AGENT_TOKEN)
+need = $(if $($(1)),,$(error $(1)= is required: $(2)))
+
+.PHONY: help install test lint demo build up down logs scale status images stack-config stack-up stack-down test-docker test-swarm marcus-env test-marcus chaos bench bench-smoke clean load add-task show rerun resolve export forget-project
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 .tools/bin/uv:
 	python3 -m venv .tools
 	.tools/bin/pip install --quiet "uv>=0.5,<1"
 
-install: $(if $(findstring .tools,$(UV)),.tools/bin/uv) ## create .venv with every package and dev tool (bootstraps uv)
+install: $(if $(findstring .tools,$(UV)),$(UV)) ## create .venv with every package and dev tool (bootstraps uv)
 	$(UV) sync --locked --all-packages --all-groups
 
 test: install ## run the test suite (unit, integration against the real stub, short chaos, fuzzing)
@@ -27,20 +44,26 @@ lint: install ## ruff + mypy --strict
 	$(UV) run ruff check .
 	$(UV) run mypy
 
-demo: install ## run the stub and all workers as local processes on the demo project (no Docker)
-	$(UV) run python scripts/run_demo.py
+demo: install ## the stub + workers as local processes: the demo, or PROJECT_DIR=~/src/app [PROJECT_FILE=fleet.yaml]
+	$(UV) run python scripts/run_demo.py $(if $(PROJECT_DIR),--project-dir "$(PROJECT_DIR)") $(if $(PROJECT_FILE),--project-file "$(PROJECT_FILE)") $(DEMO_ARGS)
 
 build: ## build the four images (PYTHON_IMAGE=<local base image> where no registry answers)
 	$(COMPOSE) build
 
-up: ## docker compose up (build, wait until healthy)
+up: ## docker compose up (build, wait); PROJECT_DIR=~/src/app mounts it (kept in .env), PROJECT_FILE= loads, DEMO=1 the demo
+	$(if $(PROJECT_DIR),python3 scripts/fleet_env.py project "$(PROJECT_DIR)")
 	$(COMPOSE) up -d --build --wait
+	$(if $(DEMO),$(MAKE) --no-print-directory load FILE=examples/demo-project/project.yaml)
+	$(if $(PROJECT_FILE),$(MAKE) --no-print-directory load FILE="$(if $(PROJECT_DIR),$(PROJECT_DIR)/)$(PROJECT_FILE)")
+
+forget-project: ## drop PROJECT_DIR (and the uid that came with it) from .env; the next make up runs without it
+	python3 scripts/fleet_env.py forget
 
 down: ## docker compose down (workers drain: tasks finish or are released)
 	$(COMPOSE) down
 
-logs: ## follow the fleet's logs
-	$(COMPOSE) logs -f --tail=100
+logs: ## follow the fleet's logs (readable on a terminal; JSON lines when piped: make logs | jq)
+	$(COMPOSE) logs -f --tail=100 $(SERVICE) | python3 scripts/logview.py
 
 testing ?= 1
 documentation ?= 1
@@ -48,8 +71,39 @@ devops ?= 1
 scale: ## e.g. make scale testing=3 documentation=2
 	$(COMPOSE) up -d --wait --scale testing-worker=$(testing) --scale documentation-worker=$(documentation) --scale devops-worker=$(devops)
 
-status: ## the board and the workers, from the running stub container
-	$(COMPOSE) exec pm-agent python -m pm_agent_stub status
+status: install ## the board and the workers (ids whole), from the running stub over HTTP
+	$(CLI) status $(if $(ALL),--all)
+
+load: install ## add a project file's tasks: make load FILE=~/src/app/fleet.yaml (read here, sent to the stub)
+	$(call need,FILE,make load FILE=path/to/fleet.yaml)
+	$(CLI) load "$(FILE)"
+
+export ID NAME SKILLS PRIORITY DEPENDS_ON PAYLOAD DESCRIPTION REASON RESOLUTION
+add-task: install ## one task without a file: make add-task ID=tests NAME="Run tests" SKILLS=testing PAYLOAD='{"path": "app"}' [PRIORITY= DEPENDS_ON=a,b]
+	$(call need,ID,make add-task ID=<task id> NAME="<what it is>")
+	$(call need,NAME,make add-task ID=<task id> NAME="<what it is>")
+	$(CLI) add-task --id "$$ID" --name "$$NAME" --skills "$${SKILLS:-}" --priority "$${PRIORITY:-medium}" \
+	  --depends-on "$${DEPENDS_ON:-}" --payload "$${PAYLOAD:-{\}}" --description "$${DESCRIPTION:-}"
+
+show: install ## one task: why it is blocked (with suggestions), its artifacts and progress log: make show TASK=tests
+	$(call need,TASK,make show TASK=<task id>)
+	$(CLI) show "$(TASK)"
+
+rerun: install ## a done or blocked task back to the queue (history kept): make rerun TASK=tests [REASON=...] [WITH_DEPENDENTS=1]
+	$(call need,TASK,make rerun TASK=<task id>)
+	$(CLI) rerun "$(TASK)" --reason "$${REASON:-}" $(if $(WITH_DEPENDENTS),--with-dependents)
+
+resolve: install ## close a task's blockers, back to the queue from its checkpoint: make resolve TASK=x RESOLUTION="what was done"
+	$(call need,TASK,make resolve TASK=<task id> RESOLUTION="<what was done>")
+	$(call need,RESOLUTION,make resolve TASK=<task id> RESOLUTION="<what was done>")
+	$(CLI) resolve "$(TASK)" --resolution "$$RESOLUTION"
+
+FOLDER ?= demo-project
+DEST ?= .run/export
+export: ## copy a project folder out of the workspace volume: make export [FOLDER=demo-project] [DEST=.run/export]
+	@mkdir -p "$(DEST)"
+	$(COMPOSE) cp "documentation-worker:/workspace/$(FOLDER)" "$(DEST)/"
+	@echo "copied /workspace/$(FOLDER) to $(DEST)/$(FOLDER)"
 
 images: ## the fleet's images and their sizes
 	@docker image ls --format 'table {{.Repository}}:{{.Tag}}\t{{.Size}}\t{{.CreatedSince}}' | grep -E '^(REPOSITORY|pm-agent-fleet/)'

@@ -65,7 +65,7 @@ def test_error_answers_become_the_typed_errors_the_loop_decides_on() -> None:
 
 
 class UpstreamOnlyDialect(StubDialect):
-    """A dialect for a server with upstream's tools only (no heartbeat, no release_task), as the
+    """A dialect for a server with upstream's tools only (no heartbeat, release_task or deregister), as the
     Marcus dialect will be: what the loop needs of the missing tools is answered locally."""
 
     name = "upstream-only"
@@ -92,6 +92,9 @@ class UpstreamOnlyDialect(StubDialect):
     async def release_task(self, send: Send, agent_id: str, task_id: str, reason: str) -> MessageResult:
         self.holding = None
         return MessageResult(success=True, message="this server has no release_task; its own timeout frees the task")
+
+    async def deregister(self, send: Send, agent_id: str) -> MessageResult:
+        return MessageResult(success=True, message="this server has no deregister; it shows us offline after its timeout")
 
 
 class QuickWorker(Worker):
@@ -123,4 +126,5 @@ async def test_a_second_dialect_plugs_in_behind_the_same_client(tmp_path: Path) 
     used = set(recorder.tool_names())
     assert "heartbeat" not in used
     assert "release_task" not in used
+    assert "deregister_agent" not in used
     assert {"register_agent", "request_next_task", "report_task_progress"} <= used

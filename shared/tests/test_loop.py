@@ -173,6 +173,20 @@ async def test_shutdown_lets_a_short_task_finish(tmp_path: Path, stub: RunningSt
     assert (await stub.task("t1")).task.status == "done"
 
 
+async def test_a_stopped_worker_deregisters_and_shows_offline_at_once(tmp_path: Path, stub: RunningStub) -> None:
+    stub.load([task("t1")])
+    worker = ScriptedWorker(make_settings(tmp_path), stub)
+    assert await run_until(worker, stub, statuses(stub, "done")) == 0
+    assert worker.recorder.tool_names()[-1] == "deregister_agent"
+    gone = await stub.call("get_agent_status", {"agent_id": "w-1"})
+    assert gone["agent_info"]["status"] == "offline"  # not "idle" for PM_AGENT_OFFLINE_SECONDS
+    # The same id comes back by registering again (a restarted container keeps its id).
+    again = ScriptedWorker(make_settings(tmp_path), stub)
+    stub.load([task("t2")])
+    assert await run_until(again, stub, statuses(stub, "done")) == 0
+    assert again.recorder.tool_names()[0] == "register_agent"
+
+
 async def test_shutdown_releases_a_long_task_with_its_checkpoint(tmp_path: Path, stub: RunningStub) -> None:
     stub.load([task("t1")])
     worker = ScriptedWorker(make_settings(tmp_path, shutdown_grace_seconds=0.2), stub, work_seconds=30)

@@ -92,6 +92,13 @@ def fleet_env(engine_env: dict[str, str], tag: str, port: int) -> dict[str, str]
         "STOP_GRACE_PERIOD": "20s",
         "POLL_WAIT_SECONDS": "20",
         "LOG_FORMAT": "json",
+        # The board starts empty unless asked (issue 12): these tests run on the demo's.
+        "PM_PROJECT_FILE": "/workspace/demo-project/project.yaml",
+        # No project of a developer's .env (`make up PROJECT_DIR=...`): the shell wins over .env.
+        "PROJECT_DIR": "",
+        "PROJECT_NAME": "",
+        "PM_UID": "10001",
+        "PM_GID": "10001",
     })
     return env
 

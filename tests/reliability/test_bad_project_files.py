@@ -251,7 +251,7 @@ def test_serve_with_a_missing_project_file_says_where_it_looked(tmp_path: Path) 
     assert line.startswith(f"{missing}: cannot read the file: No such file or directory."), line
     assert f"looked for {missing}" in line
     assert "container" in line
-    assert "docker compose exec -T pm-agent python -m pm_agent_stub load /dev/stdin" in line
+    assert "`make load FILE=fleet.yaml` (`python -m pm_agent_stub load fleet.yaml`" in line
     assert "task '" not in line
     assert "Traceback" not in result.stderr
 

@@ -14,9 +14,10 @@ from pm_agent_stub.testing import load_tasks, read_events, run_cli, task, tasks_
 def test_load_is_idempotent_and_status_json_shows_the_board(tmp_path: Path) -> None:
     db, project = tmp_path / "b.db", tmp_path / "p.yaml"
     project.write_text(tasks_yaml(task("a", "s"), task("b", "s", dependencies=["a"], priority="urgent")))
-    first = run_cli("load", str(project), "--db", str(db))
+    first = run_cli("load", str(project), "--db", str(db), "--create")
     second = run_cli("load", str(project), "--db", str(db))
-    assert first.returncode == 0
+    assert first.returncode == 0, first.stderr
+    assert f"creating a new board file at {db}" in first.stderr
     assert "loaded 2 new task(s)" in first.stderr
     assert second.returncode == 0
     assert "loaded 0 new task(s), 2 already on the board" in second.stderr
@@ -68,7 +69,8 @@ def test_resolve_puts_a_blocked_task_back(tmp_path: Path) -> None:
     assert board.get_task_context("t").task.status == "todo"
     missing = run_cli("resolve", "nope", "--resolution", "x", "--db", str(db))
     assert missing.returncode == 1
-    assert "task_not_found" in missing.stderr
+    assert "task 'nope' is not on the board" in missing.stderr
+    assert "request_next_task" not in missing.stderr  # spoken to the operator, not to a worker
 
 
 def test_bad_settings_exit_2_naming_the_variable(tmp_path: Path) -> None:

@@ -39,6 +39,10 @@ SHAPES: dict[str, set[str]] = {
     "get_task_context": {"full", "fresh", "a page of several", "next page"},
     "get_artifact": {"with data", "without data"},
     "resolve_blocker": {"requeued", "nothing open"},
+    "deregister_agent": {"holding", "idle"},
+    "load_project": {"added", "with warnings", "all on the board"},
+    "list_tasks": {"a page with more", "the last page"},
+    "rerun_task": {"done", "blocked with dependents", "already queued"},
 }
 # The error codes a client's own calls provoke; `unauthorized` and `internal_error` need a
 # token stub and a broken database (the last test).
@@ -185,6 +189,33 @@ async def test_every_tool_answers_in_every_shape_exactly_as_declared(stub: StubP
         await c.refused("get_artifact", {"artifact_id": 2**62}, "artifact_not_found")
         await c.refused("report_task_progress", {**progress, "task_id": spare}, "not_task_holder")
         await c.refused("report_task_progress", {**done, "agent_id": v}, "task_already_complete")
+
+        # Operator tools.
+        extra = f"extra-{uniq}"
+        text = f"tasks:\n  - {{id: {extra}, name: Extra, required_skills: [{skill}]}}\n"
+        await c.ok("load_project", {"text": text, "source": "extra.yaml"}, "added")
+        await c.ok("load_project", {"text": text}, "all on the board")
+        odd = f"tasks:\n  - {{id: odd-{uniq}, name: Odd, required_skills: [nobody-has-{uniq}]}}\n"
+        loaded = await c.ok("load_project", {"text": odd, "source": "odd.yaml"}, "with warnings")
+        assert loaded["warnings"][0]["task_id"] == f"odd-{uniq}", loaded
+        listed = await c.ok("list_tasks", {"limit": 1}, "a page with more")
+        assert listed["next_cursor"], listed
+        assert len(listed["tasks"]) == 1, listed
+        seen = {t["task_id"] for t in listed["tasks"]}
+        while "next_cursor" in listed:
+            listed = await c.ok("list_tasks", {"limit": 200, "cursor": listed["next_cursor"]}, "the last page")
+            seen |= {t["task_id"] for t in listed["tasks"]}
+        assert {build, tests, docs, spare, extra} <= seen
+        await c.ok("rerun_task", {"task_id": extra}, "already queued")
+        rerun = await c.ok("rerun_task", {"task_id": build, "reason": "new base image"}, "done")
+        assert rerun["requeued"] == [build], rerun
+        await c.ok("rerun_task", {"task_id": docs, "dependents": True}, "blocked with dependents")
+        await c.refused("rerun_task", {"task_id": f"nope-{uniq}"}, "task_not_found")
+        await c.refused("load_project", {"text": "tasks: [oops"}, "invalid_argument")
+
+        await c.ok("deregister_agent", {"agent_id": v}, "holding")  # v holds spare
+        await c.ok("deregister_agent", {"agent_id": w}, "idle")
+        await c.refused("heartbeat", {"agent_id": w}, "agent_not_registered")  # until it registers again
 
     assert c.shapes == SHAPES
     assert c.codes == CODES_FROM_CALLS

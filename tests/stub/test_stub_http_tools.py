@@ -15,7 +15,9 @@ pytestmark = pytest.mark.anyio
 ALL_TOOLS = {
     "register_agent", "request_next_task", "report_task_progress", "report_blocker", "get_project_status",
     "get_agent_status", "list_registered_agents", "ping", "heartbeat", "release_task", "log_artifact",
-    "get_task_context", "get_artifact", "resolve_blocker",
+    "get_task_context", "get_artifact", "deregister_agent",
+    # operator tools
+    "resolve_blocker", "load_project", "list_tasks", "rerun_task",
 }  # fmt: skip
 
 

@@ -135,7 +135,7 @@ def test_load_project_file_reports_unreadable_file(tmp_path: Path) -> None:
     message = str(info.value)
     assert message.startswith(f"{missing}: cannot read the file: No such file or directory.")
     assert f"looked for {missing} in its own filesystem" in message  # where the stub looked
-    assert "pm_agent_stub load /dev/stdin" in message  # how to hand it a host file
+    assert "`make load FILE=fleet.yaml`" in message  # how to hand it a host file: the CLI sends its text
     assert "\n" not in message
 
 

@@ -39,13 +39,13 @@ def whole_on_a_line(text: str, ids: tuple[str, ...]) -> list[str]:
 def test_ids_stay_whole_in_80_columns_and_other_columns_give_way(tmp_path: Path) -> None:
     board = busy_board(tmp_path / "b.db")
     out = io.StringIO()
-    render(status_report(board, db="b.db", limit=None), Console(file=out, width=80))
+    render(status_report(board, source="b.db", limit=None), Console(file=out, width=80))
     text = out.getvalue()
     assert whole_on_a_line(text, TASK_IDS + AGENT_IDS + ("waits-on-all",)) == []
     assert max(len(line) for line in text.splitlines()) <= 80
     assert "hidden to keep ids whole" in text  # says what it left out
     wide = io.StringIO()
-    render(status_report(board, db="b.db", limit=None), Console(file=wide, width=200))
+    render(status_report(board, source="b.db", limit=None), Console(file=wide, width=200))
     assert "hidden" not in wide.getvalue()  # a wide terminal shows every column
     assert "waiting on" in wide.getvalue()
 

@@ -4,7 +4,8 @@ Each figure comes from where it is cheapest and truest:
 
 - Counters (`pm_agent_task_assignments_total`, `..._completions_total`, `pm_agent_lease_expiries_total`,
   `pm_agent_fencings_total`, `pm_agent_blockers_total{severity}`, `pm_agent_task_releases_total`,
-  `pm_agent_blocker_resolutions_total`, `pm_agent_tasks_loaded_total`, `pm_agent_agents_forgotten_total`)
+  `pm_agent_blocker_resolutions_total`, `pm_agent_tasks_loaded_total`, `pm_agent_agents_forgotten_total`,
+  `pm_agent_task_reruns_total`, `pm_agent_agent_deregistrations_total`)
   count the events of this process's commits (`Board.add_listener`): no SQL. They start at 0 when the stub starts
   (Prometheus' `rate()`/`increase()` treat that as a counter reset), and they do not count
   events that *other* processes write to the same file (`python -m pm_agent_stub resolve`/`load`,
@@ -143,6 +144,12 @@ class BoardMetrics:
             registry=reg,
         )
         self.loaded = Counter("pm_agent_tasks_loaded", "Tasks added from project files.", registry=reg)
+        self.reruns = Counter(
+            "pm_agent_task_reruns", "Done or blocked tasks put back in the queue for a fresh run.", registry=reg
+        )
+        self.deregistrations = Counter(
+            "pm_agent_agent_deregistrations", "Workers that said they were stopping (deregister_agent).", registry=reg
+        )
         self.forgotten = Counter(
             "pm_agent_agents_forgotten",
             "Registrations removed (not seen for PM_AGENT_FORGET_SECONDS, or room made under PM_MAX_AGENTS).",
@@ -187,6 +194,8 @@ class BoardMetrics:
             "released": lambda e: self.releases.inc(),
             "resolved": lambda e: self.resolutions.inc(),
             "loaded": lambda e: self.loaded.inc(int(e.detail.get("added", 0))),
+            "rerun": lambda e: self.reruns.inc(),
+            "deregistered": lambda e: self.deregistrations.inc(),
             "forgotten": lambda e: self.forgotten.inc(),
         }
         board.add_listener(self.on_commit)

@@ -286,8 +286,8 @@ def _unreadable(path: Path, exc: OSError) -> str:
             f"{reason}. The stub looked for {path.absolute()} in its own filesystem; under Docker "
             "Compose that is the pm-agent container's, not your host's: mount the file "
             '(`volumes: ["./fleet.yaml:/project/fleet.yaml:ro"]`, PM_PROJECT_FILE=/project/fleet.yaml) '
-            "or load it into the running stub: "
-            "`docker compose exec -T pm-agent python -m pm_agent_stub load /dev/stdin < fleet.yaml`"
+            "or, better, load it from your host into the running stub: `make load FILE=fleet.yaml` "
+            "(`python -m pm_agent_stub load fleet.yaml`, which sends the file's text)"
         )
     if isinstance(exc, PermissionError):
         return f"{reason}. The stub runs as uid {os.getuid()}; make the file readable to it (chmod a+r)"

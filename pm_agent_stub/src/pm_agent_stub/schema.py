@@ -13,6 +13,10 @@
   bytes never read the data pages; `get_artifact` reads one row of `artifact_data`.
 - `agents_registered` pages the roster in registration order; `agents_last_seen` finds the
   agents to forget (and the stalest to make room) without a scan.
+- `tasks.run` counts the task's runs (1, then one more per `rerun_task`); each artifact
+  carries the run that logged it, so a dependent is handed only its dependency's current
+  results. `tasks_board_order` is the operator's board order (in progress, blocked, todo,
+  done; priority; load order) as an index on an expression, so `list_tasks` pages by key.
 
 A file made by an older stub is upgraded in place (`upgrade`), in the transaction that
 opens it; a file from a newer stub is refused.
@@ -23,7 +27,12 @@ from __future__ import annotations
 import sqlite3
 from typing import Final
 
-SCHEMA_VERSION: Final = 3
+SCHEMA_VERSION: Final = 4
+
+# The operator's board order: in progress, blocked, todo, done (then priority, then load order).
+BOARD_RANK: Final = (
+    "(CASE status WHEN 'in_progress' THEN 0 WHEN 'blocked' THEN 1 WHEN 'todo' THEN 2 ELSE 3 END)"
+)
 
 STATEMENTS: Final[tuple[str, ...]] = (
     """CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)""",
@@ -35,7 +44,8 @@ STATEMENTS: Final[tuple[str, ...]] = (
         skills_lc       TEXT NOT NULL,            -- JSON list, lower-cased, for matching
         registered_at   REAL NOT NULL,
         last_seen       REAL NOT NULL,
-        tasks_completed INTEGER NOT NULL DEFAULT 0
+        tasks_completed INTEGER NOT NULL DEFAULT 0,
+        deregistered_at REAL                      -- set by deregister_agent, cleared by register_agent
     )""",
     """CREATE INDEX IF NOT EXISTS agents_registered ON agents (registered_at, agent_id)""",
     """CREATE INDEX IF NOT EXISTS agents_last_seen ON agents (last_seen)""",
@@ -67,7 +77,8 @@ STATEMENTS: Final[tuple[str, ...]] = (
         created_at       REAL NOT NULL,
         updated_at       REAL NOT NULL,
         completed_by     TEXT,
-        completed_at     REAL
+        completed_at     REAL,
+        run              INTEGER NOT NULL DEFAULT 1
     )""",
     """CREATE INDEX IF NOT EXISTS tasks_ready
         ON tasks (skill_sig, priority_rank DESC, created_seq)
@@ -76,6 +87,7 @@ STATEMENTS: Final[tuple[str, ...]] = (
     """CREATE INDEX IF NOT EXISTS tasks_lease ON tasks (lease_expires_at) WHERE status = 'in_progress'""",
     """CREATE INDEX IF NOT EXISTS tasks_holder ON tasks (holder) WHERE holder IS NOT NULL""",
     """CREATE INDEX IF NOT EXISTS tasks_status ON tasks (status)""",
+    f"""CREATE INDEX IF NOT EXISTS tasks_board_order ON tasks ({BOARD_RANK}, priority_rank DESC, created_seq)""",
     """CREATE TABLE IF NOT EXISTS task_deps (
         task_id TEXT NOT NULL, depends_on TEXT NOT NULL, PRIMARY KEY (task_id, depends_on)
     ) WITHOUT ROWID""",
@@ -97,7 +109,8 @@ STATEMENTS: Final[tuple[str, ...]] = (
         artifact_id INTEGER PRIMARY KEY AUTOINCREMENT,
         task_id TEXT NOT NULL, agent_id TEXT NOT NULL, artifact_type TEXT NOT NULL,
         description TEXT NOT NULL, location TEXT, created_at REAL NOT NULL,
-        size INTEGER NOT NULL DEFAULT 0           -- bytes of the data as JSON, 0 for none
+        size INTEGER NOT NULL DEFAULT 0,          -- bytes of the data as JSON, 0 for none
+        run INTEGER NOT NULL DEFAULT 1            -- the run of its task that logged it
     )""",
     """CREATE TABLE IF NOT EXISTS artifact_data (
         artifact_id INTEGER PRIMARY KEY,          -- the artifact's id; no row when it has no data
@@ -122,7 +135,22 @@ _UPGRADES: Final[dict[str, tuple[str, ...]]] = {
         "UPDATE artifacts SET size = length(CAST(data AS BLOB)) WHERE data IS NOT NULL",
         "ALTER TABLE artifacts DROP COLUMN data",
     ),
+    # 3 -> 4: runs (rerun_task) and deregistration.
+    "3": (
+        "ALTER TABLE tasks ADD COLUMN run INTEGER NOT NULL DEFAULT 1",
+        "ALTER TABLE artifacts ADD COLUMN run INTEGER NOT NULL DEFAULT 1",
+        "ALTER TABLE agents ADD COLUMN deregistered_at REAL",
+    ),
 }
+
+
+def _adds_a_column_already_there(conn: sqlite3.Connection, statement: str) -> bool:
+    """`ALTER TABLE t ADD COLUMN c ...` where `t` already has `c`: a table STATEMENTS just made
+    for a file that lacked it has every column of this version from the start."""
+    words = statement.split()
+    if words[:2] != ["ALTER", "TABLE"] or words[3:5] != ["ADD", "COLUMN"]:
+        return False
+    return any(row[1] == words[5] for row in conn.execute(f"PRAGMA table_info({words[2]})"))
 
 
 def upgrade(conn: sqlite3.Connection, found: str) -> str:
@@ -130,7 +158,8 @@ def upgrade(conn: sqlite3.Connection, found: str) -> str:
     transaction, after STATEMENTS made any missing tables); the version it is at now."""
     while found in _UPGRADES:
         for statement in _UPGRADES[found]:
-            conn.execute(statement)
+            if not _adds_a_column_already_there(conn, statement):
+                conn.execute(statement)
         found = str(int(found) + 1)
         conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (found,))
     return found

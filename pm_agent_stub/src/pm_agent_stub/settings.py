@@ -26,11 +26,12 @@ DEFAULT_ALLOWED_HOSTS: tuple[str, ...] = (
 
 
 class StubSettings(BaseSettings):
-    """Every knob of the stub; field aliases are the environment variable names."""
+    """Every knob of the stub; field aliases are the environment variable names, and only they
+    are read (a bare PORT, HOST, DB or PROJECT_FILE in the environment belongs to someone else).
+    In code, read the environment and replace what you set:
+    `StubSettings().model_copy(update={"db": path})`."""
 
-    model_config = SettingsConfigDict(
-        case_sensitive=False, extra="ignore", populate_by_name=True, validate_default=True
-    )
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", validate_default=True)
 
     host: str = Field(default="127.0.0.1", validation_alias="PM_AGENT_HOST", min_length=1)
     port: int = Field(default=8000, validation_alias="PM_AGENT_PORT", ge=0, le=65535)

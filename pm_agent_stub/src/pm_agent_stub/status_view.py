@@ -24,8 +24,9 @@ from rich.table import Table
 from rich.text import Text
 
 from pm_agent_stub.board.views import StatusReport
+from pm_protocol.results import TaskSummary
 
-_STATUS_STYLE = {"todo": "white", "in_progress": "cyan", "blocked": "red", "done": "green"}
+STATUS_STYLE = {"todo": "white", "in_progress": "cyan", "blocked": "red", "done": "green"}
 
 
 def inert(value: str, style: str = "") -> Text:
@@ -81,6 +82,14 @@ def _caption(parts: list[str], dropped: list[str]) -> str | None:
     return "; ".join(parts) or None
 
 
+def _note(task: TaskSummary) -> Text:
+    """The head of the task's first warning (`show TASK` has them whole)."""
+    if not task.warnings:
+        return Text("")
+    more = f" (+{len(task.warnings) - 1})" if len(task.warnings) > 1 else ""
+    return inert("! " + task.warnings[0].split(": ", 1)[0] + more, "yellow")
+
+
 def render(report: StatusReport, console: Console) -> None:
     ps = report.project_status
     workers = report.workers
@@ -88,22 +97,24 @@ def render(report: StatusReport, console: Console) -> None:
         f"[bold]{ps.total_tasks} tasks[/]: {ps.todo} todo, {ps.in_progress} in progress, "
         f"{ps.blocked} blocked, {ps.done} done ({ps.completion_percentage}%)  |  "
         f"[bold]{workers.total} workers[/]: {workers.working} working, {workers.idle} idle, "
-        f"{workers.offline} offline"
+        f"{workers.offline} offline  |  {report.source}"
     )
     tasks = report.tasks
+    notes = [Column("note", [_note(t) for t in tasks], wraps=True)] if any(t.warnings for t in tasks) else []
     task_table, dropped = fitted_table(
         console,
         "Tasks",
         [
             Column("task", [inert(t.task_id) for t in tasks], is_id=True),
-            Column("status", [inert(t.status, _STATUS_STYLE.get(t.status, "white")) for t in tasks]),
+            Column("status", [inert(t.status, STATUS_STYLE.get(t.status, "white")) for t in tasks]),
             Column("priority", [inert(t.priority) for t in tasks]),
             Column("holder", [inert(t.holder or t.completed_by or "") for t in tasks], is_id=True),
             Column("attempt", [Text(str(t.attempt)) for t in tasks]),
             Column("progress", [Text(f"{t.progress}%") for t in tasks]),
             Column("waiting on", [Text(str(t.pending_dependencies or "")) for t in tasks]),
+            *notes,
         ],
-        drop_order=("attempt", "waiting on", "priority", "progress", "status"),
+        drop_order=("note", "attempt", "waiting on", "priority", "progress", "status"),
     )
     truncated = [f"first {len(tasks)} of {ps.total_tasks} (use --json --all for every task)"]
     task_table.caption = _caption(truncated if report.tasks_truncated else [], dropped)
@@ -123,7 +134,8 @@ def render(report: StatusReport, console: Console) -> None:
         drop_order=("last seen", "done", "role", "status"),
     )
     shown = [
-        f"first {len(agents)} of {workers.total}: working, then idle, then offline (use --json --all for every agent)"
+        f"first {len(agents)} of {workers.total} registered, shown working, then idle, then offline "
+        "(use --json --all for every agent)"
     ]
     agent_table.caption = _caption(shown if report.agents_truncated else [], dropped)
     console.print(agent_table)

@@ -2,7 +2,8 @@
 
 The tutorial's workers print `resolution_suggestion`, so it must never be empty and should
 be specific when the text says what went wrong. First matching rule wins; order goes from
-most specific to most general.
+most specific to most general (a worker's own permission blocker, which names its uid and the
+fix, first: its text holds paths and commands that other rules would misread).
 """
 
 from __future__ import annotations
@@ -13,6 +14,12 @@ from typing import Final
 _RULES: Final[tuple[tuple[re.Pattern[str], str], ...]] = tuple(
     (re.compile(pattern, re.IGNORECASE), advice)
     for pattern, advice in (
+        (
+            r"uid \d+ .*(cannot (write|read)|denied access)",
+            "The worker's user may not use that folder (common when a project is copied or bind-mounted into the "
+            "workspace): run the fix the blocker names (it gives that uid the folder, or runs the fleet as the "
+            "folder's owner), then rerun the task.",
+        ),
         (
             r"out of memory|\bOOM\b|memoryerror|cannot allocate memory|killed.*(signal 9|exit code 137)|exit code 137",
             "The process ran out of memory: lower parallelism or input size, or give the worker/container more memory, then retry.",

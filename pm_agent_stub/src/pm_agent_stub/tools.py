@@ -146,7 +146,11 @@ class ToolRouter:
             ),
             "get_task_context": sync(lambda x: b.get_task_context(x.task_id, x.limit, x.cursor)),
             "get_artifact": sync(lambda x: b.get_artifact(x.artifact_id)),
+            "deregister_agent": sync(lambda x: b.deregister_agent(x.agent_id)),
             "resolve_blocker": sync(lambda x: b.resolve_blocker(x.task_id, x.resolution)),
+            "load_project": sync(lambda x: b.load_text(x.text, x.source)),
+            "list_tasks": sync(lambda x: b.list_tasks(x.limit, x.cursor)),
+            "rerun_task": sync(lambda x: b.rerun_task(x.task_id, x.reason, x.dependents)),
         }
 
     @staticmethod

@@ -18,6 +18,7 @@ from pm_protocol.limits import (
     MAX_JSON_BYTES,
     MAX_NAME,
     MAX_PAGE_LIMIT,
+    MAX_PROJECT_TEXT,
     MAX_SKILL_LEN,
     MAX_SKILLS,
     MAX_TEXT,
@@ -175,6 +176,35 @@ class ResolveBlockerArgs(ToolArgs):
     resolution: Text
 
 
+# -- operator tools (docs/protocol.md, "Operator tools") ----------------------------------
+
+
+class LoadProjectArgs(ToolArgs):
+    text: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=MAX_PROJECT_TEXT,
+            description="A project file's text (YAML, or JSON), as docs/protocol.md 'Project file' describes.",
+        ),
+    ]
+    source: Annotated[
+        Name, Field(description="What to call the file in messages, e.g. the path the operator gave.")
+    ] = "project file"
+
+
+class ListTasksArgs(PageArgs):
+    """A page of the board's tasks in board order (the same `limit`/`cursor` as every list)."""
+
+
+class RerunTaskArgs(ToolArgs):
+    task_id: TaskId
+    reason: Text = ""
+    dependents: Annotated[
+        bool, Field(description="Also rerun every done or blocked task that depends on it, directly or not.")
+    ] = False
+
+
 HINTS: dict[str, str] = {
     "agent_id": "a non-empty string of at most 200 printable characters",
     "task_id": "the task_id string from your assignment (at most 200 characters)",
@@ -198,4 +228,7 @@ HINTS: dict[str, str] = {
     "limit": f"a whole number from 1 to {MAX_PAGE_LIMIT}",
     "cursor": "the next_cursor string of the previous page, unchanged (omit it for the first page)",
     "artifact_id": "the artifact_id (a whole number) of an artifact listed in an assignment or task context",
+    "text": "the project file's text (YAML or JSON), at most 768 KiB",
+    "source": "a name for the file in messages (at most 200 printable characters)",
+    "dependents": "true or false",
 }

@@ -16,6 +16,9 @@ MAX_SKILLS: Final = 64
 MAX_SKILL_LEN: Final = 100
 MAX_JSON_BYTES: Final = 256 * 1024
 MAX_WAIT_SECONDS: Final = 30
+# A project file sent to `load_project` (operator tool): its text, within the stub's 1 MiB
+# request body even after JSON escaping. Bigger boards load as several files.
+MAX_PROJECT_TEXT: Final = 768 * 1024
 
 # Lists that grow with the board (agents, a task's progress log, blockers, artifacts) come
 # in pages: at most `limit` entries (default PAGE_LIMIT, at most MAX_PAGE_LIMIT) and at most

@@ -72,6 +72,8 @@ class Artifact(WireModel):
     created_at: str
     size: int | None = None
     data_included: bool = True
+    run: int = 1
+    """Which run of its task logged it (1, then one more per `rerun_task`)."""
 
 
 class Assignment(WireModel):
@@ -148,6 +150,27 @@ class TaskDetail(WireModel):
     completed_by: str | None
     completed_at: str | None
     created_at: str
+    run: int = 1
+    """1, then one more each time `rerun_task` put the task back in the queue."""
+    warnings: list[str] = Field(default_factory=list)
+    """Why no worker may ever take it, or why the wrong one might (docs/protocol.md, "Load-time checks")."""
+
+
+class TaskSummary(WireModel):
+    """One task in a `list_tasks` answer: what the operator's `status` table shows."""
+
+    task_id: str
+    task_name: str
+    status: TaskStatus
+    priority: str
+    holder: str | None
+    attempt: int
+    progress: int
+    pending_dependencies: int
+    lease_expires_at: str | None
+    completed_by: str | None
+    run: int = 1
+    warnings: list[str] = Field(default_factory=list)
 
 
 class ProgressEntry(WireModel):
@@ -261,6 +284,44 @@ class Pong(WireModel):
     echo: str | None
 
 
+class LoadWarning(WireModel):
+    task_id: str
+    warning: str
+
+
+class LoadResult(WireModel):
+    """`load_project` (operator): what the file added; tasks already on the board are left alone."""
+
+    success: Literal[True]
+    message: str
+    project: str | None
+    added: int
+    skipped: int
+    warnings: list[LoadWarning]
+
+
+class TaskList(WireModel):
+    """`list_tasks` (operator): one page of the tasks in board order (in progress, blocked, todo,
+    done; each by priority, then load order); `total` counts them all."""
+
+    success: Literal[True]
+    total: int
+    tasks: list[TaskSummary]
+    next_cursor: str | None = None
+
+
+class RerunResult(WireModel):
+    """`rerun_task` (operator): which tasks went back to the queue, and which dependents did not."""
+
+    success: Literal[True]
+    message: str
+    requeued: list[str]
+    waiting: list[str]
+    """Dependents in the queue that now wait for the rerun task(s) to be done again."""
+    not_rerun: list[str]
+    """Dependents that are done or running on the previous run's results (rerun them too with dependents)."""
+
+
 class TaskContextResult(WireModel):
     """A task with one page of each of its lists; `next_cursor` (sent only when some list has
     more) asks for the next page of every list that has more (the others come back empty).
@@ -300,6 +361,8 @@ __all__ = [
     "BlockerResult",
     "HeartbeatResult",
     "Lease",
+    "LoadResult",
+    "LoadWarning",
     "MessageResult",
     "Pong",
     "Priority",
@@ -310,12 +373,15 @@ __all__ = [
     "ProjectStatus",
     "RegisterResult",
     "ReportStatus",
+    "RerunResult",
     "ResolveResult",
     "Seconds",
     "TaskContextResult",
     "TaskDetail",
+    "TaskList",
     "TaskOffer",
     "TaskStatus",
+    "TaskSummary",
     "WireModel",
     "WorkerCounts",
 ]

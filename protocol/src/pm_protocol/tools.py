@@ -21,6 +21,12 @@ class Tool:
     result: type[r.WireModel]
     description: str
     extension: bool = False
+    operator: bool = False
+    """For people and their tools (the CLI), not for workers: a worker loop never calls it.
+    Same endpoint and same bearer token as every other tool."""
+
+
+OPERATOR = "[operator] "  # how an operator tool's description starts in tools/list
 
 
 TOOLS: Final[tuple[Tool, ...]] = (
@@ -96,11 +102,47 @@ TOOLS: Final[tuple[Tool, ...]] = (
         extension=True,
     ),
     Tool(
+        "deregister_agent",
+        a.AgentOnlyArgs,
+        r.MessageResult,
+        "Say this worker is stopping: it shows offline at once, and a task it still holds goes back to the "
+        "queue. Register again to come back.",
+        extension=True,
+    ),
+    Tool(
         "resolve_blocker",
         a.ResolveBlockerArgs,
         r.ResolveResult,
-        "Close a task's open blockers and put it back in the queue with its attempts reset.",
+        OPERATOR + "Close a task's open blockers and put it back in the queue with its attempts reset.",
         extension=True,
+        operator=True,
+    ),
+    Tool(
+        "load_project",
+        a.LoadProjectArgs,
+        r.LoadResult,
+        OPERATOR + "Add a project file's tasks (its text) to the board; ids already there are left alone. "
+        "A bad file is refused whole; warnings say which tasks no worker can take.",
+        extension=True,
+        operator=True,
+    ),
+    Tool(
+        "list_tasks",
+        a.ListTasksArgs,
+        r.TaskList,
+        OPERATOR + "The board's tasks in board order (in progress, blocked, todo, done), with whole ids, "
+        "a page at a time (limit, cursor = next_cursor).",
+        extension=True,
+        operator=True,
+    ),
+    Tool(
+        "rerun_task",
+        a.RerunTaskArgs,
+        r.RerunResult,
+        OPERATOR + "Put a done or blocked task back in the queue for a fresh run; its history is kept. "
+        "dependents=true reruns the done or blocked tasks that depend on it too.",
+        extension=True,
+        operator=True,
     ),
 )
 

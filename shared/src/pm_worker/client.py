@@ -218,6 +218,10 @@ class PMClient:
         dialect = await self._ready()
         return await dialect.release_task(self.call, self.agent_id, task_id, self.outgoing.text(reason))
 
+    async def deregister(self) -> MessageResult:
+        """The last call of a clean stop: this agent shows offline at once (docs/protocol.md)."""
+        return await self.dialect.deregister(self.call, self.agent_id)
+
     async def log_artifact(self, task_id: str, artifact_type: str, description: str,
                            location: str | None = None, data: Any = None) -> ArtifactResult:
         out = self.outgoing

@@ -38,6 +38,20 @@ class TaskContext:
                               severity="high")
         return candidate
 
+    def in_project(self, path: str | None, output: str) -> str:
+        """`output` inside the project that `path` is in: the top folder of `path` in the workspace.
+
+        Each project is one folder of the workspace (`/workspace/app` when bind-mounted), so a
+        default output such as `docs/api/` lands in `app/docs/api/` for `path: app/src/pkg` and
+        several projects' outputs never mix; `path: .` keeps it at the workspace's top.
+        """
+        candidate = (self.workspace / ((path or ".").strip() or ".")).resolve()
+        try:
+            parts = candidate.relative_to(self.workspace).parts
+        except ValueError:  # outside the workspace: resolve() refuses it with a blocker later
+            return output
+        return f"{parts[0]}/{output}" if parts else output
+
     def relative(self, path: Path) -> str:
         """How another worker finds `path`: relative to the shared workspace."""
         try:

@@ -25,26 +25,11 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
-from pathlib import Path
+
+from pm_protocol.endpoint import read_token_file as read_token_file  # re-exported: one reader for both ends
 
 PR_SET_DUMPABLE = 4
 TOKEN_VARIABLES = ("PM_AGENT_TOKEN", "PM_AGENT_TOKEN_FILE")
-
-
-def read_token_file(path: Path) -> str:
-    """The token in `path` (surrounding whitespace and the trailing newline dropped); ValueError says why not."""
-    try:
-        with path.open(encoding="utf-8") as handle:
-            token = handle.read(64 * 1024 + 1).strip()
-    except OSError as exc:
-        raise ValueError(f"cannot read the token file {str(path)!r}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise ValueError(f"the token file {str(path)!r} is not UTF-8 text") from None
-    if not token:
-        raise ValueError(f"the token file {str(path)!r} is empty")
-    if len(token) > 64 * 1024 or any(c in token for c in "\r\n"):
-        raise ValueError(f"the token file {str(path)!r} must hold one line: the token")
-    return token
 
 
 def make_undumpable() -> bool:

@@ -11,39 +11,17 @@ import os
 import socket
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
+from pm_protocol.endpoint import normalize_agent_url as normalize_agent_url  # re-exported
 from pm_worker.errors import (
     SettingsError as SettingsError,  # re-exported for `from pm_worker.settings import ...`
 )
 from pm_worker.health import default_health_dir
 from pm_worker.protocol_settings import ProtocolSettings
 from pm_worker.secrecy import read_token_file
-
-
-def normalize_agent_url(value: str) -> str:
-    """Accept `host:port`, `http://host:port` and `http://host:port/mcp`; return the /mcp URL."""
-    raw = value.strip()
-    if not raw:
-        raise ValueError("empty URL; give e.g. pm-agent:8000 or http://pm-agent:8000/mcp")
-    if "://" not in raw:
-        raw = "http://" + raw
-    parts = urlsplit(raw)
-    if parts.scheme not in ("http", "https"):
-        raise ValueError(f"scheme {parts.scheme!r} is not http or https")
-    if not parts.hostname:
-        raise ValueError(f"no host in {value!r}; give e.g. pm-agent:8000")
-    try:
-        parts.port  # noqa: B018 - raises on a non-numeric port
-    except ValueError as exc:
-        raise ValueError(f"bad port in {value!r}") from exc
-    path = parts.path.rstrip("/")
-    if path in ("", "/"):
-        path = "/mcp"
-    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
 
 
 def split_skills(value: Any) -> Any:

@@ -100,6 +100,9 @@ class StubDialect:
         return await self._call(send, "release_task", {"agent_id": agent_id, "task_id": task_id, "reason": reason},
                                 MessageResult)
 
+    async def deregister(self, send: Send, agent_id: str) -> MessageResult:
+        return await self._call(send, "deregister_agent", {"agent_id": agent_id}, MessageResult)
+
     async def log_artifact(self, send: Send, agent_id: str, task_id: str, artifact_type: str, description: str,
                            location: str | None, data: JsonValue) -> ArtifactResult:
         arguments: dict[str, Any] = {"agent_id": agent_id, "task_id": task_id, "artifact_type": artifact_type,

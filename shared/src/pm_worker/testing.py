@@ -183,7 +183,8 @@ class StubKit:
 
         self._boards += 1
         db = self.root / f"board-{self._boards}.db"
-        server = build_server(StubSettings(db=db, lease_seconds=lease_seconds, max_attempts=max_attempts))
+        server = build_server(StubSettings().model_copy(
+            update={"db": db, "lease_seconds": lease_seconds, "max_attempts": max_attempts}))
         stub = RunningStub(server, db)
         try:
             stub.load(tasks)

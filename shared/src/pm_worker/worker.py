@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import structlog
 from pydantic import BaseModel
 
-from pm_worker import health
+from pm_worker import health, permissions
 from pm_worker.client import Identity, PMClient
 from pm_worker.connection import Connection, ToolConnection
 from pm_worker.context import TaskContext
@@ -146,6 +146,7 @@ class Worker:
                         # Covers a restarted worker (same id) stopped before it asked for the
                         # task it still holds, and a task assigned while its long-poll was cancelled.
                         await self._release_orphan(client)
+                    await self._deregister(client)
         except SettingsError as exc:
             # e.g. PM_PROJECT_ID missing for a Marcus server: known only once connected
             log.error(str(exc))
@@ -227,6 +228,16 @@ class Worker:
                     await client.release_task(beat.current_task, "worker stopped before starting it")
                     log.info("released a held task on shutdown", task_id=beat.current_task)
 
+    async def _deregister(self, client: PMClient) -> None:
+        """Tell the stub we are gone, so the agent shows offline now, not after its offline timeout."""
+        try:
+            async with asyncio.timeout(5):
+                await client.deregister()
+            log.info("deregistered")
+        except (PMError, TransportError, TimeoutError) as exc:
+            log.warning("could not deregister; the stub will show this agent offline after its timeout",
+                        error=str(exc))
+
     async def _handle(self, client: PMClient, task: Assignment) -> None:
         structlog.contextvars.bind_contextvars(task_id=task.task_id)
         self.current_task = task.task_id
@@ -304,6 +315,11 @@ class Worker:
             return Outcome(OutcomeKind.FENCED, str(exc))
         except TransportError:
             raise
+        except PermissionError as exc:
+            # A person's problem (who owns the folder), not a bug: no traceback, the fix in the blocker.
+            text = permissions.describe(exc, role=self.identity.role,
+                                        in_container=permissions.in_fleet_container(self.settings.workspace))
+            return Outcome(OutcomeKind.BLOCKED, text, "high")
         except Exception as exc:
             log.exception("task failed")
             return Outcome(OutcomeKind.FAILED, f"{type(exc).__name__}: {exc}", "high")

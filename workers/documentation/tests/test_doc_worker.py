@@ -85,8 +85,10 @@ async def test_api_reference(workspace: Path, pm: Any) -> None:
 
 
 async def test_default_output_folder(workspace: Path, pm: Any) -> None:
+    """Without `output`, pages go to docs/api/ inside the project (the top folder of `path`)."""
     await execute(workspace, pm, make_task({"path": "shapes/solids"}))
-    assert sorted(p.name for p in (workspace / "docs" / "api").iterdir()) == [
+    assert not (workspace / "docs").exists()
+    assert sorted(p.name for p in (workspace / "shapes" / "docs" / "api").iterdir()) == [
         "index.md",
         "solids.cube.md",
         "solids.md",
@@ -94,13 +96,13 @@ async def test_default_output_folder(workspace: Path, pm: Any) -> None:
 
 
 async def test_resume_skips_pages_already_written(workspace: Path, pm: Any) -> None:
-    out = workspace / "docs" / "api"
+    out = workspace / "shapes" / "docs" / "api"
     out.mkdir(parents=True)
     (out / "shapes.md").write_text("KEPT FROM ATTEMPT 1\n")
     (out / "shapes.geometry.md").write_text("KEPT FROM ATTEMPT 1\n")
     checkpoint = {
         "kind": "api",
-        "output": "docs/api/",
+        "output": "shapes/docs/api/",
         "written": ["shapes.md", "shapes.geometry.md", "gone.md"],
     }
     task = make_task({"path": "shapes"}, attempt=2, checkpoint=checkpoint)
@@ -114,13 +116,14 @@ async def test_resume_skips_pages_already_written(workspace: Path, pm: Any) -> N
 
 
 async def test_checkpoint_for_another_output_is_ignored(workspace: Path, pm: Any) -> None:
-    (workspace / "docs" / "api").mkdir(parents=True)
-    (workspace / "docs" / "api" / "shapes.md").write_text("STALE\n")
+    out = workspace / "shapes" / "docs" / "api"
+    out.mkdir(parents=True)
+    (out / "shapes.md").write_text("STALE\n")
     task = make_task(
         {"path": "shapes"}, checkpoint={"kind": "api", "output": "elsewhere/", "written": ["shapes.md"]}
     )
     await execute(workspace, pm, task)
-    assert (workspace / "docs" / "api" / "shapes.md").read_text().startswith("# `shapes`")
+    assert (out / "shapes.md").read_text().startswith("# `shapes`")
 
 
 async def test_syntax_error_blocks_naming_file_and_line(workspace: Path, pm: Any) -> None:
@@ -138,7 +141,7 @@ async def test_stopping_saves_a_checkpoint_and_ends_cancelled(workspace: Path, p
     ctx.stopping = True
     with pytest.raises(asyncio.CancelledError):
         await make_worker(workspace).execute(task, ctx)
-    assert pm.checkpoints == [{"kind": "api", "output": "docs/api/", "written": []}]
+    assert pm.checkpoints == [{"kind": "api", "output": "shapes/docs/api/", "written": []}]
 
 
 async def test_tutorial_links_the_api_reference_from_its_artifact(workspace: Path, pm: Any) -> None:

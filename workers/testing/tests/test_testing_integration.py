@@ -123,7 +123,7 @@ def test_passing_suite_completes_with_its_report(board: dict[str, Any]) -> None:
     assert context["blockers"] == []
     [artifact] = context["artifacts"]
     assert artifact["artifact_type"] == "test_report"
-    assert artifact["location"] == f"reports/{board['passing_id']}.xml"
+    assert artifact["location"] == f"project/reports/{board['passing_id']}.xml"
     assert (board["workspace"] / artifact["location"]).is_file()
     data = artifact["data"]
     assert (data["passed"], data["failed"], data["skipped"], data["errors"]) == (4, 0, 1, 0)

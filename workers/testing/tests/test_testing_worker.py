@@ -166,13 +166,13 @@ async def test_passing_suite(workspace: Path, pm: Any) -> None:
     task = make_task({"path": "suite", "command": "python -m pytest -q tests", "env": NO_PLUGINS})
     message = await execute(workspace, pm, task)
     assert message.startswith("4 passed, 0 failed, 1 skipped, 0 errors in suite (")
-    assert message.endswith("report reports/unit-tests.xml")
-    assert (workspace / "reports" / "unit-tests.xml").is_file()
+    assert message.endswith("report suite/reports/unit-tests.xml")  # inside the project, not the workspace top
+    assert (workspace / "suite" / "reports" / "unit-tests.xml").is_file()
     assert pm.progress[0][1] == "Running python -m pytest -q tests in suite (timeout 300 s)"
     assert pm.progress[-1][1].startswith("4 passed, 0 failed, 1 skipped, 0 errors in suite")
     [artifact] = pm.artifacts
     assert artifact["artifact_type"] == "test_report"
-    assert artifact["location"] == "reports/unit-tests.xml"
+    assert artifact["location"] == "suite/reports/unit-tests.xml"
     data = artifact["data"]
     assert (data["passed"], data["failed"], data["skipped"], data["errors"], data["total"]) == (4, 0, 1, 0, 5)
     assert data["failing"] == []
@@ -196,7 +196,7 @@ async def test_failing_suite_blocks_naming_the_tests(workspace: Path, pm: Any) -
     )
     # the report is logged before the blocker, under a file name made from the task id
     [artifact] = pm.artifacts
-    assert artifact["location"] == "reports/bad_tests_1.xml"
+    assert artifact["location"] == "suite/reports/bad_tests_1.xml"
     assert artifact["data"]["failing"] == [
         "failing/test_mathlib_bad.py::test_divide_rounds",
         "failing/test_mathlib_bad.py::TestMean::test_empty",

@@ -17,16 +17,17 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Final, Literal
 
-from pm_agent_stub.board import context, loading, rows
+from pm_agent_stub.board import checks, context, loading, rows
 from pm_agent_stub.board.artifacts import Artifacts
 from pm_agent_stub.board.lifecycle import Lifecycle
 from pm_agent_stub.board.loading import LoadOutcome
 from pm_agent_stub.board.order import AssignmentOrder
+from pm_agent_stub.board.paging import decode_cursor, encode_cursor, fitting, refuse_cursor, wire_size
 from pm_agent_stub.board.roster import Roster
 from pm_agent_stub.board.store import Row, Store
 from pm_agent_stub.board.txn import Listener, Transactions, Txn
 from pm_agent_stub.errors import BoardError
-from pm_agent_stub.project_file import ProjectSpec
+from pm_agent_stub.project_file import ProjectFileError, ProjectSpec, parse_project
 from pm_agent_stub.timefmt import iso
 from pm_protocol import results as r
 from pm_protocol.limits import PAGE_LIMIT, dumps
@@ -85,6 +86,7 @@ class Board:
     # ------------------------------------------------------------------ who is asking
 
     def _task(self, task_id: str) -> Row:
+        """The task's row, for a worker's call; task_not_found (in a worker's terms) if unknown."""
         row = self.store.task(task_id)
         if row is None:
             raise BoardError(
@@ -94,14 +96,31 @@ class Board:
             )
         return row
 
+    def _operator_task(self, task_id: str) -> Row:
+        """The task's row, for an operator's call: a miss says how to find the ids."""
+        row = self.store.task(task_id)
+        if row is None:
+            raise BoardError(
+                "task_not_found",
+                f"task '{task_id}' is not on the board; ids are case-sensitive and shown whole by "
+                "`python -m pm_agent_stub status` (list_tasks).",
+            )
+        return row
+
     def _agent(self, agent_id: str, now: float) -> Row:
-        """The agent's row, with last_seen refreshed; agent_not_registered if unknown."""
+        """The agent's row, with last_seen refreshed; agent_not_registered if unknown or deregistered."""
         row = self.store.agent(agent_id) if self.store.touch_agent(agent_id, now) else None
         if row is None:
             raise BoardError(
                 "agent_not_registered",
                 f"agent '{agent_id}' is not registered; call register_agent with agent_id, name, role "
                 "and skills first, then retry this call.",
+            )
+        if row["deregistered_at"] is not None:
+            raise BoardError(
+                "agent_not_registered",
+                f"agent '{agent_id}' deregistered at {iso(row['deregistered_at'])} (its worker stopped); "
+                "call register_agent again to come back, then retry this call.",
             )
         return row
 
@@ -314,9 +333,10 @@ class Board:
             found = context.pages(
                 self.store, self.artifacts, task_id, limit, context.position(task_id, cursor)
             )
+            pool = checks.takers(self.store.registered_roles())
             answer = r.TaskContextResult(
                 success=True,
-                task=rows.task_detail(row),
+                task=rows.task_detail(row, warnings=self._warnings(row, pool)),
                 progress_log=found.progress_log,
                 blockers=found.blockers,
                 artifacts=found.artifacts,
@@ -331,9 +351,31 @@ class Board:
         with self._call():
             return r.ArtifactContent(success=True, artifact=self.artifacts.one(artifact_id))
 
+    @staticmethod
+    def _warnings(row: Row, pool: list[checks.Taker]) -> list[str]:
+        return checks.warnings(json.loads(row["required_skills"]), json.loads(row["payload"]), pool)
+
+    def deregister_agent(self, agent_id: str) -> r.MessageResult:
+        with self._call() as txn:
+            self._agent(agent_id, txn.now)
+            held = self.store.held_by(agent_id)
+            if held is not None:
+                self.lifecycle.release(txn, agent_id, held, "agent deregistered (its worker stopped)")
+            self.store.deregister(agent_id, txn.now)
+            txn.event(
+                "deregistered", None, agent_id, None, {"released": None if held is None else held["task_id"]}
+            )
+            tail = f"; task '{held['task_id']}' is back in the queue" if held is not None else ""
+            return r.MessageResult(
+                success=True,
+                message=f"Agent '{agent_id}' deregistered and shown offline{tail}. Register again to come back.",
+            )
+
+    # ------------------------------------------------------------------ operator tools
+
     def resolve_blocker(self, task_id: str, resolution: str) -> r.ResolveResult:
         with self._call() as txn:
-            row = self._task(task_id)
+            row = self._operator_task(task_id)
             resolved = self.lifecycle.resolve(txn, row, resolution)
             after = "is back in the queue" if row["status"] == "blocked" else f"stays {row['status']}"
             return r.ResolveResult(
@@ -373,9 +415,97 @@ class Board:
         with self._call() as txn:
             return self.roster.page(txn.now, limit, cursor)
 
+    def rerun_task(self, task_id: str, reason: str, dependents: bool) -> r.RerunResult:
+        """A done or blocked task (and with `dependents` its done or blocked dependents) back to the queue."""
+        with self._call() as txn:
+            row = self._operator_task(task_id)
+            if row["status"] == "in_progress":
+                raise BoardError(
+                    "invalid_argument",
+                    f"task '{task_id}' is running (agent '{row['holder']}', attempt {row['attempt']}); "
+                    "a running task cannot be rerun: wait until it is done or blocked, then rerun it.",
+                )
+            if row["status"] == "todo":
+                waits = f", waiting on {row['pending_deps']} dependencies" if row["pending_deps"] else ""
+                return r.RerunResult(
+                    success=True,
+                    message=f"Task '{task_id}' is already in the queue{waits}; nothing to rerun.",
+                    requeued=[],
+                    waiting=[],
+                    not_rerun=[],
+                )
+            below = self.store.dependents(task_id)
+            targets = [row]
+            if dependents:
+                targets += [self._task(d["task_id"]) for d in below if d["status"] in ("done", "blocked")]
+            for target in targets:
+                self.lifecycle.rerun(txn, target, reason, task_id)
+            requeued = [t["task_id"] for t in targets]
+            not_rerun = [
+                d["task_id"]
+                for d in below
+                if d["status"] in ("done", "in_progress") and d["task_id"] not in requeued
+            ]
+            waiting = [d["task_id"] for d in below if d["status"] == "todo" or d["task_id"] in requeued[1:]]
+            parts = [f"Task '{task_id}' is back in the queue (run {row['run'] + 1})"]
+            if len(requeued) > 1:
+                parts.append(f"so are its dependents {', '.join(requeued[1:])}")
+            if not_rerun:
+                parts.append(
+                    f"dependents done or running on the previous results were left as they are: "
+                    f"{', '.join(not_rerun)} (rerun with dependents to run them again)"
+                )
+            return r.RerunResult(
+                success=True,
+                message="; ".join(parts) + ".",
+                requeued=requeued,
+                waiting=waiting,
+                not_rerun=not_rerun,
+            )
+
+    def list_tasks(self, limit: int = PAGE_LIMIT, cursor: str | None = None) -> r.TaskList:
+        """One page of the tasks in board order, each with its warnings (checks.py)."""
+        with self._call():
+            after: tuple[int, int, int] | None = None
+            if cursor is not None:
+                at = decode_cursor("list_tasks", "tasks", cursor)
+                key = (at.get("r"), at.get("p"), at.get("s"))
+                if not all(type(part) is int for part in key):
+                    raise refuse_cursor("list_tasks", "is not a position on the board")
+                after = (int(at["r"]), int(at["p"]), int(at["s"]))
+            found = self.store.tasks_page(after, limit + 1)
+            pool = checks.takers(self.store.registered_roles())
+            tasks = [rows.task_summary(row, warnings=self._warnings(row, pool)) for row in found[:limit]]
+            count = fitting([wire_size(t) for t in tasks], limit)
+            answer = r.TaskList(
+                success=True, total=sum(self.store.status_counts().values()), tasks=tasks[:count]
+            )
+            if count < len(found):
+                last = found[count - 1]
+                answer.next_cursor = encode_cursor(
+                    "tasks", {"r": last["board_rank"], "p": last["priority_rank"], "s": last["created_seq"]}
+                )
+            return answer
+
     # ------------------------------------------------------------------ loading
 
     def load_project(self, spec: ProjectSpec, label: str) -> LoadOutcome:
         """Add the file's tasks that are not on the board yet; all or nothing."""
         with self.txns.begin() as txn:
             return loading.load_project(self.store, txn, spec, label)
+
+    def load_text(self, text: str, source: str) -> r.LoadResult:
+        """`load_project` (operator tool): a project file's text; a refusal is `invalid_argument`."""
+        try:
+            outcome = self.load_project(parse_project(text, source), source)
+        except ProjectFileError as exc:
+            raise BoardError("invalid_argument", str(exc)) from None
+        warned = f"; {len(outcome.warnings)} warning(s)" if outcome.warnings else ""
+        return r.LoadResult(
+            success=True,
+            message=f"{source}: loaded {outcome.added} new task(s), {outcome.skipped} already on the board{warned}",
+            project=outcome.project,
+            added=outcome.added,
+            skipped=outcome.skipped,
+            warnings=[r.LoadWarning(task_id=t, warning=w) for t, w in outcome.warnings],
+        )

@@ -1,9 +1,10 @@
 """A task's life: leases, fencing, and every state change, with who may make it.
 
-    todo ──assign──▶ in_progress ──complete──▶ done            (terminal, exactly once)
+    todo ──assign──▶ in_progress ──complete──▶ done            (exactly once per run)
       ▲                 │  │  └──block────────▶ blocked ──resolve──▶ todo (attempts reset)
       │                 │  └──release (holder)─────────────────────────┘
       └──lease expired──┘      (after PM_MAX_ATTEMPTS expiries: blocked instead)
+    done | blocked ──rerun (operator)──▶ todo as run + 1            (history kept)
 
 Only the agent holding a live lease may act on an in-progress task (`require_holder`);
 anyone else is fenced with `not_task_holder`, and the refusal says what actually
@@ -166,6 +167,27 @@ class Lifecycle:
         blocker_id = self.store.insert_blocker(task_id, agent_id, description, severity, suggestion, txn.now)
         txn.event("blocked", task_id, agent_id, attempt, {"blocker_id": blocker_id, "severity": severity})
         return blocker_id, suggestion
+
+    def rerun(self, txn: Txn, row: Row, reason: str, requested_for: str) -> None:
+        """A done or blocked task back to `todo` as a fresh run (docs/protocol.md, "Reruns").
+
+        Its open blockers are closed; if it was done, each dependent counts it as pending
+        again, so the run's own completion (exactly once, like any run's) brings the counts
+        back; result, checkpoint and progress are cleared, so nobody resumes a finished run.
+        """
+        if row["status"] == "blocked":
+            self.store.resolve_blockers(row["task_id"], f"rerun: {reason}" if reason else "rerun", txn.now)
+        elif row["status"] == "done":
+            self.store.undo_completion(row["task_id"])
+        self.store.start_new_run(row["task_id"], txn.now)
+        txn.event(
+            "rerun",
+            row["task_id"],
+            None,
+            row["attempt"],
+            {"reason": reason, "was": row["status"], "run": row["run"] + 1, "requested_for": requested_for},
+        )
+        txn.signals.add("work")
 
     def resolve(self, txn: Txn, row: Row, resolution: str) -> int:
         """Close the task's open blockers; a blocked task goes back to the queue with attempts reset."""

@@ -4,6 +4,10 @@ Tasks already on the board are left alone (loading twice adds nothing); a depend
 be in the file or already on the board. A new task's `pending_deps` counts its
 dependencies that are not done yet, and its skill signature joins `skill_sigs`, so the
 assignment probes (store.READY_PROBE_SQL) find it at once.
+
+Every new task is checked against the workers that could take it (checks.py): a payload
+no such worker accepts refuses the whole file, naming the task and the key; an unknown
+skill or a task any worker might take comes back as a warning.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from pm_agent_stub.board import checks
 from pm_agent_stub.board.store import Store
 from pm_agent_stub.board.txn import Txn
 from pm_agent_stub.project_file import ProjectFileError, ProjectSpec
@@ -22,6 +27,7 @@ class LoadOutcome:
     added: int
     skipped: int
     project: str | None
+    warnings: tuple[tuple[str, str], ...] = ()  # (task id, warning) for the tasks added
 
 
 def load_project(store: Store, txn: Txn, spec: ProjectSpec, label: str) -> LoadOutcome:
@@ -35,8 +41,15 @@ def load_project(store: Store, txn: Txn, spec: ProjectSpec, label: str) -> LoadO
                     f"{label}: task '{task.id}' field 'dependencies': unknown dependency '{dep}' "
                     "(not in this file and not on the board)"
                 )
-    seq = store.max_created_seq()
     new = [t for t in spec.tasks if t.id not in on_board]
+    pool = checks.takers(store.registered_roles())
+    found: list[tuple[str, str]] = []
+    for task in new:
+        refusal = checks.payload_refusal(task.required_skills, task.payload, pool)
+        if refusal is not None:
+            raise ProjectFileError(f"{label}: task '{task.id}' field 'payload': {refusal}")
+        found.extend((task.id, w) for w in checks.warnings(task.required_skills, task.payload, pool))
+    seq = store.max_created_seq()
     task_rows: list[tuple[Any, ...]] = []
     sig_rows: set[tuple[str, int]] = set()
     dep_rows: list[tuple[str, str]] = []
@@ -79,4 +92,4 @@ def load_project(store: Store, txn: Txn, spec: ProjectSpec, label: str) -> LoadO
     )
     if new:
         txn.signals.add("work")
-    return LoadOutcome(added=len(new), skipped=skipped, project=spec.project)
+    return LoadOutcome(added=len(new), skipped=skipped, project=spec.project, warnings=tuple(found))

@@ -76,9 +76,12 @@ class Roster:
         )
 
     def info(self, row: Row, current_task: str | None, now: float) -> r.AgentInfo:
-        """An agent as the tools show it: working (holds a task), idle, or offline (not seen lately)."""
+        """An agent as the tools show it: working (holds a task), idle, or offline (deregistered,
+        or not seen lately)."""
         status: r.AgentState = "working" if current_task is not None else "idle"
-        if current_task is None and now - row["last_seen"] > self.offline_seconds:
+        if current_task is None and (
+            row["deregistered_at"] is not None or now - row["last_seen"] > self.offline_seconds
+        ):
             status = "offline"
         return rows.agent_info(row, status=status, current_task=current_task)
 

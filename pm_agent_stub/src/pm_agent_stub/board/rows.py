@@ -5,7 +5,7 @@ the same name unless `renamed`, JSON columns are parsed, epoch-second columns be
 ISO-8601. `model_from` builds any model from a row by reading every field the model
 declares, so a column is named and decoded one way wherever it shows. A task row becomes an
 `Assignment` (request_next_task), a `TaskDetail` (get_task_context) or the operator's
-`TaskSummary` (status), all through `TASKS`.
+`TaskSummary` (list_tasks, the `status` view), all through `TASKS`.
 """
 
 from __future__ import annotations
@@ -89,8 +89,12 @@ def assignment(
     )
 
 
-def task_detail(row: Row) -> r.TaskDetail:
-    return model_from(r.TaskDetail, row, TASKS)
+def task_detail(row: Row, *, warnings: list[str]) -> r.TaskDetail:
+    return model_from(r.TaskDetail, row, TASKS, warnings=warnings)
+
+
+def task_summary(row: Row, *, warnings: list[str]) -> r.TaskSummary:
+    return model_from(r.TaskSummary, row, TASKS, warnings=warnings)
 
 
 def artifact(row: Row, data_json: str | None, *, included: bool) -> r.Artifact:

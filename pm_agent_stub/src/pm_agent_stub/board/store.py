@@ -9,10 +9,12 @@ a JSON payload, checkpoint or artifact `data`.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
+from pm_agent_stub.schema import BOARD_RANK
 from pm_protocol.limits import dumps
 
 Row = sqlite3.Row
@@ -116,6 +118,32 @@ class Store:
             "UPDATE agents SET tasks_completed = tasks_completed + 1 WHERE agent_id = ?", (agent_id,)
         )
 
+    def start_new_run(self, task_id: str, now: float) -> None:
+        """Back to `todo` as a fresh run: result, checkpoint and progress cleared, `run` + 1, attempts kept."""
+        self.conn.execute(
+            "UPDATE tasks SET status = 'todo', holder = NULL, lease_id = NULL, lease_expires_at = NULL, "
+            "progress = 0, checkpoint = NULL, completed_by = NULL, completed_at = NULL, expiries = 0, "
+            "run = run + 1, updated_at = ? WHERE task_id = ?",
+            (now, task_id),
+        )
+
+    def undo_completion(self, task_id: str) -> None:
+        """A done task is not done any more: each dependent waits for it again (the inverse of `complete`)."""
+        self.conn.execute(
+            "UPDATE tasks SET pending_deps = pending_deps + 1 "
+            "WHERE task_id IN (SELECT task_id FROM task_deps WHERE depends_on = ?)",
+            (task_id,),
+        )
+
+    def dependents(self, task_id: str) -> list[Row]:
+        """Every task that depends on this one, directly or not (task_id, status), in load order."""
+        return self._all(
+            "WITH RECURSIVE down(task_id) AS (SELECT task_id FROM task_deps WHERE depends_on = ? "
+            "UNION SELECT d.task_id FROM task_deps AS d JOIN down ON d.depends_on = down.task_id) "
+            "SELECT t.task_id, t.status, t.attempt FROM tasks AS t JOIN down USING (task_id) ORDER BY t.created_seq",
+            (task_id,),
+        )
+
     def requeue_fresh(self, task_id: str, now: float) -> None:
         """Back to `todo` with attempts and expiries reset (a resolved blocker)."""
         self.conn.execute(
@@ -143,16 +171,48 @@ class Store:
     def ready_head(self, sig: str) -> Row | None:
         return self._one(READY_PROBE_SQL, (sig,))
 
-    def tasks_in_board_order(self, limit: int | None) -> list[Row]:
-        """In progress, blocked, todo, done; each by priority then load order (the `status` view)."""
-        sql = (
-            "SELECT task_id, name, status, priority, holder, attempt, progress, pending_deps, lease_expires_at, "
-            "completed_by FROM tasks ORDER BY CASE status WHEN 'in_progress' THEN 0 WHEN 'blocked' THEN 1 "
-            "WHEN 'todo' THEN 2 ELSE 3 END, priority_rank DESC, created_seq"
+    def tasks_page(self, after: tuple[int, int, int] | None, limit: int) -> list[Row]:
+        """Tasks in board order (the `status` view) after the key `(board rank, priority_rank, created_seq)`:
+        in progress, blocked, todo, done; each by priority, then load order.
+
+        Each part below is one seek into the expression index `tasks_board_order` (the rest of
+        the key's rank and priority, the rest of its rank, the ranks after it), so a page costs
+        its own rows however deep into the board it is; only those few rows are sorted.
+        """
+        columns = (
+            f"{BOARD_RANK} AS board_rank, priority_rank, created_seq, task_id, name, status, priority, holder, "
+            "attempt, progress, pending_deps, lease_expires_at, completed_by, run, required_skills, payload"
         )
-        return self._all(sql + " LIMIT ?", (limit,)) if limit is not None else self._all(sql)
+        source = "FROM tasks INDEXED BY tasks_board_order"
+        order = f"ORDER BY {BOARD_RANK}, priority_rank DESC, created_seq LIMIT ?"
+        if after is None:
+            return self._all(f"SELECT {columns} {source} {order}", (limit,))
+        rank, priority, seq = after
+        parts = (
+            f"SELECT * FROM (SELECT {columns} {source} WHERE {BOARD_RANK} = ? AND priority_rank = ? "
+            "AND created_seq > ? ORDER BY created_seq LIMIT ?)",
+            f"SELECT * FROM (SELECT {columns} {source} WHERE {BOARD_RANK} = ? AND priority_rank < ? "
+            "ORDER BY priority_rank DESC, created_seq LIMIT ?)",
+            f"SELECT * FROM (SELECT {columns} {source} WHERE {BOARD_RANK} > ? {order})",
+        )
+        return self._all(
+            " UNION ALL ".join(parts) + " ORDER BY board_rank, priority_rank DESC, created_seq LIMIT ?",
+            (rank, priority, seq, limit, rank, priority, limit, rank, limit, limit),
+        )
 
     # ------------------------------------------------------------------ agents
+
+    def registered_roles(self) -> list[tuple[str, list[str]]]:
+        """Each distinct (role, lower-cased skills) of the agents this board has seen."""
+        return [
+            (r["role"], json.loads(r["skills_lc"]))
+            for r in self._all("SELECT DISTINCT role, skills_lc FROM agents")
+        ]
+
+    def deregister(self, agent_id: str, now: float) -> None:
+        self.conn.execute(
+            "UPDATE agents SET deregistered_at = ?, last_seen = ? WHERE agent_id = ?", (now, now, agent_id)
+        )
 
     def agent(self, agent_id: str) -> Row | None:
         return self._one("SELECT * FROM agents WHERE agent_id = ?", (agent_id,))
@@ -176,7 +236,7 @@ class Store:
             "INSERT INTO agents (agent_id, name, role, skills, skills_lc, registered_at, last_seen) "
             "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (agent_id) DO UPDATE SET name = excluded.name, "
             "role = excluded.role, skills = excluded.skills, skills_lc = excluded.skills_lc, "
-            "last_seen = excluded.last_seen",
+            "last_seen = excluded.last_seen, deregistered_at = NULL",
             (agent_id, name, role, dumps(skills), dumps(skills_lc), registered_at, now),
         )
 
@@ -185,11 +245,11 @@ class Store:
         return 0 if row is None else int(row[0])
 
     def worker_counts(self, offline_before: float) -> Row:
-        """total, working (holding a task), offline (not holding, last seen before the cutoff)."""
+        """total, working (holding a task), offline (not holding, and deregistered or last seen before the cutoff)."""
         row = self._one(
             "SELECT count(*) AS total, coalesce(sum(working), 0) AS working, "
-            "coalesce(sum(working = 0 AND last_seen < ?), 0) AS offline FROM (SELECT a.last_seen, "
-            f"EXISTS ({_HOLDS}) AS working FROM agents AS a)",
+            "coalesce(sum(working = 0 AND (last_seen < ? OR deregistered_at IS NOT NULL)), 0) AS offline "
+            f"FROM (SELECT a.last_seen, a.deregistered_at, EXISTS ({_HOLDS}) AS working FROM agents AS a)",
             (offline_before,),
         )
         assert row is not None
@@ -205,10 +265,11 @@ class Store:
         )
 
     def agents_for_status(self, offline_before: float, limit: int | None) -> list[Row]:
-        """Working agents first, then idle, then offline; each in registration order (the `status` view)."""
+        """Working agents first, then idle, then offline (deregistered or not seen since the cutoff);
+        each in registration order (the dashboard's workers)."""
         sql = (
             f"SELECT * FROM (SELECT a.*, ({_CURRENT_TASK}) AS current_task FROM agents AS a) "
-            "ORDER BY current_task IS NULL, last_seen < ?, registered_at, agent_id"
+            "ORDER BY current_task IS NULL, (last_seen < ? OR deregistered_at IS NOT NULL), registered_at, agent_id"
         )
         if limit is None:
             return self._all(sql, (offline_before,))
@@ -286,8 +347,8 @@ class Store:
     ) -> int:
         """Metadata in `artifacts` (with the data's size), the data (JSON text) in `artifact_data`."""
         cur = self.conn.execute(
-            "INSERT INTO artifacts (task_id, agent_id, artifact_type, description, location, created_at, size) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO artifacts (task_id, agent_id, artifact_type, description, location, created_at, size, run) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, (SELECT run FROM tasks WHERE task_id = ?))",
             (
                 task_id,
                 agent_id,
@@ -296,6 +357,7 @@ class Store:
                 location,
                 now,
                 0 if data is None else len(data.encode()),
+                task_id,
             ),
         )
         artifact_id = int(cur.lastrowid or 0)
@@ -342,9 +404,11 @@ class Store:
         )
 
     def dependency_artifacts_after(self, task_id: str, after: int, limit: int) -> list[Row]:
-        """The artifacts (metadata) of the task's dependencies with ids above `after`, oldest first."""
+        """The artifacts (metadata) of the task's dependencies with ids above `after`, oldest first;
+        each dependency's from its current run only (a rerun's results replace the earlier run's)."""
         return self._all(
-            "SELECT a.* FROM task_deps AS d JOIN artifacts AS a ON a.task_id = d.depends_on "
+            "SELECT a.* FROM task_deps AS d JOIN tasks AS t ON t.task_id = d.depends_on "
+            "JOIN artifacts AS a ON a.task_id = d.depends_on AND a.run = t.run "
             "WHERE d.task_id = ? AND a.artifact_id > ? ORDER BY a.artifact_id LIMIT ?",
             (task_id, after, limit),
         )
@@ -488,11 +552,12 @@ class Store:
         )
 
     def offerable_since(self, task_id: str, before: float) -> float | None:
-        """When the task last became offerable before `before`: loaded, requeued, or its last dependency done."""
+        """When the task last became offerable before `before`: loaded, requeued (also by a rerun), or its
+        last dependency done."""
         row = self._one(
             "SELECT max(t.created_at, "
             "coalesce((SELECT max(e.at) FROM events AS e WHERE e.task_id = t.task_id "
-            "AND e.kind IN ('expired', 'released', 'resolved') AND e.at <= ?), 0), "
+            "AND e.kind IN ('expired', 'released', 'resolved', 'rerun') AND e.at <= ?), 0), "
             "coalesce((SELECT max(d2.completed_at) FROM task_deps AS d JOIN tasks AS d2 ON d2.task_id = d.depends_on "
             "WHERE d.task_id = t.task_id), 0)) FROM tasks AS t WHERE t.task_id = ?",
             (before, task_id),

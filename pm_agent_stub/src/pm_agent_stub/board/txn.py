@@ -3,8 +3,8 @@
 Every board call runs inside `Transactions.begin()` and records on its `Txn` what it did:
 
 - events: rows of the `events` table (assigned, renewed, completed, expired, released,
-  fenced, blocked, resolved, registered, loaded), written at once so that later reads in
-  the same transaction see them;
+  fenced, blocked, resolved, registered, deregistered, loaded, rerun), written at once so
+  that later reads in the same transaction see them;
 - signals: `work` (a task may have become offerable: long-pollers should look again) and
   `lease` (the set of lease expiries moved: the sweep timer should re-aim);
 - audit events that must outlive a refusal (`fenced`): a call that raises `BoardError` is
@@ -18,7 +18,7 @@ and a transaction that wrote nothing and signalled nothing tells nobody.
 
 Subscribers: the notifier (long-poll wake-ups on `work`, the sweep timer on `lease`)
 today; the dashboard/metrics (`pm_agent_ready_tasks` moves on assigned, completed,
-released, expired, resolved and loaded events) and a smarter notifier (waking only the
+released, expired, resolved, rerun and loaded events) and a smarter notifier (waking only the
 agents whose skills fit the task an event freed) subscribe here next. A listener runs on
 the board's thread right after the commit, so it must be quick and must not call the
 board; one that raises is logged and the others still run.

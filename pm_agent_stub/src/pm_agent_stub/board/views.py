@@ -1,65 +1,95 @@
 """The board as the operator sees it (`python -m pm_agent_stub status`); read-only.
 
 Not part of the wire contract: `status --json` prints `StatusReport` for scripts and
-status_view.py renders it for people. A task row becomes a `TaskSummary` through the same
-mapping as every other task shape (rows.TASKS). Tasks and agents are both limited (the CLI
-shows 200 of each unless `--all`), so `status` stays quick on a board of any size.
+status_view.py renders it for people. It is gathered from answers every board gives
+(`get_project_status`, then pages of `list_tasks` and `list_registered_agents`), through a
+`BoardAccess`, so the report reads the same from the running stub over HTTP as from a
+board file opened offline. Tasks and agents are both limited (the CLI shows 200 of each
+unless `--all`), so `status` stays quick on a board of any size.
 """
 
 from __future__ import annotations
 
-import time
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, TypeVar
 
-from pm_agent_stub.board import rows
-from pm_agent_stub.board.board import Board
 from pm_protocol import results as r
+from pm_protocol.limits import MAX_PAGE_LIMIT
 
+if TYPE_CHECKING:
+    from pm_agent_stub.board.board import Board
+    from pm_agent_stub.board_access import BoardAccess
 
-class TaskSummary(r.WireModel):
-    task_id: str
-    task_name: str
-    status: r.TaskStatus
-    priority: str
-    holder: str | None
-    attempt: int
-    progress: int
-    pending_dependencies: int
-    lease_expires_at: str | None
-    completed_by: str | None
+AGENT_ORDER = {"working": 0, "idle": 1, "offline": 2}
+T = TypeVar("T")
 
 
 class StatusReport(r.WireModel):
-    db: str
+    source: str
+    """Where the board was read: the stub's URL, or the board file."""
     project_status: r.ProjectCounts
     workers: r.WorkerCounts
     agents: list[r.AgentInfo]
     agents_truncated: bool
-    tasks: list[TaskSummary]
+    tasks: list[r.TaskSummary]
     tasks_truncated: bool
 
 
-def list_tasks(board: Board, limit: int | None = None) -> list[TaskSummary]:
-    """Tasks in board order: in progress, blocked, todo, done; each by priority, then load order."""
-    return [rows.model_from(TaskSummary, row, rows.TASKS) for row in board.store.tasks_in_board_order(limit)]
+async def gather(fetch: Callable[[int, str | None], Awaitable[tuple[list[T], str | None]]],
+                 limit: int | None) -> tuple[list[T], bool]:
+    """Up to `limit` items (None: all) from pages `fetch(size, cursor)`; (items, whether more were left)."""
+    items: list[T] = []
+    cursor: str | None = None
+    while True:
+        size = MAX_PAGE_LIMIT if limit is None else min(MAX_PAGE_LIMIT, limit - len(items))
+        found, cursor = await fetch(size, cursor)
+        items += found
+        if cursor is None:
+            return items, False
+        if limit is not None and len(items) >= limit:
+            return items, True
+
+
+async def collect(access: BoardAccess, limit: int | None) -> StatusReport:
+    """The board with at most `limit` tasks and `limit` agents (None: all of them); agents
+    working first, then idle, then offline, each in registration order."""
+
+    async def task_page(size: int, cursor: str | None) -> tuple[list[r.TaskSummary], str | None]:
+        page = await access.list_tasks(size, cursor)
+        return page.tasks, page.next_cursor
+
+    async def agent_page(size: int, cursor: str | None) -> tuple[list[r.AgentInfo], str | None]:
+        page = await access.agents(size, cursor)
+        return page.agents, page.next_cursor
+
+    status = await access.project_status()
+    tasks, more_tasks = await gather(task_page, limit)
+    agents, more_agents = await gather(agent_page, limit)
+    return StatusReport(
+        source=access.source,
+        project_status=status.project_status,
+        workers=status.workers,
+        agents=sorted(agents, key=lambda a: AGENT_ORDER[a.status]),
+        agents_truncated=more_agents,
+        tasks=tasks,
+        tasks_truncated=more_tasks,
+    )
 
 
 def list_agents(board: Board, now: float, limit: int | None = None) -> list[r.AgentInfo]:
-    """Agents working first, then idle, then offline; each in registration order."""
-    rows_ = board.store.agents_for_status(now - board.offline_seconds, limit)
-    return [board.roster.info(row, row["current_task"], now) for row in rows_]
+    """Agents working first, then idle, then offline; each in registration order (the dashboard's)."""
+    rows = board.store.agents_for_status(now - board.offline_seconds, limit)
+    return [board.roster.info(row, row["current_task"], now) for row in rows]
 
 
-def status_report(board: Board, *, db: str, limit: int | None, now: float | None = None) -> StatusReport:
-    """The board with at most `limit` tasks and `limit` agents (None: all of them)."""
-    status = board.get_project_status()
-    tasks = list_tasks(board, limit)
-    agents = list_agents(board, time.time() if now is None else now, limit)
-    return StatusReport(
-        db=db,
-        project_status=status.project_status,
-        workers=status.workers,
-        agents=agents,
-        agents_truncated=limit is not None and status.workers.total > len(agents),
-        tasks=tasks,
-        tasks_truncated=limit is not None and status.project_status.total_tasks > len(tasks),
-    )
+def list_tasks(board: Board, limit: int | None = None) -> list[r.TaskSummary]:
+    """Tasks in board order: in progress, blocked, todo, done; each by priority, then load order."""
+    return status_report(board, source="", limit=limit).tasks
+
+
+def status_report(board: Board, *, source: str, limit: int | None) -> StatusReport:
+    """`collect` on a board in this process (tests, and anything holding a `Board`)."""
+    from pm_agent_stub.board_access import FileBoard
+
+    return asyncio.run(collect(FileBoard(board, source), limit))

@@ -184,6 +184,12 @@ def describe(kind: str, detail: dict[str, Any], attempt: int | None = None) -> s
         )
     if kind == "forgotten":
         return f"forgotten: {detail.get('why', '?')} (last seen {detail.get('last_seen', '?')})"
+    if kind == "rerun":
+        reason = f": {detail['reason']}" if detail.get("reason") else ""
+        return f"rerun as run {detail.get('run', '?')} (it was {detail.get('was', '?')}){reason}"
+    if kind == "deregistered":
+        held = detail.get("released")
+        return f"deregistered (stopped), task {held} back in the queue" if held else "deregistered (stopped)"
     if kind == "registered":
         return "registered again" if detail.get("again") else "registered"
     return kind

@@ -315,6 +315,10 @@ class MarcusDialect:
                 await self.report_progress(send, agent_id, task_id, self._progress, note, "in_progress", UNSET)
         return MessageResult(success=True, message=note)
 
+    async def deregister(self, send: Send, agent_id: str) -> MessageResult:
+        """No deregistration on Marcus: the agent stays listed there until Marcus's own timeout."""
+        return MessageResult(success=True, message=f"Marcus has no deregistration; {agent_id} simply stops asking")
+
     async def log_artifact(self, send: Send, agent_id: str, task_id: str, artifact_type: str, description: str,
                            location: str | None, data: JsonValue) -> ArtifactResult:
         folder = self.workspace / answers.ARTIFACT_DIR / task_id

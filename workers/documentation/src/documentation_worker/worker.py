@@ -1,6 +1,7 @@
 """The documentation specialist: API references, getting-started pages and reports.
 
-Task payloads (paths relative to the workspace):
+Task payloads (paths relative to the workspace; a default `output` is inside the project
+`path` is in, e.g. ``app/docs/api/`` for ``path: app/src/pkg``):
 
 - ``{"path": "demo-project/calc", "output": "docs/api/"}`` (``kind`` ``api``, the default):
   one Markdown page per module plus ``index.md``; logs an ``api_docs`` artifact.
@@ -68,7 +69,7 @@ class DocumentationWorker(Worker):
     # -- API reference -------------------------------------------------------------
 
     async def api_reference(self, task: Assignment, ctx: TaskContext, spec: DocsPayload) -> str:
-        source_rel, output_rel = spec.path, spec.output_path
+        source_rel, output_rel = spec.path, spec.output or ctx.in_project(spec.path, spec.output_path)
         source = ctx.resolve(source_rel)
         out_dir = ctx.resolve(output_rel, must_exist=False)
         if out_dir.exists() and not out_dir.is_dir():
@@ -137,7 +138,7 @@ class DocumentationWorker(Worker):
     # -- tutorial --------------------------------------------------------------------
 
     async def tutorial(self, task: Assignment, ctx: TaskContext, spec: DocsPayload) -> str:
-        source_rel, output_rel = spec.path, spec.output_path
+        source_rel, output_rel = spec.path, spec.output or ctx.in_project(spec.path, spec.output_path)
         source = ctx.resolve(source_rel)
         output = _markdown_file(ctx, output_rel)
 
@@ -194,7 +195,7 @@ class DocumentationWorker(Worker):
     # -- report ----------------------------------------------------------------------
 
     async def report(self, task: Assignment, ctx: TaskContext, spec: DocsPayload) -> str:
-        output_rel = spec.output_path
+        output_rel = spec.output or ctx.in_project(spec.path, spec.output_path)
         title = spec.title or f"Report: {task.task_name}"
         output = _markdown_file(ctx, output_rel)
         artifacts = [replace(a, link=_link(ctx, a.location, output)) for a in await dependency_artifacts(ctx)]

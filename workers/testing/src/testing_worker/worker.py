@@ -5,7 +5,7 @@ Task payload (paths relative to the workspace)::
     {"path": "demo-project",                  # folder the command runs in (default ".")
      "command": "python -m pytest -q tests",  # default "python -m pytest -q"; argv, no shell
      "timeout_seconds": 300,                  # default 300
-     "report": "reports/unit-tests.xml",      # JUnit report location (default reports/<task id>.xml)
+     "report": "reports/unit-tests.xml",      # JUnit report (default <project>/reports/<task id>.xml)
      "env": {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}}  # extra environment variables (optional)
 
 Any other key is refused (see :mod:`testing_worker.payload`). pytest commands get
@@ -145,7 +145,8 @@ class TestingWorker(Worker):
         if spec.report is not None:
             return ctx.resolve(spec.report, must_exist=False)
         safe = re.sub(r"[^A-Za-z0-9._-]+", "_", task.task_id).strip("._") or "tests"
-        return ctx.resolve(f"reports/{safe}.xml", must_exist=False)
+        project = ctx.in_project(spec.path, f"reports/{safe}.xml")
+        return ctx.resolve(project, must_exist=False)
 
     @staticmethod
     async def _run(
