@@ -11,11 +11,12 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import open_scratch
 
 NOBODY = 65534
 OTHER = 4242  # "the host user" whose project is mounted
@@ -36,12 +37,8 @@ except PermissionError as exc:
 def root() -> Iterator[Path]:
     if os.geteuid() != 0 or shutil.which("setpriv") is None:
         pytest.skip("needs root and setpriv to make folders of other users and run as one")
-    path = Path(tempfile.mkdtemp(prefix="pm-perm-"))
-    path.chmod(0o755)
-    try:
+    with open_scratch("pm-perm-") as path:
         yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def as_nobody(target: Path, in_container: bool) -> str:

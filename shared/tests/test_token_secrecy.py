@@ -14,13 +14,13 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from pm_agent_stub.testing import StubProcess, load_tasks, start_stub, wait_until
+from tests.helpers import open_scratch
 
 TOKEN = "tok-s3cr3t-5f0c1e9a7b2d"
 COMMAND_WORKER = Path(__file__).with_name("command_worker.py")
@@ -40,12 +40,8 @@ def as_worker_user() -> list[str]:
 @pytest.fixture
 def root() -> Iterator[Path]:
     """A scratch folder the non-root worker may use (pytest's tmp_path is private to root)."""
-    path = Path(tempfile.mkdtemp(prefix="pm-token-"))
-    path.chmod(0o755)
-    try:
+    with open_scratch("pm-token-") as path:
         yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def probe_argv(token_file: Path | None) -> list[str]:

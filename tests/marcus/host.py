@@ -19,7 +19,6 @@ import hashlib
 import json
 import os
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -30,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pm_agent_stub.testing import free_port
+from pm_agent_stub.testing import ServerProcess, free_port
 from tests.helpers import REPO_ROOT
 
 MCP_PIN = "mcp>=1.10,<2"
@@ -112,7 +111,7 @@ def marcus_env(python: Path, run: Path, config: Path) -> dict[str, str]:
 
 
 @dataclass
-class MarcusProcess:
+class MarcusProcess(ServerProcess):
     """A running `python -m src.marcus_mcp.server --http` on 127.0.0.1."""
 
     proc: subprocess.Popen[bytes]
@@ -131,26 +130,8 @@ class MarcusProcess:
     def db(self) -> Path:
         return self.run / "kanban.db"
 
-    def logs(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def kill(self) -> None:
-        if self.alive():
-            self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
     def stop(self, timeout: float = 15.0) -> int:
-        if self.alive():
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        return int(self.proc.returncode)
+        return super().stop(timeout)
 
     def seed(self, tasks: list[dict[str, Any]], project_name: str = "fleet") -> dict[str, str]:
         """Put tasks on the board with Marcus's own SQLiteKanban; {key: Marcus task id}."""

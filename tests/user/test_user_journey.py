@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from pm_agent_stub.testing import free_port, load_tasks, start_stub, wait_until
-from tests.helpers import REPO_ROOT
+from tests.helpers import REPO_ROOT, open_scratch
 from tests.user.project import (
     FAILING_TEST,
     Project,
@@ -46,12 +46,8 @@ SETTLE = 240.0  # generous: the machine is shared and often slow; nothing waits 
 def home() -> Iterator[Path]:
     """The user's home: our own temporary folder (pytest's numbered ones may be pruned by other
     sessions on a shared machine while this long test runs)."""
-    path = Path(tempfile.mkdtemp(prefix="pm-user-home-"))
-    path.chmod(0o755)
-    try:
+    with open_scratch("pm-user-home-") as path:
         yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture

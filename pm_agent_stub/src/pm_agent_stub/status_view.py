@@ -24,7 +24,7 @@ from rich.table import Table
 from rich.text import Text
 
 from pm_agent_stub.board.views import StatusReport
-from pm_protocol.results import TaskSummary
+from pm_protocol.results import AgentInfo, TaskSummary
 
 STATUS_STYLE = {"todo": "white", "in_progress": "cyan", "blocked": "red", "done": "green"}
 
@@ -76,6 +76,23 @@ def _table(title: str, columns: Sequence[Column], *, ids_fold: bool) -> Table:
     return table
 
 
+def worker_table(console: Console, agents: Sequence[AgentInfo], last_seen: Sequence[str]) -> tuple[Table, list[str]]:
+    """The workers table of `status` and `status --watch` (which shows `last_seen` as "3 s ago")."""
+    return fitted_table(
+        console,
+        "Workers",
+        [
+            Column("agent", [inert(a.agent_id) for a in agents], is_id=True),
+            Column("role", [inert(a.role) for a in agents], wraps=True),
+            Column("status", [inert(a.status) for a in agents]),
+            Column("current task", [inert(a.current_task or "") for a in agents], is_id=True),
+            Column("done", [Text(str(a.tasks_completed)) for a in agents]),
+            Column("last seen", [inert(seen) for seen in last_seen], wraps=True),
+        ],
+        drop_order=("last seen", "done", "role", "status"),
+    )
+
+
 def _caption(parts: list[str], dropped: list[str]) -> str | None:
     if dropped:
         parts = [*parts, f"{', '.join(dropped)} hidden to keep ids whole (widen the terminal or use --json)"]
@@ -120,19 +137,7 @@ def render(report: StatusReport, console: Console) -> None:
     task_table.caption = _caption(truncated if report.tasks_truncated else [], dropped)
     console.print(task_table)
     agents = report.agents
-    agent_table, dropped = fitted_table(
-        console,
-        "Workers",
-        [
-            Column("agent", [inert(a.agent_id) for a in agents], is_id=True),
-            Column("role", [inert(a.role) for a in agents], wraps=True),
-            Column("status", [inert(a.status) for a in agents]),
-            Column("current task", [inert(a.current_task or "") for a in agents], is_id=True),
-            Column("done", [Text(str(a.tasks_completed)) for a in agents]),
-            Column("last seen", [inert(a.last_seen) for a in agents], wraps=True),
-        ],
-        drop_order=("last seen", "done", "role", "status"),
-    )
+    agent_table, dropped = worker_table(console, agents, [a.last_seen for a in agents])
     shown = [
         f"first {len(agents)} of {workers.total} registered, shown working, then idle, then offline "
         "(use --json --all for every agent)"

@@ -19,7 +19,7 @@ from rich.text import Text
 from pm_agent_stub.board import Board
 from pm_agent_stub.dashboard.snapshot import BoardSnapshot, TaskCard, take_snapshot
 from pm_agent_stub.db import data_version
-from pm_agent_stub.status_view import Column, fitted_table, inert
+from pm_agent_stub.status_view import Column, fitted_table, inert, worker_table
 
 POLL_SECONDS = 0.2
 TERMINAL_PER_COLUMN = 25
@@ -119,19 +119,7 @@ def render(snapshot: BoardSnapshot, console: Console, now: float | None = None) 
         )
         parts.append(blocker_table)
     agents = snapshot.agents
-    agent_table, _ = fitted_table(
-        console,
-        "Workers",
-        [
-            Column("agent", [inert(a.agent_id) for a in agents], is_id=True),
-            Column("role", [inert(a.role) for a in agents], wraps=True),
-            Column("status", [inert(a.status) for a in agents]),
-            Column("current task", [inert(a.current_task or "") for a in agents], is_id=True),
-            Column("last seen", [inert(_ago(a.last_seen, now)) for a in agents]),
-            Column("done", [Text(str(a.tasks_completed)) for a in agents]),
-        ],
-        drop_order=("last seen", "done", "role", "status"),
-    )
+    agent_table, _ = worker_table(console, agents, [_ago(a.last_seen, now) for a in agents])
     parts.append(agent_table)
     events = snapshot.events[:FEED_LINES]
     if events:
