@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pm_agent_stub.testing import run_cli
+from pm_agent_stub.testing import StubProcess, run_cli
 from tests.helpers import REPO_ROOT
 
 STEP_WORKER = REPO_ROOT / "examples" / "step_worker.py"
@@ -68,3 +68,24 @@ def board(db: Path) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(done.stdout)
     data["by_id"] = {t["task_id"]: t for t in data["tasks"]}
     return data
+
+
+def run_worker_to_end(module: str, stub: StubProcess, workspace: Path, *, agent_id: str, skills: str,
+                      max_tasks: int, timeout: float, clear: tuple[str, ...] = (), **extra: str) -> tuple[int, str]:
+    """`python -m MODULE` until it has handled `max_tasks` tasks and exits by itself; (exit code, log).
+
+    Inherited `PM_*`, `AGENT_*`, `LOG_*` (and any `clear` prefixes) are dropped so the
+    caller's environment cannot steer it; `extra` are more variables (e.g. DOCS_MAX_FILES).
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PM_", "AGENT_", "LOG_", *clear))}
+    env.update({"PM_AGENT_URL": stub.url, "WORKSPACE": str(workspace), "AGENT_ID": agent_id,
+                "AGENT_SKILLS": skills, "MAX_TASKS": str(max_tasks), "POLL_WAIT_SECONDS": "2",
+                "LOG_FORMAT": "json", "HEALTH_DIR": str(workspace.parent / "health"), "PYTHONUNBUFFERED": "1",
+                **extra})
+    try:
+        done = subprocess.run([sys.executable, "-m", module], cwd=REPO_ROOT, env=env, capture_output=True,
+                              text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired as exc:
+        output = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else exc.stdout or ""
+        raise AssertionError(f"{module} did not finish within {timeout}s:\n{output}\n{stub.logs()}") from None
+    return done.returncode, done.stdout + done.stderr

@@ -188,6 +188,28 @@ async def call_tool(client: Any, name: str, arguments: dict[str, Any] | None = N
     return parse_result(await client.call_tool(name, arguments or {}))
 
 
+def task_context(stub: StubProcess, task_id: str) -> dict[str, Any]:
+    """`get_task_context` over MCP like any client, each artifact's data fetched whole.
+
+    Lists carry an artifact's data inline only while it is small (`data_included`); a test
+    that reads a big report gets it here with `get_artifact`, as a worker would.
+    """
+    import anyio
+    import mcp
+
+    async def fetch() -> dict[str, Any]:
+        async with mcp.Client(stub.url) as client:
+            context = await call_tool(client, "get_task_context", {"task_id": task_id})
+            for artifact in context.get("artifacts", []):
+                if not artifact.get("data_included", True):
+                    whole = await call_tool(client, "get_artifact", {"artifact_id": artifact["artifact_id"]})
+                    artifact["data"] = whole["artifact"]["data"]
+            return context
+
+    result: dict[str, Any] = anyio.run(fetch)
+    return result
+
+
 def run_cli(
     *args: str, env: dict[str, str] | None = None, timeout: float = 60.0
 ) -> subprocess.CompletedProcess[str]:

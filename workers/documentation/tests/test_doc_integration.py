@@ -8,11 +8,8 @@ worker's own model), and the board is read back through the protocol's tools.
 from __future__ import annotations
 
 import ast
-import os
 import re
 import shutil
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,8 +19,8 @@ import anyio
 import mcp
 import pytest
 
-from pm_agent_stub.testing import StubProcess, call_tool, load_tasks, start_stub
-from tests.helpers import REPO_ROOT
+from pm_agent_stub.testing import StubProcess, call_tool, load_tasks, start_stub, task_context
+from tests.integration.workerproc import run_worker_to_end
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 WORKER_TIMEOUT = 120.0
@@ -39,47 +36,11 @@ def stub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StubProcess]:
 def run_worker(stub: StubProcess, workspace: Path, skill: str, max_tasks: int, **extra: str) -> tuple[int, str]:
     """Run the worker until it has handled `max_tasks` tasks (it then exits by itself); (exit code, log).
 
+    Its own skills plus one only this test's tasks require: no other test's task reaches it.
     `extra` are more environment variables (e.g. ``DOCS_MAX_FILES="3"``)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PM_", "AGENT_", "LOG_", "DOCS_"))}
-    env.update(
-        {
-            "PM_AGENT_URL": stub.url,
-            "WORKSPACE": str(workspace),
-            "AGENT_ID": f"docs-it-{skill}",
-            # its own skills plus one only this test's tasks require: no other test's task reaches it
-            "AGENT_SKILLS": f"documentation,markdown,api-docs,tutorials,{skill}",
-            "MAX_TASKS": str(max_tasks),
-            "POLL_WAIT_SECONDS": "2",
-            "LOG_FORMAT": "json",
-            "HEALTH_DIR": str(workspace.parent / "health"),
-            "PYTHONUNBUFFERED": "1",
-            **extra,
-        }
-    )
-    try:
-        done = subprocess.run(
-            [sys.executable, "-m", "documentation_worker"],
-            cwd=REPO_ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=WORKER_TIMEOUT,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        output = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else exc.stdout or ""
-        raise AssertionError(
-            f"worker did not finish within {WORKER_TIMEOUT}s:\n{output}\n{stub.logs()}"
-        ) from None
-    return done.returncode, done.stdout + done.stderr
-
-
-def task_context(stub: StubProcess, task_id: str) -> dict[str, Any]:
-    async def fetch() -> dict[str, Any]:
-        async with mcp.Client(stub.url) as client:
-            return await call_tool(client, "get_task_context", {"task_id": task_id})
-
-    return anyio.run(fetch)
+    return run_worker_to_end("documentation_worker", stub, workspace, agent_id=f"docs-it-{skill}",
+                             skills=f"documentation,markdown,api-docs,tutorials,{skill}", max_tasks=max_tasks,
+                             timeout=WORKER_TIMEOUT, clear=("DOCS_",), **extra)
 
 
 def squash(text: str) -> str:

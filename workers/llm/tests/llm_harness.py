@@ -18,10 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import anyio
-import mcp
-
-from pm_agent_stub.testing import StubProcess, call_tool
+from pm_agent_stub.testing import StubProcess
+from pm_agent_stub.testing import task_context as stub_task_context
 from tests.helpers import REPO_ROOT
 
 from llm_fake_model import FakeModel
@@ -55,12 +53,7 @@ def board_tasks() -> list[dict[str, Any]]:
 
 def task_context(stub: StubProcess, tid: str) -> dict[str, Any]:
     """`get_task_context` from the stub, over MCP like any client."""
-
-    async def ask() -> dict[str, Any]:
-        async with mcp.Client(stub.url) as client:
-            return await call_tool(client, "get_task_context", {"task_id": tid})
-
-    result: dict[str, Any] = anyio.run(ask)
+    result = stub_task_context(stub, tid)
     assert result["success"], result
     return result
 

@@ -19,11 +19,15 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import anyio
-import mcp
 import pytest
 
-from pm_agent_stub.testing import StubProcess, call_tool, load_tasks, read_events, start_stub, wait_until
+from pm_agent_stub.testing import (
+    load_tasks,
+    read_events,
+    start_stub,
+    task_context,
+    wait_until,
+)
 from tests.helpers import REPO_ROOT
 
 NO_PLUGINS = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
@@ -46,20 +50,6 @@ def gone(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
     except FileNotFoundError:
         return True
-
-
-def task_context(stub: StubProcess, task_id: str) -> dict[str, Any]:
-    """The task's context, with each artifact's data fetched whole where the list left it out."""
-    async def fetch() -> dict[str, Any]:
-        async with mcp.Client(stub.url) as client:
-            context = await call_tool(client, "get_task_context", {"task_id": task_id})
-            for artifact in context.get("artifacts", []):
-                if not artifact.get("data_included", True):
-                    whole = await call_tool(client, "get_artifact", {"artifact_id": artifact["artifact_id"]})
-                    artifact["data"] = whole["artifact"]["data"]
-            return context
-
-    return anyio.run(fetch)
 
 
 @pytest.fixture(scope="module")

@@ -7,21 +7,16 @@ the blocker naming each failing test and its first assertion line).
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import anyio
-import mcp
 import pytest
 
-from pm_agent_stub.testing import StubProcess, call_tool, load_tasks, start_stub
-from tests.helpers import REPO_ROOT
+from pm_agent_stub.testing import StubProcess, load_tasks, start_stub, task_context
+from tests.integration.workerproc import run_worker_to_end
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 WORKER_TIMEOUT = 180.0
@@ -33,14 +28,6 @@ def stub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StubProcess]:
     proc = start_stub(tmp_path_factory.mktemp("testing-stub") / "board.db")
     yield proc
     proc.stop()
-
-
-def task_context(stub: StubProcess, task_id: str) -> dict[str, Any]:
-    async def fetch() -> dict[str, Any]:
-        async with mcp.Client(stub.url) as client:
-            return await call_tool(client, "get_task_context", {"task_id": task_id})
-
-    return anyio.run(fetch)
 
 
 @pytest.fixture(scope="module")
@@ -73,36 +60,10 @@ def board(stub: StubProcess, tmp_path_factory: pytest.TempPathFactory) -> dict[s
             "payload": {"path": "project", "comand": "python -m pytest -q failing"},
         },
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PM_", "AGENT_", "LOG_"))}
-    env.update(
-        {
-            "PM_AGENT_URL": stub.url,
-            "WORKSPACE": str(workspace),
-            "AGENT_ID": f"testing-it-{skill}",
-            "AGENT_SKILLS": f"testing,pytest,unit-testing,integration-testing,{skill}",
-            "MAX_TASKS": "3",
-            "POLL_WAIT_SECONDS": "2",
-            "LOG_FORMAT": "json",
-            "HEALTH_DIR": str(workspace.parent / "health"),
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    try:
-        done = subprocess.run(
-            [sys.executable, "-m", "testing_worker"],
-            cwd=REPO_ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=WORKER_TIMEOUT,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        output = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else exc.stdout or ""
-        raise AssertionError(
-            f"worker did not finish within {WORKER_TIMEOUT}s:\n{output}\n{stub.logs()}"
-        ) from None
-    assert done.returncode == 0, done.stdout + done.stderr
+    code, log = run_worker_to_end("testing_worker", stub, workspace, agent_id=f"testing-it-{skill}",
+                                  skills=f"testing,pytest,unit-testing,integration-testing,{skill}", max_tasks=3,
+                                  timeout=WORKER_TIMEOUT)
+    assert code == 0, log
     return {
         "workspace": workspace,
         "passing": task_context(stub, passing),
