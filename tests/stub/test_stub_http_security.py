@@ -82,13 +82,15 @@ async def test_oversized_body_is_refused(stub: StubProcess) -> None:
     assert resp.status_code == 413
 
 
-async def test_healthz_reports_db_and_task_count(stub: StubProcess) -> None:
+async def test_healthz_reports_db_and_counters(stub: StubProcess) -> None:
     status, body = http_get_json(f"{stub.base_url}/healthz")
     assert status == 200
     assert body["status"] == "ok"
     assert body["db"].endswith("board.db")
-    assert isinstance(body["tasks"], int)
     assert body["uptime_seconds"] >= 0
+    assert isinstance(body["assignment"]["transactions"], int)
+    assert isinstance(body["wakeups"]["wakeups"], int)
+    assert body["board_thread"]["queued"] >= 0
 
 
 async def test_star_turns_the_host_check_off(stub_factory: Any) -> None:

@@ -80,7 +80,9 @@ def _serve(settings: StubSettings, transport: str) -> int:
     from pm_agent_stub.server import build_server
 
     server = build_server(settings)
-    if settings.project_file is not None and _load_file(server.board, settings.project_file) != 0:
+    project = settings.project_file
+    if project is not None and server.db.call_sync(_load_file, server.board, project) != 0:
+        server.close()
         return 2
     try:
         if transport == "stdio":

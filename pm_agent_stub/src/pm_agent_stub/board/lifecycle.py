@@ -8,7 +8,8 @@
 Only the agent holding a live lease may act on an in-progress task (`require_holder`);
 anyone else is fenced with `not_task_holder`, and the refusal says what actually
 happened to that agent's hold (from the event log: never held, expired at T, released,
-blocked). Each change writes its event and raises the signals listeners need.
+blocked). Each change writes its event, raises the signals listeners need, and reports a
+task entering or leaving the offerable set (`Txn.ready`, per skill signature).
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ class Lifecycle:
                 )
                 self.add_blocker(txn, row["task_id"], row["holder"], description, "high", row["attempt"])
             else:
-                txn.signals.add("work")
+                txn.ready(row["skill_sig"], +1)
             txn.signals.add("lease")
         return len(rows)
 
@@ -68,6 +69,7 @@ class Lifecycle:
         expires = txn.now + self.lease_seconds
         self.store.assign(row["task_id"], agent_id, lease_id, expires, attempt, txn.now)
         txn.event("assigned", row["task_id"], agent_id, attempt, {"lease_id": lease_id})
+        txn.ready(row["skill_sig"], -1)
         txn.signals.add("lease")
         return expires
 
@@ -134,9 +136,10 @@ class Lifecycle:
 
     def complete(self, txn: Txn, agent_id: str, row: Row) -> None:
         # Exactly once per task (done is terminal), so each dependent's counter drops exactly once.
-        self.store.complete(row["task_id"], agent_id, txn.now)
+        for freed_sig in self.store.complete(row["task_id"], agent_id, txn.now):
+            txn.ready(freed_sig, +1)
         txn.event("completed", row["task_id"], agent_id, row["attempt"], {"lease_id": row["lease_id"]})
-        txn.signals.update(("work", "lease"))
+        txn.signals.add("lease")
 
     def release(self, txn: Txn, agent_id: str, row: Row, reason: str) -> None:
         """Back to the queue at once, keeping the checkpoint; not a failed attempt."""
@@ -145,7 +148,8 @@ class Lifecycle:
             row["task_id"], agent_id, row["attempt"], "released", row["progress"], reason, txn.now
         )
         txn.event("released", row["task_id"], agent_id, row["attempt"], {"reason": reason})
-        txn.signals.update(("work", "lease"))
+        txn.ready(row["skill_sig"], +1)
+        txn.signals.add("lease")
 
     def block(self, txn: Txn, agent_id: str, row: Row, description: str, severity: str) -> tuple[int, str]:
         self.store.unassign(row["task_id"], "blocked", txn.now)
@@ -172,7 +176,8 @@ class Lifecycle:
         resolved = self.store.resolve_blockers(row["task_id"], resolution, txn.now)
         if row["status"] == "blocked":
             self.store.requeue_fresh(row["task_id"], txn.now)
-            txn.signals.add("work")
+            if row["pending_deps"] == 0:
+                txn.ready(row["skill_sig"], +1)
         txn.event(
             "resolved", row["task_id"], None, row["attempt"], {"resolved": resolved, "resolution": resolution}
         )

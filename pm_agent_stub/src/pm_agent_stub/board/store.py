@@ -88,21 +88,26 @@ class Store:
             (status, expiries, now, task_id),
         )
 
-    def complete(self, task_id: str, agent_id: str, now: float) -> None:
-        """Mark done, drop one pending dependency from each dependent, count it for the agent."""
+    def complete(self, task_id: str, agent_id: str, now: float) -> list[str]:
+        """Mark done, drop one pending dependency from each dependent, count it for the agent.
+
+        Returns the skill signature of each dependent this made offerable (its last dependency).
+        """
         self.conn.execute(
             "UPDATE tasks SET status = 'done', progress = 100, holder = NULL, lease_id = NULL, "
             "lease_expires_at = NULL, completed_by = ?, completed_at = ?, updated_at = ? WHERE task_id = ?",
             (agent_id, now, now, task_id),
         )
-        self.conn.execute(
+        freed = self.conn.execute(
             "UPDATE tasks SET pending_deps = pending_deps - 1 "
-            "WHERE task_id IN (SELECT task_id FROM task_deps WHERE depends_on = ?)",
+            "WHERE task_id IN (SELECT task_id FROM task_deps WHERE depends_on = ?) "
+            "RETURNING skill_sig, pending_deps, status",
             (task_id,),
-        )
+        ).fetchall()
         self.conn.execute(
             "UPDATE agents SET tasks_completed = tasks_completed + 1 WHERE agent_id = ?", (agent_id,)
         )
+        return [r["skill_sig"] for r in freed if r["pending_deps"] == 0 and r["status"] == "todo"]
 
     def requeue_fresh(self, task_id: str, now: float) -> None:
         """Back to `todo` with attempts and expiries reset (a resolved blocker)."""
@@ -130,6 +135,17 @@ class Store:
 
     def ready_head(self, sig: str) -> Row | None:
         return self._one(READY_PROBE_SQL, (sig,))
+
+    def ready_counts(self) -> dict[str, int]:
+        """Offerable tasks per skill signature: a walk of the partial index `tasks_ready` (only
+        offerable tasks are in it), ~7 ms per 65k offerable tasks here."""
+        return {
+            r[0]: r[1]
+            for r in self._all(
+                "SELECT skill_sig, count(*) FROM tasks INDEXED BY tasks_ready "
+                "WHERE status = 'todo' AND pending_deps = 0 GROUP BY skill_sig"
+            )
+        }
 
     def tasks_in_board_order(self, limit: int | None) -> list[Row]:
         """In progress, blocked, todo, done; each by priority then load order (the `status` view)."""

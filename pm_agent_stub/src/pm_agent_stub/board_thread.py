@@ -1,0 +1,201 @@
+"""The one thread that owns the board's SQLite connection; the event loop awaits its answers.
+
+Every board call of the server runs here, one at a time, in the order it was asked for:
+
+    event loop (HTTP, MCP, long-poll timers, ping, /healthz)
+        │  await board_thread.call(board.heartbeat, agent_id)
+        ▼
+    board thread: fn(*args) inside its BEGIN IMMEDIATE ... COMMIT; commit listeners run here
+        │  loop.call_soon_threadsafe(deliver)   (first `then`, then the awaiting future)
+        ▼
+    event loop
+
+so a lock wait (another process's big `load`, `busy_timeout` up to 15 s) or a long insert
+stalls only the board calls queued behind it: `ping`, `/healthz`, timers and the HTTP layer
+keep running. One thread, not a pool, because SQLite takes one writer at a time anyway and
+a single owner keeps transactions from interleaving; the cost of the hop is measured in
+bench/ (about 30-60 µs of CPU per call here, against ~1 ms for the whole call).
+
+Ordering is the property the notifier builds on: everything the thread hands to the loop
+(commit listeners' `call_soon_threadsafe`, a job's `then`, its result) arrives in the order
+the thread produced it, and a job's `then` runs in that position, before any callback the
+thread posted later (a coroutine awaiting the result resumes only afterwards).
+
+While someone asks for it (`watch`), the thread also notices commits by *other* processes
+on the file (CLI `load`/`resolve`, sibling stubs): every `watch_interval` it reads
+`PRAGMA data_version` (a few µs; our own commits do not move it) and calls the watch
+callback here, on the board thread, when it moved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import queue
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Final, TypeVar
+
+from pm_agent_stub.board import Board
+from pm_agent_stub.db import data_version
+from pm_agent_stub.logs import get_logger
+
+log = get_logger("pm_agent_stub.board_thread")
+
+T = TypeVar("T")
+
+WATCH_INTERVAL_SECONDS: Final = 0.01
+
+_Deliver = Callable[[Any, BaseException | None], None]
+_Job = tuple[Callable[..., Any], tuple[Any, ...], _Deliver]
+
+
+class BoardThreadClosed(RuntimeError):
+    """The board thread was stopped; no more board calls."""
+
+
+class BoardThread:
+    """Runs board calls on one dedicated thread; `await call(fn, *args)` from the event loop."""
+
+    def __init__(self, board: Board, *, watch_interval: float = WATCH_INTERVAL_SECONDS) -> None:
+        self.board = board
+        self.watch_interval = watch_interval
+        self.calls = 0
+        self.busy_since: float | None = None  # monotonic start of the running job, None when idle
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._on_foreign: Callable[[], None] | None = None
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="pm-agent-board", daemon=True)
+        self._thread.start()
+
+    # ------------------------------------------------------------------ asking
+
+    def submit(
+        self, fn: Callable[..., T], *args: Any, then: Callable[[T], None] | None = None
+    ) -> asyncio.Future[T]:
+        """Queue `fn(*args)`; the future (of the running loop) gets its result or exception.
+
+        `then(result)` runs on the loop in the result's place in the thread's order (before
+        any later commit callback), even if the future was cancelled meanwhile.
+        """
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[T] = loop.create_future()
+
+        def settle(result: Any, exc: BaseException | None) -> None:
+            if exc is None and then is not None:
+                try:
+                    then(result)
+                except Exception:
+                    log.exception("board_then_failed")
+            if fut.cancelled():
+                return
+            if exc is not None:
+                fut.set_exception(exc)
+            else:
+                fut.set_result(result)
+
+        def deliver(result: Any, exc: BaseException | None) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits
+                loop.call_soon_threadsafe(settle, result, exc)
+
+        self._put((fn, args, deliver))
+        return fut
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(*args)` on the board thread; its result here."""
+        return await self.submit(fn, *args)
+
+    def call_sync(self, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(*args)` on the board thread, from a thread without a running loop (start-up)."""
+        done: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def deliver(result: Any, exc: BaseException | None) -> None:
+            if exc is not None:
+                done.set_exception(exc)
+            else:
+                done.set_result(result)
+
+        self._put((fn, args, deliver))
+        return done.result()
+
+    def watch(self, on_foreign: Callable[[], None] | None) -> None:
+        """Call `on_foreign()` on the board thread whenever another process committed (None: stop)."""
+        self._on_foreign = on_foreign
+        if on_foreign is not None and not self._closed:
+            self._jobs.put((_nothing, (), _ignore))  # wake the thread so it starts the clock
+
+    @property
+    def queued(self) -> int:
+        return self._jobs.qsize()
+
+    def close(self) -> None:
+        """Finish the queued calls, close the connection on its own thread, stop."""
+        if self._closed:
+            return
+        self._closed = True
+        self._jobs.put(None)
+        self._thread.join()
+
+    def _put(self, job: _Job) -> None:
+        if self._closed or not self._thread.is_alive():
+            raise BoardThreadClosed("the board is closed (the stub is shutting down)")
+        self._jobs.put(job)
+
+    # ------------------------------------------------------------------ the thread
+
+    def _run(self) -> None:
+        conn = self.board.conn
+        seen = data_version(conn)
+        next_look = 0.0
+        try:
+            while True:
+                timeout = None
+                if self._on_foreign is not None:
+                    timeout = max(0.0, next_look - time.monotonic())
+                try:
+                    job = self._jobs.get(timeout=timeout)
+                except queue.Empty:
+                    job = (_nothing, (), _ignore)
+                if job is None:
+                    return
+                self._execute(job)
+                on_foreign = self._on_foreign
+                if on_foreign is not None and time.monotonic() >= next_look:
+                    next_look = time.monotonic() + self.watch_interval
+                    try:
+                        current = data_version(conn)
+                    except Exception:
+                        log.exception("data_version_failed")
+                        continue
+                    if current != seen:
+                        seen = current
+                        try:
+                            on_foreign()
+                        except Exception:
+                            log.exception("foreign_commit_handler_failed")
+        finally:
+            self.board.close()
+
+    def _execute(self, job: _Job) -> None:
+        fn, args, deliver = job
+        self.busy_since = time.monotonic()
+        try:
+            result = fn(*args)
+        except BaseException as exc:
+            deliver(None, exc)
+        else:
+            deliver(result, None)
+        finally:
+            self.busy_since = None
+            if fn is not _nothing:
+                self.calls += 1
+
+
+def _nothing() -> None:
+    return None
+
+
+def _ignore(result: Any, exc: BaseException | None) -> None:
+    return None
