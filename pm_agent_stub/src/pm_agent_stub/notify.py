@@ -14,8 +14,10 @@ change would make one new task cost a transaction per sleeper (1,000 agents: 1,0
   fell asleep, and `pending`: waiters that are woken or looking again;
 
 and after every change runs one rule: for each signature with `ready` tasks, wake sleepers
-whose skills cover it (longest asleep first) until the pending waiters that could take it
-are at least `ready`. One new task wakes one waiter; a burst of 1,000 wakes 1,000.
+whose skills cover it until the pending waiters that could take it are at least `ready`;
+the narrowest skill sets first (an agent that can do more stays free for what only it can
+take), longest asleep first among equals. One new task wakes one waiter; a burst of 1,000
+wakes 1,000.
 
 Why nothing is lost (the ticket-before-check property, kept): a waiter is registered
 before its first look and stays pending while looking. Every change reaches the loop in
@@ -25,9 +27,9 @@ a recount. So when a look's "nothing" is handled, `ready` holds exactly the comm
 look saw, and any later commit is applied after it, with the waiter now asleep and
 eligible. A woken waiter always looks again (even at its deadline); one that leaves
 before looking (superseded, disconnected) hands its turn on, since the rule runs again.
-A pending waiter counts for every signature it could take, so one look may take one task
-while another signature's task waits: that look's end runs the rule again, which then
-wakes a sleeper for the rest.
+A pending waiter is counted for one signature it could take; its look may still take a
+task of another one (the best in offer order), and then that look's end runs the rule
+again, which wakes a sleeper for the task it left.
 
 Cost: one `PRAGMA data_version` read every 10 ms on the board thread while someone sleeps
 (board_thread.py); per change, a few dict operations per signature with ready tasks.
@@ -288,19 +290,29 @@ class Notifier:
             self._ready.pop(sig, None)  # below 0: a task another process added; the recount fixes it
 
     def _dispatch(self) -> None:
-        """Wake sleepers until each signature's ready tasks have as many pending waiters."""
+        """Wake sleepers until each signature's ready tasks have as many pending waiters.
+
+        A pending waiter is counted for one signature only (narrowest signatures first, from
+        the narrowest groups first), so two tasks of different signatures never share one.
+        """
         if not self._sleepers or not self._ready:
             return
-        for sig, ready in self._ready.items():
+        spare = {g: g.pending for g in self._groups.values() if g.pending}
+        for sig in sorted(self._ready, key=len, reverse=True):
+            need = self._ready[sig]
             groups = self._matching_groups(sig)
-            if not groups:
-                continue
-            need = ready - sum(g.pending for g in groups)
-            while need > 0:
-                oldest = [g for g in groups if g.sleeping]
-                if not oldest:
+            for g in groups:
+                if need <= 0:
                     break
-                group = min(oldest, key=_longest_asleep)
+                used = min(need, spare.get(g, 0))
+                if used:
+                    spare[g] -= used
+                    need -= used
+            while need > 0:
+                sleepy = [g for g in groups if g.sleeping]
+                if not sleepy:
+                    break
+                group = min(sleepy, key=lambda g: (len(g.skills), _longest_asleep(g)))
                 self._wake(next(iter(group.sleeping)), group)
                 need -= 1
             if not self._sleepers:
@@ -347,7 +359,8 @@ class Notifier:
     def _matching_groups(self, sig: Sig) -> list[_Group]:
         groups = self._matching.get(sig)
         if groups is None:
-            groups = self._matching[sig] = [g for g in self._groups.values() if g.skills.issuperset(sig)]
+            matching = [g for g in self._groups.values() if g.skills.issuperset(sig)]
+            groups = self._matching[sig] = sorted(matching, key=lambda g: len(g.skills))
         return groups
 
     # ------------------------------------------------------------------ the board thread's side
