@@ -3,13 +3,16 @@
 Each agent is a real MCP client over HTTP with its own connection (`mcp.Client` on its own
 httpx client), its own agent id and skills: it registers, then asks
 `request_next_task(wait_seconds=W)` in a loop; a task it is handed it completes at once
-(`report_task_progress` completed) unless `--keep`. With `--one-shot` an agent asks once
+(`report_task_progress` completed) unless `--keep`. Agents ask as soon as each has
+registered (as a fleet that starts over a few seconds does), or with `--together` all at
+once when every one has: such a crowd's polls then expire together, every 25 s, in one
+wave of re-asks. With `--one-shot` an agent asks once
 and stops after the answer, so the only way it can get a task is a wake-up (or a look that
 found the task already there): what tests/stub/test_stub_crowd.py builds its counts on.
 
 One JSON line on stdout per thing that happened (flushed at once):
 
-    {"event": "ready", "agents": N}                      every agent registered (then all ask at once)
+    {"event": "ready", "agents": N}                      every agent registered
     {"event": "task", "agent": ID, "task_id": T, "at": epoch}   an agent was handed a task
     {"event": "answer", "agent": ID, "has_task": false, "message": ...}   a one-shot's empty answer
     {"event": "error", "agent": ID, "error": ...}        a call failed (the agent retries after 1 s)
@@ -38,13 +41,15 @@ def emit(**fields: Any) -> None:
 
 
 class Start:
-    """Agents connect a few at a time, then all ask together once everyone is registered."""
+    """Agents connect a few at a time; with `together`, all ask at once when everyone is registered."""
 
-    def __init__(self, total: int) -> None:
+    def __init__(self, total: int, together: bool) -> None:
         self.total = total
         self.connecting = asyncio.Semaphore(START_CONCURRENCY)
         self.registered = 0
         self.everyone = asyncio.Event()
+        if not together:
+            self.everyone.set()
 
     def one_registered(self) -> None:
         self.registered += 1
@@ -93,7 +98,7 @@ async def agent(url: str, agent_id: str, skills: list[str], wait: float, *, one_
 
 async def main(ns: argparse.Namespace) -> None:
     skills = [s for s in ns.skills.split(",") if s]
-    start = Start(ns.count)
+    start = Start(ns.count, ns.together)
     agents = [
         asyncio.create_task(agent(ns.url, f"{ns.prefix}{i:04d}", skills, ns.wait, one_shot=ns.one_shot,
                                   keep=ns.keep, start=start))
@@ -128,6 +133,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--wait", type=float, default=25.0, help="wait_seconds of each request_next_task")
     p.add_argument("--one-shot", action="store_true", help="ask once, then stop")
     p.add_argument("--keep", action="store_true", help="hold tasks instead of completing them")
+    p.add_argument("--together", action="store_true",
+                   help="first asks all at once after every agent registered (default: each as soon as it is)")
     return p.parse_args(argv)
 
 

@@ -104,6 +104,38 @@ def markdown(r: dict[str, Any]) -> str:
                   f"{_f(lc['stub_cpu_pct'], 2)} | {_f(lc['stub_rss_mib'])} | - | - |",
                   f"| {rw['workers']} step-worker processes | {_f(rw['window_s'])} | {_f(rw['stub_cpu_pct'], 2)} | "
                   f"{_f(rw['stub_rss_mib'])} | {_f(rw['worker_rss_mib'])} | {_f(rw['worker_cpu_pct'], 2)} |", ""]
+    if "crowd" in r and "burst" in r["crowd"]:
+        s = r["crowd"]
+        g = s["goals"]
+        idle, one, burst = s["idle"], s["singles"], s["burst"]
+        lines += [f"## 7. A crowd on one stub ({s['agents']:,} long-polling agents in {s['processes']} processes, "
+                  f"wait_seconds={_f(s['wait_seconds'])})", "",
+                  f"busy {_f(s.get('machine_busy_pct_of_one_core'))} %; all waiting after {_f(s['start_seconds'])} s; "
+                  f"stub descriptors {_f(s.get('stub_open_fds'))} (limit {s['fd_limits'].get('stub_soft', '?')})", "",
+                  "| what | figure | goal | load avg (1 min, before → after) |", "|---|---|---|---|",
+                  f"| idle {_f(idle['window_s'])} s: stub CPU | {_f(idle['stub_cpu_pct'], 2)} % of a core, RSS "
+                  f"{_f(idle['stub_rss_mib'])} MiB, {_f(idle['transactions_per_s'])} request_next_task "
+                  f"transactions/s (expiring polls re-asked) | ≤ {_f(g['idle_cpu_pct'])} % | "
+                  f"{idle['loadavg_1m'][0]} → {idle['loadavg_1m'][1]} |",
+                  f"| {one['tasks']} single tasks: pickup p50 / p99 / max | {_f(one['latency']['p50_ms'])} / "
+                  f"{_f(one['latency']['p99_ms'])} / {_f(one['latency']['max_ms'])} ms | p99 ≤ {_f(g['pickup_p99_ms'])} ms "
+                  f"| {one['loadavg_1m'][0]} → {one['loadavg_1m'][1]} |",
+                  f"| single tasks: assignment transactions per task handed out | "
+                  f"{_f(one['transactions_per_task'], 2)} (with expiring polls' re-asks: "
+                  f"{_f(one['all_transactions_per_task'], 2)}); wake-ups per task {_f(one['wakeups_per_task'], 2)}, "
+                  f"wasted {one['counters']['wasted']} | ≤ {_f(g['transactions_per_task'])} | |",
+                  f"| burst of {burst['tasks']:,}: all assigned / all received | {_f(burst['all_assigned_s'], 2)} s / "
+                  f"{_f(burst['all_received_s'], 2)} s | - | {burst['loadavg_1m'][0]} → {burst['loadavg_1m'][1]} |",
+                  f"| burst: double assignments | {burst['double_assignments']} | 0 | |",
+                  f"| burst: pickup p50 / p99 / max | {_f(burst['latency']['p50_ms'])} / {_f(burst['latency']['p99_ms'])}"
+                  f" / {_f(burst['latency']['max_ms'])} ms | - | |",
+                  f"| burst: assignment transactions per task | {_f(burst['transactions_per_task'], 2)}; wake-ups per "
+                  f"task {_f(burst['wakeups_per_task'], 2)}, wasted {burst['counters']['wasted']} | ≤ "
+                  f"{_f(g['transactions_per_task'])} | |",
+                  "", "Transactions per task = (request_next_task transactions - polls that expired) ÷ tasks assigned, "
+                  "from the stub's own counters (/healthz). 2 is the floor: the woken agent's look that hands the "
+                  "task out, and that agent's next ask after completing it. Pickup = the load's commit in another "
+                  "process → the agent holding the answer.", ""]
     if "scaling" in r and "rows" in r["scaling"]:
         s = r["scaling"]
         lines += [f"## 6. Scaling with work ({s['workers']} workers)", "",

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SECTIONS = ("floor", "drain", "pickup", "recovery", "idle", "scaling", "profile")
+SECTIONS = ("floor", "drain", "pickup", "recovery", "idle", "crowd", "scaling", "profile")
 
 
 def _number(value: Any) -> bool:

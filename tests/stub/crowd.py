@@ -46,6 +46,7 @@ class Crowd:
             ",".join(skills),
             "--wait",
             str(wait),
+            "--together",  # all asleep at about the same time, whatever the machine's speed
         ]
         if one_shot:
             cmd.append("--one-shot")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import resource
 import sys
 from pathlib import Path
 from typing import Any
@@ -76,8 +77,28 @@ def _load_file(board: Board, path: Path) -> int:
     return 0
 
 
+def _lift_descriptor_limit() -> int:
+    """Each long-poll holds a socket: lift the soft descriptor limit to the hard one.
+
+    Docker's and many distributions' default soft limit is 1,024, which 1,000 long-polling
+    agents plus the database and the listener exceed; the hard limit (compose `ulimits`,
+    or the host's) is the real bound. Returns the soft limit now in force.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    if soft != resource.RLIM_INFINITY and soft < want:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+            soft = want
+        except (ValueError, OSError):
+            log.warning("descriptor_limit_not_raised", soft=soft, hard=hard)
+    return int(soft)
+
+
 def _serve(settings: StubSettings, transport: str) -> int:
     from pm_agent_stub.server import build_server
+
+    descriptors = _lift_descriptor_limit()
 
     server = build_server(settings)
     project = settings.project_file
@@ -92,6 +113,7 @@ def _serve(settings: StubSettings, transport: str) -> int:
 
             from pm_agent_stub.http_app import build_http_app
 
+            log.info("descriptor_limit", soft=descriptors)
             uvicorn.run(
                 build_http_app(server),
                 host=settings.host,
@@ -100,6 +122,10 @@ def _serve(settings: StubSettings, transport: str) -> int:
                 access_log=False,
                 lifespan="on",
                 timeout_graceful_shutdown=5,
+                # Every waiting agent holds a connection: no concurrency cap of uvicorn's own,
+                # and a listen backlog that takes a whole crowd reconnecting at once.
+                limit_concurrency=None,
+                backlog=4096,
             )
     finally:
         server.close()
