@@ -4,12 +4,11 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 COMPOSE ?= docker compose
-# The devops worker runs as uid 10001 and reaches the engine through the socket's group.
-DOCKER_SOCKET ?= /var/run/docker.sock
-export DOCKER_GID ?= $(shell stat -c %g $(DOCKER_SOCKET) 2>/dev/null || echo 0)
+STACK ?= pm-agent-fleet
+STACK_FILE ?= .run/stack/$(STACK).yml
 PYTEST_ARGS ?=
 
-.PHONY: help install test lint demo build up down logs scale status images stack-config test-docker chaos bench bench-smoke clean
+.PHONY: help install test lint demo build up down logs scale status images stack-config stack-up stack-down test-docker test-swarm chaos bench bench-smoke clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -22,7 +21,7 @@ install: $(if $(findstring .tools,$(UV)),.tools/bin/uv) ## create .venv with eve
 	$(UV) sync --locked --all-packages --all-groups
 
 test: install ## run the test suite (unit, integration against the real stub, short chaos, fuzzing)
-	$(UV) run pytest -m "not docker and not chaos_long" $(PYTEST_ARGS)
+	$(UV) run pytest -m "not docker and not swarm and not chaos_long" $(PYTEST_ARGS)
 
 lint: install ## ruff + mypy --strict
 	$(UV) run ruff check .
@@ -55,11 +54,22 @@ status: ## the board and the workers, from the running stub container
 images: ## the fleet's images and their sizes
 	@docker image ls --format 'table {{.Repository}}:{{.Tag}}\t{{.Size}}\t{{.CreatedSince}}' | grep -E '^(REPOSITORY|pm-agent-fleet/)'
 
-stack-config: ## docker-compose.yml reshaped for Swarm: make stack-config > stack.yml; docker stack deploy -c stack.yml fleet
-	@$(COMPOSE) config --format json | $(UV) run python -m devops_worker.swarm
+stack-config: ## docker-compose.yml reshaped for Swarm (stdout): make stack-config > stack.yml
+	@$(COMPOSE) config --format json | $(UV) run --quiet python -m devops_worker.swarm
+
+stack-up: build ## deploy the fleet on this swarm (docker swarm init first) from the local images; wait until healthy
+	@mkdir -p $(dir $(STACK_FILE))
+	@$(MAKE) --no-print-directory stack-config > $(STACK_FILE)
+	deploy/swarm/stack.sh up $(STACK) $(STACK_FILE)
+
+stack-down: ## stop the workers (each finishes or releases its task), then docker stack rm; volumes kept
+	deploy/swarm/stack.sh down $(STACK)
 
 test-docker: install ## build the images and run the real compose fleet end to end
 	$(UV) run pytest -m docker -v $(PYTEST_ARGS)
+
+test-swarm: install ## the fleet as a Swarm stack end to end (makes this engine a one-node swarm, leaves it after)
+	$(UV) run pytest -m swarm -v $(PYTEST_ARGS)
 
 chaos: install ## the long chaos run (M=500 tasks, N=8 workers, kills every 2 s, 3 stub restarts)
 	$(UV) run pytest -m chaos_long -s $(PYTEST_ARGS)

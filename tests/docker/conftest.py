@@ -1,4 +1,5 @@
-"""The compose end-to-end suite (`make test-docker`, marker `docker`): the engine, and the timings.
+"""The Docker end-to-end suites (`make test-docker`: Compose, marker `docker`; `make test-swarm`:
+Swarm, marker `swarm`): the engine, and the timings.
 
 The engine: if none answers, `../shared/docker/ensure-engine.sh` (next to the repo)
 brings one up and names the local base image (PYTHON_IMAGE); if that fails too, the tests
@@ -32,7 +33,7 @@ def _engine_answers() -> bool:
 
 @pytest.fixture(scope="session")
 def engine_env() -> dict[str, str]:
-    """The environment compose runs with: PYTHON_IMAGE (a local base image) and DOCKER_GID."""
+    """The environment compose runs with: PYTHON_IMAGE (a local base image)."""
     if shutil.which("docker") is None and not ENSURE_ENGINE.exists():
         pytest.skip("no docker CLI and no ../shared/docker/ensure-engine.sh to install one")
     env: dict[str, Any] = {}
@@ -52,14 +53,12 @@ def engine_env() -> dict[str, str]:
     if subprocess.run(["docker", "compose", "version"], capture_output=True, check=False).returncode != 0:
         pytest.skip("Docker Compose v2 (`docker compose`) is not installed")
     env.setdefault("PYTHON_IMAGE", os.environ.get("PYTHON_IMAGE") or "python:3.12-slim")
-    sock = Path("/var/run/docker.sock")
-    env["DOCKER_GID"] = os.environ.get("DOCKER_GID") or (str(sock.stat().st_gid) if sock.exists() else "0")
     return {str(k): str(v) for k, v in env.items()}
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     if TIMINGS:
-        terminalreporter.section("compose e2e timings")
+        terminalreporter.section("docker e2e timings")
         for name, seconds in TIMINGS.items():
             terminalreporter.write_line(f"  {name:<48} {seconds:8.1f} s")
     if SIZES:

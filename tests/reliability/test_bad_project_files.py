@@ -1,9 +1,12 @@
 """A corpus of bad project files, each refused whole by `python -m pm_agent_stub load FILE --db DB`.
 
 Refused means: exit code 2, one message on stderr naming the file, the task and the field
-(`<file>: task '<id>' field '<field>': <problem>`), and the board byte-for-byte as it was
-(every table dumped before and after). The loads run as real CLI processes, in parallel,
-each on its own copy of a board that already has tasks, an agent and a live lease.
+(`<file>: task '<id>' field '<field>': <problem>`; `<file>: <problem>` for the file as a
+whole), no traceback, and the board byte-for-byte as it was (every table dumped before and
+after). The loads run as real CLI processes, in parallel, each on its own copy of a board
+that already has tasks, an agent and a live lease. The bombs (issue 17, Medium 8) are also
+given to `serve --project`, which must stop with the same line instead of hanging or dying
+with a traceback.
 """
 
 from __future__ import annotations
@@ -18,29 +21,75 @@ import pytest
 
 from pm_agent_stub.board import Board
 from pm_agent_stub.db import connect
-from pm_agent_stub.project_file import parse_project
-from pm_agent_stub.testing import run_cli, tasks_yaml
+from pm_agent_stub.project_file import MAX_PROJECT_FILE_BYTES, MAX_PROJECT_FILE_NODES, parse_project
+from pm_agent_stub.testing import free_port, run_cli, tasks_yaml
 from tests.reliability.boardcheck import dump
 
 
 @dataclass(frozen=True)
 class Bad:
     text: str | bytes
-    task: str | tuple[str, ...]  # the task the message must name ("-" = the file as a whole)
-    field: str
+    task: str | tuple[str, ...] | None  # the task the message must name (None: no task)
+    field: str | None  # the field the message must name (None: no field)
     problem: str  # a fragment of the problem, lower case
+    size: int = 0  # extend the file (sparse) to this many bytes
+
+
+def _laughs() -> str:
+    """Nine levels of ten-fold aliases in ~570 bytes: 10^9 strings once expanded."""
+    levels = ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    levels += [f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 9)]
+    return "tasks:\n  - id: t1\n    name: Bomb\n    payload:\n" + "".join(f"      {lv}\n" for lv in levels)
+
+
+def _prefixes(path: Path, bad: Bad) -> list[str]:
+    """The start the refusal line must have, for each task it may name."""
+    tasks = bad.task if isinstance(bad.task, tuple) else (bad.task,)
+    out = []
+    for task in tasks:
+        parts = [f"task '{task}'" if task else "", f"field '{bad.field}'" if bad.field else ""]
+        where = " ".join(p for p in parts if p)
+        out.append(f"{path}: {where}: " if where else f"{path}: ")
+    return out
 
 
 GOOD = "  - {id: ok-1, name: Fine task}\n"
 CORPUS: dict[str, Bad] = {
     "yaml syntax error": Bad(
-        "project: p\ntasks:\n  - id: a\n    name: [unclosed\n", "-", "-", "yaml syntax error"
+        "project: p\ntasks:\n  - id: a\n    name: [unclosed\n", None, None, "yaml syntax error"
     ),
-    "tab indentation": Bad("project: p\ntasks:\n\t- id: a\n", "-", "-", "yaml syntax error"),
+    "tab indentation": Bad("project: p\ntasks:\n\t- id: a\n", None, None, "yaml syntax error"),
+    "billion laughs (aliases)": Bad(
+        _laughs(), None, None, "line 6 column 16: yaml aliases (*a0) are not accepted"
+    ),
+    "merge key (an alias)": Bad(
+        "tasks:\n  - &t {id: a, name: A}\n  - {<<: *t, id: b}\n",
+        None,
+        None,
+        "yaml aliases (*t) are not accepted",
+    ),
+    "integer of 5,000 digits": Bad(
+        "tasks:\n  - {id: a, name: A, payload: {n: " + "9" * 5000 + "}}\n",
+        None,
+        None,
+        "line 2 column 35: cannot read the int",
+    ),
+    "impossible date": Bad(
+        "tasks:\n  - {id: a, name: 2001-13-45}\n", None, None, "cannot read the timestamp 2001-13-45"
+    ),
+    "too many values": Bad(
+        "tasks:\n  - {id: a, name: A, payload: {x: [" + "1," * MAX_PROJECT_FILE_NODES + "1]}}\n",
+        None,
+        None,
+        "more than 2,000,000 values",
+    ),
+    "over 64 mib": Bad(
+        "tasks:\n", None, None, "larger than 64 mib; split it", size=MAX_PROJECT_FILE_BYTES + 1
+    ),
     "unknown task field": Bad(
         "tasks:\n" + GOOD + "  - {id: a, name: A, colour: red}\n", "a", "colour", "unknown field"
     ),
-    "unknown top-level field": Bad("owner: me\ntasks:\n" + GOOD, "-", "owner", "unknown field"),
+    "unknown top-level field": Bad("owner: me\ntasks:\n" + GOOD, None, "owner", "unknown field"),
     "cycle": Bad(
         "tasks:\n  - {id: a, name: A, dependencies: [c]}\n  - {id: b, name: B, dependencies: [a]}\n"
         "  - {id: c, name: C, dependencies: [b]}\n",
@@ -96,14 +145,14 @@ CORPUS: dict[str, Bad] = {
     ),
     "id with a space": Bad("tasks:\n  - {id: has space, name: A}\n", "has space", "id", "pattern"),
     "id too long": Bad("tasks:\n  - {id: " + "x" * 201 + ", name: A}\n", "x" * 201, "id", "at most 200"),
-    "task not a mapping": Bad("tasks:\n  - just-a-string\n", "#1", "-", "dictionary"),
-    "tasks not a list": Bad("tasks: {a: 1}\n", "-", "tasks", "list"),
-    "empty file": Bad("", "-", "tasks", "no tasks"),
-    "only a comment": Bad("# nothing here\n", "-", "tasks", "no tasks"),
-    "empty task list": Bad("project: p\ntasks: []\n", "-", "tasks", "no tasks"),
-    "not a mapping (list)": Bad("- a\n- b\n", "-", "-", "expected a mapping"),
-    "not a mapping (scalar)": Bad("just some words\n", "-", "-", "expected a mapping"),
-    "not utf-8": Bad(b"tasks:\n  - {id: a, name: \xff\xfe}\n", "-", "-", "not utf-8"),
+    "task not a mapping": Bad("tasks:\n  - just-a-string\n", "#1", None, "dictionary"),
+    "tasks not a list": Bad("tasks: {a: 1}\n", None, "tasks", "list"),
+    "empty file": Bad("", None, "tasks", "no tasks"),
+    "only a comment": Bad("# nothing here\n", None, "tasks", "no tasks"),
+    "empty task list": Bad("project: p\ntasks: []\n", None, "tasks", "no tasks"),
+    "not a mapping (list)": Bad("- a\n- b\n", None, None, "expected a mapping"),
+    "not a mapping (scalar)": Bad("just some words\n", None, None, "expected a mapping"),
+    "not utf-8": Bad(b"tasks:\n  - {id: a, name: \xff\xfe}\n", None, None, "not utf-8"),
 }
 
 
@@ -148,6 +197,9 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Outcome]:
             path.write_bytes(bad.text)
         else:
             path.write_text(bad.text, encoding="utf-8")
+        if bad.size:
+            with path.open("r+b") as fh:
+                fh.truncate(bad.size)
         before = dump(db)
         result = run_cli("load", str(path), "--db", str(db), timeout=120)
         return name, Outcome(path, result, before, dump(db))
@@ -161,13 +213,47 @@ def test_bad_file_is_refused_whole(outcomes: dict[str, Outcome], name: str) -> N
     bad, outcome = CORPUS[name], outcomes[name]
     err = outcome.result.stderr
     assert outcome.result.returncode == 2, (outcome.result.returncode, err)
-    line = next((ln for ln in err.splitlines() if f"{outcome.path}: task '" in ln), None)
-    assert line is not None, f"no '<file>: task ...' line naming {outcome.path} in:\n{err}"
-    tasks = bad.task if isinstance(bad.task, tuple) else (bad.task,)
-    assert any(f": task '{t}' field '{bad.field}': " in line for t in tasks), line
+    line = next((ln for ln in err.splitlines() if ln.startswith(f"{outcome.path}: ")), None)
+    assert line is not None, f"no '<file>: ...' line naming {outcome.path} in:\n{err}"
+    assert any(line.startswith(prefix) for prefix in _prefixes(outcome.path, bad)), line
+    if bad.task is None:
+        assert "task '" not in line, line  # a file-level problem names no task
     assert bad.problem in line.lower(), line
     assert "Traceback" not in err, err
     assert outcome.after == outcome.before, "a refused file changed the board"
+
+
+BOMBS = ("billion laughs (aliases)", "integer of 5,000 digits")  # the issue's two; the rest share their path
+
+
+@pytest.mark.parametrize("name", BOMBS)
+def test_serve_refuses_a_bomb_at_start(tmp_path: Path, name: str) -> None:
+    """`serve --project` stops at once with the same line (it hung, or died with a traceback)."""
+    path = tmp_path / "bomb.yaml"
+    path.write_text(str(CORPUS[name].text), encoding="utf-8")
+    db = str(tmp_path / "b.db")
+    result = run_cli("serve", "--port", str(free_port()), "--db", db, "--project", str(path), timeout=120)
+    assert result.returncode == 2, (result.returncode, result.stderr[-2000:])
+    assert f"{path}: " in result.stderr
+    assert CORPUS[name].problem in result.stderr.lower()
+    assert "Traceback" not in result.stderr
+
+
+def test_serve_with_a_missing_project_file_says_where_it_looked(tmp_path: Path) -> None:
+    """Issue 12: a host path given to a stub in a container; the message says what to do."""
+    missing = tmp_path / "src" / "myproj" / "fleet.yaml"
+    db = str(tmp_path / "b.db")
+    result = run_cli(
+        "serve", "--port", str(free_port()), "--db", db, env={"PM_PROJECT_FILE": str(missing)}, timeout=120
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    line = next(ln for ln in result.stderr.splitlines() if ln.startswith(f"{missing}: "))
+    assert line.startswith(f"{missing}: cannot read the file: No such file or directory."), line
+    assert f"looked for {missing}" in line
+    assert "container" in line
+    assert "docker compose exec -T pm-agent python -m pm_agent_stub load /dev/stdin" in line
+    assert "task '" not in line
+    assert "Traceback" not in result.stderr
 
 
 def test_good_file_does_change_the_board(tmp_path: Path) -> None:

@@ -82,15 +82,32 @@ async def test_oversized_body_is_refused(stub: StubProcess) -> None:
     assert resp.status_code == 413
 
 
-async def test_healthz_reports_db_and_counters(stub: StubProcess) -> None:
+async def test_healthz_reports_status_and_counters_but_no_path(stub: StubProcess) -> None:
     status, body = http_get_json(f"{stub.base_url}/healthz")
     assert status == 200
     assert body["status"] == "ok"
-    assert body["db"].endswith("board.db")
+    assert body["db"] == "board.db"  # the file's name: which board, without the server's layout
+    assert str(stub.db.parent) not in json.dumps(body)
     assert body["uptime_seconds"] >= 0
     assert isinstance(body["assignment"]["transactions"], int)
     assert isinstance(body["wakeups"]["wakeups"], int)
     assert body["board_thread"]["queued"] >= 0
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [(None, 200), ("127.0.0.1:8000", 200), ("localhost", 200), ("pm-agent:8000", 200), ("board.example.org", 200),
+     ("evil.example.com:8000", 421), ("pm-agent.evil.example.com", 421)],
+)  # fmt: skip
+async def test_healthz_applies_the_host_allow_list_without_a_token(
+    token_stub: StubProcess, host: str | None, expected: int
+) -> None:
+    """A DNS-rebound page must not read /healthz either; the healthchecks' 127.0.0.1/localhost pass."""
+    async with httpx2.AsyncClient(timeout=10) as client:
+        resp = await client.get(f"{token_stub.base_url}/healthz", headers={"host": host} if host else {})
+    assert resp.status_code == expected, resp.text
+    if expected == 200:
+        assert resp.json()["status"] == "ok"
 
 
 async def test_star_turns_the_host_check_off(stub_factory: Any) -> None:

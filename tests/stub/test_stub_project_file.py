@@ -8,7 +8,13 @@ import pytest
 
 from pm_agent_stub.board import Board
 from pm_agent_stub.db import connect
-from pm_agent_stub.project_file import ProjectFileError, load_project_file, parse_project
+from pm_agent_stub.project_file import (
+    MAX_PROJECT_FILE_BYTES,
+    MAX_PROJECT_FILE_NODES,
+    ProjectFileError,
+    load_project_file,
+    parse_project,
+)
 from pm_agent_stub.testing import load_tasks
 
 GOOD = """
@@ -41,10 +47,29 @@ def test_good_file_parses_with_defaults() -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("tasks: [\n  - id: a\n", "p.yaml: task '-' field '-': YAML syntax error at line"),
-        ("", "p.yaml: task '-' field 'tasks': the file has no tasks"),
-        ("project: x\ntasks: []\n", "p.yaml: task '-' field 'tasks': the file has no tasks"),
-        ("- just\n- a list\n", "p.yaml: task '-' field '-': expected a mapping"),
+        ("tasks: [\n  - id: a\n", "p.yaml: YAML syntax error at line"),
+        ("", "p.yaml: field 'tasks': the file has no tasks"),
+        ("project: x\ntasks: []\n", "p.yaml: field 'tasks': the file has no tasks"),
+        ("- just\n- a list\n", "p.yaml: expected a mapping"),
+        ("tasks:\n  - just-a-string\n", "p.yaml: task '#1': Input should be a valid dictionary"),
+        (
+            "tasks:\n  - &t {id: a, name: A}\n  - *t\n",
+            "p.yaml: line 3 column 5: YAML aliases (*t) are not accepted",
+        ),
+        (
+            "tasks:\n  - {id: a, name: A, payload: {n: " + "9" * 5000 + "}}\n",
+            "p.yaml: line 2 column 35: cannot read the int",
+        ),
+        (
+            "tasks:\n  - {id: a, name: A, payload: {n: 0x"
+            + "f" * 4000
+            + "}}\n",  # read, but too long to write
+            "p.yaml: line 2 column 35: cannot read the int 0xfff",
+        ),
+        (
+            "tasks:\n  - {id: a, name: 2001-13-45}\n",
+            "p.yaml: line 2 column 19: cannot read the timestamp 2001-13-45",
+        ),
         ("tasks:\n  - {id: a, name: A, colour: red}\n", "p.yaml: task 'a' field 'colour': unknown field"),
         (
             "tasks:\n  - {id: a, name: A, priority: asap}\n",
@@ -73,7 +98,7 @@ def test_good_file_parses_with_defaults() -> None:
         ),
         (
             "project: x\nextra: 1\ntasks:\n  - {id: a, name: A}\n",
-            "p.yaml: task '-' field 'extra': unknown field",
+            "p.yaml: field 'extra': unknown field",
         ),
     ],
 )
@@ -104,5 +129,26 @@ def test_dependency_already_on_the_board_is_accepted_and_loading_twice_adds_noth
 
 
 def test_load_project_file_reports_unreadable_file(tmp_path: Path) -> None:
-    with pytest.raises(ProjectFileError, match="cannot read the file"):
-        load_project_file(tmp_path / "missing.yaml")
+    missing = tmp_path / "missing.yaml"
+    with pytest.raises(ProjectFileError) as info:
+        load_project_file(missing)
+    message = str(info.value)
+    assert message.startswith(f"{missing}: cannot read the file: No such file or directory.")
+    assert f"looked for {missing} in its own filesystem" in message  # where the stub looked
+    assert "pm_agent_stub load /dev/stdin" in message  # how to hand it a host file
+    assert "\n" not in message
+
+
+def test_a_file_over_the_size_limit_is_refused_unread(tmp_path: Path) -> None:
+    huge = tmp_path / "huge.yaml"
+    with huge.open("wb") as fh:  # sparse: no disk used
+        fh.write(b"tasks:\n")
+        fh.truncate(MAX_PROJECT_FILE_BYTES + 1)
+    with pytest.raises(ProjectFileError, match=r"huge.yaml: the file is larger than 64 MiB; split it"):
+        load_project_file(huge)
+
+
+def test_too_many_values_are_refused_before_they_are_built() -> None:
+    values = ",".join("1" for _ in range(MAX_PROJECT_FILE_NODES))
+    with pytest.raises(ProjectFileError, match=r"p.yaml: more than 2,000,000 values .*; split it"):
+        parse_project(f"tasks:\n  - {{id: a, name: A, payload: {{x: [{values}]}}}}\n", "p.yaml")

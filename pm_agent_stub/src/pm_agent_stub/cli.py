@@ -112,19 +112,20 @@ def _serve(settings: StubSettings, transport: str) -> int:
             import uvicorn
 
             from pm_agent_stub.http_app import build_http_app
+            from pm_agent_stub.http_limits import uvicorn_limits
 
             log.info("descriptor_limit", soft=descriptors)
             uvicorn.run(
                 build_http_app(server),
+                **uvicorn_limits(settings),
                 host=settings.host,
                 port=settings.port,
                 log_level="warning",
                 access_log=False,
                 lifespan="on",
                 timeout_graceful_shutdown=5,
-                # Every waiting agent holds a connection: no concurrency cap of uvicorn's own,
-                # and a listen backlog that takes a whole crowd reconnecting at once.
-                limit_concurrency=None,
+                # A listen backlog that takes a whole crowd (re)connecting at once (every waiting
+                # agent holds a connection: see PM_HTTP_MAX_CONNECTIONS for the cap).
                 backlog=4096,
             )
     finally:

@@ -1,4 +1,4 @@
-"""The HTTP face: `/healthz` (no auth) plus the MCP endpoint at exactly `/mcp`.
+"""The HTTP face: `/healthz` (no token, but the Host allow-list) plus the MCP endpoint at exactly `/mcp`.
 
 The MCP sub-app is built once and its session manager runs in *our* lifespan (a mounted
 app's own lifespan never runs; building it twice swaps the manager and every request 500s).
@@ -7,18 +7,19 @@ app's own lifespan never runs; building it twice swaps the manager and every req
 from __future__ import annotations
 
 import hmac
-import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from mcp.server.transport_security import TransportSecuritySettings
+from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from pm_agent_stub.http_limits import BodyDeadline
+from pm_agent_stub.http_replies import send_error
 from pm_agent_stub.logs import get_logger
 from pm_agent_stub.server import PMAgentServer
 
@@ -47,34 +48,18 @@ class BearerTokenMiddleware:
             await self.app(scope, receive, send)
             return
         log.warning("unauthorized", path=scope.get("path"), had_header=bool(given))
-        # A JSON-RPC error envelope, so MCP clients surface the message (a bare JSON body
-        # becomes "Server returned an error response"); `data` is the contract's error object.
+        # `data` is the contract's error object.
         message = (
             "unauthorized: missing or wrong bearer token; send 'Authorization: Bearer <PM_AGENT_TOKEN>'."
         )
-        body = json.dumps(
-            {
-                "jsonrpc": "2.0",
-                "id": None,
-                "error": {
-                    "code": -32001,
-                    "message": message,
-                    "data": {"success": False, "error": "unauthorized", "message": message},
-                },
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 401,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"www-authenticate", b'Bearer realm="pm-agent"'),
-                ],
-            }
+        await send_error(
+            send,
+            401,
+            -32001,
+            message,
+            data={"success": False, "error": "unauthorized", "message": message},
+            headers=((b"www-authenticate", b'Bearer realm="pm-agent"'),),
         )
-        await send({"type": "http.response.body", "body": body})
 
 
 class NoStandaloneStream:
@@ -91,25 +76,8 @@ class NoStandaloneStream:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope.get("method") == "GET":
-            body = json.dumps(
-                {
-                    "jsonrpc": "2.0",
-                    "id": None,
-                    "error": {"code": -32600, "message": "Method Not Allowed: no SSE stream; POST JSON-RPC to /mcp"},
-                }
-            ).encode()
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 405,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode()),
-                        (b"allow", b"POST"),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
+            message = "Method Not Allowed: no SSE stream; POST JSON-RPC to /mcp"
+            await send_error(send, 405, -32600, message, headers=((b"allow", b"POST"),))
             return
         await self.app(scope, receive, send)
 
@@ -133,13 +101,19 @@ def build_http_app(server: PMAgentServer) -> Starlette:
     )
     session_manager = server.session_manager
 
+    host_check = TransportSecurityMiddleware(transport_security(server))
+
     async def healthz(request: Request) -> Response:
+        # The same Host/Origin check as /mcp (421/403): a DNS-rebound page reads nothing here either.
+        refused = await host_check.validate_request(request)
+        if refused is not None:
+            return refused
         # Never waits on the database: answers while a big `load` or another process holds it.
         return JSONResponse(
             {
                 "status": "ok",
                 "uptime_seconds": round(time.time() - server.started_at, 3),
-                "db": str(server.stub_settings.db),
+                "db": server.stub_settings.db.name,  # which board; its path is the server's business
                 **server.health(),
             }
         )
@@ -156,7 +130,14 @@ def build_http_app(server: PMAgentServer) -> Starlette:
             yield
 
     token = server.stub_settings.token.get_secret_value() if server.stub_settings.token is not None else None
-    guarded: ASGIApp = NoStandaloneStream(mcp_app)
+    settings = server.stub_settings
+    bounded = BodyDeadline(
+        mcp_app,
+        timeout=settings.http_body_timeout,
+        max_bytes=MAX_REQUEST_BODY_BYTES,
+        max_in_flight=settings.http_max_bodies_in_flight,
+    )
+    guarded: ASGIApp = NoStandaloneStream(bounded)
     inner: ASGIApp = guarded if token is None else BearerTokenMiddleware(guarded, token)
     return Starlette(
         routes=[Route("/healthz", healthz, methods=["GET"]), Mount("/", app=inner)],

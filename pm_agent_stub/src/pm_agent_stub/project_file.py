@@ -1,12 +1,22 @@
 """The YAML project file: parsed and checked whole before anything touches the board.
 
-Every refusal reads `<file>: task '<id>' field '<field>': <problem>` so the person fixing it
-knows where to look. Checks that need the board (a dependency already loaded earlier) run in
-the board's load transaction; everything else is decided here from the file alone.
+Every refusal is one line: `<file>: task '<id>' field '<field>': <problem>` for a task,
+`<file>: <problem>` for the file as a whole (YAML syntax, size, aliases), so the person
+fixing it knows where to look. Checks that need the board (a dependency already loaded
+earlier) run in the board's load transaction; everything else is decided here from the
+file alone.
+
+A project file is data from whoever may load one, so the YAML is read defensively: at most
+`MAX_PROJECT_FILE_BYTES` and `MAX_PROJECT_FILE_NODES` values (counted on libyaml's event
+stream before anything is built), no aliases (nine levels of ten-fold aliases in 580 bytes
+expand to 10^9 values), and a scalar Python cannot build (a 5,000-digit integer, the date
+2001-13-45) is a refusal with its line, not a traceback.
 """
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -20,6 +30,7 @@ from pydantic import (
     ValidationError,
     field_validator,
 )
+from yaml.constructor import ConstructorError
 
 from pm_protocol.limits import (
     MAX_ID,
@@ -32,10 +43,47 @@ from pm_protocol.limits import (
     json_size,
 )
 
-FILE_LEVEL = "-"
+MAX_PROJECT_FILE_BYTES = 64 * 1024 * 1024
+# Values (scalars, lists, mappings). A 100,000-task file of the usual shape has ~1.15 million
+# and takes ~650 MB to load; building a value costs ~350 bytes before any check can run.
+MAX_PROJECT_FILE_NODES = 2_000_000
+SPLIT_HINT = (
+    "split it into several files and load them one after another "
+    "(a task may depend on tasks already on the board)"
+)
 
 # libyaml's loader is ~5x faster on big boards; same safe semantics.
 _SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_NODE_EVENTS = (yaml.ScalarEvent, yaml.SequenceStartEvent, yaml.MappingStartEvent)
+
+
+class _Loader(_SafeLoader):  # type: ignore[misc]
+    """The safe loader, plus: a scalar that cannot be built (or written back as JSON) is a YAML
+    error at its line."""
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            value = super().construct_object(node, deep)
+        except yaml.YAMLError:
+            raise
+        except (ValueError, OverflowError) as exc:
+            raise ConstructorError(None, None, _unbuildable(node, str(exc)), node.start_mark) from None
+        if type(value) is int and abs(value) >= _INT_LIMIT:  # 0x... escapes the digit limit when read
+            raise ConstructorError(None, None, _unbuildable(node, "digits"), node.start_mark)
+        return value
+
+
+_INT_LIMIT = 10 ** sys.get_int_max_str_digits()  # the smallest integer Python will not write
+
+
+def _unbuildable(node: yaml.Node, reason: str) -> str:
+    kind = str(node.tag).rsplit(":", 1)[-1]
+    value = str(node.value)
+    shown = value if len(value) <= 40 else f"{value[:20]}...({len(value)} characters)"
+    if kind == "int" and "digits" in reason:
+        reason = f"an integer of more than {sys.get_int_max_str_digits()} digits, which Python does not read or write"
+    return f"cannot read the {kind} {shown}: {reason}; quote it to keep it as text"
+
 
 Skill = Annotated[StrictStr, Field(min_length=1, max_length=MAX_SKILL_LEN)]
 
@@ -77,8 +125,12 @@ class ProjectSpec(BaseModel):
     tasks: list[TaskSpec]
 
 
-def _fail(label: str, task: str, field: str, problem: str) -> ProjectFileError:
-    return ProjectFileError(f"{label}: task '{task}' field '{field}': {problem}")
+def _fail(label: str, problem: str, *, task: str | None = None, field: str | None = None) -> ProjectFileError:
+    """`<file>: task '<id>' field '<field>': <problem>`, leaving out what does not apply."""
+    where = " ".join(
+        part for part in (f"task '{task}'" if task else "", f"field '{field}'" if field else "") if part
+    )
+    return ProjectFileError(f"{label}: {where}: {problem}" if where else f"{label}: {problem}")
 
 
 def _task_label(raw: Any, index: int) -> str:
@@ -93,16 +145,18 @@ def _task_label(raw: Any, index: int) -> str:
 def _from_validation_error(label: str, raw: Any, exc: ValidationError) -> ProjectFileError:
     err = exc.errors()[0]
     loc = list(err["loc"])
-    problem = "unknown field" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
+    problem = (
+        "unknown field" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
+    )
     if err["type"] == "literal_error" and loc[-1:] == ["priority"]:
         problem = f"unknown priority {err.get('input')!r}; use low, medium, high or urgent"
     if len(loc) >= 2 and loc[0] == "tasks" and isinstance(loc[1], int):
         task = _task_label(raw, loc[1])
-        field = str(loc[2]) if len(loc) > 2 else "-"
-        if len(loc) > 3 and isinstance(loc[3], int):
+        field = str(loc[2]) if len(loc) > 2 else None
+        if field is not None and len(loc) > 3 and isinstance(loc[3], int):
             field += f"[{loc[3]}]"
-        return _fail(label, task, field, problem)
-    return _fail(label, FILE_LEVEL, ".".join(str(p) for p in loc) or "-", problem)
+        return _fail(label, problem, task=task, field=field)
+    return _fail(label, problem, field=".".join(str(p) for p in loc) or None)
 
 
 def _find_cycle(tasks: list[TaskSpec]) -> list[str] | None:
@@ -136,31 +190,57 @@ def _find_cycle(tasks: list[TaskSpec]) -> list[str] | None:
     return None
 
 
+def _screen(text: str, label: str) -> None:
+    """Refuse aliases and too many values on the event stream, before any value is built."""
+    nodes = 0
+    for event in yaml.parse(text, Loader=_SafeLoader):
+        if isinstance(event, yaml.AliasEvent):
+            raise _fail(
+                label,
+                f"{_at(event.start_mark)}: YAML aliases (*{event.anchor}) are not accepted in project "
+                "files (a few of them can expand into billions of values); write the value out in full",
+            )
+        if isinstance(event, _NODE_EVENTS):
+            nodes += 1
+            if nodes > MAX_PROJECT_FILE_NODES:
+                raise _fail(
+                    label,
+                    f"more than {MAX_PROJECT_FILE_NODES:,} values (the limit, reached at "
+                    f"{_at(event.start_mark)}); {SPLIT_HINT}",
+                )
+
+
+def _at(mark: Any) -> str:
+    return f"line {mark.line + 1} column {mark.column + 1}"
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    if isinstance(exc, ConstructorError) and mark is not None:
+        return f"{_at(mark)}: {problem}"  # the YAML is fine; one of its values is not
+    where = f" at {_at(mark)}" if mark is not None else ""
+    return f"YAML syntax error{where}: {problem}"
+
+
 def parse_project(text: str, label: str) -> ProjectSpec:
     """Parse and check a project file's text; raise ProjectFileError with the one-line reason."""
+    if len(text) > MAX_PROJECT_FILE_BYTES:
+        raise _fail(label, f"the file is larger than {MAX_PROJECT_FILE_BYTES // 2**20} MiB; {SPLIT_HINT}")
     try:
-        raw = yaml.load(text, Loader=_SafeLoader)
+        _screen(text, label)
+        raw = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise _fail(label, FILE_LEVEL, "-", f"YAML syntax error{where}: {problem}") from None
+        raise _fail(label, _yaml_problem(exc)) from None
     return check_project(raw, label)
 
 
 def check_project(raw: Any, label: str) -> ProjectSpec:
     """Check an already-parsed project document (a dict as YAML would give)."""
     if raw is None or raw == {} or (isinstance(raw, dict) and raw.get("tasks") in (None, [])):
-        raise _fail(
-            label, FILE_LEVEL, "tasks", "the file has no tasks; expected `tasks:` with a list of tasks"
-        )
+        raise _fail(label, "the file has no tasks; expected `tasks:` with a list of tasks", field="tasks")
     if not isinstance(raw, dict):
-        raise _fail(
-            label,
-            FILE_LEVEL,
-            "-",
-            f"expected a mapping with `project:` and `tasks:`, got {type(raw).__name__}",
-        )
+        raise _fail(label, f"expected a mapping with `project:` and `tasks:`, got {type(raw).__name__}")
     try:
         spec = ProjectSpec.model_validate(raw)
     except ValidationError as exc:
@@ -168,26 +248,47 @@ def check_project(raw: Any, label: str) -> ProjectSpec:
     seen: set[str] = set()
     for task in spec.tasks:
         if task.id in seen:
-            raise _fail(label, task.id, "id", "duplicate id; every task id must be unique")
+            raise _fail(label, "duplicate id; every task id must be unique", task=task.id, field="id")
         seen.add(task.id)
     for task in spec.tasks:
         if task.id in task.dependencies:
-            raise _fail(label, task.id, "dependencies", "a task cannot depend on itself")
+            raise _fail(label, "a task cannot depend on itself", task=task.id, field="dependencies")
         if len(set(task.dependencies)) != len(task.dependencies):
-            raise _fail(label, task.id, "dependencies", "a dependency is listed twice")
+            raise _fail(label, "a dependency is listed twice", task=task.id, field="dependencies")
     cycle = _find_cycle(spec.tasks)
     if cycle is not None:
-        raise _fail(label, cycle[0], "dependencies", "dependency cycle: " + " -> ".join(cycle))
+        raise _fail(label, "dependency cycle: " + " -> ".join(cycle), task=cycle[0], field="dependencies")
     return spec
 
 
 def load_project_file(path: Path | str) -> ProjectSpec:
-    """Read and check a project file from disk."""
+    """Read and check a project file from disk (at most MAX_PROJECT_FILE_BYTES of it)."""
     label = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with Path(path).open("rb") as fh:  # read bounded: the path may be /dev/zero or a growing log
+            data = fh.read(MAX_PROJECT_FILE_BYTES + 1)
     except OSError as exc:
-        raise _fail(label, FILE_LEVEL, "-", f"cannot read the file: {exc.strerror or exc}") from None
+        raise _fail(label, _unreadable(Path(path), exc)) from None
+    if len(data) > MAX_PROJECT_FILE_BYTES:
+        raise _fail(label, f"the file is larger than {MAX_PROJECT_FILE_BYTES // 2**20} MiB; {SPLIT_HINT}")
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
-        raise _fail(label, FILE_LEVEL, "-", "the file is not UTF-8 text") from None
+        raise _fail(label, "the file is not UTF-8 text") from None
     return parse_project(text, label)
+
+
+def _unreadable(path: Path, exc: OSError) -> str:
+    """Why the file cannot be read; when it is missing, where the stub looked and how to pass it."""
+    reason = f"cannot read the file: {exc.strerror or exc}"
+    if isinstance(exc, FileNotFoundError):
+        return (
+            f"{reason}. The stub looked for {path.absolute()} in its own filesystem; under Docker "
+            "Compose that is the pm-agent container's, not your host's: mount the file "
+            '(`volumes: ["./fleet.yaml:/project/fleet.yaml:ro"]`, PM_PROJECT_FILE=/project/fleet.yaml) '
+            "or load it into the running stub: "
+            "`docker compose exec -T pm-agent python -m pm_agent_stub load /dev/stdin < fleet.yaml`"
+        )
+    if isinstance(exc, PermissionError):
+        return f"{reason}. The stub runs as uid {os.getuid()}; make the file readable to it (chmod a+r)"
+    return reason

@@ -32,7 +32,11 @@ def json_size(value: object) -> int:
     """
     try:
         text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    except ValueError:
+    except ValueError as exc:
+        if "digits" in str(exc):  # Python refuses to write integers of more than 4,300 digits
+            raise ValueError(
+                "contains an integer too long to write as JSON (over 4,300 digits); send it as a string"
+            ) from None
         raise ValueError(
             "contains NaN or Infinity, which are not JSON numbers; send null or a string instead"
         ) from None

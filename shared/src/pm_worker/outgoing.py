@@ -21,25 +21,14 @@ from typing import Any
 from pydantic import JsonValue
 
 from pm_protocol.limits import MAX_JSON_BYTES, MAX_TEXT, json_size
+from pm_worker.clip import clip
 
 REDACTED = "[redacted]"
-_TAIL_SHARE = 3  # a cut text keeps 1/3 of its room for the tail: the end of a log is where the error is
-
-
-def cut_marker(cut: int) -> str:
-    return f"\n… [cut {cut:,} characters] …\n"
 
 
 def fit_text(text: str, limit: int = MAX_TEXT) -> str:
     """`text` if it fits, else its head and tail around a marker saying how much was cut."""
-    if len(text) <= limit:
-        return text
-    room = limit - len(cut_marker(len(text)))
-    if room <= 0:
-        return text[:limit]
-    tail = room // _TAIL_SHARE
-    head = room - tail
-    return text[:head] + cut_marker(len(text) - head - tail) + (text[len(text) - tail:] if tail else "")
+    return clip(text, limit, keep="both")
 
 
 def stand_in(what: str, reason: str) -> dict[str, JsonValue]:

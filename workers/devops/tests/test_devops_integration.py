@@ -21,7 +21,7 @@ import anyio
 import mcp
 import pytest
 
-from pm_agent_stub.testing import StubProcess, call_tool, start_stub, tasks_yaml
+from pm_agent_stub.testing import StubProcess, call_tool, read_events, start_stub, tasks_yaml
 from tests.helpers import REPO_ROOT
 
 DOCKERFILE = """\
@@ -185,6 +185,72 @@ async def test_unreachable_engine_ends_as_a_blocker_saying_so(board: tuple[Path,
         assert "Docker engine" in blocker["resolution_suggestion"]
         proc.wait(timeout=30)
         assert proc.returncode == 0
+    finally:
+        stop(proc)
+        stub.stop()
+
+
+@pytest.mark.anyio
+async def test_a_tag_on_an_image_the_fleet_did_not_build_is_never_moved(
+        board: tuple[Path, Path], base_image: str) -> None:
+    """A tag that already names a foreign image (here a fresh tag of the base image, standing in
+    for the fleet's own base image) is refused; the tag still names the same image afterwards."""
+    import docker
+
+    workspace, tmp = board
+    (workspace / "hello" / "greeting.txt").write_text("hi\n")
+    client = docker.from_env()
+    foreign = f"pm-fleet-test/foreign-{uuid.uuid4().hex[:8]}:latest"
+    repo, _, version = foreign.rpartition(":")
+    client.images.get(base_image).tag(repo, version)
+    before = client.images.get(foreign).id
+    project = tmp / "board.yaml"
+    project.write_text(tasks_yaml(
+        {"id": "clobber", "name": "Build over a foreign tag", "required_skills": ["docker"],
+         "payload": {"context": "hello", "tag": foreign}},
+        project="devops-it"))
+    stub = start_stub(tmp / "board.db", project=project)
+    log = tmp / "worker.log"
+    proc = start_worker(stub, workspace, log, AGENT_ID="devops-it", MAX_TASKS="1", PYTHON_IMAGE=base_image)
+    try:
+        ctxs = await wait_settled(stub, ["clobber"], proc, log, timeout=120)
+        assert ctxs["clobber"]["task"]["status"] == "blocked", read(log)
+        [blocker] = ctxs["clobber"]["blockers"]
+        assert blocker["description"].startswith(
+            f"payload.tag {foreign!r} already names image {before[:19]}, which this fleet did not build "
+            "(it has no pm-agent-fleet.task label): the worker never moves such a tag.")
+        assert client.images.get(foreign).id == before
+    finally:
+        stop(proc)
+        stub.stop()
+        with contextlib.suppress(docker.errors.DockerException):
+            client.images.remove(foreign)  # the tag only: the base image stays
+        client.close()
+
+
+@pytest.mark.anyio
+async def test_a_build_with_one_enormous_output_line_ends_in_one_blocker(
+        board: tuple[Path, Path], base_image: str) -> None:
+    workspace, tmp = board
+    (workspace / "hello" / "Dockerfile").write_text(
+        "ARG PYTHON_IMAGE\nFROM ${PYTHON_IMAGE}\nRUN python -c \"print('E' * 20000); raise SystemExit(3)\"\n")
+    project = tmp / "board.yaml"
+    project.write_text(tasks_yaml(
+        {"id": "loud", "name": "Loud broken build", "required_skills": ["docker"],
+         "payload": {"context": "hello", "tag": f"pm-fleet-test/loud-{uuid.uuid4().hex[:8]}"}},
+        project="devops-it"))
+    stub = start_stub(tmp / "board.db", project=project)
+    log = tmp / "worker.log"
+    proc = start_worker(stub, workspace, log, AGENT_ID="devops-it", MAX_TASKS="1", PYTHON_IMAGE=base_image)
+    try:
+        ctxs = await wait_settled(stub, ["loud"], proc, log, timeout=180)
+        assert ctxs["loud"]["task"]["status"] == "blocked", read(log)
+        [blocker] = ctxs["loud"]["blockers"]
+        assert "non-zero code: 3" in blocker["description"]
+        assert "… [cut " in blocker["description"]
+        assert len(blocker["description"]) < 10_000
+        assert len(read_events(stub.db, "assigned", "loud")) == 1
+        assert "refused the task's outcome" not in read(log)
     finally:
         stop(proc)
         stub.stop()

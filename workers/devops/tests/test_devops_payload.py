@@ -9,6 +9,7 @@ import pytest
 
 from devops_worker import BuildPayload, DevOpsWorker, engine, parse_payload
 from devops_worker.engine import BuildFailed, BuildState, ImageInfo, SmokeResult
+from devops_worker.worker import BuildProgress
 from pm_worker import Artifact, Assignment, TaskBlocked, TaskContext
 from pm_worker.settings import load_settings
 
@@ -16,6 +17,13 @@ from pm_worker.settings import load_settings
 def assignment(payload: dict[str, Any], task_id: str = "build-image", checkpoint: Any = None) -> Assignment:
     return Assignment(task_id=task_id, task_name=f"Task {task_id}", required_skills=["docker"],
                       payload=payload, checkpoint=checkpoint)
+
+
+def context(pm: Any, task: Assignment, workspace: Path) -> TaskContext:
+    """What `pm_worker` hands `execute`: a context holding the payload checked with `BuildPayload`."""
+    ctx = TaskContext(pm, task, workspace)
+    ctx.payload = parse_payload(task)
+    return ctx
 
 
 @pytest.fixture
@@ -157,6 +165,7 @@ def fake_engine(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     monkeypatch.setattr(engine, "build", build)
     monkeypatch.setattr(engine, "smoke", smoke)
     monkeypatch.setattr(engine, "existing_image", lambda client, image_id, tag: calls["existing"])
+    monkeypatch.setattr(engine, "check_tag", lambda client, tag: None)  # the real one: test_devops_integration
     return calls
 
 
@@ -169,7 +178,7 @@ async def test_success_checkpoints_the_build_and_logs_the_image(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PYTHON_IMAGE", "python:3.11-slim")
     task = assignment(PAYLOAD)
-    message = await worker.execute(task, TaskContext(fake_pm, task, workspace))
+    message = await worker.execute(task, context(fake_pm, task, workspace))
     assert "demo:latest" in message
     assert "smoke test `python -m calc add 2 3` passed" in message
     kw = fake_engine["build_kw"]
@@ -196,7 +205,7 @@ async def test_resume_skips_the_build_when_the_checkpointed_image_exists(
         worker: DevOpsWorker, workspace: Path, fake_pm: Any, fake_engine: dict[str, Any]) -> None:
     fake_engine["existing"] = IMAGE
     task = assignment(PAYLOAD, checkpoint={"stage": "built", "image_id": IMAGE.image_id, "tag": "demo:latest"})
-    message = await worker.execute(task, TaskContext(fake_pm, task, workspace))
+    message = await worker.execute(task, context(fake_pm, task, workspace))
     assert fake_engine["build"] == 0
     assert "reused the image sha256:abababababab from this task's checkpoint" in message
     assert any("from this task's checkpoint still exists; skipping the build" in m for _, m, _ in fake_pm.progress)
@@ -214,7 +223,7 @@ async def test_an_image_a_dependency_built_with_this_tag_is_reused(
     same = Artifact(artifact_id=2, artifact_type="docker_image", task_id="build-image", location="demo:latest",
                     data={"image_id": IMAGE.image_id, "build_seconds": 4.2}, **sent)
     task = assignment(PAYLOAD).model_copy(update={"dependency_artifacts": [other, same]})
-    message = await worker.execute(task, TaskContext(fake_pm, task, workspace))
+    message = await worker.execute(task, context(fake_pm, task, workspace))
     assert fake_engine["build"] == 0
     assert "reused the image sha256:abababababab built by task build-image" in message
     assert fake_engine["smoke"][0]["image_id"] == IMAGE.image_id
@@ -226,7 +235,7 @@ async def test_nocache_always_builds(
     fake_engine["existing"] = IMAGE
     task = assignment({**PAYLOAD, "nocache": True},
                       checkpoint={"stage": "built", "image_id": IMAGE.image_id, "tag": "demo:latest"})
-    await worker.execute(task, TaskContext(fake_pm, task, workspace))
+    await worker.execute(task, context(fake_pm, task, workspace))
     assert fake_engine["build"] == 1
 
 
@@ -234,7 +243,7 @@ async def test_nocache_always_builds(
 async def test_resume_rebuilds_when_the_checkpointed_image_is_gone(
         worker: DevOpsWorker, workspace: Path, fake_pm: Any, fake_engine: dict[str, Any]) -> None:
     task = assignment(PAYLOAD, checkpoint={"stage": "built", "image_id": IMAGE.image_id, "tag": "demo:latest"})
-    await worker.execute(task, TaskContext(fake_pm, task, workspace))
+    await worker.execute(task, context(fake_pm, task, workspace))
     assert fake_engine["build"] == 1
     assert any("from this task's checkpoint is gone; building again" in m for _, m, _ in fake_pm.progress)
 
@@ -243,7 +252,7 @@ async def test_resume_rebuilds_when_the_checkpointed_image_is_gone(
 async def test_no_smoke_command_means_build_only(
         worker: DevOpsWorker, workspace: Path, fake_pm: Any, fake_engine: dict[str, Any]) -> None:
     task = assignment({"context": "app"})
-    message = await worker.execute(task, TaskContext(fake_pm, task, workspace))
+    message = await worker.execute(task, context(fake_pm, task, workspace))
     assert fake_engine["smoke"] == []
     assert "no smoke test ran" in message
     assert fake_pm.artifacts[0]["data"]["smoke_output"] is None
@@ -261,7 +270,7 @@ async def test_smoke_failures_are_blockers_with_the_output(
     fake_engine["smoke_result"] = result
     task = assignment(PAYLOAD)
     with pytest.raises(TaskBlocked) as err:
-        await worker.execute(task, TaskContext(fake_pm, task, workspace))
+        await worker.execute(task, context(fake_pm, task, workspace))
     assert words in err.value.description
     assert err.value.severity == "high"
     assert fake_pm.artifacts == []
@@ -278,7 +287,7 @@ async def test_build_failure_is_a_blocker_with_the_engine_text(
     monkeypatch.setattr(engine, "build", failing_build)
     task = assignment(PAYLOAD)
     with pytest.raises(TaskBlocked, match="returned a non-zero code: 1"):
-        await worker.execute(task, TaskContext(fake_pm, task, workspace))
+        await worker.execute(task, context(fake_pm, task, workspace))
     assert fake_engine["smoke"] == []
     assert fake_pm.checkpoints == []
 
@@ -289,7 +298,7 @@ async def test_unreachable_engine_is_a_blocker_saying_so(
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent.sock")
     task = assignment(PAYLOAD)
     with pytest.raises(TaskBlocked) as err:
-        await worker.execute(task, TaskContext(fake_pm, task, workspace))
+        await worker.execute(task, context(fake_pm, task, workspace))
     text = err.value.description
     assert text.startswith("Docker engine unreachable at unix:///nonexistent.sock: ")
     assert "No such file or directory" in text
@@ -299,7 +308,8 @@ async def test_unreachable_engine_is_a_blocker_saying_so(
 def test_permission_denied_names_the_fix() -> None:
     err = engine.unreachable(PermissionError(13, "Permission denied"))
     assert "Permission denied" in str(err)
-    assert "DOCKER_GID" in str(err)
+    assert "socket's group" in str(err)
+    assert 'user: "0:0"' in str(err)
 
 
 # -- build progress throttling ---------------------------------------------------------
@@ -309,12 +319,12 @@ def test_permission_denied_names_the_fix() -> None:
 async def test_build_output_is_reported_throttled(worker: DevOpsWorker, workspace: Path, fake_pm: Any) -> None:
     import anyio
 
-    worker.progress_interval = 3600  # only the line count triggers a report here
-    worker.progress_lines = 10
     state = BuildState()
     ctx = TaskContext(fake_pm, assignment({}), workspace)
+    # only the line count or a new step triggers a report here
+    progress = BuildProgress(ctx, state, "demo:latest", interval=3600, lines=10)
     async with anyio.create_task_group() as tg:
-        tg.start_soon(worker._report_build, ctx, state, "demo:latest")
+        tg.start_soon(progress.run)
         for i in range(1, 26):
             state.add(f"Step {i}/25 : line {i}")
         with anyio.fail_after(5):
@@ -353,8 +363,37 @@ async def test_cancel_during_the_smoke_test_removes_its_container(
     task = assignment(PAYLOAD)
     with anyio.fail_after(10):
         async with anyio.create_task_group() as tg:
-            tg.start_soon(worker.execute, task, TaskContext(fake_pm, task, workspace))
+            tg.start_soon(worker.execute, task, context(fake_pm, task, workspace))
             await anyio.to_thread.run_sync(started.wait, 10)
             tg.cancel_scope.cancel()
     assert removed_ids == ["c0ffee"]
     assert fake_pm.artifacts == []
+
+
+@pytest.mark.anyio
+async def test_a_build_faster_than_the_first_tick_still_reports_its_last_step(
+        workspace: Path, fake_pm: Any) -> None:
+    """Issue 13: a 0.3 s build whose only reported line was ` ---> Running in ...`."""
+    state = BuildState()
+    progress = BuildProgress(TaskContext(fake_pm, assignment({}), workspace), state, "demo:latest",
+                             interval=2.0, lines=40)
+    state.add("Step 1/2 : FROM python:3.11-slim")
+    await progress.tick()
+    state.add(" ---> 70cf2e589f94")
+    state.add("Step 2/2 : COPY greeting.txt /greeting.txt")
+    state.add(" ---> Running in ff29247e41ca")
+    await progress.tick(final=True)
+    await progress.tick(final=True)  # nothing new: nothing sent
+    assert [m for _, m, _ in fake_pm.progress] == [
+        "build demo:latest: Step 1/2 : FROM python:3.11-slim",
+        "build demo:latest: Step 2/2 : COPY greeting.txt /greeting.txt",
+    ]
+
+
+def test_build_lines_and_engine_errors_are_cut() -> None:
+    state = BuildState()
+    state.add("E" * 20_000)
+    assert len(state.snapshot().last_line) == engine.LINE_LIMIT
+    assert state.snapshot().last_line.endswith(" characters]")
+    assert engine.tail("x" * 10_000, 100).startswith("… [")
+    assert len(engine.tail("x" * 10_000, 100)) == 100

@@ -12,10 +12,10 @@ import pytest
 from documentation_worker.apidoc import (
     ModuleDoc,
     SourceError,
-    discover_modules,
     format_signature,
     parse_module,
 )
+from documentation_worker.sources import discover_modules
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SHAPES = FIXTURES / "shapes"

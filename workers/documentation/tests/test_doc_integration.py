@@ -36,9 +36,11 @@ def stub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StubProcess]:
     proc.stop()
 
 
-def run_worker(stub: StubProcess, workspace: Path, skill: str, max_tasks: int) -> tuple[int, str]:
-    """Run the worker until it has handled `max_tasks` tasks (it then exits by itself); (exit code, log)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PM_", "AGENT_", "LOG_"))}
+def run_worker(stub: StubProcess, workspace: Path, skill: str, max_tasks: int, **extra: str) -> tuple[int, str]:
+    """Run the worker until it has handled `max_tasks` tasks (it then exits by itself); (exit code, log).
+
+    `extra` are more environment variables (e.g. ``DOCS_MAX_FILES="3"``)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PM_", "AGENT_", "LOG_", "DOCS_"))}
     env.update(
         {
             "PM_AGENT_URL": stub.url,
@@ -51,6 +53,7 @@ def run_worker(stub: StubProcess, workspace: Path, skill: str, max_tasks: int) -
             "LOG_FORMAT": "json",
             "HEALTH_DIR": str(workspace.parent / "health"),
             "PYTHONUNBUFFERED": "1",
+            **extra,
         }
     )
     try:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from documentation_worker.apidoc import ModuleDoc, discover_modules, parse_module
+from documentation_worker.apidoc import ModuleDoc, parse_module
 from documentation_worker.render import (
     ArtifactInfo,
     collect_examples,
@@ -18,6 +18,7 @@ from documentation_worker.render import (
     render_report,
     render_tutorial,
 )
+from documentation_worker.sources import discover_modules
 
 SHAPES = Path(__file__).resolve().parent / "fixtures" / "shapes"
 

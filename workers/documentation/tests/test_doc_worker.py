@@ -8,8 +8,10 @@ from typing import Any
 
 import pytest
 
+from documentation_worker.payload import DocsPayload
 from documentation_worker.worker import DocumentationWorker
 from pm_worker import Assignment, TaskBlocked, TaskContext, WorkerSettings
+from pm_worker.payload import parse_payload
 
 pytestmark = pytest.mark.anyio
 
@@ -39,9 +41,15 @@ def make_task(payload: dict[str, Any], **fields: Any) -> Assignment:
     )
 
 
+def make_context(workspace: Path, pm: Any, task: Assignment) -> TaskContext:
+    """What `pm_worker` hands `execute`: a context holding the payload checked with the worker's model."""
+    ctx = TaskContext(pm, task, workspace)
+    ctx.payload = parse_payload(DocsPayload, task.payload, task_id=task.task_id, role="documentation")
+    return ctx
+
+
 async def execute(workspace: Path, pm: Any, task: Assignment) -> str:
-    ctx = TaskContext(pm, task, workspace)  # type: ignore[arg-type]
-    return await make_worker(workspace).execute(task, ctx)
+    return await make_worker(workspace).execute(task, make_context(workspace, pm, task))
 
 
 async def test_identity() -> None:
@@ -126,7 +134,7 @@ async def test_syntax_error_blocks_naming_file_and_line(workspace: Path, pm: Any
 
 async def test_stopping_saves_a_checkpoint_and_ends_cancelled(workspace: Path, pm: Any) -> None:
     task = make_task({"path": "shapes"})
-    ctx = TaskContext(pm, task, workspace)  # type: ignore[arg-type]
+    ctx = make_context(workspace, pm, task)
     ctx.stopping = True
     with pytest.raises(asyncio.CancelledError):
         await make_worker(workspace).execute(task, ctx)
@@ -202,6 +210,8 @@ async def test_report_without_artifacts_blocks(workspace: Path, pm: Any) -> None
         ({"path": "missing"}, "does not exist"),
         ({"path": "shapes", "output": "/etc/api"}, "leaves the workspace"),
         ({"path": 7}, "payload.path must be a non-empty string"),
+        ({"path": "shapes", "ouput": "site/"}, r"unknown field 'ouput' \(accepted fields: kind, path, output, "),
+        ({"kind": "tutorial", "path": "shapes", "api_docs": ["x"]}, "payload.api_docs must be a non-empty string"),
     ],
 )
 async def test_bad_payloads_block(workspace: Path, pm: Any, payload: dict[str, Any], problem: str) -> None:

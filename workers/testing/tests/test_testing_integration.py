@@ -49,7 +49,7 @@ def board(stub: StubProcess, tmp_path_factory: pytest.TempPathFactory) -> dict[s
     workspace = tmp_path_factory.mktemp("testing-it") / "workspace"
     shutil.copytree(FIXTURES / "suite", workspace / "project")
     skill = f"tests-{uuid.uuid4().hex[:8]}"
-    passing, failing = f"{skill}-passing", f"{skill}-failing"
+    passing, failing, misspelt = f"{skill}-passing", f"{skill}-failing", f"{skill}-misspelt"
     load_tasks(
         stub.db,
         {
@@ -66,6 +66,12 @@ def board(stub: StubProcess, tmp_path_factory: pytest.TempPathFactory) -> dict[s
             "required_skills": [skill],
             "payload": {"path": "project", "command": "python -m pytest -q failing", "env": NO_PLUGINS},
         },
+        {
+            "id": misspelt,
+            "name": "A payload with a typo",
+            "required_skills": [skill],
+            "payload": {"path": "project", "comand": "python -m pytest -q failing"},
+        },
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PM_", "AGENT_", "LOG_"))}
     env.update(
@@ -74,7 +80,7 @@ def board(stub: StubProcess, tmp_path_factory: pytest.TempPathFactory) -> dict[s
             "WORKSPACE": str(workspace),
             "AGENT_ID": f"testing-it-{skill}",
             "AGENT_SKILLS": f"testing,pytest,unit-testing,integration-testing,{skill}",
-            "MAX_TASKS": "2",
+            "MAX_TASKS": "3",
             "POLL_WAIT_SECONDS": "2",
             "LOG_FORMAT": "json",
             "HEALTH_DIR": str(workspace.parent / "health"),
@@ -101,8 +107,10 @@ def board(stub: StubProcess, tmp_path_factory: pytest.TempPathFactory) -> dict[s
         "workspace": workspace,
         "passing": task_context(stub, passing),
         "failing": task_context(stub, failing),
+        "misspelt": task_context(stub, misspelt),
         "passing_id": passing,
         "failing_id": failing,
+        "misspelt_id": misspelt,
     }
 
 
@@ -144,3 +152,15 @@ def test_failing_suite_ends_blocked_naming_the_failing_tests(board: dict[str, An
         entry["message"].startswith("1 passed, 2 failed, 0 skipped, 1 errors in project")
         for entry in context["progress_log"]
     )
+
+
+def test_a_misspelt_payload_key_ends_blocked_naming_it(board: dict[str, Any]) -> None:
+    context = board["misspelt"]
+    assert context["task"]["status"] == "blocked", context
+    [blocker] = context["blockers"]
+    assert blocker["description"] == (
+        f"invalid testing payload for task {board['misspelt_id']}: unknown field 'comand' "
+        "(accepted fields: path, command, timeout_seconds, report, env)"
+    )
+    assert context["artifacts"] == []  # nothing ran: not the default command either
+    assert not [entry for entry in context["progress_log"] if entry["message"].startswith("Running")]

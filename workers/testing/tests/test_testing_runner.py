@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import signal
 import sys
 import time
@@ -149,3 +151,50 @@ async def test_grandchild_holding_the_pipe_does_not_hang_the_run(tmp_path: Path)
 async def test_missing_program(tmp_path: Path) -> None:
     with pytest.raises(CommandNotFound, match="cannot run 'no-such-program-here'"):
         await run_command(["no-such-program-here", "--version"], tmp_path, timeout=5)
+
+
+# A main process that starts `setsid sleep 300` (it leaves the process group), records its pid, then ends or hangs.
+ESCAPER = """
+import subprocess, sys, time
+child = subprocess.Popen(["setsid", "sleep", "300"])
+with open(sys.argv[1] + ".tmp", "w") as f:
+    f.write(str(child.pid))
+import os
+os.replace(sys.argv[1] + ".tmp", sys.argv[1])
+print("escaper started", flush=True)
+if sys.argv[2] == "hang":
+    time.sleep(600)
+"""
+
+
+@pytest.mark.parametrize("how", ["exit", "hang"])
+async def test_a_setsid_grandchild_does_not_survive_the_run(tmp_path: Path, how: str) -> None:
+    pid_file = tmp_path / "pid"
+    try:
+        result = await run_command(
+            [sys.executable, "-c", ESCAPER, str(pid_file), how], tmp_path, timeout=3 if how == "hang" else 60,
+            kill_grace=2)
+        assert result.timed_out == (how == "hang")
+        assert result.tail == ("escaper started",)
+        grandchild = int(pid_file.read_text())
+        await wait_for(lambda: process_gone(grandchild), what="the setsid grandchild gone")
+    finally:
+        if pid_file.exists():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid_file.read_text()), signal.SIGKILL)
+
+
+async def test_long_lines_are_cut_and_a_line_without_end_cannot_grow_memory(tmp_path: Path) -> None:
+    script = "import sys\nprint('E' * 20000)\nsys.stdout.write('x' * 50_000_000)\nsys.stdout.flush()"
+    seen: list[str] = []
+    result = await run_command([sys.executable, "-c", script], tmp_path, timeout=120, on_line=seen.append,
+                               line_limit=100)
+    assert result.returncode == 0
+    first, last = result.tail
+    assert len(first) == len(last) == 100
+    assert first == "E" * 75 + "… [cut 19,925 characters]"
+    kept = last.split("…")[0]
+    assert kept == "x" * len(kept)
+    assert last == f"{kept}… [cut {50_000_000 - len(kept):,} characters]"
+    assert seen == list(result.tail)
+    assert len(result.tail_text(2, limit=150)) == 150

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 import time
 from pathlib import Path
@@ -11,7 +12,10 @@ from typing import Any
 import pytest
 
 from pm_worker import Assignment, TaskBlocked, TaskContext, WorkerSettings
+from pm_worker.payload import parse_payload
 from testing_worker.junit import CaseResult, JUnitReport
+from testing_worker.payload import TestingPayload
+from testing_worker.runner import RunResult
 from testing_worker.worker import (
     OutputWatch,
     TestingWorker,
@@ -21,6 +25,7 @@ from testing_worker.worker import (
     child_environment,
     existing_junit,
     is_pytest,
+    report_data,
 )
 
 NO_PLUGINS = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
@@ -48,8 +53,10 @@ async def wait_gone(pid: int, timeout: float = 10.0) -> None:
 
 
 async def execute(workspace: Path, pm: Any, task: Assignment) -> str:
+    """What `pm_worker` does for each task: check the payload with the worker's model, then `execute`."""
     ctx = TaskContext(pm, task, workspace)
     worker = TestingWorker(WorkerSettings(workspace=workspace, agent_id="testing-test"))
+    ctx.payload = parse_payload(TestingPayload, task.payload, task_id=task.task_id, role=worker.role)
     return await worker.execute(task, ctx)
 
 
@@ -273,8 +280,24 @@ async def test_missing_program_blocks(workspace: Path, pm: Any) -> None:
         ({"path": "suite", "env": {"PM_AGENT_TOKEN": "x"}}, "not a variable name a task may set"),
         ({"path": "suite", "env": ["A=1"]}, "payload.env must be a mapping"),
         ({"path": "suite", "command": ""}, "payload.command must be a non-empty string"),
+        ({"path": "suite", "comand": "pytest -x"}, r"unknown field 'comand' \(accepted fields: path, command, "),
+        ({"path": "suite", "timeout_seconds": True}, "timeout_seconds must be a number"),
+        ({"path": "suite", "env": {"A": [1]}}, "payload.env.A must be text or a number"),
     ],
 )
 async def test_bad_payloads_block(workspace: Path, pm: Any, payload: dict[str, Any], problem: str) -> None:
     with pytest.raises(TaskBlocked, match=problem):
         await execute(workspace, pm, make_task(payload))
+
+
+def test_report_data_fits_the_stub_with_exact_counts() -> None:
+    cases = tuple(CaseResult(f"test_many.py::test_fails[case-{i:05d}-{'x' * 40}]", "failed", "E" * 300)
+                  for i in range(6000))
+    result = RunResult(argv=("pytest",), returncode=1, timed_out=False, duration=1.0, tail=(), line_count=0)
+    data = report_data(JUnitReport(cases=cases), result, "many", "python -m pytest")
+    size = len(json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode())
+    assert size <= 200 * 1024
+    assert (data["failed"], data["total"]) == (6000, 6000)
+    assert len(data["failing"]) + data["failing_not_listed"] == 6000
+    assert len(data["failing"]) > 1500  # the budget is used, not halved away
+    assert data["failures"][0]["id"] == cases[0].test_id

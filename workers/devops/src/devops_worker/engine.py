@@ -22,9 +22,14 @@ import docker
 import docker.errors
 import requests.exceptions
 
+from pm_worker.clip import clip
+
 STEP = re.compile(r"^Step (\d+)/(\d+)\s*:")
 OUTPUT_LIMIT = 4000  # characters of smoke output kept for the blocker / artifact
 TAIL_LINES = 25  # build log lines quoted in a build-failure blocker
+LINE_LIMIT = 500  # characters of one build output line kept
+ENGINE_TEXT_LIMIT = 2000  # characters of an engine error message quoted
+FLEET_LABEL = "pm-agent-fleet.task"  # on every image this fleet builds
 
 
 class EngineError(Exception):
@@ -43,6 +48,10 @@ class SmokeFailed(EngineError):
     pass
 
 
+class TagTaken(EngineError):
+    """The tag names an image this fleet did not build: moving it could replace anyone's image."""
+
+
 class Cancelled(Exception):
     """The async side asked the blocking call to stop."""
 
@@ -52,11 +61,13 @@ def engine_address() -> str:
 
 
 def unreachable(exc: BaseException) -> EngineUnreachable:
-    text = str(exc) or type(exc).__name__
+    text = clip(str(exc) or type(exc).__name__, ENGINE_TEXT_LIMIT)
     hint = ""
     if "permission denied" in text.lower():
-        hint = (" (this user may not use the socket: add the socket's group, e.g. compose"
-                " `group_add: [\"${DOCKER_GID}\"]` with DOCKER_GID=$(stat -c %g /var/run/docker.sock))")
+        hint = (" (this user may not use the socket: start the container as root so its entry point"
+                " joins the socket's group before it drops to uid 10001, as docker-compose.yml does"
+                " with `user: \"0:0\"`; or give uid 10001 the socket's group, e.g. `--group-add"
+                " $(stat -c %g /var/run/docker.sock)`)")
     return EngineUnreachable(f"Docker engine unreachable at {engine_address()}: {text}{hint}")
 
 
@@ -78,10 +89,12 @@ class BuildState:
     last_line: str = ""
     step: int = 0
     steps: int = 0
+    step_line: str = ""  # the latest `Step N/M : ...` line: what a person watching a build wants
     tail: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL_LINES))
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, line: str) -> None:
+        line = clip(line, LINE_LIMIT)
         with self.lock:
             self.lines += 1
             self.last_line = line
@@ -89,10 +102,20 @@ class BuildState:
             m = STEP.match(line)
             if m:
                 self.step, self.steps = int(m.group(1)), int(m.group(2))
+                self.step_line = line
 
-    def snapshot(self) -> tuple[int, str, int, int]:
+    def snapshot(self) -> BuildSnapshot:
         with self.lock:
-            return self.lines, self.last_line, self.step, self.steps
+            return BuildSnapshot(self.lines, self.last_line, self.step, self.steps, self.step_line)
+
+
+@dataclass(frozen=True)
+class BuildSnapshot:
+    lines: int
+    last_line: str
+    step: int
+    steps: int
+    step_line: str
 
 
 @dataclass(frozen=True)
@@ -128,7 +151,7 @@ def build(client: docker.DockerClient, *, context: Path, dockerfile: str, tag: s
                                   labels=labels, pull=pull, nocache=nocache, rm=True, forcerm=True,
                                   decode=True, timeout=int(timeout))
     except docker.errors.APIError as exc:
-        raise BuildFailed(f"Docker build of {tag} refused: {exc.explanation or exc}") from None
+        raise BuildFailed(f"Docker build of {tag} refused: {engine_text(exc)}") from None
     except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
         raise unreachable(exc) from None
     try:
@@ -147,7 +170,7 @@ def build(client: docker.DockerClient, *, context: Path, dockerfile: str, tag: s
                 image_id = str(aux["ID"])
             if "error" in chunk:
                 detail = chunk.get("errorDetail") or {}
-                error = str(detail.get("message") or chunk["error"]).strip()
+                error = clip(str(detail.get("message") or chunk["error"]).strip(), ENGINE_TEXT_LIMIT)
                 state.add(f"ERROR: {error}")
     except requests.exceptions.ReadTimeout:
         raise BuildFailed(f"Docker build of {tag} timed out after {timeout:.0f}s with no output "
@@ -160,7 +183,7 @@ def build(client: docker.DockerClient, *, context: Path, dockerfile: str, tag: s
             with contextlib.suppress(Exception):
                 close()
     if error is not None:
-        tail = "\n".join(list(state.tail)[-TAIL_LINES:])
+        tail = clip("\n".join(list(state.tail)[-TAIL_LINES:]), OUTPUT_LIMIT, keep="tail")
         raise BuildFailed(f"Docker build of {tag} failed: {error}\n--- last build output ---\n{tail}")
     return inspect_image(client, image_id or tag)
 
@@ -184,6 +207,7 @@ def existing_image(client: docker.DockerClient, image_id: str, tag: str) -> Imag
     except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
         raise unreachable(exc) from None
     if tag not in image.tags:
+        check_tag(client, tag)
         repo, _, version = tag.rpartition(":")
         image.tag(repo, version)
     return ImageInfo(image_id=str(image.id), size=int(image.attrs.get("Size") or 0), tags=(*image.tags, tag))
@@ -208,7 +232,7 @@ def smoke(client: docker.DockerClient, *, image_id: str, command: list[str], tim
         container = client.containers.create(image_id, command=command, detach=True, labels=labels)
     except docker.errors.APIError as exc:
         raise SmokeFailed(f"smoke test container for {image_id[:19]} could not be created: "
-                          f"{exc.explanation or exc}") from None
+                          f"{engine_text(exc)}") from None
     except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
         raise unreachable(exc) from None
     on_container(str(container.id))
@@ -228,7 +252,7 @@ def smoke(client: docker.DockerClient, *, image_id: str, command: list[str], tim
             raise Cancelled() from None  # removed under us: the task was cancelled
         except docker.errors.APIError as exc:
             raise SmokeFailed(f"smoke test `{_show(command)}` could not run in {image_id[:19]}: "
-                              f"{exc.explanation or exc}") from None
+                              f"{engine_text(exc)}") from None
         try:
             raw = container.logs(stdout=True, stderr=True)
         except docker.errors.NotFound:
@@ -248,9 +272,34 @@ def remove_container(client: docker.DockerClient, container_id: str) -> None:
                 raise
 
 
+def check_tag(client: docker.DockerClient, tag: str) -> None:
+    """Refuse to move ``tag`` off an image this fleet did not build (no :data:`FLEET_LABEL`).
+
+    A task may name any tag; without this, ``python:3.12-slim`` (the fleet's own base image)
+    or any other local image could be replaced by whatever the task's Dockerfile builds."""
+    try:
+        image = client.images.get(tag)
+    except docker.errors.ImageNotFound:
+        return
+    except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
+        raise unreachable(exc) from None
+    if FLEET_LABEL not in (image.labels or {}):
+        raise TagTaken(
+            f"payload.tag {tag!r} already names image {str(image.id)[:19]}, which this fleet did not build "
+            f"(it has no {FLEET_LABEL} label): the worker never moves such a tag. Give a tag of your own "
+            "(the default is pm-fleet/<task id>:latest), or remove that tag from the engine first"
+        )
+
+
+def engine_text(exc: docker.errors.APIError) -> str:
+    """What the engine said, cut to :data:`ENGINE_TEXT_LIMIT` characters."""
+    return clip(str(exc.explanation or exc), ENGINE_TEXT_LIMIT)
+
+
 def tail(text: str, limit: int = OUTPUT_LIMIT) -> str:
-    return text if len(text) <= limit else "…" + text[-limit:]
+    """The last ``limit`` characters of ``text``, saying how much was cut before them."""
+    return clip(text, limit, keep="tail")
 
 
 def _show(command: list[str]) -> str:
-    return shlex.join(command)
+    return clip(shlex.join(command), 300)

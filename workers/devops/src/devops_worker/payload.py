@@ -26,9 +26,9 @@ class BuildPayload(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    context: str = "."
-    dockerfile: str = "Dockerfile"
-    tag: str | None = None
+    context: str = Field(default=".", max_length=4096, pattern=r"^[^\x00]*$")
+    dockerfile: str = Field(default="Dockerfile", max_length=4096, pattern=r"^[^\x00]*$")
+    tag: str | None = Field(default=None, max_length=255)
     build_args: dict[str, str] = Field(default_factory=dict)
     smoke_command: list[str] | None = None
     expect_output: str | None = None

@@ -19,8 +19,9 @@ from devops_worker.engine import (
     ImageInfo,
     SmokeFailed,
     SmokeResult,
+    TagTaken,
 )
-from devops_worker.payload import BuildPayload, parse_payload
+from devops_worker.payload import BuildPayload
 from pm_worker import (
     Assignment,
     NotTaskHolder,
@@ -30,6 +31,8 @@ from pm_worker import (
     TaskContext,
     Worker,
 )
+from pm_worker.clip import clip
+from pm_worker.clip import shown as shown_value
 from pm_worker.errors import TransportError
 
 # progress bands of one task: connect 0-5, build 5-65, smoke 70-95, artifact 95-100
@@ -42,13 +45,14 @@ class DevOpsWorker(Worker):
     role = "devops"
     name = "DevOps Worker"
     skills = ("docker", "ci/cd", "deployment", "monitoring")
+    payload_model = BuildPayload
 
     #: build output is reported at most this often (seconds), or after this many lines
     progress_interval: float = 2.0
     progress_lines: int = 40
 
     async def execute(self, task: Assignment, ctx: TaskContext) -> str:
-        spec = parse_payload(task)
+        spec: BuildPayload = ctx.payload
         tag = spec.image_tag(task.task_id)
         context_dir, dockerfile = self._locate(ctx, spec)
         await ctx.progress(1, f"connecting to the Docker engine at {engine.engine_address()}")
@@ -61,7 +65,7 @@ class DevOpsWorker(Worker):
             smoke = await self._smoke(task, ctx, client, spec, tag, image) if spec.smoke_command else None
         except EngineUnreachable as exc:
             raise TaskBlocked(str(exc), severity="critical") from None
-        except (BuildFailed, SmokeFailed) as exc:
+        except (BuildFailed, SmokeFailed, TagTaken) as exc:
             raise TaskBlocked(str(exc), severity="high") from None
         finally:
             with contextlib.suppress(Exception):
@@ -71,7 +75,7 @@ class DevOpsWorker(Worker):
         await ctx.artifact(
             "docker_image",
             f"image {tag} built from {ctx.relative(context_dir)}/{dockerfile}"
-            + (f", smoke test `{shlex.join(spec.smoke_command or [])}` passed" if smoke else ""),
+            + (f", smoke test `{clip(shlex.join(spec.smoke_command or []), 300)}` passed" if smoke else ""),
             location=tag,
             data={"image_id": image.image_id, "size": image.size, "smoke_output": smoke_output,
                   "tag": tag, "smoke_command": spec.smoke_command,
@@ -81,8 +85,8 @@ class DevOpsWorker(Worker):
         built = f"reused the image {reused}" if reused else f"built in {build_seconds:.1f}s"
         message = f"{tag} ({image.image_id[:19]}, {image.size / 1e6:.1f} MB): {built}"
         if smoke:
-            expect = f", output contains {spec.expect_output!r}" if spec.expect_output else ""
-            message += f"; smoke test `{shlex.join(spec.smoke_command or [])}` passed (exit 0{expect})"
+            expect = f", output contains {shown_value(spec.expect_output, 300)}" if spec.expect_output else ""
+            message += f"; smoke test `{clip(shlex.join(spec.smoke_command or []), 300)}` passed (exit 0{expect})"
         else:
             message += "; no smoke_command given, so no smoke test ran"
         return message
@@ -127,11 +131,14 @@ class DevOpsWorker(Worker):
                 return found, seconds, f"{image_id[:19]} {origin}"
             await ctx.progress(BUILD_START, f"image {image_id[:19]} {origin} is gone; building again")
 
+        await asyncio.to_thread(engine.check_tag, client, tag)
         args = spec.effective_build_args()
+        names = clip(", ".join(sorted(args)), 300)
         await ctx.progress(BUILD_START, f"building {tag} from {ctx.relative(context_dir)}/{dockerfile}"
-                                        + (f" (build args: {', '.join(sorted(args))})" if args else ""))
+                                        + (f" (build args: {names})" if args else ""))
         state, stop = BuildState(), threading.Event()
-        reporter = asyncio.create_task(self._report_build(ctx, state, tag), name="build-progress")
+        progress = BuildProgress(ctx, state, tag, interval=self.progress_interval, lines=self.progress_lines)
+        reporter = asyncio.create_task(progress.run(), name="build-progress")
         started = time.monotonic()
         try:
             image = await asyncio.to_thread(
@@ -146,6 +153,7 @@ class DevOpsWorker(Worker):
             with contextlib.suppress(asyncio.CancelledError):
                 await reporter
         seconds = time.monotonic() - started
+        await progress.tick(final=True)  # a build faster than the first tick still shows its last step
         ctx.log.info("image built", tag=tag, image_id=image.image_id, size=image.size,
                      seconds=round(seconds, 2), lines=state.lines)
         await ctx.checkpoint({"stage": "built", "image_id": image.image_id, "tag": tag,
@@ -153,36 +161,12 @@ class DevOpsWorker(Worker):
                              f"built {tag} ({image.image_id[:19]}) in {seconds:.1f}s")
         return image, seconds, None
 
-    async def _report_build(self, ctx: TaskContext, state: BuildState, tag: str) -> None:
-        """Build output into progress reports: the first line at once, then at most every
-        `progress_interval` seconds or `progress_lines` lines."""
-        reported, at = 0, time.monotonic()
-        while True:
-            await asyncio.sleep(0.25)
-            lines, line, step, steps = state.snapshot()
-            if lines == reported:
-                continue
-            # the first output at once (the board sees the build has started), then throttled
-            if reported and lines - reported < self.progress_lines and time.monotonic() - at < self.progress_interval:
-                continue
-            if steps:
-                percent = BUILD_START + (BUILD_END - BUILD_START) * (step - 1) / steps
-            else:
-                percent = min(BUILD_END - 1, BUILD_START + lines * 0.25)
-            try:
-                await ctx.progress(percent, f"build {tag}: {line[:400]}")
-            except (NotTaskHolder, TaskAlreadyComplete):
-                raise
-            except (PMError, TransportError) as exc:  # best effort: the lease heartbeat goes on anyway
-                ctx.log.warning("build progress not reported", error=str(exc))
-            reported, at = lines, time.monotonic()
-
     # -- smoke test ----------------------------------------------------------------
 
     async def _smoke(self, task: Assignment, ctx: TaskContext, client: docker.DockerClient, spec: BuildPayload,
                      tag: str, image: ImageInfo) -> SmokeResult:
         command = spec.smoke_command or []
-        shown = shlex.join(command)
+        shown = clip(shlex.join(command), 300)
         await ctx.progress(SMOKE_START, f"smoke test: `{shown}` in {tag}")
         containers: list[str] = []
         try:
@@ -210,7 +194,7 @@ class DevOpsWorker(Worker):
                               f"output:\n{output}")
         if spec.expect_output is not None and spec.expect_output not in result.output:
             raise SmokeFailed(f"smoke test `{shown}` in {tag} exited 0 but its output does not contain "
-                              f"{spec.expect_output!r}; output:\n{output}")
+                              f"{shown_value(spec.expect_output, 300)}; output:\n{output}")
         await ctx.progress(95, f"smoke test passed in {result.seconds:.1f}s")
         return result
 
@@ -218,3 +202,43 @@ class DevOpsWorker(Worker):
 def _seconds(value: object) -> float:
     """A build time from a checkpoint or artifact (JSON): a number, or 0.0."""
     return float(value) if isinstance(value, int | float) else 0.0
+
+
+class BuildProgress:
+    """Build output into progress reports. Each new ``Step N/M`` line goes out at once (that is
+    what a person watching wants, and a build has few); other output at most every
+    ``interval`` seconds or ``lines`` lines, the first at once so the board sees the build
+    started. ``tick(final=True)`` after the build reports a step not reported yet: a build
+    that finished between two ticks still shows its steps."""
+
+    def __init__(self, ctx: TaskContext, state: BuildState, tag: str, *, interval: float, lines: int) -> None:
+        self.ctx, self.state, self.tag = ctx, state, tag
+        self.interval, self.lines = interval, lines
+        self.reported, self.step, self.at = 0, 0, time.monotonic()
+
+    async def run(self, period: float = 0.25) -> None:
+        while True:
+            await asyncio.sleep(period)
+            await self.tick()
+
+    async def tick(self, *, final: bool = False) -> None:
+        snap = self.state.snapshot()
+        if snap.lines == self.reported:
+            return
+        new_step = bool(snap.step_line) and snap.step != self.step
+        throttled = (bool(self.reported) and snap.lines - self.reported < self.lines
+                     and time.monotonic() - self.at < self.interval)
+        if (final or throttled) and not new_step:
+            return
+        if snap.steps:
+            percent = BUILD_START + (BUILD_END - BUILD_START) * (snap.step - 1) / snap.steps
+        else:
+            percent = min(BUILD_END - 1, BUILD_START + snap.lines * 0.25)
+        line = snap.step_line if new_step else snap.last_line
+        try:
+            await self.ctx.progress(percent, f"build {self.tag}: {line[:400]}")
+        except (NotTaskHolder, TaskAlreadyComplete):
+            raise
+        except (PMError, TransportError) as exc:  # best effort: the lease heartbeat goes on anyway
+            self.ctx.log.warning("build progress not reported", error=str(exc))
+        self.reported, self.step, self.at = snap.lines, snap.step, time.monotonic()

@@ -18,14 +18,11 @@ __all__ = [
     "ModuleDoc",
     "SourceError",
     "VariableDoc",
-    "discover_modules",
     "format_signature",
     "is_public",
     "parse_module",
+    "parse_source",
 ]
-
-#: Folders never searched for modules.
-SKIPPED_DIRS = frozenset({"__pycache__", ".git", ".venv", "venv", "build", "dist", "node_modules"})
 
 #: Dunder methods worth documenting even though they start with an underscore.
 DOCUMENTED_DUNDERS = frozenset({"__init__", "__call__"})
@@ -129,42 +126,22 @@ def is_public(name: str, all_names: tuple[str, ...] | None = None) -> bool:
     return not name.startswith("_")
 
 
-def discover_modules(root: Path) -> list[tuple[str, Path]]:
-    """``(dotted name, file)`` for every module under ``root``, in a stable order.
-
-    ``root`` is a package folder (``calc/``), a folder of modules, or a single ``.py`` file.
-    The package itself comes first, then its modules and sub-packages by name.
-    """
-    if root.is_file():
-        return [(root.stem, root)]
-    base = root.name if (root / "__init__.py").is_file() else ""
-    found: list[tuple[str, Path]] = []
-    for path in sorted(_walk_py(root)):
-        rel = path.relative_to(root)
-        parts = [*rel.parent.parts] if rel.name == "__init__.py" else [*rel.parent.parts, rel.stem]
-        dotted = ".".join(p for p in [base, *parts] if p)
-        found.append((dotted or root.name, path))
-    found.sort(key=lambda item: (item[0].split("."), item[1].name != "__init__.py"))
-    return found
-
-
-def _walk_py(folder: Path) -> Iterator[Path]:
-    for entry in sorted(folder.iterdir()):
-        if entry.is_dir():
-            if entry.name in SKIPPED_DIRS or entry.name.startswith("."):
-                continue
-            yield from _walk_py(entry)
-        elif entry.suffix == ".py" and entry.is_file():
-            yield entry
-
-
 def parse_module(name: str, path: Path, display_path: str | None = None) -> ModuleDoc:
-    """Parse one file into a :class:`ModuleDoc`. Raises :class:`SourceError` on bad syntax."""
+    """Read and parse one file into a :class:`ModuleDoc`. Raises :class:`SourceError` on bad syntax."""
     shown = display_path or str(path)
     try:
         source = path.read_bytes()
     except OSError as exc:
         raise SourceError(shown, None, f"cannot read: {exc.strerror or exc}") from exc
+    return parse_source(name, source, shown)
+
+
+def parse_source(name: str, source: bytes, shown: str) -> ModuleDoc:
+    """Parse a module's source (``shown`` is its path as people see it). Raises :class:`SourceError`.
+
+    ``MemoryError`` and ``RecursionError`` (a hostile nesting depth) pass through: the
+    caller runs this where they cannot hurt (:mod:`documentation_worker.parsing`).
+    """
     try:
         tree = ast.parse(source, filename=shown, type_comments=False)
     except SyntaxError as exc:

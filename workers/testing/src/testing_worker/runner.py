@@ -1,28 +1,37 @@
 """Run a command in its own process group, with a timeout, streaming its output.
 
-The command runs as an argv list (never through a shell) in a new session, so that a
-timeout or a cancellation can stop everything it started: SIGTERM to the whole group,
-then SIGKILL to whatever is left after a grace period.
+The command runs as an argv list (never through a shell) under :mod:`testing_worker.reaper`
+in a new session, so that a timeout or a cancellation can stop everything it started:
+SIGTERM to the whole group, then SIGKILL to whatever is left after a grace period; and
+what the command started that left the group (``setsid``) is swept by the reaper.
+Output is kept bounded: each line is cut to ``line_limit`` characters (a line that never
+ends cannot grow the worker's memory), and only the last ``tail_lines`` are kept.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["CommandNotFound", "RunResult", "kill_process_group", "run_command"]
+from pm_worker.clip import clip, shown
+
+__all__ = ["LINE_LIMIT", "CommandNotFound", "RunResult", "check_program", "kill_process_group", "run_command"]
 
 #: How long output may keep flowing after the main process exits (a grandchild still
 #: holding the pipe) before the rest of the group is stopped.
 DRAIN_SECONDS = 2.0
 READ_CHUNK = 65536
+#: Characters of one output line kept (the rest is cut with a marker saying how much).
+LINE_LIMIT = 1000
 
 
 class CommandNotFound(Exception):
@@ -38,8 +47,9 @@ class RunResult:
     tail: tuple[str, ...]  # the last lines of combined stdout/stderr
     line_count: int
 
-    def tail_text(self, lines: int = 20) -> str:
-        return "\n".join(self.tail[-lines:])
+    def tail_text(self, lines: int = 20, limit: int = 4000) -> str:
+        """The last ``lines`` lines, at most ``limit`` characters (the oldest are cut first)."""
+        return clip("\n".join(self.tail[-lines:]), limit, keep="tail")
 
 
 class _CommandProtocol(asyncio.SubprocessProtocol):
@@ -74,6 +84,7 @@ async def run_command(
     on_line: Callable[[str], None] | None = None,
     tail_lines: int = 200,
     kill_grace: float = 5.0,
+    line_limit: int = LINE_LIMIT,
 ) -> RunResult:
     """Run ``argv`` in ``cwd``; stdout and stderr are merged and passed line by line to ``on_line``.
 
@@ -83,28 +94,43 @@ async def run_command(
     """
     tail: deque[str] = deque(maxlen=tail_lines)
     count = 0
-    pending = b""
+    pending = bytearray()  # the line being received, at most `keep` bytes of it
+    dropped = 0  # bytes of it beyond those
+    keep = 4 * line_limit  # UTF-8: enough bytes for `line_limit` characters
 
-    def emit(raw: bytes) -> None:
-        nonlocal count
-        line = raw.decode("utf-8", errors="replace").rstrip("\r")
+    def emit() -> None:
+        nonlocal count, dropped
+        line = _cut_line(pending.decode("utf-8", errors="replace").rstrip("\r"), dropped, line_limit)
+        pending.clear()
+        dropped = 0
         tail.append(line)
         count += 1
         if on_line is not None:
             on_line(line)
 
     def on_data(data: bytes) -> None:
-        nonlocal pending
-        pending += data
-        *lines, pending = pending.split(b"\n")
-        for raw in lines:
-            emit(raw)
+        nonlocal dropped
+        start = 0
+        while True:
+            end = data.find(b"\n", start)
+            piece = data[start:] if end < 0 else data[start:end]
+            room = max(0, keep - len(pending))
+            pending.extend(piece[:room])
+            dropped += max(0, len(piece) - room)
+            if end < 0:
+                return
+            emit()
+            start = end + 1
 
+    check_program(argv[0], cwd, env)
+    # -I: the reaper's own imports never come from the workspace or the task's PYTHON* variables
+    reaper = [sys.executable, "-I", "-m", "testing_worker.reaper", f"{kill_grace / 2:g}", "--"]
     loop = asyncio.get_running_loop()
     started = time.monotonic()
     try:
         transport, protocol = await loop.subprocess_exec(
             lambda: _CommandProtocol(on_data),
+            *reaper,
             *argv,
             cwd=cwd,
             env=dict(env) if env is not None else None,
@@ -114,7 +140,7 @@ async def run_command(
             start_new_session=True,
         )
     except (FileNotFoundError, PermissionError, NotADirectoryError) as exc:
-        raise CommandNotFound(f"cannot run {argv[0]!r}: {exc.strerror or exc}") from exc
+        raise CommandNotFound(f"cannot run {shown(argv[0], 200)}: {exc.strerror or exc}") from exc
 
     pid = transport.get_pid()
     timed_out = False
@@ -135,8 +161,8 @@ async def run_command(
         raise
     finally:
         transport.close()
-    if pending:
-        emit(pending)
+    if pending or dropped:
+        emit()
     return RunResult(
         argv=tuple(argv),
         returncode=transport.get_returncode(),
@@ -145,6 +171,29 @@ async def run_command(
         tail=tuple(tail),
         line_count=count,
     )
+
+
+def check_program(program: str, cwd: Path, env: Mapping[str, str] | None) -> None:
+    """Raise :class:`CommandNotFound` unless ``program`` can be started (found on PATH, or a path from ``cwd``)."""
+    if "/" in program:
+        path = Path(program) if os.path.isabs(program) else cwd / program
+        if not path.is_file():
+            raise CommandNotFound(f"cannot run {shown(program, 200)}: No such file or directory")
+        if not os.access(path, os.X_OK):
+            raise CommandNotFound(f"cannot run {shown(program, 200)}: Permission denied")
+        return
+    search = (os.environ if env is None else env).get("PATH", os.defpath)
+    if shutil.which(program, path=search) is None:
+        raise CommandNotFound(f"cannot run {shown(program, 200)}: No such file or directory (not found on PATH)")
+
+
+def _cut_line(text: str, dropped: int, limit: int) -> str:
+    """``text`` (plus ``dropped`` bytes never kept) as at most ``limit`` characters, saying how much was cut."""
+    if not dropped and len(text) <= limit:
+        return text
+    total = len(text) + dropped
+    head = text[: max(0, limit - len(f"… [cut {total:,} characters]"))]
+    return f"{head}… [cut {total - len(head):,} characters]"
 
 
 async def _wait(event: asyncio.Event, timeout: float) -> bool:

@@ -8,8 +8,8 @@ Task payload (paths relative to the workspace)::
      "report": "reports/unit-tests.xml",      # JUnit report location (default reports/<task id>.xml)
      "env": {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}}  # extra environment variables (optional)
 
-pytest commands get ``--junitxml=<report>``; the report is parsed and logged as a
-``test_report`` artifact. Failing tests end the task as a blocker naming them and their
+Any other key is refused (see :mod:`testing_worker.payload`). pytest commands get
+``--junitxml=<report>``; the report is parsed and logged as a ``test_report`` artifact. Failing tests end the task as a blocker naming them and their
 first assertion line.
 """
 
@@ -17,29 +17,38 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import itertools
+import json
 import os
 import re
 import shlex
+import stat
 import sys
 from collections.abc import Sequence
 from pathlib import Path, PurePath
 from typing import Any
 
 from pm_worker import Assignment, TaskBlocked, TaskContext, Worker, run
+from pm_worker.clip import clip
+from pm_worker.clip import shown as shown_value
 from testing_worker.junit import CaseResult, JUnitError, JUnitReport, parse_junit
+from testing_worker.payload import PRIVATE_ENV, TestingPayload
 from testing_worker.runner import CommandNotFound, RunResult, run_command
 
-DEFAULT_COMMAND = "python -m pytest -q"
-DEFAULT_TIMEOUT = 300.0
-MAX_TIMEOUT = 6 * 3600.0
 #: How often, at most, the tail of a long run's output goes into a progress report.
 OUTPUT_REPORT_SECONDS = 5.0
 #: Failing tests named in a blocker before "and N more".
 BLOCKER_LIST_LIMIT = 10
-#: Variables of the worker's own that the code under test never sees.
-PRIVATE_ENV = ("PM_AGENT_TOKEN",)
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: Characters of the task's own command and path quoted in a message, and of one test id.
+SHOWN_LIMIT = 300
+ID_LIMIT = 300
+#: Bytes of a ``test_report`` artifact's data (the stub stores at most 256 KiB), and of its
+#: first failures with their messages.
+REPORT_BUDGET = 200 * 1024
+FAILURES_BUDGET = 48 * 1024
+#: Largest JUnit report read (a run of tens of thousands of tests writes a few MB).
+MAX_REPORT_BYTES = 64 << 20
 _PYTEST_PERCENT = re.compile(r"\[\s*(\d{1,3})%\]\s*$")
 
 
@@ -51,13 +60,11 @@ class TestingWorker(Worker):
     role = "testing"
     name = "Testing Worker"
     skills = ("testing", "pytest", "unit-testing", "integration-testing")
+    payload_model = TestingPayload
 
     async def execute(self, task: Assignment, ctx: TaskContext) -> str:
-        payload = task.payload
-        path_rel = _text(payload, "path", ".")
-        command = _text(payload, "command", DEFAULT_COMMAND)
-        timeout = _timeout(payload.get("timeout_seconds", DEFAULT_TIMEOUT))
-        extra_env = _env(payload.get("env"))
+        spec: TestingPayload = ctx.payload
+        path_rel, command, timeout = spec.path, spec.command, spec.timeout_seconds
         cwd = ctx.resolve(path_rel)
         if not cwd.is_dir():
             raise TaskBlocked(
@@ -67,15 +74,16 @@ class TestingWorker(Worker):
         argv = build_argv(command)
         report: Path | None = None
         if is_pytest(argv):
-            report = self._report_path(task, ctx, argv, cwd)
+            report = self._report_path(task, ctx, spec, argv, cwd)
             argv = add_junit(argv, report)
             with contextlib.suppress(FileNotFoundError):
-                report.unlink()  # never read a stale report from an earlier run
+                report.unlink()  # never read a stale report from an earlier run (a link is removed, not followed)
             report.parent.mkdir(parents=True, exist_ok=True)
 
-        shown = command
+        # what messages quote of the task's own text: bounded, so a blocker always fits
+        shown, path_rel = clip(command, SHOWN_LIMIT), clip(path_rel, SHOWN_LIMIT)
         await ctx.progress(5, f"Running {shown} in {path_rel} (timeout {timeout:g} s)")
-        result = await self._run(ctx, argv, cwd, timeout, child_environment(extra_env))
+        result = await self._run(ctx, argv, cwd, timeout, child_environment(spec.env))
 
         if result.timed_out:
             raise TaskBlocked(
@@ -86,7 +94,7 @@ class TestingWorker(Worker):
         if report is None:
             return self._plain_outcome(result, shown, path_rel)
         try:
-            parsed = await asyncio.to_thread(parse_junit, report, cwd)
+            parsed = await asyncio.to_thread(read_report, report, ctx.workspace, cwd)
         except JUnitError as exc:
             raise TaskBlocked(
                 f"{shown} in {path_rel} exited with code {result.returncode} and wrote no readable JUnit report "
@@ -121,13 +129,21 @@ class TestingWorker(Worker):
     # -- pieces ----------------------------------------------------------------------
 
     @staticmethod
-    def _report_path(task: Assignment, ctx: TaskContext, argv: Sequence[str], cwd: Path) -> Path:
+    def _report_path(task: Assignment, ctx: TaskContext, spec: TestingPayload, argv: Sequence[str],
+                     cwd: Path) -> Path:
         own = existing_junit(argv)
-        if own is not None:  # the command names its own report: read that one
-            return (cwd / own).resolve()
-        wanted = task.payload.get("report")
-        if isinstance(wanted, str) and wanted.strip():
-            return ctx.resolve(wanted.strip(), must_exist=False)
+        if own is not None:  # the command names its own report: read that one, if it is ours to read
+            target = (cwd / own).resolve()
+            if not is_inside(target, ctx.workspace):
+                raise TaskBlocked(
+                    f"payload.command writes its JUnit report to {shown_value(own, 200)}, outside the workspace "
+                    f"{ctx.workspace}: the worker neither deletes nor reads files there. Drop --junitxml (the "
+                    "worker asks pytest for its own report) or name a file inside the workspace",
+                    severity="high",
+                )
+            return target
+        if spec.report is not None:
+            return ctx.resolve(spec.report, must_exist=False)
         safe = re.sub(r"[^A-Za-z0-9._-]+", "_", task.task_id).strip("._") or "tests"
         return ctx.resolve(f"reports/{safe}.xml", must_exist=False)
 
@@ -196,24 +212,6 @@ class OutputWatch:
         return value, f"running: {self.line[-300:]}"
 
 
-def _text(payload: dict[str, Any], key: str, default: str) -> str:
-    value = payload.get(key, default)
-    if value is None:
-        return default
-    if not isinstance(value, str) or not value.strip():
-        raise TaskBlocked(f"payload.{key} must be a non-empty string, got {value!r}", severity="medium")
-    return value.strip()
-
-
-def _timeout(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= MAX_TIMEOUT:
-        raise TaskBlocked(
-            f"payload.timeout_seconds must be a number of seconds in (0, {MAX_TIMEOUT:g}], got {value!r}",
-            severity="medium",
-        )
-    return float(value)
-
-
 def build_argv(command: str) -> list[str]:
     """Split the command like a shell would (but run no shell); ``python`` is this interpreter.
 
@@ -271,29 +269,6 @@ def add_junit(argv: list[str], report: Path) -> list[str]:
     return [*argv[:at], *extra, *argv[at:]]
 
 
-def _env(value: Any) -> dict[str, str]:
-    """``payload.env``: variable names to text values (numbers and booleans are written out)."""
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise TaskBlocked(
-            f"payload.env must be a mapping of variable names to values, got {value!r}", severity="medium"
-        )
-    env: dict[str, str] = {}
-    for name, raw in value.items():
-        if not isinstance(name, str) or not _ENV_NAME.match(name) or name in PRIVATE_ENV:
-            raise TaskBlocked(
-                f"payload.env: {name!r} is not a variable name a task may set", severity="medium"
-            )
-        if isinstance(raw, bool):
-            env[name] = "1" if raw else "0"
-        elif isinstance(raw, (str, int, float)):
-            env[name] = str(raw)
-        else:
-            raise TaskBlocked(f"payload.env.{name} must be text or a number, got {raw!r}", severity="medium")
-    return env
-
-
 def child_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
     """The worker's environment minus its secrets, plus ``extra``; no bytecode files written into the workspace."""
     env = {k: v for k, v in os.environ.items() if k not in PRIVATE_ENV}
@@ -304,7 +279,8 @@ def child_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def failure_line(case: CaseResult) -> str:
-    return f"{case.test_id} — {case.message}" if case.message else case.test_id
+    test_id = clip(case.test_id, ID_LIMIT)
+    return f"{test_id} — {case.message}" if case.message else test_id
 
 
 def blocker_text(report: JUnitReport, where: str) -> str:
@@ -315,22 +291,83 @@ def blocker_text(report: JUnitReport, where: str) -> str:
     listed = "; ".join(failure_line(case) for case in failing[:BLOCKER_LIST_LIMIT])
     more = f"; and {bad - BLOCKER_LIST_LIMIT} more" if bad > BLOCKER_LIST_LIMIT else ""
     text = f"{bad} of {report.total} tests {verb} in {where}: {listed}{more}"
-    return text if len(text) <= 9000 else text[:8997] + "..."
+    return clip(text, 9000)
 
 
 def report_data(report: JUnitReport, result: RunResult, path: str, command: str) -> dict[str, Any]:
-    """What the ``test_report`` artifact carries for the tasks that depend on this one."""
-    return {
+    """What the ``test_report`` artifact carries for the tasks that depend on this one.
+
+    The counts are exact; the lists of failing tests are cut to fit the artifact in
+    :data:`REPORT_BUDGET` bytes (``failing_not_listed`` counts the ids left out), so 6,000
+    failing tests still give a report the stub stores."""
+    failing = [clip(case.test_id, ID_LIMIT) for case in report.failing]
+    failures = [
+        {"id": clip(c.test_id, ID_LIMIT), "outcome": c.outcome, "message": c.message} for c in report.failing[:100]
+    ]
+    data: dict[str, Any] = {
         **report.counts(),
-        "failing": [case.test_id for case in report.failing],
-        "failures": [
-            {"id": c.test_id, "outcome": c.outcome, "message": c.message} for c in report.failing[:100]
-        ],
+        "failing": [],
+        "failures": _fitting(failures, FAILURES_BUDGET),
         "path": path,
         "command": command,
         "exit_code": result.returncode,
         "duration_seconds": round(result.duration, 3),
     }
+    data["failing_not_listed"] = len(failing)  # its room is kept while the list is filled
+    data["failing"] = _fitting(failing, REPORT_BUDGET - _json_bytes(data))
+    data["failing_not_listed"] = len(failing) - len(data["failing"])
+    if not data["failing_not_listed"]:
+        del data["failing_not_listed"]
+    return data
+
+
+def _fitting(items: list[Any], budget: int) -> list[Any]:
+    """The first ``items`` whose JSON fits in ``budget`` bytes as list elements."""
+    kept, used = [], 0
+    for item in items:
+        used += _json_bytes(item) + 1
+        if used > budget:
+            break
+        kept.append(item)
+    return kept
+
+
+def _json_bytes(value: Any) -> int:
+    """Size as the stub measures it (compact JSON, UTF-8)."""
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+
+
+def read_report(report: Path, workspace: Path, cwd: Path) -> JUnitReport:
+    """Parse the JUnit report at ``report`` without following a link to it, only if what is opened
+    lies in the workspace, and only up to :data:`MAX_REPORT_BYTES` (the test command wrote it)."""
+    try:
+        fd = os.open(report, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise JUnitError(f"no JUnit report at {report}") from None
+    except OSError as exc:
+        why = "it is a symbolic link" if exc.errno == errno.ELOOP else (exc.strerror or str(exc))
+        raise JUnitError(f"cannot open the JUnit report {report}: {why}") from None
+    with os.fdopen(fd, "rb") as file:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise JUnitError(f"the JUnit report {report} is not a regular file")
+        try:
+            opened = Path(os.readlink(f"/proc/self/fd/{fd}"))  # what the kernel opened, after any swap
+        except OSError:  # no /proc: the path as checked, its last component not a link
+            opened = report
+        if not is_inside(opened, workspace):
+            raise JUnitError(f"the JUnit report {report} lies outside the workspace after the run; not read")
+        if st.st_size > MAX_REPORT_BYTES:
+            raise JUnitError(f"the JUnit report is {st.st_size:,} bytes, over the {MAX_REPORT_BYTES:,} bytes "
+                             "the worker reads")
+        data = file.read(MAX_REPORT_BYTES + 1)
+    if len(data) > MAX_REPORT_BYTES:
+        raise JUnitError(f"the JUnit report grew over the {MAX_REPORT_BYTES:,} bytes the worker reads")
+    return parse_junit(data, cwd)
+
+
+def is_inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
 
 
 def _last_line(result: RunResult) -> str:
