@@ -20,11 +20,12 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from bench import crowd, drain, floor, idle, pickup, profile, recovery, report, scaling
+from bench import crowd, drain, floor, idle, lockwait, pickup, profile, recovery, report, scaling
 from bench._harness import MachineMeter, loadavg, log, machine, start_stub
 
-SECTIONS = ("floor", "drain", "pickup", "recovery", "idle", "crowd", "scaling", "profile")
-DEFAULT = ("drain", "pickup", "recovery", "idle", "crowd", "scaling", "profile")  # floor comes with the drain sweep
+SECTIONS = ("floor", "drain", "pickup", "recovery", "idle", "crowd", "lockwait", "scaling", "profile")
+# floor comes with the drain sweep
+DEFAULT = ("drain", "pickup", "recovery", "idle", "crowd", "lockwait", "scaling", "profile")
 
 FULL: dict[str, Any] = {
     "floor": {"clients": [1, 4, 16, 64], "seconds": 5.0},
@@ -33,6 +34,7 @@ FULL: dict[str, Any] = {
     "recovery": {"lease": 5.0, "trials": 3},
     "idle": {"clients": 100, "procs": 4, "workers": 10, "window": 30.0},
     "crowd": {"agents": 1000, "procs": 8, "wait": 25.0, "idle_window": 30.0, "singles": 200, "burst": 1000},
+    "lockwait": {"sizes": [100000]},
     "scaling": {"sizes": [1000, 10000, 50000], "n": 4},
     "profile": {"n": 16, "tasks": 2000},
 }
@@ -43,6 +45,7 @@ SMOKE: dict[str, Any] = {
     "recovery": {"lease": 1.0, "trials": 1},
     "idle": {"clients": 4, "procs": 2, "workers": 1, "window": 2.0},
     "crowd": {"agents": 20, "procs": 2, "wait": 25.0, "idle_window": 2.0, "singles": 5, "burst": 20},
+    "lockwait": {"sizes": [500]},
     "scaling": {"sizes": [20, 60], "n": 2},
     "profile": {"n": 2, "tasks": 20},
 }
@@ -83,6 +86,8 @@ def _section(name: str, workdir: Path, cfg: dict[str, Any], results_dir: Path) -
     if name == "crowd":
         return crowd.run(workdir, agents=cfg["agents"], procs=cfg["procs"], wait=cfg["wait"],
                          idle_window=cfg["idle_window"], singles=cfg["singles"], burst=cfg["burst"])
+    if name == "lockwait":
+        return lockwait.run(workdir, cfg["sizes"])
     if name == "scaling":
         return scaling.run(workdir, cfg["sizes"], cfg["n"])
     if name == "profile":

@@ -136,6 +136,17 @@ def markdown(r: dict[str, Any]) -> str:
                   "from the stub's own counters (/healthz). 2 is the floor: the woken agent's look that hands the "
                   "task out, and that agent's next ask after completing it. Pickup = the load's commit in another "
                   "process → the agent holding the answer.", ""]
+    if "lockwait" in r and "rows" in r["lockwait"]:
+        s = r["lockwait"]
+        lines += ["## 8. A big `load` from another process while the stub serves", "",
+                  f"busy {_f(s.get('machine_busy_pct_of_one_core'))} %", "",
+                  "| tasks loaded | CLI s | ping p50 / max ms | heartbeat p50 / max ms | load avg (1 min) |",
+                  "|---:|---:|---:|---:|---|"]
+        lines += [f"| {x['tasks']:,} | {_f(x['cli_seconds'])} | {_f(x['ping']['p50_ms'])} / {_f(x['ping']['max_ms'])} | "
+                  f"{_f(x['heartbeat']['p50_ms'])} / {_f(x['heartbeat']['max_ms'])} | "
+                  f"{x['loadavg_1m'][0]} → {x['loadavg_1m'][1]} |" for x in s["rows"]]
+        lines += ["", "The longest heartbeat is how long the load held the write lock as the stub saw it; ping "
+                  "touches no table and never waits for it (the board runs on its own thread).", ""]
     if "scaling" in r and "rows" in r["scaling"]:
         s = r["scaling"]
         lines += [f"## 6. Scaling with work ({s['workers']} workers)", "",

@@ -17,9 +17,11 @@ a single owner keeps transactions from interleaving; the cost of the hop is meas
 bench/ (about 30-60 µs of CPU per call here, against ~1 ms for the whole call).
 
 Ordering is the property the notifier builds on: everything the thread hands to the loop
-(commit listeners' `call_soon_threadsafe`, a job's `then`, its result) arrives in the order
-the thread produced it, and a job's `then` runs in that position, before any callback the
-thread posted later (a coroutine awaiting the result resumes only afterwards).
+(what commit listeners `post`, a job's `then`, its result) arrives in the order the thread
+produced it, and a job's `then` runs in that position, before any callback the thread
+posted later (a coroutine awaiting the result resumes only afterwards). What one job posts
+and its result travel together, in one `call_soon_threadsafe` (one wake-up of the loop
+instead of one per item: each costs a write to the loop's self-pipe and a thread switch).
 
 While someone asks for it (`watch`), the thread also notices commits by *other* processes
 on the file (CLI `load`/`resolve`, sibling stubs): every `watch_interval` it reads
@@ -50,6 +52,7 @@ WATCH_INTERVAL_SECONDS: Final = 0.01
 
 _Deliver = Callable[[Any, BaseException | None], None]
 _Job = tuple[Callable[..., Any], tuple[Any, ...], _Deliver]
+_Post = tuple[asyncio.AbstractEventLoop, Callable[..., Any], tuple[Any, ...]]
 
 
 class BoardThreadClosed(RuntimeError):
@@ -66,6 +69,7 @@ class BoardThread:
         self.busy_since: float | None = None  # monotonic start of the running job, None when idle
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._on_foreign: Callable[[], None] | None = None
+        self._outbox: list[_Post] = []  # the board thread's only: posts waiting for the next flush
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="pm-agent-board", daemon=True)
         self._thread.start()
@@ -97,11 +101,22 @@ class BoardThread:
                 fut.set_result(result)
 
         def deliver(result: Any, exc: BaseException | None) -> None:
-            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits
-                loop.call_soon_threadsafe(settle, result, exc)
+            self._outbox.append((loop, settle, (result, exc)))
 
         self._put((fn, args, deliver))
         return fut
+
+    def post(self, loop: asyncio.AbstractEventLoop, fn: Callable[..., Any], *args: Any) -> None:
+        """Run `fn(*args)` on `loop`, in order with the board thread's other results.
+
+        For commit listeners: on the board thread it waits for the end of the running job
+        and leaves with its result; from any other thread it is sent at once.
+        """
+        if threading.get_ident() == self._thread.ident:
+            self._outbox.append((loop, fn, args))
+        else:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody listens
+                loop.call_soon_threadsafe(fn, *args)
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         """`fn(*args)` on the board thread; its result here."""
@@ -161,6 +176,7 @@ class BoardThread:
                 if job is None:
                     return
                 self._execute(job)
+                self._flush()
                 on_foreign = self._on_foreign
                 if on_foreign is not None and time.monotonic() >= next_look:
                     next_look = time.monotonic() + self.watch_interval
@@ -175,8 +191,25 @@ class BoardThread:
                             on_foreign()
                         except Exception:
                             log.exception("foreign_commit_handler_failed")
+                        self._flush()
         finally:
+            self._flush()
             self.board.close()
+
+    def _flush(self) -> None:
+        """Send the outbox to its loop(s): one `call_soon_threadsafe` per loop, items in order."""
+        if not self._outbox:
+            return
+        out, self._outbox = self._outbox, []
+        start = 0
+        while start < len(out):
+            loop = out[start][0]
+            end = start
+            while end < len(out) and out[end][0] is loop:
+                end += 1
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits
+                loop.call_soon_threadsafe(_run_in_order, out[start:end])
+            start = end
 
     def _execute(self, job: _Job) -> None:
         fn, args, deliver = job
@@ -191,6 +224,14 @@ class BoardThread:
             self.busy_since = None
             if fn is not _nothing:
                 self.calls += 1
+
+
+def _run_in_order(items: list[_Post]) -> None:
+    for _, fn, args in items:
+        try:
+            fn(*args)
+        except Exception:
+            log.exception("board_post_failed")
 
 
 def _nothing() -> None:

@@ -370,21 +370,14 @@ class Notifier:
         loop = self._loop
         if loop is None or not (commit.ready_delta or "lease" in commit.signals):
             return
-        try:
-            loop.call_soon_threadsafe(self._apply, commit)
-        except RuntimeError:  # the loop is closed: the server is gone
-            self._loop = None
+        self._db.post(loop, self._apply, commit)
 
     def _recount(self) -> None:
         """(board thread) Another process committed, or we start: read the ready counts anew."""
         loop = self._loop
         if loop is None:
             return
-        counts = self._board.ready_counts()
-        try:
-            loop.call_soon_threadsafe(self._replace_ready, counts)
-        except RuntimeError:
-            self._loop = None
+        self._db.post(loop, self._replace_ready, self._board.ready_counts())
 
     # ------------------------------------------------------------------ leases
 

@@ -108,7 +108,7 @@ class Board:
 
     def _agent(self, agent_id: str, now: float) -> Row:
         """The agent's row, with last_seen refreshed; agent_not_registered if unknown."""
-        row = self.store.agent(agent_id) if self.store.touch_agent(agent_id, now) else None
+        row = self.store.touch_agent(agent_id, now)
         if row is None:
             raise BoardError(
                 "agent_not_registered",
@@ -177,9 +177,9 @@ class Board:
             picked = self.order.best_for(skills)
             if picked is None:
                 return Poll(no_task(agent_id), skills, assigned=False)
-            expires = self.lifecycle.assign(txn, agent_id, self._task(picked["task_id"]))
+            row, expires = self.lifecycle.assign(txn, agent_id, picked["task_id"])
             self.counters.assigned += 1
-            return Poll(self._offer(self._task(picked["task_id"]), expires), skills, assigned=True)
+            return Poll(self._offer(row, expires), skills, assigned=True)
 
     def _offer(self, row: Row, expires: float) -> r.TaskOffer:
         assignment = rows.assignment(

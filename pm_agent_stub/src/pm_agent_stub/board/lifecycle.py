@@ -62,16 +62,17 @@ class Lifecycle:
             txn.signals.add("lease")
         return len(rows)
 
-    def assign(self, txn: Txn, agent_id: str, row: Row) -> float:
-        """Give a `todo` task to the agent with a fresh lease; the lease's expiry."""
+    def assign(self, txn: Txn, agent_id: str, task_id: str) -> tuple[Row, float]:
+        """Give a `todo` task to the agent with a fresh lease; its row as assigned, and the expiry."""
         lease_id = uuid.uuid4().hex
-        attempt = row["attempt"] + 1
         expires = txn.now + self.lease_seconds
-        self.store.assign(row["task_id"], agent_id, lease_id, expires, attempt, txn.now)
-        txn.event("assigned", row["task_id"], agent_id, attempt, {"lease_id": lease_id})
+        row = self.store.assign(task_id, agent_id, lease_id, expires, txn.now)
+        if row is None:
+            raise RuntimeError(f"task '{task_id}' was picked as offerable but is not todo")
+        txn.event("assigned", task_id, agent_id, row["attempt"], {"lease_id": lease_id})
         txn.ready(row["skill_sig"], -1)
         txn.signals.add("lease")
-        return expires
+        return row, expires
 
     def renew(self, txn: Txn, row: Row) -> float:
         expires = txn.now + self.lease_seconds

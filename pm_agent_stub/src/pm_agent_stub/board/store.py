@@ -66,14 +66,14 @@ class Store:
         )
         return None if row is None or row[0] is None else float(row[0])
 
-    def assign(
-        self, task_id: str, agent_id: str, lease_id: str, expires: float, attempt: int, now: float
-    ) -> None:
-        self.conn.execute(
+    def assign(self, task_id: str, agent_id: str, lease_id: str, expires: float, now: float) -> Row | None:
+        """Hand a `todo` task to the agent (next attempt); the task's row as it is now, or None."""
+        rows = self._all(
             "UPDATE tasks SET status = 'in_progress', holder = ?, lease_id = ?, lease_expires_at = ?, "
-            "attempt = ?, updated_at = ? WHERE task_id = ? AND status = 'todo'",
-            (agent_id, lease_id, expires, attempt, now, task_id),
+            "attempt = attempt + 1, updated_at = ? WHERE task_id = ? AND status = 'todo' RETURNING *",
+            (agent_id, lease_id, expires, now, task_id),
         )
+        return rows[0] if rows else None
 
     def set_lease_expiry(self, task_id: str, expires: float, now: float) -> None:
         self.conn.execute(
@@ -161,10 +161,10 @@ class Store:
     def agent(self, agent_id: str) -> Row | None:
         return self._one("SELECT * FROM agents WHERE agent_id = ?", (agent_id,))
 
-    def touch_agent(self, agent_id: str, now: float) -> bool:
-        """Refresh last_seen; False if the agent is not registered."""
-        cur = self.conn.execute("UPDATE agents SET last_seen = ? WHERE agent_id = ?", (now, agent_id))
-        return cur.rowcount > 0
+    def touch_agent(self, agent_id: str, now: float) -> Row | None:
+        """Refresh last_seen; the agent's row, or None if it is not registered (one statement)."""
+        rows = self._all("UPDATE agents SET last_seen = ? WHERE agent_id = ? RETURNING *", (now, agent_id))
+        return rows[0] if rows else None
 
     def upsert_agent(
         self,
