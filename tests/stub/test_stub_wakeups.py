@@ -6,6 +6,7 @@ looks and commits happen. (tests/stub/test_stub_crowd.py checks the same over HT
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -63,8 +64,14 @@ class Stub:
 
 @pytest.fixture
 async def stub(tmp_path: Path) -> AsyncIterator[Stub]:
+    async with running(tmp_path) as s:
+        yield s
+
+
+@contextlib.asynccontextmanager
+async def running(tmp_path: Path, *, file_events: bool = True) -> AsyncIterator[Stub]:
     board = Board(connect(tmp_path / "b.db"))
-    db = BoardThread(board)
+    db = BoardThread(board, file_events=file_events)
     notifier = Notifier(board, db)
     await notifier.start()
     try:
@@ -158,14 +165,19 @@ async def test_the_narrowest_skill_set_is_woken_first(stub: Stub) -> None:
     assert (await stub.notifier.look(ab)).offer.assignment.task_id == "tb"  # type: ignore[union-attr]
 
 
-async def test_a_commit_by_another_process_is_found_by_the_watcher_and_wakes_one(stub: Stub) -> None:
-    await stub.agents(["a"], "w0", "w1")
-    w0, w1 = await stub.asleep("w0", "w1")
-    recounts = stub.notifier.counters.recounts
-    await asyncio.to_thread(load_tasks, stub.path, task("foreign", "a"))  # another connection
-    assert await stub.notifier.sleep(w0, timeout=30.0)
-    assert woken([w0, w1]) == ["w0"]
-    assert stub.notifier.counters.recounts > recounts
+@pytest.mark.parametrize("file_events", [True, False], ids=["inotify", "polling"])
+async def test_a_commit_by_another_process_is_found_by_the_watcher_and_wakes_one(
+    tmp_path: Path, file_events: bool
+) -> None:
+    async with running(tmp_path, file_events=file_events) as stub:
+        assert stub.db.event_driven is file_events  # Linux: inotify is there to be turned off
+        await stub.agents(["a"], "w0", "w1")
+        w0, w1 = await stub.asleep("w0", "w1")
+        recounts = stub.notifier.counters.recounts
+        await asyncio.to_thread(load_tasks, stub.path, task("foreign", "a"))  # another connection
+        assert await stub.notifier.sleep(w0, timeout=30.0)
+        assert woken([w0, w1]) == ["w0"]
+        assert stub.notifier.counters.recounts > recounts
 
 
 async def test_a_long_poll_cancelled_while_its_look_hands_it_a_task_gives_the_task_back(stub: Stub) -> None:

@@ -24,9 +24,10 @@ and its result travel together, in one `call_soon_threadsafe` (one wake-up of th
 instead of one per item: each costs a write to the loop's self-pipe and a thread switch).
 
 While someone asks for it (`watch`), the thread also notices commits by *other* processes
-on the file (CLI `load`/`resolve`, sibling stubs): every `watch_interval` it reads
-`PRAGMA data_version` (a few µs; our own commits do not move it) and calls the watch
-callback here, on the board thread, when it moved.
+on the file (CLI `load`/`resolve`, sibling stubs): it reads `PRAGMA data_version` (our own
+commits do not move it) whenever a process wrote the board's files (inotify, file_watch.py:
+nothing to do while nobody writes), or, where inotify is missing, every `watch_interval`;
+and calls the watch callback here, on the board thread, when it moved.
 """
 
 from __future__ import annotations
@@ -38,10 +39,12 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Final, TypeVar
 
 from pm_agent_stub.board import Board
 from pm_agent_stub.db import data_version
+from pm_agent_stub.file_watch import FileWatch
 from pm_agent_stub.logs import get_logger
 
 log = get_logger("pm_agent_stub.board_thread")
@@ -62,7 +65,9 @@ class BoardThreadClosed(RuntimeError):
 class BoardThread:
     """Runs board calls on one dedicated thread; `await call(fn, *args)` from the event loop."""
 
-    def __init__(self, board: Board, *, watch_interval: float = WATCH_INTERVAL_SECONDS) -> None:
+    def __init__(
+        self, board: Board, *, watch_interval: float = WATCH_INTERVAL_SECONDS, file_events: bool = True
+    ) -> None:
         self.board = board
         self.watch_interval = watch_interval
         self.calls = 0
@@ -70,7 +75,13 @@ class BoardThread:
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._on_foreign: Callable[[], None] | None = None
         self._outbox: list[_Post] = []  # the board thread's only: posts waiting for the next flush
+        self._seen_version = data_version(board.conn)
+        self._check_queued = False
         self._closed = False
+        file = _main_file(board)
+        self._file_watch = FileWatch(file, self._written) if file is not None and file_events else None
+        # In memory nobody else can write; on a file, inotify where there is one, else polling.
+        self.event_driven = file is None or (self._file_watch is not None and self._file_watch.start())
         self._thread = threading.Thread(target=self._run, name="pm-agent-board", daemon=True)
         self._thread.start()
 
@@ -136,10 +147,20 @@ class BoardThread:
         return done.result()
 
     def watch(self, on_foreign: Callable[[], None] | None) -> None:
-        """Call `on_foreign()` on the board thread whenever another process committed (None: stop)."""
+        """Call `on_foreign()` on the board thread whenever another process committed (None: stop).
+
+        Starting to watch looks once at once: a commit made while nobody watched counts too.
+        """
         self._on_foreign = on_foreign
         if on_foreign is not None and not self._closed:
-            self._jobs.put((_nothing, (), _ignore))  # wake the thread so it starts the clock
+            self._written()
+
+    def _written(self) -> None:
+        """(any thread) Some process wrote the board's files: queue one look at data_version."""
+        if self._on_foreign is None or self._check_queued or self._closed:
+            return
+        self._check_queued = True
+        self._jobs.put((self._look_for_foreign, (), _ignore))
 
     @property
     def queued(self) -> int:
@@ -150,6 +171,8 @@ class BoardThread:
         if self._closed:
             return
         self._closed = True
+        if self._file_watch is not None:
+            self._file_watch.stop()
         self._jobs.put(None)
         self._thread.join()
 
@@ -161,13 +184,11 @@ class BoardThread:
     # ------------------------------------------------------------------ the thread
 
     def _run(self) -> None:
-        conn = self.board.conn
-        seen = data_version(conn)
         next_look = 0.0
         try:
             while True:
                 timeout = None
-                if self._on_foreign is not None:
+                if self._on_foreign is not None and not self.event_driven:
                     timeout = max(0.0, next_look - time.monotonic())
                 try:
                     job = self._jobs.get(timeout=timeout)
@@ -176,25 +197,31 @@ class BoardThread:
                 if job is None:
                     return
                 self._execute(job)
-                self._flush()
-                on_foreign = self._on_foreign
-                if on_foreign is not None and time.monotonic() >= next_look:
+                if not self.event_driven and self._on_foreign is not None and time.monotonic() >= next_look:
                     next_look = time.monotonic() + self.watch_interval
-                    try:
-                        current = data_version(conn)
-                    except Exception:
-                        log.exception("data_version_failed")
-                        continue
-                    if current != seen:
-                        seen = current
-                        try:
-                            on_foreign()
-                        except Exception:
-                            log.exception("foreign_commit_handler_failed")
-                        self._flush()
+                    self._look_for_foreign()
+                self._flush()
         finally:
             self._flush()
             self.board.close()
+
+    def _look_for_foreign(self) -> None:
+        """(board thread) Did another process commit since the last look? Then tell the watcher."""
+        self._check_queued = False
+        on_foreign = self._on_foreign
+        if on_foreign is None:
+            return
+        try:
+            current = data_version(self.board.conn)
+        except Exception:
+            log.exception("data_version_failed")
+            return
+        if current != self._seen_version:
+            self._seen_version = current
+            try:
+                on_foreign()
+            except Exception:
+                log.exception("foreign_commit_handler_failed")
 
     def _flush(self) -> None:
         """Send the outbox to its loop(s): one `call_soon_threadsafe` per loop, items in order."""
@@ -222,8 +249,16 @@ class BoardThread:
             deliver(result, None)
         finally:
             self.busy_since = None
-            if fn is not _nothing:
+            if deliver is not _ignore:  # a caller's call, not the thread's own look or wake-up
                 self.calls += 1
+
+
+def _main_file(board: Board) -> Path | None:
+    """The board's database file, or None in memory."""
+    for _seq, name, file in board.conn.execute("PRAGMA database_list").fetchall():
+        if name == "main" and file:
+            return Path(file)
+    return None
 
 
 def _run_in_order(items: list[_Post]) -> None:
