@@ -186,7 +186,10 @@ class Board:
             row,
             lease_seconds=self.lifecycle.lease_seconds,
             expires=expires,
-            dependency_artifacts=self.store.dependency_artifacts(row["task_id"]),
+            # A task without dependencies has none to look up (most tasks: one statement saved).
+            dependency_artifacts=self.store.dependency_artifacts(row["task_id"])
+            if row["dependencies"] != "[]"
+            else [],
         )
         return r.TaskOffer(success=True, has_task=True, assignment=assignment)
 
