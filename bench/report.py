@@ -56,13 +56,15 @@ def markdown(r: dict[str, Any]) -> str:
         lines += [f"## 2. Drain throughput ({s['tasks']} no-op tasks, `{{steps: 0}}`)", "",
                   f"busy {_f(s.get('machine_busy_pct_of_one_core'))} %; goal efficiency ≥ {s['goal_efficiency']}", "",
                   "| workers | tasks/s | calls/task | calls/s | floor calls/s (same K) | efficiency | CPU efficiency "
-                  "| bare-SDK cycle calls/s | stub ms/call (floor) | worker ms/call (floor client) | worker RSS MiB "
-                  "| others' CPU % |",
-                  "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                  "| bare-SDK cycle calls/s | stub ms/call (floor) | of it loop / board thread | worker ms/call "
+                  "(floor client) | worker RSS MiB | others' CPU % |",
+                  "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         lines += [f"| {x['workers']} | {_f(x['tasks_per_s'])} | {_f(x['calls_per_task'], 2)} | {_f(x['calls_per_s'])} | "
                   f"{_f(x.get('floor_calls_per_s'))} | {_f(x.get('efficiency'), 2)} | {_f(x.get('cpu_efficiency'), 2)} | "
                   f"{_f(x.get('raw_sdk_calls_per_s'))} | {_f(x['stub_cpu_ms_per_call'], 2)} "
-                  f"({_f(x.get('floor_stub_cpu_ms_per_call'), 2)}) | {_f(x['workers_cpu_ms_per_call'], 2)} "
+                  f"({_f(x.get('floor_stub_cpu_ms_per_call'), 2)}) | "
+                  f"{_f((x.get('stub_thread_ms_per_call') or {}).get('event_loop'), 2)} / "
+                  f"{_f((x.get('stub_thread_ms_per_call') or {}).get('board'), 2)} | {_f(x['workers_cpu_ms_per_call'], 2)} "
                   f"({_f(x.get('floor_client_cpu_ms_per_call'), 2)}) | {_f(x['worker_rss_mib_mean'])} | "
                   f"{_f(x.get('others_cpu_pct'))} |"
                   for x in s["sweep"]]
@@ -203,7 +205,14 @@ def profile_markdown(r: dict[str, Any]) -> str:
     ]
     if FINDINGS.exists():
         lines += [FINDINGS.read_text().strip(), ""]
-    lines += ["## The stub", "", *_profile_tables(s)]
+    split = d.get("stub_thread_ms_per_call") or {}
+    if split:
+        lines += ["## The stub", "",
+                  f"CPU per call by thread (/proc, the profiled drain): event loop {_f(split.get('event_loop'), 3)} ms, "
+                  f"board thread {_f(split.get('board'), 3)} ms, other threads {_f(split.get('other_threads'), 3)} ms. "
+                  "The tables below sample the event-loop thread only.", "", *_profile_tables(s)]
+    else:
+        lines += ["## The stub", "", *_profile_tables(s)]
     if "worker" in s:
         w = s["worker"]
         lines += [f"## One worker (pm_worker + MCP SDK client), {w['tasks']} tasks alone", "", *_profile_tables(w)]

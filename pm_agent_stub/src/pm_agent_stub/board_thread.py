@@ -72,6 +72,7 @@ class BoardThread:
         self.watch_interval = watch_interval
         self.calls = 0
         self.busy_since: float | None = None  # monotonic start of the running job, None when idle
+        self.native_id: int | None = None  # the OS thread id (bench/ reads its CPU time from /proc)
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._on_foreign: Callable[[], None] | None = None
         self._outbox: list[_Post] = []  # the board thread's only: posts waiting for the next flush
@@ -184,6 +185,7 @@ class BoardThread:
     # ------------------------------------------------------------------ the thread
 
     def _run(self) -> None:
+        self.native_id = threading.get_native_id()
         next_look = 0.0
         try:
             while True:

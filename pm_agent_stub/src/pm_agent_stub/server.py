@@ -73,6 +73,7 @@ class PMAgentServer(MCPServer[Any]):
         busy = self.db.busy_since
         return {
             "board_thread": {
+                "native_id": self.db.native_id,
                 "calls": self.db.calls,
                 "queued": self.db.queued,
                 "busy_seconds": round(time.monotonic() - busy, 3) if busy is not None else 0.0,
