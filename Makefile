@@ -8,7 +8,7 @@ STACK ?= pm-agent-fleet
 STACK_FILE ?= .run/stack/$(STACK).yml
 PYTEST_ARGS ?=
 
-.PHONY: help install test lint demo build up down logs scale status images stack-config stack-up stack-down test-docker test-swarm chaos bench bench-smoke clean
+.PHONY: help install test lint demo build up down logs scale status images stack-config stack-up stack-down test-docker test-swarm marcus-env test-marcus chaos bench bench-smoke clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -21,7 +21,7 @@ install: $(if $(findstring .tools,$(UV)),.tools/bin/uv) ## create .venv with eve
 	$(UV) sync --locked --all-packages --all-groups
 
 test: install ## run the test suite (unit, integration against the real stub, short chaos, fuzzing)
-	$(UV) run pytest -m "not docker and not swarm and not chaos_long" $(PYTEST_ARGS)
+	$(UV) run pytest -m "not docker and not swarm and not chaos_long and not marcus" $(PYTEST_ARGS)
 
 lint: install ## ruff + mypy --strict
 	$(UV) run ruff check .
@@ -71,6 +71,15 @@ test-docker: install ## build the images and run the real compose fleet end to e
 test-swarm: install ## the fleet as a Swarm stack end to end (makes this engine a one-node swarm, leaves it after)
 	$(UV) run pytest -m swarm -v $(PYTEST_ARGS)
 
+# The unmodified Marcus 0.3.8 copy the Marcus suite runs (read-only; each test copies it).
+export MARCUS_SOURCE ?= $(abspath ../shared/upstream/marcus)
+
+marcus-env: install ## Marcus's own venv (Python 3.11, mcp 1.x), cached in .cache/marcus-venv/
+	$(UV) run python -m tests.marcus.host venv
+
+test-marcus: marcus-env ## the fleet against a real Marcus server (marker marcus)
+	$(UV) run pytest -m marcus tests/marcus $(PYTEST_ARGS)
+
 chaos: install ## the long chaos run (M=500 tasks, N=8 workers, kills every 2 s, 3 stub restarts)
 	$(UV) run pytest -m chaos_long -s $(PYTEST_ARGS)
 
@@ -81,4 +90,4 @@ bench-smoke: install ## a seconds-long run of the benchmark harness
 	$(UV) run python -m bench --smoke
 
 clean: ## remove the venv, caches and demo runs
-	rm -rf .venv .tools .run .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .venv .tools .run .cache .pytest_cache .mypy_cache .ruff_cache

@@ -20,12 +20,12 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from bench import crowd, drain, floor, idle, lockwait, pickup, profile, recovery, report, scaling
+from bench import crowd, dashboard, drain, floor, idle, lockwait, pickup, profile, recovery, report, scaling
 from bench._harness import MachineMeter, loadavg, log, machine, start_stub
 
-SECTIONS = ("floor", "drain", "pickup", "recovery", "idle", "crowd", "lockwait", "scaling", "profile")
+SECTIONS = ("floor", "drain", "pickup", "recovery", "idle", "crowd", "lockwait", "scaling", "profile", "dashboard")
 # floor comes with the drain sweep
-DEFAULT = ("drain", "pickup", "recovery", "idle", "crowd", "lockwait", "scaling", "profile")
+DEFAULT = ("drain", "pickup", "recovery", "idle", "crowd", "lockwait", "scaling", "profile", "dashboard")
 
 FULL: dict[str, Any] = {
     "floor": {"clients": [1, 4, 16, 64], "seconds": 5.0},
@@ -37,6 +37,8 @@ FULL: dict[str, Any] = {
     "lockwait": {"sizes": [100000]},
     "scaling": {"sizes": [1000, 10000, 50000], "n": 4},
     "profile": {"n": 16, "tasks": 2000},
+    "dashboard": {"workers": 10, "tasks": 600, "steps": 10, "step_seconds": 0.3, "window": 30.0,
+                  "scrape_tasks": 10000, "scrape_samples": 50},
 }
 SMOKE: dict[str, Any] = {
     "floor": {"clients": [1, 2], "seconds": 1.0},
@@ -48,6 +50,8 @@ SMOKE: dict[str, Any] = {
     "lockwait": {"sizes": [500]},
     "scaling": {"sizes": [20, 60], "n": 2},
     "profile": {"n": 2, "tasks": 20},
+    "dashboard": {"workers": 2, "tasks": 60, "steps": 3, "step_seconds": 0.1, "window": 3.0,
+                  "scrape_tasks": 500, "scrape_samples": 5},
 }
 
 
@@ -92,6 +96,8 @@ def _section(name: str, workdir: Path, cfg: dict[str, Any], results_dir: Path) -
         return scaling.run(workdir, cfg["sizes"], cfg["n"])
     if name == "profile":
         return profile.run(workdir, cfg["n"], cfg["tasks"], results_dir)
+    if name == "dashboard":
+        return dashboard.run(workdir, **cfg)
     raise ValueError(name)
 
 

@@ -171,6 +171,28 @@ def markdown(r: dict[str, Any]) -> str:
                   "See profile.md. Busy time by package:", "", "| package | share of busy |", "|---|---:|"]
         lines += [f"| {x['package']} | {_f(100 * x['share_of_busy'])} % |" for x in s["by_package"][:8]]
         lines.append("")
+    if "dashboard" in r and "scrape" in r["dashboard"]:
+        s = r["dashboard"]
+        sc, live = s["scrape"], s.get("live", {})
+        lines += ["## 8. Dashboard and /metrics", "", f"busy {_f(s.get('machine_busy_pct_of_one_core'))} %", "",
+                  f"Scrape on a {sc['tasks']:,}-task board ({sc['board_by_status']}), one request at a time:", "",
+                  "| endpoint | p50 ms | p99 ms | max ms | n | bytes |", "|---|---:|---:|---:|---:|---:|",
+                  f"| `/metrics` | {_lat(sc['metrics'])} | {_f(sc['metrics_bytes'])} |",
+                  f"| `/dashboard/api/board` | {_lat(sc['board_snapshot'])} | {_f(sc['board_bytes'])} |", ""]
+        if "skipped" in live:
+            lines += [f"Live page: skipped ({live['skipped']}).", ""]
+        elif "stub_cpu_pct" in live:
+            cpu, comp, busy = live["stub_cpu_pct"], live["completions"], live["machine_busy_pct"]
+            lines += [f"{live['workers']} busy step workers (tasks of {live['task']['steps']} x "
+                      f"{live['task']['step_seconds']} s steps), {_f(live['window_s'])} s windows on one stub:", "",
+                      "| window | stub CPU % of a core | completions | machine busy % |", "|---|---:|---:|---:|"]
+            lines += [f"| {name.replace('_', ' ')} | {_f(cpu[name], 2)} | {comp[name]} | {_f(busy[name])} |"
+                      for name in cpu]
+            lat = live["completion_to_page"]
+            lines += ["", f"Completion (commit) → page shows it done: p50 {_f(lat['p50_ms'])} ms, p99 "
+                      f"{_f(lat['p99_ms'])} ms, max {_f(lat['max_ms'])} ms over {lat['n']} completions "
+                      f"({live['page_snapshots']} snapshots pushed to the page, "
+                      f"{_f(live.get('snapshot_build_mean_ms'), 2)} ms each to build).", ""]
     errors = [k for k, v in r.items() if isinstance(v, dict) and "error" in v]
     if errors:
         lines += ["## Sections that failed", ""] + [f"- {k}: {r[k]['error']}" for k in errors] + [""]

@@ -165,7 +165,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         asyncio.run(wait_healthy(url, stub))
-        print(f"demo: stub up at {url}, workspace {workspace}", file=sys.stderr)
+        print(f"demo: stub up at {url}, dashboard at http://127.0.0.1:{port}/, workspace {workspace}", file=sys.stderr)
         for role, module in WORKERS.items():
             procs.append(spawn(["-m", module], {**common, "PM_AGENT_URL": url, "WORKSPACE": str(workspace),
                                                 "AGENT_ID": f"{role}-demo", "SHUTDOWN_GRACE_SECONDS": "5"}))

@@ -56,5 +56,8 @@ class RecordedConnection:
             rec.after_call(name, arguments)
         return reply
 
+    async def tool_names(self, timeout: float) -> list[str]:
+        return await self.inner.tool_names(timeout)
+
     async def close(self) -> None:
         await self.inner.close()

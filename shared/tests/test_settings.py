@@ -129,3 +129,12 @@ def test_token_and_token_file_together_are_refused(monkeypatch: pytest.MonkeyPat
         load_settings()
     assert "from-env" not in str(info.value)
     assert "from-file" not in str(info.value)
+
+
+def test_compose_blanks_for_the_marcus_settings_mean_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    # docker-compose.yml passes `PM_AGENT_HOST_HEADER: ${PM_AGENT_HOST_HEADER:-}`: an empty value.
+    monkeypatch.setenv("PM_AGENT_HOST_HEADER", "")
+    monkeypatch.setenv("PM_PROJECT_ID", "  ")
+    settings = load_settings()
+    assert settings.pm_agent_host_header is None
+    assert settings.pm_project_id is None

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SECTIONS = ("floor", "drain", "pickup", "recovery", "idle", "crowd", "lockwait", "scaling", "profile")
+SECTIONS = ("floor", "drain", "pickup", "recovery", "idle", "crowd", "lockwait", "scaling", "profile", "dashboard")
 
 
 def _number(value: Any) -> bool:
@@ -76,3 +76,9 @@ def test_bench_smoke_writes_every_section_with_numbers(tmp_path: Path) -> None:
     if "skipped" not in prof:  # pyinstrument comes with `uv sync --group bench`, not with `make test`
         assert _number(prof["busy_seconds"])
         assert prof["top_self"]
+    scrape = results["dashboard"]["scrape"]
+    assert _number(scrape["metrics"]["p50_ms"])
+    assert _number(scrape["board_snapshot"]["p50_ms"])
+    live = results["dashboard"]["live"]
+    if "skipped" not in live:  # needs /usr/bin/chromium
+        assert all(_number(v) for v in live["stub_cpu_pct"].values())

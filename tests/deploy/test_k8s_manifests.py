@@ -41,7 +41,10 @@ WORKER_SKILLS = {"documentation-worker": DocumentationWorker.skills, "testing-wo
 
 # Where Kubernetes differs from Compose on purpose, and why.
 K8S_ONLY_IMAGES = {"docker:27-dind": "the devops worker's own engine (a sidecar); Compose mounts the host's socket"}
-K8S_ONLY_ENV = {"PM_AGENT_TOKEN_FILE": "workers read the token from the mounted Secret; Compose passes PM_AGENT_TOKEN"}
+K8S_ONLY_ENV = {
+    "PM_AGENT_TOKEN_FILE": "workers read the token from the mounted Secret; Compose passes PM_AGENT_TOKEN",
+    "PM_METRICS_PUBLIC": "Prometheus scrapes the pod by annotation, without the token; Compose has no scraper",
+}
 FROM_SECRETS = {
     "PM_AGENT_TOKEN": "the Secret pm-agent-token (a file for the workers, the variable for the stub)",
     "ANTHROPIC_API_KEY": "the Secret llm-api-keys",
@@ -317,8 +320,11 @@ def test_every_scaled_worker_has_one_scaled_object_on_its_deployment(with_keda: 
 def _skills_matcher(so: dict[str, Any]) -> re.Pattern[str]:
     [trigger] = so["spec"]["triggers"]
     assert trigger["type"] == "prometheus"
-    match = re.fullmatch(r'sum\(pm_agent_ready_tasks\{skills=~"(.*)"\}\) or vector\(0\)', trigger["metadata"]["query"])
+    match = re.fullmatch(r'\(sum\(pm_agent_ready_tasks\{skills=~"(.*)"\}\) or vector\(0\)\) \+ '
+                         r'\(sum\(pm_agent_in_progress_tasks\{skills=~"(.*)"\}\) or vector\(0\)\)',
+                         trigger["metadata"]["query"])
     assert match is not None, trigger["metadata"]["query"]
+    assert match.group(1) == match.group(2), "waiting and running tasks are counted for the same skill sets"
     return re.compile(match.group(1))  # PromQL regexes are RE2, anchored; this one is plain
 
 

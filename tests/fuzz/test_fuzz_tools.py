@@ -148,7 +148,7 @@ FIELDS: dict[str, dict[str, tuple[bool, st.SearchStrategy[Any]]]] = {
     },
     "get_project_status": {},
     "get_agent_status": {"agent_id": (True, AGENT)},
-    "list_registered_agents": {},
+    "list_registered_agents": {"limit": (False, st.integers(1, 200))},
     "ping": {"echo": (False, st.one_of(st.none(), LONG_OK))},
     "heartbeat": {"agent_id": (True, AGENT)},
     "release_task": {"agent_id": (True, AGENT), "task_id": (True, TASK), "reason": (True, LONG_OK)},
@@ -160,7 +160,8 @@ FIELDS: dict[str, dict[str, tuple[bool, st.SearchStrategy[Any]]]] = {
         "location": (False, st.one_of(st.none(), text(0, 40))),
         "data": (False, FINITE_JSON),
     },
-    "get_task_context": {"task_id": (True, TASK)},
+    "get_task_context": {"task_id": (True, TASK), "limit": (False, st.integers(1, 200))},
+    "get_artifact": {"artifact_id": (True, st.integers(1, 10**6))},
     "resolve_blocker": {"task_id": (True, TASK), "resolution": (True, text(0, 40))},
 }
 
@@ -206,6 +207,8 @@ class Traffic:
         self._progress = itertools.count()
 
     def held(self, agent_id: str) -> str | None:
+        if has_lone_surrogate(agent_id):  # not storable text: no board row can name this agent
+            return None
         found = rows(
             self.stub.db, "SELECT task_id FROM tasks WHERE holder = ? AND status = 'in_progress'", (agent_id,)
         )

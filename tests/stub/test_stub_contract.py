@@ -31,18 +31,20 @@ SHAPES: dict[str, set[str]] = {
     "report_blocker": {"blocked", "more detail"},
     "get_project_status": {"counts"},
     "get_agent_status": {"found", "not found"},
-    "list_registered_agents": {"agents"},
+    "list_registered_agents": {"agents", "a page of several"},
     "ping": {"echo", "no echo"},
     "heartbeat": {"holding", "idle"},
     "release_task": {"released", "already complete"},
     "log_artifact": {"holder", "completer"},
-    "get_task_context": {"full", "fresh"},
+    "get_task_context": {"full", "fresh", "a page of several", "next page"},
+    "get_artifact": {"with data", "without data"},
     "resolve_blocker": {"requeued", "nothing open"},
 }
 # The error codes a client's own calls provoke; `unauthorized` and `internal_error` need a
 # token stub and a broken database (the last test).
 CODES_FROM_CALLS = {
     "invalid_argument", "agent_not_registered", "task_not_found", "not_task_holder", "task_already_complete",
+    "artifact_not_found",
 }  # fmt: skip
 
 
@@ -111,11 +113,15 @@ async def test_every_tool_answers_in_every_shape_exactly_as_declared(stub: StubP
         await c.ok("report_task_progress", {**progress, "checkpoint": {"step": 2}}, "progress_recorded")
         await c.ok("heartbeat", {"agent_id": w}, "holding")
         artifact = {"agent_id": w, "task_id": build, "artifact_type": "image", "description": "the image"}
-        await c.ok("log_artifact", {**artifact, "location": "reg/app:1", "data": {"digest": "x"}}, "holder")
+        with_data = await c.ok(
+            "log_artifact", {**artifact, "location": "reg/app:1", "data": {"digest": "x"}}, "holder"
+        )
         done = {**progress, "status": "completed", "progress": 100, "message": "built"}
         await c.ok("report_task_progress", done, "task_completed")
         await c.ok("report_task_progress", done, "already_complete")
-        await c.ok("log_artifact", artifact, "completer")
+        without_data = await c.ok("log_artifact", artifact, "completer")
+        await c.ok("get_artifact", {"artifact_id": with_data["artifact_id"]}, "with data")
+        await c.ok("get_artifact", {"artifact_id": without_data["artifact_id"]}, "without data")
         await c.ok("release_task", {"agent_id": w, "task_id": build, "reason": "bye"}, "already complete")
 
         got = await c.ok("request_next_task", {"agent_id": w}, "has_task with dependency artifacts")
@@ -162,15 +168,21 @@ async def test_every_tool_answers_in_every_shape_exactly_as_declared(stub: StubP
         assert context["blockers"]
         assert context["dependency_artifacts"]
         await c.ok("get_task_context", {"task_id": spare}, "fresh")
+        first = await c.ok("get_task_context", {"task_id": tests, "limit": 1}, "a page of several")
+        await c.ok("get_task_context", {"task_id": tests, "cursor": first["next_cursor"]}, "next page")
         await c.ok("get_project_status", {}, "counts")
         await c.ok("get_agent_status", {"agent_id": w}, "found")
         await c.ok("get_agent_status", {"agent_id": ghost}, "not found")
         await c.ok("list_registered_agents", {}, "agents")
+        paged = await c.ok("list_registered_agents", {"limit": 1}, "a page of several")
+        assert len(paged["agents"]) == 1, paged
+        assert paged["next_cursor"], paged
 
         await c.refused("register_agent", {"agent_id": w}, "invalid_argument")
         await c.refused("no_such_tool", {}, "invalid_argument")
         await c.refused("request_next_task", {"agent_id": ghost}, "agent_not_registered")
         await c.refused("get_task_context", {"task_id": f"nope-{uniq}"}, "task_not_found")
+        await c.refused("get_artifact", {"artifact_id": 2**62}, "artifact_not_found")
         await c.refused("report_task_progress", {**progress, "task_id": spare}, "not_task_holder")
         await c.refused("report_task_progress", {**done, "agent_id": v}, "task_already_complete")
 

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.anyio
 ALL_TOOLS = {
     "register_agent", "request_next_task", "report_task_progress", "report_blocker", "get_project_status",
     "get_agent_status", "list_registered_agents", "ping", "heartbeat", "release_task", "log_artifact",
-    "get_task_context", "resolve_blocker",
+    "get_task_context", "get_artifact", "resolve_blocker",
 }  # fmt: skip
 
 
@@ -161,9 +161,13 @@ async def test_full_cycle_over_http(stub: StubProcess, uniq: str) -> None:
             "completion_percentage",
         }
         assert set(ps["workers"]) == {"total", "working", "idle", "offline"}
-        agents = await call_tool(c, "list_registered_agents", {})
-        assert agents["agent_count"] == len(agents["agents"])
-        assert agent in {x["agent_id"] for x in agents["agents"]}
+        page = await call_tool(c, "list_registered_agents", {})
+        listed = page["agents"]
+        while "next_cursor" in page:  # the shared stub's roster may span pages
+            page = await call_tool(c, "list_registered_agents", {"cursor": page["next_cursor"]})
+            listed += page["agents"]
+        assert page["agent_count"] == len(listed)
+        assert agent in {x["agent_id"] for x in listed}
         pong = await call_tool(c, "ping", {"echo": "hello"})
         assert pong["pong"]
         assert pong["status"] == "online"

@@ -24,7 +24,7 @@ from pm_agent_stub.settings import StubSettings, load_settings
 
 log = get_logger("pm_agent_stub.cli")
 
-STATUS_TASK_LIMIT = 200
+STATUS_TASK_LIMIT = 200  # tasks, and agents, shown by `status` without --all
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -39,7 +39,11 @@ def _parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="print the board and the workers")
     status.add_argument("--db", type=Path)
     status.add_argument("--json", action="store_true", help="one JSON document for scripts")
-    status.add_argument("--all", action="store_true", help=f"every task, not the first {STATUS_TASK_LIMIT}")
+    status.add_argument(
+        "--all", action="store_true", help=f"every task and agent, not the first {STATUS_TASK_LIMIT} of each"
+    )
+    status.add_argument("--watch", action="store_true", help="a live view: redraws on every change until Ctrl-C")
+    status.add_argument("--interval", type=float, default=1.0, help="--watch redraws at least this often (s)")
     load = sub.add_parser("load", help="add a project file's tasks to the board (idempotent by task id)")
     load.add_argument("file", type=Path)
     load.add_argument("--db", type=Path)
@@ -156,6 +160,20 @@ def _status(settings: StubSettings, as_json: bool, show_all: bool) -> int:
     return 0
 
 
+def _watch(settings: StubSettings, ns: argparse.Namespace) -> int:
+    if ns.json or ns.all:
+        print("--watch draws a live view; use --json/--all without --watch for one document", file=sys.stderr)
+        return 2
+    if not ns.interval > 0:
+        print(f"--interval: must be above 0, got {ns.interval}", file=sys.stderr)
+        return 2
+    from rich.console import Console
+
+    from pm_agent_stub.dashboard.terminal import watch
+
+    return watch(open_board(settings), Console(), ns.interval)
+
+
 def _resolve(settings: StubSettings, task_id: str, resolution: str) -> int:
     try:
         outcome = open_board(settings).resolve_blocker(task_id, resolution)
@@ -172,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings.log_format, settings.log_level)
     if ns.command == "serve":
         return _serve(settings, ns.transport)
+    if ns.command == "status" and ns.watch:
+        return _watch(settings, ns)
     if ns.command == "status":
         return _status(settings, ns.json, ns.all)
     if ns.command == "load":

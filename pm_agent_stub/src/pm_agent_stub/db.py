@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from pm_agent_stub.schema import SCHEMA_VERSION, STATEMENTS
+from pm_agent_stub.schema import SCHEMA_VERSION, STATEMENTS, upgrade
 
 BUSY_TIMEOUT_MS = 15_000
 
@@ -43,7 +43,9 @@ def connect(path: Path | str, synchronous: str = "NORMAL") -> sqlite3.Connection
         conn.execute(
             "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
         )
-        found = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
+        found = upgrade(
+            conn, conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
+        )
     if found != str(SCHEMA_VERSION):
         conn.close()
         raise SchemaMismatchError(
@@ -63,6 +65,16 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+
+
+@contextmanager
+def read_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """A deferred `BEGIN` … `COMMIT`: several reads see one state of the file, and no write lock is taken."""
+    conn.execute("BEGIN")
+    try:
+        yield conn
+    finally:
+        conn.execute("COMMIT")
 
 
 def data_version(conn: sqlite3.Connection) -> int:

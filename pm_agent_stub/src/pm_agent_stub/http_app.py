@@ -1,4 +1,5 @@
-"""The HTTP face: `/healthz` (no token, but the Host allow-list) plus the MCP endpoint at exactly `/mcp`.
+"""The HTTP face: `/healthz` (no token, but the Host allow-list), the MCP endpoint at exactly `/mcp`,
+and the dashboard with `/metrics` (dashboard/routes.py; its own auth rules).
 
 The MCP sub-app is built once and its session manager runs in *our* lifespan (a mounted
 app's own lifespan never runs; building it twice swaps the manager and every request 500s).
@@ -18,6 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from pm_agent_stub.dashboard import Dashboard
 from pm_agent_stub.http_limits import BodyDeadline
 from pm_agent_stub.http_replies import send_error
 from pm_agent_stub.logs import get_logger
@@ -100,6 +102,7 @@ def build_http_app(server: PMAgentServer) -> Starlette:
         max_request_body_size=MAX_REQUEST_BODY_BYTES,
     )
     session_manager = server.session_manager
+    dashboard = Dashboard(server)
 
     host_check = TransportSecurityMiddleware(transport_security(server))
 
@@ -120,7 +123,7 @@ def build_http_app(server: PMAgentServer) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with session_manager.run(), server.background():
+        async with session_manager.run(), server.background(), dashboard.running():
             log.info(
                 "serving",
                 transport="http",
@@ -139,7 +142,20 @@ def build_http_app(server: PMAgentServer) -> Starlette:
     )
     guarded: ASGIApp = NoStandaloneStream(bounded)
     inner: ASGIApp = guarded if token is None else BearerTokenMiddleware(guarded, token)
+
+    def dashboard_body(app: ASGIApp, max_bytes: int) -> ASGIApp:
+        return BodyDeadline(
+            app,
+            timeout=settings.http_body_timeout,
+            max_bytes=max_bytes,
+            max_in_flight=settings.http_max_bodies_in_flight,
+        )
+
     return Starlette(
-        routes=[Route("/healthz", healthz, methods=["GET"]), Mount("/", app=inner)],
+        routes=[
+            Route("/healthz", healthz, methods=["GET"]),
+            *dashboard.routes(dashboard_body),
+            Mount("/", app=inner),
+        ],
         lifespan=lifespan,
     )

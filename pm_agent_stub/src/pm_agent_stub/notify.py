@@ -219,6 +219,11 @@ class Notifier:
     def sleepers(self) -> int:
         return self._sleepers
 
+    @property
+    def waiters(self) -> int:
+        """Long-polls of this process waiting for work now (the `pm_agent_long_poll_waiters` gauge)."""
+        return self._sleepers
+
     def snapshot(self) -> dict[str, Any]:
         """Counters and current state, for /healthz."""
         return {

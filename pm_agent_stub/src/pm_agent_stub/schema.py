@@ -8,13 +8,22 @@
 - `pending_deps` is a counter decremented when a dependency completes, so completing a
   task never rescans the board.
 - `tasks_lease` finds expired leases without looking at tasks that have none.
+- An artifact's metadata (`artifacts`, with `size`: bytes of its data as JSON) and its data
+  (`artifact_data`) live in two tables, so listing artifacts and summing a task's artifact
+  bytes never read the data pages; `get_artifact` reads one row of `artifact_data`.
+- `agents_registered` pages the roster in registration order; `agents_last_seen` finds the
+  agents to forget (and the stalest to make room) without a scan.
+
+A file made by an older stub is upgraded in place (`upgrade`), in the transaction that
+opens it; a file from a newer stub is refused.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Final
 
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 
 STATEMENTS: Final[tuple[str, ...]] = (
     """CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)""",
@@ -28,6 +37,8 @@ STATEMENTS: Final[tuple[str, ...]] = (
         last_seen       REAL NOT NULL,
         tasks_completed INTEGER NOT NULL DEFAULT 0
     )""",
+    """CREATE INDEX IF NOT EXISTS agents_registered ON agents (registered_at, agent_id)""",
+    """CREATE INDEX IF NOT EXISTS agents_last_seen ON agents (last_seen)""",
     """CREATE TABLE IF NOT EXISTS tasks (
         task_id          TEXT PRIMARY KEY,
         project          TEXT,
@@ -85,7 +96,12 @@ STATEMENTS: Final[tuple[str, ...]] = (
     """CREATE TABLE IF NOT EXISTS artifacts (
         artifact_id INTEGER PRIMARY KEY AUTOINCREMENT,
         task_id TEXT NOT NULL, agent_id TEXT NOT NULL, artifact_type TEXT NOT NULL,
-        description TEXT NOT NULL, location TEXT, data TEXT, created_at REAL NOT NULL
+        description TEXT NOT NULL, location TEXT, created_at REAL NOT NULL,
+        size INTEGER NOT NULL DEFAULT 0           -- bytes of the data as JSON, 0 for none
+    )""",
+    """CREATE TABLE IF NOT EXISTS artifact_data (
+        artifact_id INTEGER PRIMARY KEY,          -- the artifact's id; no row when it has no data
+        data TEXT NOT NULL                        -- JSON
     )""",
     """CREATE INDEX IF NOT EXISTS artifacts_task ON artifacts (task_id, artifact_id)""",
     """CREATE TABLE IF NOT EXISTS events (
@@ -96,3 +112,25 @@ STATEMENTS: Final[tuple[str, ...]] = (
     """CREATE INDEX IF NOT EXISTS events_task ON events (task_id, id)""",
     """CREATE INDEX IF NOT EXISTS events_kind ON events (kind, id)""",
 )
+
+# Statements that bring a file of an older version to the next one, by the version they start from.
+_UPGRADES: Final[dict[str, tuple[str, ...]]] = {
+    # 2 -> 3: artifact data moves to its own table; `size` remembers how big it is.
+    "2": (
+        "ALTER TABLE artifacts ADD COLUMN size INTEGER NOT NULL DEFAULT 0",
+        "INSERT INTO artifact_data (artifact_id, data) SELECT artifact_id, data FROM artifacts WHERE data IS NOT NULL",
+        "UPDATE artifacts SET size = length(CAST(data AS BLOB)) WHERE data IS NOT NULL",
+        "ALTER TABLE artifacts DROP COLUMN data",
+    ),
+}
+
+
+def upgrade(conn: sqlite3.Connection, found: str) -> str:
+    """Upgrade a file at version `found` as far as this stub knows how (inside the caller's
+    transaction, after STATEMENTS made any missing tables); the version it is at now."""
+    while found in _UPGRADES:
+        for statement in _UPGRADES[found]:
+            conn.execute(statement)
+        found = str(int(found) + 1)
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (found,))
+    return found

@@ -20,6 +20,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from pm_agent_stub import __version__
 from pm_agent_stub.board import open_board
 from pm_agent_stub.board_thread import BoardThread
+from pm_agent_stub.metrics import BoardMetrics
 from pm_agent_stub.notify import Notifier
 from pm_agent_stub.settings import StubSettings
 from pm_agent_stub.tools import ToolRouter
@@ -41,6 +42,8 @@ class PMAgentServer(MCPServer[Any]):
         self.db = BoardThread(self.board)  # from here on, only this thread uses the connection
         self.notifier = Notifier(self.board, self.db)
         self.router = ToolRouter(self.board, self.db, self.notifier, self.started_at)
+        # Its commit listener runs on the board thread; /metrics collects on the board thread.
+        self.metrics = BoardMetrics(self.board, waiters=lambda: self.notifier.waiters)
 
     async def list_tools(self) -> list[mcp_types.Tool]:
         return self.router.list_tools()
@@ -54,7 +57,10 @@ class PMAgentServer(MCPServer[Any]):
                 request = context.request_context.request  # the Starlette request over HTTP
             except ValueError:
                 request = None
-        return await self.router.call(name, arguments, request)
+        started = time.perf_counter()
+        answer = await self.router.call(name, arguments, request)
+        self.metrics.tool_called(name, time.perf_counter() - started, answer)
+        return answer
 
     @asynccontextmanager
     async def background(self) -> AsyncIterator[None]:

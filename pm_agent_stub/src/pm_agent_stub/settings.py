@@ -39,6 +39,12 @@ class StubSettings(BaseSettings):
     lease_seconds: float = Field(default=60.0, validation_alias="PM_LEASE_SECONDS", gt=0, le=86400)
     max_attempts: int = Field(default=3, validation_alias="PM_MAX_ATTEMPTS", ge=1, le=1000)
     agent_offline_seconds: float = Field(default=90.0, validation_alias="PM_AGENT_OFFLINE_SECONDS", gt=0)
+    agent_forget_seconds: float = Field(default=86400.0, validation_alias="PM_AGENT_FORGET_SECONDS", gt=0)
+    max_agents: int = Field(default=10_000, validation_alias="PM_MAX_AGENTS", ge=1)
+    max_artifacts_per_task: int = Field(default=100, validation_alias="PM_MAX_ARTIFACTS_PER_TASK", ge=1)
+    max_artifact_bytes_per_task: int = Field(
+        default=4 * 1024 * 1024, validation_alias="PM_MAX_ARTIFACT_BYTES_PER_TASK", ge=1024
+    )
     token: SecretStr | None = Field(default=None, validation_alias="PM_AGENT_TOKEN")
     allowed_hosts_extra: str = Field(default="", validation_alias="PM_AGENT_ALLOWED_HOSTS")
     http_header_timeout: float = Field(default=10.0, validation_alias="PM_HTTP_HEADER_TIMEOUT", gt=0, le=3600)
@@ -47,6 +53,7 @@ class StubSettings(BaseSettings):
     # fleet of 2,000 (~45 KiB of stub memory per waiting connection, bench/ crowd section).
     http_max_connections: int = Field(default=4096, validation_alias="PM_HTTP_MAX_CONNECTIONS", ge=1)
     http_max_bodies_in_flight: int = Field(default=32, validation_alias="PM_HTTP_MAX_BODIES_IN_FLIGHT", ge=1)
+    metrics_public: bool = Field(default=False, validation_alias="PM_METRICS_PUBLIC")
     db_synchronous: Literal["NORMAL", "FULL"] = Field(default="NORMAL", validation_alias="PM_DB_SYNCHRONOUS")
     log_format: Literal["json", "console"] | None = Field(default=None, validation_alias="LOG_FORMAT")
     log_level: Literal["debug", "info", "warning", "error", "critical"] = Field(
@@ -58,6 +65,11 @@ class StubSettings(BaseSettings):
     def _empty_is_unset(cls, value: object) -> object:
         # Compose passes `VAR=` for unset optionals; treat it as "not given".
         return None if value == "" else value
+
+    @field_validator("metrics_public", mode="before")
+    @classmethod
+    def _empty_is_false(cls, value: object) -> object:
+        return False if value == "" else value
 
     @field_validator("db_synchronous", mode="before")
     @classmethod

@@ -122,5 +122,8 @@ def render(report: StatusReport, console: Console) -> None:
         ],
         drop_order=("last seen", "done", "role", "status"),
     )
-    agent_table.caption = _caption([], dropped)
+    shown = [
+        f"first {len(agents)} of {workers.total}: working, then idle, then offline (use --json --all for every agent)"
+    ]
+    agent_table.caption = _caption(shown if report.agents_truncated else [], dropped)
     console.print(agent_table)

@@ -144,7 +144,7 @@ class ToolRouter:
             ),
             "get_project_status": sync(lambda _: b.get_project_status()),
             "get_agent_status": sync(lambda x: b.get_agent_status(x.agent_id)),
-            "list_registered_agents": sync(lambda _: b.list_registered_agents()),
+            "list_registered_agents": sync(lambda x: b.list_registered_agents(x.limit, x.cursor)),
             "ping": self._here(self._ping),
             "heartbeat": sync(lambda x: b.heartbeat(x.agent_id)),
             "release_task": sync(lambda x: b.release_task(x.agent_id, x.task_id, x.reason)),
@@ -153,7 +153,8 @@ class ToolRouter:
                     x.agent_id, x.task_id, x.artifact_type, x.description, x.location, x.data
                 )
             ),
-            "get_task_context": sync(lambda x: b.get_task_context(x.task_id)),
+            "get_task_context": sync(lambda x: b.get_task_context(x.task_id, x.limit, x.cursor)),
+            "get_artifact": sync(lambda x: b.get_artifact(x.artifact_id)),
             "resolve_blocker": sync(lambda x: b.resolve_blocker(x.task_id, x.resolution)),
         }
 

@@ -13,13 +13,16 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue
 
 from pm_protocol.limits import (
+    MAX_CURSOR,
     MAX_ID,
     MAX_JSON_BYTES,
     MAX_NAME,
+    MAX_PAGE_LIMIT,
     MAX_SKILL_LEN,
     MAX_SKILLS,
     MAX_TEXT,
     MAX_WAIT_SECONDS,
+    PAGE_LIMIT,
     json_size,
 )
 
@@ -56,6 +59,20 @@ Label = Annotated[str, Field(min_length=1, max_length=MAX_NAME)]
 Text = Annotated[str, Field(max_length=MAX_TEXT)]
 Skill = Annotated[str, Field(min_length=1, max_length=MAX_SKILL_LEN)]
 Json = Annotated[JsonValue, AfterValidator(_json_limit)]
+Limit = Annotated[
+    int,
+    Field(
+        ge=1, le=MAX_PAGE_LIMIT, description=f"Entries per page (1-{MAX_PAGE_LIMIT}, default {PAGE_LIMIT})."
+    ),
+]
+Cursor = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=MAX_CURSOR,
+        description="`next_cursor` of the previous page, unchanged; omit it for the first page.",
+    ),
+]
 ReportStatus = Literal["in_progress", "completed", "blocked"]
 Severity = Literal["low", "medium", "high", "critical"]
 
@@ -138,6 +155,21 @@ class TaskOnlyArgs(ToolArgs):
     task_id: TaskId
 
 
+class TaskContextArgs(ToolArgs):
+    task_id: TaskId
+    limit: Limit = PAGE_LIMIT
+    cursor: Cursor | None = None
+
+
+class PageArgs(ToolArgs):
+    limit: Limit = PAGE_LIMIT
+    cursor: Cursor | None = None
+
+
+class GetArtifactArgs(ToolArgs):
+    artifact_id: Annotated[int, Field(ge=1, description="An artifact_id from an artifact list.")]
+
+
 class ResolveBlockerArgs(ToolArgs):
     task_id: TaskId
     resolution: Text
@@ -163,4 +195,7 @@ HINTS: dict[str, str] = {
     "echo": "a string of at most 10000 characters",
     "checkpoint": "any JSON value of at most 256 KiB",
     "data": "any JSON value of at most 256 KiB",
+    "limit": f"a whole number from 1 to {MAX_PAGE_LIMIT}",
+    "cursor": "the next_cursor string of the previous page, unchanged (omit it for the first page)",
+    "artifact_id": "the artifact_id (a whole number) of an artifact listed in an assignment or task context",
 }

@@ -10,6 +10,7 @@ ErrorCode = Literal[
     "invalid_argument",
     "agent_not_registered",
     "task_not_found",
+    "artifact_not_found",
     "not_task_holder",
     "task_already_complete",
     "unauthorized",

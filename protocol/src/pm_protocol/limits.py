@@ -16,6 +16,19 @@ MAX_SKILLS: Final = 64
 MAX_SKILL_LEN: Final = 100
 MAX_JSON_BYTES: Final = 256 * 1024
 MAX_WAIT_SECONDS: Final = 30
+
+# Lists that grow with the board (agents, a task's progress log, blockers, artifacts) come
+# in pages: at most `limit` entries (default PAGE_LIMIT, at most MAX_PAGE_LIMIT) and at most
+# PAGE_BYTES of JSON (always at least one entry), so no answer grows with the board.
+PAGE_LIMIT: Final = 100
+MAX_PAGE_LIMIT: Final = 200
+PAGE_BYTES: Final = 256 * 1024
+MAX_CURSOR: Final = 1_000
+# An artifact listed in an assignment or a task's context carries its `data` inline when it
+# is at most INLINE_DATA_BYTES and the list's inline data stays within INLINE_BUDGET_BYTES;
+# otherwise `data` is null, `data_included` false, and `get_artifact` returns it.
+INLINE_DATA_BYTES: Final = 16 * 1024
+INLINE_BUDGET_BYTES: Final = 128 * 1024
 TASK_ID_PATTERN: Final = r"^[A-Za-z0-9._:@/-]+$"
 TASK_ID_RE: Final = re.compile(TASK_ID_PATTERN)
 

@@ -53,6 +53,15 @@ class Lease(WireModel):
 
 
 class Artifact(WireModel):
+    """An artifact as lists show it: always its metadata, its `data` only when small.
+
+    `size` is the bytes of `data` as compact JSON (0: no data). In lists (assignments,
+    `get_task_context`) `data` is inline only within `limits.INLINE_DATA_BYTES` and the
+    list's `limits.INLINE_BUDGET_BYTES`; otherwise `data` is null, `data_included` false,
+    and `get_artifact(artifact_id)` returns the whole artifact. The defaults read an older
+    server's answer, which had neither field and always sent the data.
+    """
+
     artifact_id: int
     task_id: str
     agent_id: str
@@ -61,6 +70,8 @@ class Artifact(WireModel):
     location: str | None
     data: JsonValue
     created_at: str
+    size: int | None = None
+    data_included: bool = True
 
 
 class Assignment(WireModel):
@@ -80,6 +91,9 @@ class Assignment(WireModel):
     lease: Lease | None = None
     checkpoint: JsonValue = None
     dependency_artifacts: list[Artifact] = Field(default_factory=list)
+    dependency_artifacts_next: str | None = None
+    """Sent only when `dependency_artifacts` is one page of more: `get_task_context(task_id,
+    cursor=this)` continues it."""
 
 
 class AgentInfo(WireModel):
@@ -231,9 +245,12 @@ class AgentStatus(WireModel):
 
 
 class AgentList(WireModel):
+    """One page of the registered agents (registration order); `agent_count` counts them all."""
+
     success: Literal[True]
     agent_count: int
     agents: list[AgentInfo]
+    next_cursor: str | None = None
 
 
 class Pong(WireModel):
@@ -245,12 +262,28 @@ class Pong(WireModel):
 
 
 class TaskContextResult(WireModel):
+    """A task with one page of each of its lists; `next_cursor` (sent only when some list has
+    more) asks for the next page of every list that has more (the others come back empty).
+
+    `progress_log` and `blockers` page back in time (the first page holds the newest
+    entries); `artifacts` and `dependency_artifacts` page forward from the oldest. Within a
+    page every list is oldest first.
+    """
+
     success: Literal[True]
     task: TaskDetail
     progress_log: list[ProgressEntry]
     blockers: list[BlockerInfo]
     artifacts: list[Artifact]
     dependency_artifacts: list[Artifact]
+    next_cursor: str | None = None
+
+
+class ArtifactContent(WireModel):
+    """`get_artifact`: one artifact with its data, whatever its size (at most 256 KiB)."""
+
+    success: Literal[True]
+    artifact: Artifact
 
 
 __all__ = [
@@ -260,6 +293,7 @@ __all__ = [
     "AgentState",
     "AgentStatus",
     "Artifact",
+    "ArtifactContent",
     "ArtifactResult",
     "Assignment",
     "BlockerInfo",

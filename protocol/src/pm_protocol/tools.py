@@ -52,7 +52,12 @@ TOOLS: Final[tuple[Tool, ...]] = (
     ),
     Tool("get_project_status", a.NoArgs, r.ProjectStatus, "Task counts by status and worker counts."),
     Tool("get_agent_status", a.AgentOnlyArgs, r.AgentStatus, "One agent's status and current task."),
-    Tool("list_registered_agents", a.NoArgs, r.AgentList, "All registered agents with their status."),
+    Tool(
+        "list_registered_agents",
+        a.PageArgs,
+        r.AgentList,
+        "Registered agents with their status, a page at a time (limit, cursor = next_cursor).",
+    ),
     Tool("ping", a.PingArgs, r.Pong, "Liveness check; echoes `echo`."),
     Tool(
         "heartbeat",
@@ -77,9 +82,17 @@ TOOLS: Final[tuple[Tool, ...]] = (
     ),
     Tool(
         "get_task_context",
-        a.TaskOnlyArgs,
+        a.TaskContextArgs,
         r.TaskContextResult,
-        "A task with its progress log, blockers, artifacts and its dependencies' artifacts.",
+        "A task with a page of its progress log, blockers, artifacts and its dependencies' artifacts "
+        "(next pages: cursor = next_cursor).",
+        extension=True,
+    ),
+    Tool(
+        "get_artifact",
+        a.GetArtifactArgs,
+        r.ArtifactContent,
+        "One artifact with its data (lists carry only small data inline).",
         extension=True,
     ),
     Tool(

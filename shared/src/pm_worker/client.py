@@ -1,7 +1,8 @@
 """Typed async client for every PM Agent tool, surviving disconnects and stub restarts.
 
 Each method fits what it sends (`pm_worker.outgoing`), then asks the dialect
-(`pm_worker.dialect`; the stub's by default) to make the call through `call`: (re)connect
+(`pm_worker.dialect`: the stub's or Marcus's, as `PM_PROTOCOL` says; `auto` reads the
+server's tools/list once per connection) to make the call through `call`: (re)connect
 if needed, call, and on a transport failure reconnect with the backoff policy and call
 again. After a reconnect the agent re-registers first, so a stub whose database was
 replaced still knows us. Every call the worker makes is safe to repeat (the stub answers a
@@ -22,9 +23,13 @@ from pm_protocol.limits import MAX_NAME
 from pm_worker.connection import Connection, ToolConnection
 from pm_worker.dialect import UNSET, Checkpoint, Dialect, Send
 from pm_worker.errors import AgentNotRegistered, TransportError
+from pm_worker.marcus.detect import Dialect as DialectName
+from pm_worker.marcus.detect import dialect_for_tools
+from pm_worker.marcus.dialect import MarcusDialect
 from pm_worker.models import (
     AgentList,
     AgentStatus,
+    ArtifactContent,
     ArtifactResult,
     BlockerResult,
     HeartbeatResult,
@@ -61,7 +66,8 @@ class PMClient:
                  connect: Callable[[WorkerSettings], ToolConnection] = Connection) -> None:
         self.settings = settings
         self.identity = identity
-        self.dialect: Dialect = dialect or StubDialect()
+        self._auto = dialect is None and settings.pm_protocol == "auto"
+        self._dialect: Dialect | None = dialect or (None if self._auto else make_dialect(settings.pm_protocol, settings))
         self.outgoing = Outgoing([settings.token()])
         self._connect = connect
         self._conn: ToolConnection | None = None
@@ -80,6 +86,29 @@ class PMClient:
         if self._conn is not None:
             await self._conn.close()
             self._conn = None
+
+    @property
+    def dialect(self) -> Dialect:
+        """The dialect in use (with `PM_PROTOCOL=auto`, known once connected)."""
+        if self._dialect is None:
+            raise RuntimeError("the dialect is chosen on connecting (PM_PROTOCOL=auto); not connected yet")
+        return self._dialect
+
+    async def _ready(self) -> Dialect:
+        """The dialect, connecting first (with the reconnect policy) when it is still to be chosen."""
+        if self._dialect is None:
+            policy = reconnect_policy(self.settings.reconnect_give_up_seconds, **self._retry_overrides)
+            async for attempt in policy:
+                with attempt:
+                    await self._ensure()
+        return self.dialect
+
+    async def _choose(self, conn: ToolConnection) -> None:
+        """PM_PROTOCOL=auto: the dialect this server speaks, from its tools/list, on every new connection."""
+        name = dialect_for_tools(await conn.tool_names(self.settings.call_timeout_seconds))
+        if self._dialect is None or self._dialect.name != DIALECT_NAMES[name]:
+            self._dialect = make_dialect(name, self.settings)
+            log.info("dialect chosen from the server's tools", dialect=name, url=self.settings.pm_agent_url)
 
     @property
     def agent_id(self) -> str:
@@ -102,6 +131,12 @@ class PMClient:
             await self._conn.close()
         conn = self._connect(self.settings)
         await conn.open()
+        if self._auto:
+            try:
+                await self._choose(conn)
+            except BaseException:
+                await conn.close()
+                raise
         self._conn = conn
         if self._connected_once:
             self.reconnects += 1
@@ -162,7 +197,8 @@ class PMClient:
         if ident is None:
             raise RuntimeError("this client has no agent identity")
         out = self.outgoing
-        return await self.dialect.register(send, ident.agent_id, out.text(ident.name, MAX_NAME),
+        dialect = await self._ready()  # already chosen when called while (re)connecting
+        return await dialect.register(send, ident.agent_id, out.text(ident.name, MAX_NAME),
                                            out.text(ident.role, MAX_NAME), list(ident.skills))
 
     # -- the contract's tools, in the fleet's terms ------------------------------------
@@ -171,46 +207,75 @@ class PMClient:
         return await self._register(self.call)
 
     async def request_next_task(self, wait_seconds: float = 0.0) -> TaskOffer:
-        return await self.dialect.request_next_task(self.call, self.agent_id, wait_seconds)
+        dialect = await self._ready()
+        return await dialect.request_next_task(self.call, self.agent_id, wait_seconds)
 
     async def report_progress(self, task_id: str, progress: float, message: str, status: str = "in_progress",
                               checkpoint: Any = UNSET) -> ProgressAck:
         out = self.outgoing
         fitted: Checkpoint = UNSET if checkpoint is UNSET else out.json(checkpoint, "the checkpoint")
-        return await self.dialect.report_progress(self.call, self.agent_id, task_id, progress, out.text(message),
+        dialect = await self._ready()
+        return await dialect.report_progress(self.call, self.agent_id, task_id, progress, out.text(message),
                                                   status, fitted)
 
     async def report_blocker(self, task_id: str, description: str, severity: str = "medium") -> BlockerResult:
-        return await self.dialect.report_blocker(self.call, self.agent_id, task_id, self.outgoing.text(description),
+        dialect = await self._ready()
+        return await dialect.report_blocker(self.call, self.agent_id, task_id, self.outgoing.text(description),
                                                  severity)
 
     async def heartbeat(self) -> HeartbeatResult:
-        return await self.dialect.heartbeat(self.call, self.agent_id)
+        dialect = await self._ready()
+        return await dialect.heartbeat(self.call, self.agent_id)
 
     async def release_task(self, task_id: str, reason: str) -> MessageResult:
-        return await self.dialect.release_task(self.call, self.agent_id, task_id, self.outgoing.text(reason))
+        dialect = await self._ready()
+        return await dialect.release_task(self.call, self.agent_id, task_id, self.outgoing.text(reason))
 
     async def log_artifact(self, task_id: str, artifact_type: str, description: str,
                            location: str | None = None, data: Any = None) -> ArtifactResult:
         out = self.outgoing
-        return await self.dialect.log_artifact(
+        dialect = await self._ready()
+        return await dialect.log_artifact(
             self.call, self.agent_id, task_id, out.text(artifact_type, MAX_NAME), out.text(description),
             out.optional_text(location), None if data is None else out.json(data, "the artifact's data"))
 
-    async def get_task_context(self, task_id: str) -> TaskContextResult:
-        return await self.dialect.get_task_context(self.call, task_id)
+    async def get_task_context(self, task_id: str, cursor: str | None = None) -> TaskContextResult:
+        """The task with one page of each of its lists; pass the answer's `next_cursor` for more."""
+        dialect = await self._ready()
+        return await dialect.get_task_context(self.call, task_id, cursor)
+
+    async def get_artifact(self, artifact_id: int) -> ArtifactContent:
+        """One artifact with its data (lists carry big data as metadata only: `data_included` false)."""
+        dialect = await self._ready()
+        return await dialect.get_artifact(self.call, artifact_id)
 
     async def resolve_blocker(self, task_id: str, resolution: str) -> ResolveResult:
-        return await self.dialect.resolve_blocker(self.call, task_id, self.outgoing.text(resolution))
+        dialect = await self._ready()
+        return await dialect.resolve_blocker(self.call, task_id, self.outgoing.text(resolution))
 
     async def get_project_status(self) -> ProjectStatus:
-        return await self.dialect.get_project_status(self.call)
+        dialect = await self._ready()
+        return await dialect.get_project_status(self.call)
 
     async def get_agent_status(self, agent_id: str | None = None) -> AgentStatus:
-        return await self.dialect.get_agent_status(self.call, agent_id or self.agent_id)
+        dialect = await self._ready()
+        return await dialect.get_agent_status(self.call, agent_id or self.agent_id)
 
-    async def list_registered_agents(self) -> AgentList:
-        return await self.dialect.list_registered_agents(self.call)
+    async def list_registered_agents(self, cursor: str | None = None) -> AgentList:
+        """One page of the registered agents; pass the answer's `next_cursor` for the next."""
+        dialect = await self._ready()
+        return await dialect.list_registered_agents(self.call, cursor)
 
     async def ping(self, echo: str | None = None) -> Pong:
-        return await self.dialect.ping(self.call, self.outgoing.optional_text(echo))
+        dialect = await self._ready()
+        return await dialect.ping(self.call, self.outgoing.optional_text(echo))
+
+
+DIALECT_NAMES: dict[DialectName, str] = {"stub": StubDialect.name, "marcus": MarcusDialect.name}
+
+
+def make_dialect(name: str, settings: WorkerSettings) -> Dialect:
+    """A fresh dialect for `name` (`stub` or `marcus`)."""
+    if name == "marcus":
+        return MarcusDialect.from_settings(settings)
+    return StubDialect()

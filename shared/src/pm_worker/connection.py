@@ -14,8 +14,9 @@ import contextlib
 import json
 import shlex
 import sys
+from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import httpx2
 from mcp import Client, StdioServerParameters
@@ -25,6 +26,8 @@ from mcp_types import CallToolResult, TextContent
 
 from pm_worker.errors import TransportError, Unauthorized
 from pm_worker.settings import WorkerSettings
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,8 @@ class ToolConnection(Protocol):
     async def open(self) -> None: ...
 
     async def call(self, name: str, arguments: dict[str, Any], timeout: float) -> Reply: ...
+
+    async def tool_names(self, timeout: float) -> list[str]: ...
 
     async def close(self) -> None: ...
 
@@ -88,6 +93,7 @@ class Connection:
         self._dead = asyncio.Event()
         self._ready = asyncio.Event()
         self._failure: BaseException | None = None
+        self._http_error: str | None = None
         self._holder: asyncio.Task[None] | None = None
 
     @property
@@ -116,6 +122,9 @@ class Connection:
             if failure is not None and _unauthorized(failure):
                 raise Unauthorized("the stub refused our token: set PM_AGENT_TOKEN (or PM_AGENT_TOKEN_FILE) to the stub's token")
             reason = describe(failure) if failure else "timed out connecting"
+            if self._http_error:
+                # The SDK hides the HTTP status behind "Server returned an error response".
+                reason += f" ({self._http_error})"
             raise TransportError(f"cannot connect to {self._describe_target()}: {reason}")
 
     def _describe_target(self) -> str:
@@ -132,11 +141,15 @@ class Connection:
                     await self._serve(client)
             elif s.pm_transport == "http":
                 token = s.token()
-                headers = {"Authorization": f"Bearer {token}"} if token else None
+                headers = {"Authorization": f"Bearer {token}"} if token else {}
+                if s.pm_agent_host_header:
+                    # e.g. Marcus, whose MCP SDK answers 421 to any Host but localhost/127.0.0.1
+                    headers["Host"] = s.pm_agent_host_header
                 http = create_mcp_http_client(
                     headers=headers,
                     timeout=httpx2.Timeout(s.call_timeout_seconds + s.poll_wait_seconds + 5, connect=10.0),
                 )
+                http.event_hooks["response"].append(self._note_http_error)
                 async with http:
                     from mcp.client.streamable_http import streamable_http_client
 
@@ -154,17 +167,37 @@ class Connection:
             self._client = None
             self._dead.set()
 
+    async def _note_http_error(self, response: httpx2.Response) -> None:
+        if response.status_code >= 400:
+            self._http_error = f"HTTP {response.status_code} {response.reason_phrase}"
+            if response.status_code == 421:
+                self._http_error += (": the server refuses this Host header; set PM_AGENT_HOST_HEADER to one it "
+                                     "accepts (Marcus: localhost:<port>)")
+
     async def _serve(self, client: Client) -> None:
         self._client = client
         self._ready.set()
         await self._stop.wait()
+
+    async def tool_names(self, timeout: float) -> list[str]:
+        """The names in the server's `tools/list` (how `PM_PROTOCOL=auto` tells the dialects apart)."""
+        client = self._client
+        if client is None or self._dead.is_set():
+            raise TransportError("not connected")
+        listed = await self._race("tools/list", client.list_tools(), timeout)
+        return [tool.name for tool in listed.tools]
 
     async def call(self, name: str, arguments: dict[str, Any], timeout: float) -> Reply:
         """Call a tool and return its reply; `TransportError` if the link breaks or the reply is malformed."""
         client = self._client
         if client is None or self._dead.is_set():
             raise TransportError("not connected")
-        call = asyncio.ensure_future(client.call_tool(name, arguments))
+        result = await self._race(name, client.call_tool(name, arguments), timeout)
+        return Reply(bool(result.is_error), parse_result(name, result))
+
+    async def _race(self, name: str, request: Coroutine[Any, Any, T], timeout: float) -> T:
+        """Await `request` against the connection's death and `timeout`; failures become `TransportError`."""
+        call = asyncio.ensure_future(request)
         dead = asyncio.ensure_future(self._dead.wait())
         try:
             done, _ = await asyncio.wait({call, dead}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
@@ -192,7 +225,7 @@ class Connection:
         except (OSError, httpx2.HTTPError) as exc:
             await self.close()
             raise TransportError(f"{name}: {describe(exc)}") from exc
-        return Reply(bool(result.is_error), parse_result(name, result))
+        return result
 
     async def close(self) -> None:
         self._stop.set()

@@ -9,7 +9,7 @@ import structlog
 
 from pm_worker.client import PMClient
 from pm_worker.errors import TaskBlocked
-from pm_worker.models import Assignment, TaskContextResult
+from pm_worker.models import Artifact, Assignment, TaskContextResult
 
 
 class TaskContext:
@@ -63,5 +63,30 @@ class TaskContext:
                       artifact_id=result.artifact_id)
         return result.artifact_id
 
-    async def context(self) -> TaskContextResult:
-        return await self._client.get_task_context(self.task.task_id)
+    async def context(self, cursor: str | None = None) -> TaskContextResult:
+        """The task as the board has it, one page of each list (`next_cursor` for the next)."""
+        return await self._client.get_task_context(self.task.task_id, cursor)
+
+    async def dependency_artifacts(self) -> list[Artifact]:
+        """Every artifact of the tasks this one depends on, oldest first (metadata; the data of
+        each through `artifact_data`). The assignment carries the first page; the rest, if any,
+        is fetched a page at a time."""
+        found = list(self.task.dependency_artifacts)
+        cursor = self.task.dependency_artifacts_next
+        while cursor is not None:
+            page = await self._client.get_task_context(self.task.task_id, cursor)
+            found.extend(page.dependency_artifacts)
+            cursor = page.next_cursor
+        return found
+
+    async def artifact_data(self, artifact: Artifact | int) -> Any:
+        """An artifact's data, whatever its size.
+
+        Lists (the assignment's `dependency_artifacts`, `context()`) carry data inline only
+        when it is small (`data_included`); otherwise this fetches it with `get_artifact`.
+        Given an id, it always fetches.
+        """
+        if isinstance(artifact, Artifact) and artifact.data_included:
+            return artifact.data
+        artifact_id = artifact if isinstance(artifact, int) else artifact.artifact_id
+        return (await self._client.get_artifact(artifact_id)).artifact.data

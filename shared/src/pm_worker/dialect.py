@@ -43,7 +43,10 @@ Writing a dialect for another server (e.g. upstream Marcus):
   believes the agent holds (`current_task`), so the loop keeps working; no long-poll → poll
   within `wait_seconds` yourself; no release → say so in the `MessageResult` (the server's
   own timeout takes the task back); no checkpoints → drop the checkpoint and return the
-  progress acknowledgement. Tools a worker loop never calls (`resolve_blocker`,
+  progress acknowledgement. No artifact store → `log_artifact` says so in its result's place
+  (raise `PMError(..., code="unsupported")`), assignments carry no `dependency_artifacts`,
+  and `get_artifact` is never asked for. Lists the server does not page come back whole
+  with no cursor (`next_cursor` None). Tools a worker loop never calls (`resolve_blocker`,
   `list_registered_agents`, ...) may raise `PMError(..., code="unsupported")`.
 """
 
@@ -58,6 +61,7 @@ from pm_worker.errors import PMError
 from pm_worker.models import (
     AgentList,
     AgentStatus,
+    ArtifactContent,
     ArtifactResult,
     BlockerResult,
     HeartbeatResult,
@@ -118,7 +122,9 @@ class Dialect(Protocol):
     async def log_artifact(self, send: Send, agent_id: str, task_id: str, artifact_type: str, description: str,
                            location: str | None, data: JsonValue) -> ArtifactResult: ...
 
-    async def get_task_context(self, send: Send, task_id: str) -> TaskContextResult: ...
+    async def get_task_context(self, send: Send, task_id: str, cursor: str | None = None) -> TaskContextResult: ...
+
+    async def get_artifact(self, send: Send, artifact_id: int) -> ArtifactContent: ...
 
     async def resolve_blocker(self, send: Send, task_id: str, resolution: str) -> ResolveResult: ...
 
@@ -126,6 +132,6 @@ class Dialect(Protocol):
 
     async def get_agent_status(self, send: Send, agent_id: str) -> AgentStatus: ...
 
-    async def list_registered_agents(self, send: Send) -> AgentList: ...
+    async def list_registered_agents(self, send: Send, cursor: str | None = None) -> AgentList: ...
 
     async def ping(self, send: Send, echo: str | None) -> Pong: ...

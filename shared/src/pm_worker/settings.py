@@ -14,12 +14,13 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from pm_worker.errors import (
     SettingsError as SettingsError,  # re-exported for `from pm_worker.settings import ...`
 )
 from pm_worker.health import default_health_dir
+from pm_worker.protocol_settings import ProtocolSettings
 from pm_worker.secrecy import read_token_file
 
 
@@ -60,7 +61,7 @@ def split_skills(value: Any) -> Any:
     return value
 
 
-class WorkerSettings(BaseSettings):
+class WorkerSettings(ProtocolSettings):
     """What a worker reads from its environment (see docs/protocol.md)."""
 
     model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)

@@ -19,6 +19,7 @@ from pm_worker.errors import InvalidArgument, PMError, TransportError, error_for
 from pm_worker.models import (
     AgentList,
     AgentStatus,
+    ArtifactContent,
     ArtifactResult,
     BlockerResult,
     HeartbeatResult,
@@ -109,8 +110,14 @@ class StubDialect:
             arguments["data"] = data
         return await self._call(send, "log_artifact", arguments, ArtifactResult)
 
-    async def get_task_context(self, send: Send, task_id: str) -> TaskContextResult:
-        return await self._call(send, "get_task_context", {"task_id": task_id}, TaskContextResult)
+    async def get_task_context(self, send: Send, task_id: str, cursor: str | None = None) -> TaskContextResult:
+        arguments: dict[str, Any] = {"task_id": task_id}
+        if cursor is not None:
+            arguments["cursor"] = cursor
+        return await self._call(send, "get_task_context", arguments, TaskContextResult)
+
+    async def get_artifact(self, send: Send, artifact_id: int) -> ArtifactContent:
+        return await self._call(send, "get_artifact", {"artifact_id": artifact_id}, ArtifactContent)
 
     async def resolve_blocker(self, send: Send, task_id: str, resolution: str) -> ResolveResult:
         return await self._call(send, "resolve_blocker", {"task_id": task_id, "resolution": resolution},
@@ -122,8 +129,9 @@ class StubDialect:
     async def get_agent_status(self, send: Send, agent_id: str) -> AgentStatus:
         return await self._call(send, "get_agent_status", {"agent_id": agent_id}, AgentStatus)
 
-    async def list_registered_agents(self, send: Send) -> AgentList:
-        return await self._call(send, "list_registered_agents", {}, AgentList)
+    async def list_registered_agents(self, send: Send, cursor: str | None = None) -> AgentList:
+        return await self._call(send, "list_registered_agents", {} if cursor is None else {"cursor": cursor},
+                                AgentList)
 
     async def ping(self, send: Send, echo: str | None) -> Pong:
         return await self._call(send, "ping", {} if echo is None else {"echo": echo}, Pong)

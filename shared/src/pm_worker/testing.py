@@ -14,7 +14,7 @@ test's tmp dir, with its lease sweeper), loads the tasks (dicts as in a project 
 project file's YAML text), runs your `Worker` subclass against it through the MCP SDK's
 in-process client (`mcp.Client(server)`: no port, no subprocess, the same tool calls and
 answers as over HTTP) until every task is done or blocked, stops the worker as SIGTERM
-would, and returns what happened: each task's `get_task_context` (status, progress log,
+would, and returns what happened: each task's `get_task_context`, every page (status, progress log,
 blockers with the stub's suggestions, artifacts, checkpoint) and the worker's counters.
 
 For finer control (several workers, a condition of your own, calls of your own while a
@@ -115,10 +115,21 @@ class RunningStub:
         return result
 
     async def task(self, task_id: str) -> TaskContextResult:
-        """A task with its progress log, blockers and artifacts (`get_task_context`)."""
+        """A task with its whole progress log, blockers and artifacts (`get_task_context`, every page)."""
         from pm_worker.models import TaskContextResult
 
-        return TaskContextResult.model_validate(await self.call("get_task_context", {"task_id": task_id}))
+        whole = TaskContextResult.model_validate(await self.call("get_task_context", {"task_id": task_id}))
+        cursor = whole.next_cursor
+        while cursor is not None:
+            page = TaskContextResult.model_validate(
+                await self.call("get_task_context", {"task_id": task_id, "cursor": cursor}))
+            whole.progress_log[:0] = page.progress_log  # progress and blockers page back in time
+            whole.blockers[:0] = page.blockers
+            whole.artifacts += page.artifacts
+            whole.dependency_artifacts += page.dependency_artifacts
+            cursor = page.next_cursor
+        whole.next_cursor = None
+        return whole
 
     async def counts(self) -> ProjectCounts:
         from pm_worker.models import ProjectStatus

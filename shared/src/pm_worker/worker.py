@@ -27,6 +27,7 @@ from pm_worker.errors import (
     InvalidArgument,
     NotTaskHolder,
     PMError,
+    SettingsError,
     TaskAlreadyComplete,
     TaskBlocked,
     TaskReleased,
@@ -35,7 +36,7 @@ from pm_worker.errors import (
 )
 from pm_worker.models import Assignment
 from pm_worker.outgoing import fit_text
-from pm_worker.payload import parse_payload
+from pm_worker.payload import parse_payload, unreadable_payload
 from pm_worker.settings import WorkerSettings, load_settings
 
 log = structlog.get_logger("pm_worker.worker")
@@ -67,6 +68,10 @@ class Worker:
     role: ClassVar[str] = "worker"
     name: ClassVar[str] = "PM Agent Worker"
     skills: ClassVar[tuple[str, ...]] = ()
+    payload_required: ClassVar[bool] = True
+    """Where tasks carry their payload in another field (Marcus: a `pm-payload` block), a task
+    without one ends in a blocker saying how to add it. False for a worker that needs no
+    inputs beyond the task's description."""
     payload_model: ClassVar[type[BaseModel] | None] = None
     """A pydantic model with `extra="forbid"`: each task's payload is checked against it
     before `execute` and handed over as `ctx.payload`; a bad payload ends in a blocker that
@@ -133,13 +138,18 @@ class Worker:
                 self._client = client
                 reg = await self._until_stopped(client.register())
                 if reg is not None:
-                    log.info("registered", name=self.identity.name, role=self.identity.role,
+                    log.info("registered", dialect=client.dialect.name, name=self.identity.name,
+                             role=self.identity.role,
                              skills=list(self.identity.skills), workspace=str(self.settings.workspace))
                     await self._loop(client)
                     if self.stopping:
                         # Covers a restarted worker (same id) stopped before it asked for the
                         # task it still holds, and a task assigned while its long-poll was cancelled.
                         await self._release_orphan(client)
+        except SettingsError as exc:
+            # e.g. PM_PROJECT_ID missing for a Marcus server: known only once connected
+            log.error(str(exc))
+            code = 2
         except Unauthorized as exc:
             log.error("stub refused this worker", error=str(exc))
             code = 1
@@ -279,6 +289,9 @@ class Worker:
 
     async def _guarded(self, task: Assignment, ctx: TaskContext) -> Outcome:
         try:
+            problem = unreadable_payload(task, required=self.payload_required)
+            if problem is not None:
+                raise TaskBlocked(problem, "medium")
             if self.payload_model is not None:
                 ctx.payload = parse_payload(self.payload_model, task.payload, task_id=task.task_id,
                                             role=self.identity.role)

@@ -190,3 +190,75 @@ def test_syntax_error_ends_as_a_blocker_naming_file_and_line(stub: StubProcess, 
     assert blocker["severity"] == "high"
     assert blocker["resolution_suggestion"]
     assert not (workspace / "docs").exists()
+
+
+def test_report_page_gets_big_and_many_dependency_artifacts(stub: StubProcess, workspace: Path) -> None:
+    """Issue 17: big artifact data travels as metadata and many artifacts come in pages; the
+    report page still has every failing test (fetched with get_artifact) and every artifact."""
+    skill = f"docs-{uuid.uuid4().hex[:8]}"
+    tests_id, build_id, report_id = f"{skill}-tests", f"{skill}-build", f"{skill}-report"
+    producer_skill = f"nobody-{skill}"  # only this test's own agent has it
+    load_tasks(
+        stub.db,
+        {"id": tests_id, "name": "tests", "required_skills": [producer_skill]},
+        {"id": build_id, "name": "build", "required_skills": [producer_skill], "priority": "low"},
+        {
+            "id": report_id,
+            "name": "Report",
+            "required_skills": [skill],
+            "dependencies": [tests_id, build_id],
+            "payload": {"kind": "report", "output": "docs/report.md", "title": "Results"},
+        },
+    )
+    failures = [
+        {"id": f"tests/test_calc.py::test_case_{i}", "message": f"assert {i} == -1"} for i in range(400)
+    ]
+
+    async def produce() -> dict[str, Any]:
+        agent = f"producer-{skill}"
+        async with mcp.Client(stub.url) as client:
+            await call_tool(
+                client,
+                "register_agent",
+                {"agent_id": agent, "name": "P", "role": "r", "skills": [producer_skill]},
+            )
+            for task_id, files in ((tests_id, range(60)), (build_id, range(60, 120))):
+                assert (await call_tool(client, "request_next_task", {"agent_id": agent}))["has_task"]
+                base = {"agent_id": agent, "task_id": task_id}
+                if task_id == tests_id:
+                    data = {"passed": 3, "failed": 400, "skipped": 0, "errors": 0, "failures": failures}
+                    logged = await call_tool(
+                        client,
+                        "log_artifact",
+                        {**base, "artifact_type": "test_report", "description": "unit tests", "data": data},
+                    )
+                    assert logged["success"], logged
+                for i in files:
+                    logged = await call_tool(
+                        client,
+                        "log_artifact",
+                        {
+                            **base,
+                            "artifact_type": "file",
+                            "description": f"file {i}",
+                            "location": f"out/file-{i}.txt",
+                        },
+                    )
+                    assert logged["success"], logged
+                done = {**base, "status": "completed", "progress": 100, "message": "done"}
+                await call_tool(client, "report_task_progress", done)
+            return await call_tool(client, "get_task_context", {"task_id": report_id})
+
+    before = anyio.run(produce)
+    [report_meta] = [a for a in before["dependency_artifacts"] if a["artifact_type"] == "test_report"]
+    assert (report_meta["data"], report_meta["data_included"]) == (None, False)  # the worker must fetch it
+    assert "next_cursor" in before  # and page: 121 artifacts
+
+    code, log = run_worker(stub, workspace, skill, max_tasks=1)
+    assert code == 0, log
+    assert task_context(stub, report_id)["task"]["status"] == "done"
+    page = (workspace / "docs" / "report.md").read_text()
+    assert f"| `{tests_id}` | 3 | 400 | 0 | 0 |" in page
+    assert all(f"- `tests/test_calc.py::test_case_{i}`: assert {i} == -1" in page for i in range(400))
+    for i in range(120):
+        assert f"- `file` from `{tests_id if i < 60 else build_id}` at `out/file-{i}.txt`: file {i}" in page

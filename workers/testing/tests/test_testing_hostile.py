@@ -49,9 +49,15 @@ def gone(pid: int) -> bool:
 
 
 def task_context(stub: StubProcess, task_id: str) -> dict[str, Any]:
+    """The task's context, with each artifact's data fetched whole where the list left it out."""
     async def fetch() -> dict[str, Any]:
         async with mcp.Client(stub.url) as client:
-            return await call_tool(client, "get_task_context", {"task_id": task_id})
+            context = await call_tool(client, "get_task_context", {"task_id": task_id})
+            for artifact in context.get("artifacts", []):
+                if not artifact.get("data_included", True):
+                    whole = await call_tool(client, "get_artifact", {"artifact_id": artifact["artifact_id"]})
+                    artifact["data"] = whole["artifact"]["data"]
+            return context
 
     return anyio.run(fetch)
 

@@ -9,6 +9,10 @@ from its SQL):
 | `txn.py` | the transaction, its events and signals, and the commit-listener seam (`Commit`) |
 | `store.py` | every SQL statement, and no rule |
 | `rows.py` | row → `pm_protocol` model, the one mapping of each table's columns |
+| `artifacts.py` | caps on a task's artifacts, and artifact lists with small data inline |
+| `roster.py` | registered agents: the cap, forgetting, their status and pages |
+| `context.py` | `get_task_context`'s four lists a page at a time, and its cursor |
+| `paging.py` | pages of growing lists (count and byte bounds) and their cursors |
 | `loading.py` | adding a project file's tasks |
 | `views.py` | the operator's `status` report |
 
@@ -43,4 +47,8 @@ def open_board(settings: StubSettings) -> Board:
         lease_seconds=settings.lease_seconds,
         max_attempts=settings.max_attempts,
         offline_seconds=settings.agent_offline_seconds,
+        forget_seconds=settings.agent_forget_seconds,
+        max_agents=settings.max_agents,
+        max_artifacts_per_task=settings.max_artifacts_per_task,
+        max_artifact_bytes_per_task=settings.max_artifact_bytes_per_task,
     )

@@ -19,21 +19,23 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from pm_agent_stub.board import loading, rows, signature
+from pm_agent_stub.board import context, loading, rows, signature
+from pm_agent_stub.board.artifacts import Artifacts
 from pm_agent_stub.board.lifecycle import Lifecycle
 from pm_agent_stub.board.loading import LoadOutcome, PreparedLoad
 from pm_agent_stub.board.order import AssignmentOrder
+from pm_agent_stub.board.roster import Roster
 from pm_agent_stub.board.store import Row, Store
 from pm_agent_stub.board.txn import Listener, Transactions, Txn
 from pm_agent_stub.errors import BoardError
 from pm_agent_stub.project_file import ProjectSpec
 from pm_agent_stub.timefmt import iso
 from pm_protocol import results as r
+from pm_protocol.limits import PAGE_LIMIT, dumps
 
 ReportStatus = Literal["in_progress", "completed", "blocked"]
 
 RETRY_AFTER_SECONDS: Final = 5
-PROGRESS_LOG_LIMIT: Final = 200
 UNSET: Final[Any] = object()  # "checkpoint not given", unlike an explicit null
 
 
@@ -70,6 +72,10 @@ class Board:
         lease_seconds: float = 60.0,
         max_attempts: int = 3,
         offline_seconds: float = 90.0,
+        forget_seconds: float = 86400.0,
+        max_agents: int = 1000,
+        max_artifacts_per_task: int = 100,
+        max_artifact_bytes_per_task: int = 4 * 1024 * 1024,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.conn = conn
@@ -79,6 +85,12 @@ class Board:
         self.txns = Transactions(self.store, clock, before_audit=self.lifecycle.sweep)
         self.order = AssignmentOrder(self.store)
         self.counters = AssignmentCounters()
+        self.roster = Roster(
+            self.store, offline_seconds=offline_seconds, forget_seconds=forget_seconds, max_agents=max_agents
+        )
+        self.artifacts = Artifacts(
+            self.store, max_per_task=max_artifacts_per_task, max_bytes_per_task=max_artifact_bytes_per_task
+        )
 
     def add_listener(self, listener: Listener) -> None:
         """Call `listener(Commit)` after every transaction that wrote an event or raised a signal."""
@@ -89,9 +101,11 @@ class Board:
 
     @contextmanager
     def _call(self) -> Iterator[Txn]:
-        """A tool call's transaction; due leases expire first, so every answer sees them expired."""
+        """A tool call's transaction; due leases expire first, so every answer sees them expired,
+        and agents long gone are forgotten (roster.py)."""
         with self.txns.begin() as txn:
             self.lifecycle.sweep(txn)
+            self.roster.forget_stale(txn)
             yield txn
 
     # ------------------------------------------------------------------ who is asking
@@ -117,12 +131,6 @@ class Board:
             )
         return row
 
-    def _agent_state(self, row: Row, current_task: str | None, now: float) -> r.AgentInfo:
-        status: r.AgentState = "working" if current_task is not None else "idle"
-        if current_task is None and now - row["last_seen"] > self.offline_seconds:
-            status = "offline"
-        return rows.agent_info(row, status=status, current_task=current_task)
-
     # ------------------------------------------------------------------ leases
 
     def sweep(self) -> int:
@@ -143,6 +151,8 @@ class Board:
     def register_agent(self, agent_id: str, name: str, role: str, skills: list[str]) -> r.RegisterResult:
         with self._call() as txn:
             existing = self.store.agent(agent_id)
+            if existing is None:
+                self.roster.make_room(txn, agent_id)
             registered_at = existing["registered_at"] if existing is not None else txn.now
             skills_lc = list(signature.of(skills))
             self.store.upsert_agent(agent_id, name, role, skills, skills_lc, registered_at, txn.now)
@@ -182,14 +192,17 @@ class Board:
             return Poll(self._offer(row, expires), skills, assigned=True)
 
     def _offer(self, row: Row, expires: float) -> r.TaskOffer:
+        """The assignment, with the first page of its dependencies' artifacts (as get_task_context's)."""
+        task_id = row["task_id"]
+        # A task without dependencies has no dependency artifacts to page (one query saved).
+        at: dict[str, int | None] = {"d": None} if row["dependencies"] != "[]" else {}
+        first = context.pages(self.store, self.artifacts, task_id, PAGE_LIMIT, at)
         assignment = rows.assignment(
             row,
             lease_seconds=self.lifecycle.lease_seconds,
             expires=expires,
-            # A task without dependencies has none to look up (most tasks: one statement saved).
-            dependency_artifacts=self.store.dependency_artifacts(row["task_id"])
-            if row["dependencies"] != "[]"
-            else [],
+            dependency_artifacts=first.dependency_artifacts,
+            more=first.next_cursor(task_id),
         )
         return r.TaskOffer(success=True, has_task=True, assignment=assignment)
 
@@ -317,25 +330,39 @@ class Board:
                     self.lifecycle.already_complete(agent_id, row)
                 self.lifecycle.require_holder(txn, agent_id, row, "log_artifact")
                 self.lifecycle.renew(txn, row)
+            data_json = None if data is None else dumps(data)
+            self.artifacts.check_room(task_id, description, location, data_json)
             artifact_id = self.store.insert_artifact(
-                task_id, agent_id, artifact_type, description, location, data, txn.now
+                task_id, agent_id, artifact_type, description, location, data_json, txn.now
             )
             txn.log("artifact", task_id=task_id, agent_id=agent_id, artifact_id=artifact_id)
             return r.ArtifactResult(success=True, artifact_id=artifact_id)
 
-    def get_task_context(self, task_id: str) -> r.TaskContextResult:
+    def get_task_context(
+        self, task_id: str, limit: int = PAGE_LIMIT, cursor: str | None = None
+    ) -> r.TaskContextResult:
+        """The task and one page of each of its four lists (context.py); `next_cursor` goes on."""
         with self._call():
             row = self._task(task_id)
-            return r.TaskContextResult(
+            found = context.pages(
+                self.store, self.artifacts, task_id, limit, context.position(task_id, cursor)
+            )
+            answer = r.TaskContextResult(
                 success=True,
                 task=rows.task_detail(row),
-                progress_log=[
-                    rows.progress_entry(p) for p in self.store.progress_log(task_id, PROGRESS_LOG_LIMIT)
-                ],
-                blockers=[rows.blocker_info(b) for b in self.store.blockers(task_id)],
-                artifacts=[rows.artifact(a) for a in self.store.artifacts(task_id)],
-                dependency_artifacts=[rows.artifact(a) for a in self.store.dependency_artifacts(task_id)],
+                progress_log=found.progress_log,
+                blockers=found.blockers,
+                artifacts=found.artifacts,
+                dependency_artifacts=found.dependency_artifacts,
             )
+            more = found.next_cursor(task_id)
+            if more is not None:  # sent only when some list has more
+                answer.next_cursor = more
+            return answer
+
+    def get_artifact(self, artifact_id: int) -> r.ArtifactContent:
+        with self._call():
+            return r.ArtifactContent(success=True, artifact=self.artifacts.one(artifact_id))
 
     def resolve_blocker(self, task_id: str, resolution: str) -> r.ResolveResult:
         with self._call() as txn:
@@ -352,10 +379,6 @@ class Board:
         with self._call() as txn:
             counts = dict.fromkeys(("todo", "in_progress", "blocked", "done"), 0) | self.store.status_counts()
             total = sum(counts.values())
-            agents = self._all_agents(txn)
-            workers = dict.fromkeys(("working", "idle", "offline"), 0)
-            for a in agents:
-                workers[a.status] += 1
             return r.ProjectStatus(
                 success=True,
                 project_status=r.ProjectCounts(
@@ -363,13 +386,8 @@ class Board:
                     **counts,
                     completion_percentage=round(100.0 * counts["done"] / total, 1) if total else 0.0,
                 ),
-                workers=r.WorkerCounts(total=len(agents), **workers),
+                workers=self.roster.counts(txn.now),
             )
-
-    def _all_agents(self, txn: Txn) -> list[r.AgentInfo]:
-        return [
-            self._agent_state(a, a["current_task"], txn.now) for a in self.store.agents_with_current_task()
-        ]
 
     def get_agent_status(self, agent_id: str) -> r.AgentStatus:
         with self._call() as txn:
@@ -381,13 +399,12 @@ class Board:
                     message=f"No agent '{agent_id}' is registered; register_agent creates it.",
                 )
             held = self.store.held_by(agent_id)
-            info = self._agent_state(row, None if held is None else held["task_id"], txn.now)
+            info = self.roster.info(row, None if held is None else held["task_id"], txn.now)
             return r.AgentStatus(success=True, found=True, agent_info=info)
 
-    def list_registered_agents(self) -> r.AgentList:
+    def list_registered_agents(self, limit: int = PAGE_LIMIT, cursor: str | None = None) -> r.AgentList:
         with self._call() as txn:
-            agents = self._all_agents(txn)
-            return r.AgentList(success=True, agent_count=len(agents), agents=agents)
+            return self.roster.page(txn.now, limit, cursor)
 
     # ------------------------------------------------------------------ loading
 

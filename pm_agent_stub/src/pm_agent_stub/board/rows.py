@@ -46,14 +46,21 @@ TASKS = Columns(
     renamed={"task_name": "name", "pending_dependencies": "pending_deps"},
 )
 AGENTS = Columns(json=frozenset({"skills"}), times=frozenset({"registered_at", "last_seen"}))
-ARTIFACTS = Columns(json=frozenset({"data"}), times=frozenset({"created_at"}))
+ARTIFACTS = Columns(times=frozenset({"created_at"}))  # `data` lives in its own table, given
 PROGRESS = Columns(times=frozenset({"at"}))
 BLOCKERS = Columns(times=frozenset({"created_at", "resolved_at"}))
 
 
-def model_from(model: type[M], row: Row, columns: Columns, **given: Any) -> M:
-    """`model` from a row: every field it declares that is not `given` is read through `columns`."""
-    fields = {name: columns.read(row, name) for name in model.model_fields if name not in given}
+def model_from(
+    model: type[M], row: Row, columns: Columns, *, unset: frozenset[str] = frozenset(), **given: Any
+) -> M:
+    """`model` from a row: every field it declares that is not `given` (nor left `unset`, at its
+    default and so not sent) is read through `columns`."""
+    fields = {
+        name: columns.read(row, name)
+        for name in model.model_fields
+        if name not in given and name not in unset
+    }
     return model(**fields, **given)
 
 
@@ -63,19 +70,33 @@ def seconds(value: float) -> int | float:
 
 
 def assignment(
-    row: Row, *, lease_seconds: float, expires: float, dependency_artifacts: list[Row]
+    row: Row,
+    *,
+    lease_seconds: float,
+    expires: float,
+    dependency_artifacts: list[r.Artifact],
+    more: str | None,
 ) -> r.Assignment:
     lease = r.Lease(lease_id=row["lease_id"], ttl_seconds=seconds(lease_seconds), expires_at=iso(expires))
-    artifacts = [artifact(a) for a in dependency_artifacts]
-    return model_from(r.Assignment, row, TASKS, lease=lease, dependency_artifacts=artifacts)
+    # `dependency_artifacts_next` is sent only when there is more: left unset otherwise.
+    paging: dict[str, Any] = (
+        {"unset": frozenset({"dependency_artifacts_next"})}
+        if more is None
+        else {"dependency_artifacts_next": more}
+    )
+    return model_from(
+        r.Assignment, row, TASKS, lease=lease, dependency_artifacts=dependency_artifacts, **paging
+    )
 
 
 def task_detail(row: Row) -> r.TaskDetail:
     return model_from(r.TaskDetail, row, TASKS)
 
 
-def artifact(row: Row) -> r.Artifact:
-    return model_from(r.Artifact, row, ARTIFACTS)
+def artifact(row: Row, data_json: str | None, *, included: bool) -> r.Artifact:
+    """An artifact's metadata, with its data (JSON text, None for none) when `included`."""
+    data = json.loads(data_json) if included and data_json is not None else None
+    return model_from(r.Artifact, row, ARTIFACTS, data=data, data_included=included)
 
 
 def progress_entry(row: Row) -> r.ProgressEntry:

@@ -2,7 +2,9 @@
 
 Reads return `sqlite3.Row` (rows.py turns them into wire models); writes take plain values.
 Who may change what, and when, lives in lifecycle.py and board.py; the tables and their
-indexes are in schema.py. Every method runs inside the caller's transaction.
+indexes are in schema.py. Every method runs inside the caller's transaction. The operator
+reads at the end (dashboard and /metrics) only read, each through an index, and never load
+a JSON payload, checkpoint or artifact `data`.
 """
 
 from __future__ import annotations
@@ -25,6 +27,16 @@ LIMIT 1
 """
 
 _CHUNK: Final = 500  # ids per `IN (...)`, well under SQLite's variable limit
+_NO_END: Final = 2**63 - 1  # above every rowid: "from the newest"
+# Correlated subqueries on `agents AS a`, through the partial index on holders (without
+# INDEXED BY the planner takes tasks_status and visits every in-progress task per agent).
+_HOLDS: Final = (
+    "SELECT 1 FROM tasks AS t INDEXED BY tasks_holder WHERE t.holder = a.agent_id AND t.status = 'in_progress'"
+)
+_CURRENT_TASK: Final = (
+    "SELECT t.task_id FROM tasks AS t INDEXED BY tasks_holder "
+    "WHERE t.holder = a.agent_id AND t.status = 'in_progress' LIMIT 1"
+)
 
 
 class Store:
@@ -136,17 +148,6 @@ class Store:
     def ready_head(self, sig: str) -> Row | None:
         return self._one(READY_PROBE_SQL, (sig,))
 
-    def ready_counts(self) -> dict[str, int]:
-        """Offerable tasks per skill signature: a walk of the partial index `tasks_ready` (only
-        offerable tasks are in it), ~7 ms per 65k offerable tasks here."""
-        return {
-            r[0]: r[1]
-            for r in self._all(
-                "SELECT skill_sig, count(*) FROM tasks INDEXED BY tasks_ready "
-                "WHERE status = 'todo' AND pending_deps = 0 GROUP BY skill_sig"
-            )
-        }
-
     def tasks_in_board_order(self, limit: int | None) -> list[Row]:
         """In progress, blocked, todo, done; each by priority then load order (the `status` view)."""
         sql = (
@@ -184,11 +185,50 @@ class Store:
             (agent_id, name, role, dumps(skills), dumps(skills_lc), registered_at, now),
         )
 
-    def agents_with_current_task(self) -> list[Row]:
-        return self._all(
-            "SELECT a.*, (SELECT t.task_id FROM tasks AS t WHERE t.holder = a.agent_id "
-            "AND t.status = 'in_progress' LIMIT 1) AS current_task FROM agents AS a ORDER BY a.registered_at, a.agent_id"
+    def agent_count(self) -> int:
+        row = self._one("SELECT count(*) FROM agents")
+        return 0 if row is None else int(row[0])
+
+    def worker_counts(self, offline_before: float) -> Row:
+        """total, working (holding a task), offline (not holding, last seen before the cutoff)."""
+        row = self._one(
+            "SELECT count(*) AS total, coalesce(sum(working), 0) AS working, "
+            "coalesce(sum(working = 0 AND last_seen < ?), 0) AS offline FROM (SELECT a.last_seen, "
+            f"EXISTS ({_HOLDS}) AS working FROM agents AS a)",
+            (offline_before,),
         )
+        assert row is not None
+        return row
+
+    def agents_page(self, after: tuple[float, str] | None, limit: int) -> list[Row]:
+        """Agents in registration order after `(registered_at, agent_id)`, with their current task."""
+        where, params = ("WHERE (a.registered_at, a.agent_id) > (?, ?) ", after) if after else ("", ())
+        return self._all(
+            f"SELECT a.*, ({_CURRENT_TASK}) AS current_task FROM agents AS a INDEXED BY agents_registered "
+            f"{where}ORDER BY a.registered_at, a.agent_id LIMIT ?",
+            (*params, limit),
+        )
+
+    def agents_for_status(self, offline_before: float, limit: int | None) -> list[Row]:
+        """Working agents first, then idle, then offline; each in registration order (the `status` view)."""
+        sql = (
+            f"SELECT * FROM (SELECT a.*, ({_CURRENT_TASK}) AS current_task FROM agents AS a) "
+            "ORDER BY current_task IS NULL, last_seen < ?, registered_at, agent_id"
+        )
+        if limit is None:
+            return self._all(sql, (offline_before,))
+        return self._all(sql + " LIMIT ?", (offline_before, limit))
+
+    def stale_agents(self, seen_before: float, limit: int) -> list[Row]:
+        """Agents last seen before the cutoff that hold no task, least recently seen first."""
+        return self._all(
+            "SELECT agent_id, last_seen FROM agents AS a INDEXED BY agents_last_seen "
+            f"WHERE a.last_seen < ? AND NOT EXISTS ({_HOLDS}) ORDER BY a.last_seen LIMIT ?",
+            (seen_before, limit),
+        )
+
+    def delete_agent(self, agent_id: str) -> None:
+        self.conn.execute("DELETE FROM agents WHERE agent_id = ?", (agent_id,))
 
     # ------------------------------------------------------------------ progress, blockers, artifacts
 
@@ -201,11 +241,11 @@ class Store:
             (task_id, agent_id, attempt, status, progress, message, now),
         )
 
-    def progress_log(self, task_id: str, limit: int) -> list[Row]:
-        """The last `limit` entries, oldest first."""
+    def progress_before(self, task_id: str, before: int | None, limit: int) -> list[Row]:
+        """The task's progress entries with ids below `before` (None: all), newest first."""
         return self._all(
-            "SELECT * FROM (SELECT * FROM progress_log WHERE task_id = ? ORDER BY id DESC LIMIT ?) ORDER BY id",
-            (task_id, limit),
+            "SELECT * FROM progress_log WHERE task_id = ? AND id < ? ORDER BY id DESC LIMIT ?",
+            (task_id, _NO_END if before is None else before, limit),
         )
 
     def insert_blocker(
@@ -218,8 +258,12 @@ class Store:
         )
         return int(cur.lastrowid or 0)
 
-    def blockers(self, task_id: str) -> list[Row]:
-        return self._all("SELECT * FROM blockers WHERE task_id = ? ORDER BY blocker_id", (task_id,))
+    def blockers_before(self, task_id: str, before: int | None, limit: int) -> list[Row]:
+        """The task's blockers with ids below `before` (None: all), newest first."""
+        return self._all(
+            "SELECT * FROM blockers WHERE task_id = ? AND blocker_id < ? ORDER BY blocker_id DESC LIMIT ?",
+            (task_id, _NO_END if before is None else before, limit),
+        )
 
     def open_blocker_author(self, task_id: str) -> str | None:
         row = self._one(
@@ -242,11 +286,12 @@ class Store:
         artifact_type: str,
         description: str,
         location: str | None,
-        data: Any,
+        data: str | None,
         now: float,
     ) -> int:
+        """Metadata in `artifacts` (with the data's size), the data (JSON text) in `artifact_data`."""
         cur = self.conn.execute(
-            "INSERT INTO artifacts (task_id, agent_id, artifact_type, description, location, data, created_at) "
+            "INSERT INTO artifacts (task_id, agent_id, artifact_type, description, location, created_at, size) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
                 task_id,
@@ -254,20 +299,59 @@ class Store:
                 artifact_type,
                 description,
                 location,
-                None if data is None else dumps(data),
                 now,
+                0 if data is None else len(data.encode()),
             ),
         )
-        return int(cur.lastrowid or 0)
+        artifact_id = int(cur.lastrowid or 0)
+        if data is not None:
+            self.conn.execute(
+                "INSERT INTO artifact_data (artifact_id, data) VALUES (?, ?)", (artifact_id, data)
+            )
+        return artifact_id
 
-    def artifacts(self, task_id: str) -> list[Row]:
-        return self._all("SELECT * FROM artifacts WHERE task_id = ? ORDER BY artifact_id", (task_id,))
+    def artifact_totals(self, task_id: str) -> tuple[int, int]:
+        """(count, bytes) of the task's artifacts: data, description and location (never reads the data)."""
+        row = self._one(
+            "SELECT count(*), coalesce(sum(size + length(CAST(description AS BLOB)) "
+            "+ coalesce(length(CAST(location AS BLOB)), 0)), 0) FROM artifacts WHERE task_id = ?",
+            (task_id,),
+        )
+        return (0, 0) if row is None else (int(row[0]), int(row[1]))
 
-    def dependency_artifacts(self, task_id: str) -> list[Row]:
+    def artifact(self, artifact_id: int) -> Row | None:
+        """One artifact's metadata and data (`data` NULL when it has none)."""
+        return self._one(
+            "SELECT a.*, d.data FROM artifacts AS a LEFT JOIN artifact_data AS d USING (artifact_id) "
+            "WHERE a.artifact_id = ?",
+            (artifact_id,),
+        )
+
+    def artifact_data(self, artifact_ids: Sequence[int]) -> dict[int, str]:
+        """The data (JSON text) of these artifacts, by id; those without data are left out."""
+        found: dict[int, str] = {}
+        for i in range(0, len(artifact_ids), _CHUNK):
+            chunk = list(artifact_ids[i : i + _CHUNK])
+            marks = ",".join("?" * len(chunk))
+            for r in self.conn.execute(
+                f"SELECT artifact_id, data FROM artifact_data WHERE artifact_id IN ({marks})", chunk
+            ):
+                found[int(r["artifact_id"])] = r["data"]
+        return found
+
+    def artifacts_after(self, task_id: str, after: int, limit: int) -> list[Row]:
+        """The task's artifacts (metadata) with ids above `after`, oldest first."""
+        return self._all(
+            "SELECT * FROM artifacts WHERE task_id = ? AND artifact_id > ? ORDER BY artifact_id LIMIT ?",
+            (task_id, after, limit),
+        )
+
+    def dependency_artifacts_after(self, task_id: str, after: int, limit: int) -> list[Row]:
+        """The artifacts (metadata) of the task's dependencies with ids above `after`, oldest first."""
         return self._all(
             "SELECT a.* FROM task_deps AS d JOIN artifacts AS a ON a.task_id = d.depends_on "
-            "WHERE d.task_id = ? ORDER BY a.artifact_id",
-            (task_id,),
+            "WHERE d.task_id = ? AND a.artifact_id > ? ORDER BY a.artifact_id LIMIT ?",
+            (task_id, after, limit),
         )
 
     # ------------------------------------------------------------------ events
@@ -333,3 +417,89 @@ class Store:
             "INSERT OR IGNORE INTO skill_sigs (sig, skill_count) VALUES (?, ?)", sorted(sigs)
         )
         self.conn.executemany("INSERT INTO task_deps (task_id, depends_on) VALUES (?, ?)", deps)
+
+    # ------------------------------------------------------------------ operator reads (dashboard, metrics)
+
+    def ready_counts(self) -> dict[str, int]:
+        """Offerable tasks per skill signature: a walk of the partial index `tasks_ready` (ready rows only)."""
+        rows = self._all(
+            "SELECT skill_sig, count(*) AS n FROM tasks INDEXED BY tasks_ready "
+            "WHERE status = 'todo' AND pending_deps = 0 GROUP BY skill_sig"
+        )
+        return {r["skill_sig"]: r["n"] for r in rows}
+
+    def in_progress_counts(self) -> dict[str, int]:
+        """Held tasks per skill signature: a walk of the partial index `tasks_lease` (held rows only)."""
+        rows = self._all(
+            "SELECT skill_sig, count(*) AS n FROM tasks INDEXED BY tasks_lease "
+            "WHERE status = 'in_progress' GROUP BY skill_sig"
+        )
+        return {r["skill_sig"]: r["n"] for r in rows}
+
+    def tasks_with_status(self, status: str, limit: int) -> list[Row]:
+        """Up to `limit` tasks of one status (via `tasks_status`): done ones newest first, others in offer order."""
+        order = "completed_at DESC" if status == "done" else "priority_rank DESC, created_seq"
+        return self._all(
+            "SELECT task_id, name, status, priority, required_skills, holder, attempt, progress, pending_deps, "
+            "lease_expires_at, completed_by, completed_at, updated_at FROM tasks INDEXED BY tasks_status "
+            f"WHERE status = ? ORDER BY {order} LIMIT ?",
+            (status, limit),
+        )
+
+    def open_blockers(self, limit: int) -> list[Row]:
+        """Open blockers of blocked tasks, newest first, descriptions cut to 4000 characters."""
+        return self._all(
+            "SELECT b.blocker_id, b.task_id, t.name AS task_name, b.agent_id, substr(b.description, 1, 4000) "
+            "AS description, length(b.description) AS description_length, b.severity, b.resolution_suggestion, "
+            "b.created_at FROM tasks AS t INDEXED BY tasks_status JOIN blockers AS b ON b.task_id = t.task_id "
+            "WHERE t.status = 'blocked' AND b.resolved_at IS NULL ORDER BY b.blocker_id DESC LIMIT ?",
+            (limit,),
+        )
+
+    def unfinished_dependencies(self, task_ids: Sequence[str]) -> list[Row]:
+        """(task_id, depends_on) for each dependency of these tasks that is not done yet."""
+        found: list[Row] = []
+        for i in range(0, len(task_ids), _CHUNK):
+            chunk = list(task_ids[i : i + _CHUNK])
+            marks = ",".join("?" * len(chunk))
+            found += self._all(
+                "SELECT d.task_id, d.depends_on FROM task_deps AS d JOIN tasks AS t ON t.task_id = d.depends_on "
+                f"WHERE d.task_id IN ({marks}) AND t.status != 'done' ORDER BY d.task_id, d.depends_on",
+                chunk,
+            )
+        return found
+
+    def latest_artifacts(self, task_ids: Sequence[str], per_task: int) -> list[Row]:
+        """The newest `per_task` artifacts of each task (no `data`), with each task's artifact count."""
+        found: list[Row] = []
+        for i in range(0, len(task_ids), _CHUNK):
+            chunk = list(task_ids[i : i + _CHUNK])
+            marks = ",".join("?" * len(chunk))
+            found += self._all(
+                "SELECT * FROM (SELECT artifact_id, task_id, agent_id, artifact_type, substr(description, 1, 500) "
+                "AS description, substr(location, 1, 500) AS location, created_at, row_number() OVER "
+                "(PARTITION BY task_id ORDER BY artifact_id DESC) AS rank, count(*) OVER (PARTITION BY task_id) "
+                f"AS count FROM artifacts WHERE task_id IN ({marks})) WHERE rank <= ? ORDER BY task_id, artifact_id",
+                (*chunk, per_task),
+            )
+        return found
+
+    def recent_events(self, limit: int, skip_kinds: Sequence[str] = ()) -> list[Row]:
+        """The newest events, newest first (a backwards walk of the primary key)."""
+        where = f"WHERE kind NOT IN ({','.join('?' * len(skip_kinds))}) " if skip_kinds else ""
+        return self._all(
+            f"SELECT id, kind, task_id, agent_id, attempt, at, detail FROM events {where}ORDER BY id DESC LIMIT ?",
+            (*skip_kinds, limit),
+        )
+
+    def offerable_since(self, task_id: str, before: float) -> float | None:
+        """When the task last became offerable before `before`: loaded, requeued, or its last dependency done."""
+        row = self._one(
+            "SELECT max(t.created_at, "
+            "coalesce((SELECT max(e.at) FROM events AS e WHERE e.task_id = t.task_id "
+            "AND e.kind IN ('expired', 'released', 'resolved') AND e.at <= ?), 0), "
+            "coalesce((SELECT max(d2.completed_at) FROM task_deps AS d JOIN tasks AS d2 ON d2.task_id = d.depends_on "
+            "WHERE d.task_id = t.task_id), 0)) FROM tasks AS t WHERE t.task_id = ?",
+            (before, task_id),
+        )
+        return None if row is None or row[0] is None else float(row[0])

@@ -2,10 +2,13 @@
 
 Not part of the wire contract: `status --json` prints `StatusReport` for scripts and
 status_view.py renders it for people. A task row becomes a `TaskSummary` through the same
-mapping as every other task shape (rows.TASKS).
+mapping as every other task shape (rows.TASKS). Tasks and agents are both limited (the CLI
+shows 200 of each unless `--all`), so `status` stays quick on a board of any size.
 """
 
 from __future__ import annotations
+
+import time
 
 from pm_agent_stub.board import rows
 from pm_agent_stub.board.board import Board
@@ -30,6 +33,7 @@ class StatusReport(r.WireModel):
     project_status: r.ProjectCounts
     workers: r.WorkerCounts
     agents: list[r.AgentInfo]
+    agents_truncated: bool
     tasks: list[TaskSummary]
     tasks_truncated: bool
 
@@ -39,14 +43,23 @@ def list_tasks(board: Board, limit: int | None = None) -> list[TaskSummary]:
     return [rows.model_from(TaskSummary, row, rows.TASKS) for row in board.store.tasks_in_board_order(limit)]
 
 
-def status_report(board: Board, *, db: str, limit: int | None) -> StatusReport:
+def list_agents(board: Board, now: float, limit: int | None = None) -> list[r.AgentInfo]:
+    """Agents working first, then idle, then offline; each in registration order."""
+    rows_ = board.store.agents_for_status(now - board.offline_seconds, limit)
+    return [board.roster.info(row, row["current_task"], now) for row in rows_]
+
+
+def status_report(board: Board, *, db: str, limit: int | None, now: float | None = None) -> StatusReport:
+    """The board with at most `limit` tasks and `limit` agents (None: all of them)."""
     status = board.get_project_status()
     tasks = list_tasks(board, limit)
+    agents = list_agents(board, time.time() if now is None else now, limit)
     return StatusReport(
         db=db,
         project_status=status.project_status,
         workers=status.workers,
-        agents=board.list_registered_agents().agents,
+        agents=agents,
+        agents_truncated=limit is not None and status.workers.total > len(agents),
         tasks=tasks,
         tasks_truncated=limit is not None and status.project_status.total_tasks > len(tasks),
     )

@@ -119,10 +119,13 @@ class DevOpsWorker(Worker):
         saved = checkpoint.get("image_id")
         if isinstance(saved, str) and checkpoint.get("tag") == tag:
             candidates.append((saved, "from this task's checkpoint", _seconds(checkpoint.get("build_seconds"))))
-        for art in task.dependency_artifacts:
-            data = art.data if isinstance(art.data, dict) else {}
+        for art in await ctx.dependency_artifacts():
+            if art.artifact_type != "docker_image" or art.location != tag:
+                continue
+            found_data = await ctx.artifact_data(art)  # fetched if the assignment carried only metadata
+            data = found_data if isinstance(found_data, dict) else {}
             built = data.get("image_id")
-            if art.artifact_type == "docker_image" and art.location == tag and isinstance(built, str):
+            if isinstance(built, str):
                 candidates.append((built, f"built by task {art.task_id}", _seconds(data.get("build_seconds"))))
         for image_id, origin, seconds in ([] if spec.nocache else candidates):
             found = await asyncio.to_thread(engine.existing_image, client, image_id, tag)

@@ -87,7 +87,7 @@ class DocumentationWorker(Worker):
             + skipped_note(found)
         )
 
-        test_reports = [a for a in dependency_artifacts(task) if a.artifact_type == "test_report"]
+        test_reports = [a for a in await dependency_artifacts(ctx) if a.artifact_type == "test_report"]
         pages, index = await asyncio.to_thread(render_pages, package, modules, test_reports)
         await ctx.progress(40, f"Generated {len(pages)} module pages and the index")
 
@@ -149,7 +149,7 @@ class DocumentationWorker(Worker):
             40, f"Generating the getting-started page for {package} ({len(examples)} examples)"
         )
 
-        api_link = self._api_link(task, ctx, spec, output)
+        api_link = self._api_link(task, ctx, spec, output, await dependency_artifacts(ctx))
         text = render_tutorial(package, modules, api_docs=api_link)
         await ctx.progress(70, f"Writing {output_rel}")
         await write_markdown(ctx, output, output_rel, text)
@@ -173,11 +173,13 @@ class DocumentationWorker(Worker):
         )
 
     @staticmethod
-    def _api_link(task: Assignment, ctx: TaskContext, spec: DocsPayload, output: Path) -> str | None:
+    def _api_link(
+        task: Assignment, ctx: TaskContext, spec: DocsPayload, output: Path, artifacts: Sequence[ArtifactInfo]
+    ) -> str | None:
         """A relative link from the tutorial to the API index: ``payload.api_docs`` or an ``api_docs`` artifact."""
         target: Any = spec.api_docs
         if target is None:
-            for artifact in dependency_artifacts(task):
+            for artifact in artifacts:
                 if artifact.artifact_type == "api_docs":
                     data = artifact.data if isinstance(artifact.data, dict) else {}
                     target = data.get("index") or artifact.location
@@ -195,7 +197,7 @@ class DocumentationWorker(Worker):
         output_rel = spec.output_path
         title = spec.title or f"Report: {task.task_name}"
         output = _markdown_file(ctx, output_rel)
-        artifacts = [replace(a, link=_link(ctx, a.location, output)) for a in dependency_artifacts(task)]
+        artifacts = [replace(a, link=_link(ctx, a.location, output)) for a in await dependency_artifacts(ctx)]
         if not artifacts:
             deps = ", ".join(task.dependencies) or "none"
             raise TaskBlocked(
@@ -331,16 +333,22 @@ def listed(key: str, names: list[str], budget: int = LIST_BUDGET) -> dict[str, A
     return data
 
 
-def dependency_artifacts(task: Assignment) -> list[ArtifactInfo]:
+# The artifact types whose data a page reads (test counts and failures, the API index).
+DATA_READ = frozenset({"test_report", "api_docs"})
+
+
+async def dependency_artifacts(ctx: TaskContext) -> list[ArtifactInfo]:
+    """Every artifact of the tasks this one depends on, with the data of the types pages read
+    (fetched when the assignment carried only its metadata, as it does for big data)."""
     return [
         ArtifactInfo(
             task_id=a.task_id or "?",
             artifact_type=a.artifact_type,
             description=a.description,
             location=a.location,
-            data=a.data,
+            data=await ctx.artifact_data(a) if a.artifact_type in DATA_READ else a.data,
         )
-        for a in task.dependency_artifacts
+        for a in await ctx.dependency_artifacts()
     ]
 
 

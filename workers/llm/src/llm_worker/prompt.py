@@ -80,7 +80,9 @@ def assignment_message(task: Assignment, *, folder: str, resumed: dict[str, Any]
             line = f"- [{art.task_id}] {art.artifact_type}: {truncate(art.description, 500)}"
             if art.location:
                 line += f" (location: {art.location})"
-            if art.data is not None:
+            if not art.data_included:  # too big to travel with the assignment
+                line += f"\n  data: {art.size or 0:,} bytes, not shown"
+            elif art.data is not None:
                 line += f"\n  data: {_json(art.data, 1500)}"
             lines.append(line)
         parts.append("\n".join(lines))

@@ -1,0 +1,189 @@
+"""The board as the dashboard shows it: one `BoardSnapshot`, for the web page and `status --watch`.
+
+Built from the operator views `status` uses (`get_project_status`, views.list_agents) plus
+bounded reads of store.py, all through indexes, so its cost follows what is shown, not the
+size of the board: at most `PER_COLUMN` tasks per status (with each column's total), the
+open blockers of blocked tasks, the newest artifacts of each shown task (never their data),
+`MAX_AGENTS` workers (working first; the counts cover all), and the newest events (without
+`renewed`, which only says a worker asked again).
+Texts are shown as they are stored; the page inserts every one as text, never as HTML.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from typing import Any, Final
+
+from pm_agent_stub.board import Board, rows
+from pm_agent_stub.board.views import list_agents
+from pm_agent_stub.db import read_transaction
+from pm_agent_stub.timefmt import iso
+from pm_protocol import results as r
+
+PER_COLUMN: Final = 50
+MAX_BLOCKERS: Final = 100
+MAX_EVENTS: Final = 60
+MAX_AGENTS: Final = 200
+ARTIFACTS_PER_TASK: Final = 5
+FEED_SKIPS: Final = ("renewed",)
+COLUMN_ORDER: Final[tuple[r.TaskStatus, ...]] = ("in_progress", "blocked", "todo", "done")
+
+
+class ArtifactLine(r.WireModel):
+    artifact_id: int
+    agent_id: str
+    artifact_type: str
+    description: str
+    location: str | None
+    created_at: str
+
+
+class TaskCard(r.WireModel):
+    task_id: str
+    task_name: str
+    status: r.TaskStatus
+    priority: str
+    required_skills: list[str]
+    holder: str | None
+    attempt: int
+    progress: int
+    pending_dependencies: int
+    waiting_on: list[str]
+    lease_expires_at: str | None
+    completed_by: str | None
+    completed_at: str | None
+    artifact_count: int
+    artifacts: list[ArtifactLine]
+
+
+class Column(r.WireModel):
+    status: r.TaskStatus
+    total: int
+    tasks: list[TaskCard]
+
+
+class BlockerCard(r.WireModel):
+    blocker_id: int
+    task_id: str
+    task_name: str
+    agent_id: str | None
+    severity: str
+    description: str
+    description_length: int
+    resolution_suggestion: str
+    created_at: str
+
+
+class FeedEvent(r.WireModel):
+    id: int
+    kind: str
+    task_id: str | None
+    agent_id: str | None
+    attempt: int | None
+    at: str
+    text: str
+
+
+class BoardSnapshot(r.WireModel):
+    now: str
+    lease_seconds: float
+    offline_seconds: float
+    project_status: r.ProjectCounts
+    workers: r.WorkerCounts
+    columns: list[Column]
+    blockers: list[BlockerCard]
+    agents: list[r.AgentInfo]
+    events: list[FeedEvent]
+
+
+def take_snapshot(board: Board, *, per_column: int = PER_COLUMN, now: float | None = None) -> BoardSnapshot:
+    """The board now; the reads after the counts share one read transaction."""
+    status = board.get_project_status()
+    now = time.time() if now is None else now
+    store = board.store
+    with read_transaction(board.conn):
+        agents = list_agents(board, now, MAX_AGENTS)
+        task_rows = {s: store.tasks_with_status(s, per_column) for s in COLUMN_ORDER}
+        shown = [row["task_id"] for rs in task_rows.values() for row in rs]
+        waiting: dict[str, list[str]] = defaultdict(list)
+        waiting_ids = [row["task_id"] for row in task_rows["todo"] if row["pending_deps"]]
+        for dep in store.unfinished_dependencies(waiting_ids):
+            waiting[dep["task_id"]].append(dep["depends_on"])
+        artifacts: dict[str, list[ArtifactLine]] = defaultdict(list)
+        artifact_counts: dict[str, int] = {}
+        for a in store.latest_artifacts(shown, ARTIFACTS_PER_TASK):
+            artifacts[a["task_id"]].append(rows.model_from(ArtifactLine, a, rows.ARTIFACTS))
+            artifact_counts[a["task_id"]] = a["count"]
+        blockers = [rows.model_from(BlockerCard, b, rows.BLOCKERS) for b in store.open_blockers(MAX_BLOCKERS)]
+        events = [_feed_event(e) for e in store.recent_events(MAX_EVENTS, FEED_SKIPS)]
+    counts = status.project_status
+    columns = [
+        Column(
+            status=s,
+            total=getattr(counts, s),
+            tasks=[
+                rows.model_from(
+                    TaskCard,
+                    row,
+                    rows.TASKS,
+                    waiting_on=waiting.get(row["task_id"], []),
+                    artifact_count=artifact_counts.get(row["task_id"], 0),
+                    artifacts=artifacts.get(row["task_id"], []),
+                )
+                for row in task_rows[s]
+            ],
+        )
+        for s in COLUMN_ORDER
+    ]
+    return BoardSnapshot(
+        now=iso(now),
+        lease_seconds=board.lifecycle.lease_seconds,
+        offline_seconds=board.offline_seconds,
+        project_status=counts,
+        workers=status.workers,
+        columns=columns,
+        blockers=blockers,
+        agents=agents,
+        events=events,
+    )
+
+
+def _feed_event(row: Any) -> FeedEvent:
+    detail = json.loads(row["detail"] or "{}")
+    return FeedEvent(
+        id=row["id"],
+        kind=row["kind"],
+        task_id=row["task_id"],
+        agent_id=row["agent_id"],
+        attempt=row["attempt"],
+        at=iso(row["at"]),
+        text=describe(row["kind"], detail, row["attempt"]),
+    )
+
+
+def describe(kind: str, detail: dict[str, Any], attempt: int | None = None) -> str:
+    """One line saying what an event means, from its detail (the feed's text column)."""
+    if kind in ("assigned", "completed"):
+        return f"attempt {attempt}" if attempt else ""
+    if kind == "expired":
+        return f"lease expired ({detail.get('expiries', '?')} expiries so far)"
+    if kind == "blocked":
+        return f"blocked, severity {detail.get('severity', '?')} (blocker {detail.get('blocker_id', '?')})"
+    if kind == "released":
+        return f"released: {detail.get('reason', '')}"
+    if kind == "resolved":
+        return f"resolved {detail.get('resolved', 0)} blocker(s): {detail.get('resolution', '')}"
+    if kind == "fenced":
+        return f"refused ({detail.get('doing', '?')}): the task was {detail.get('task_status', '?')}"
+    if kind == "loaded":
+        return (
+            f"loaded {detail.get('added', 0)} task(s) from {detail.get('file', '?')} "
+            f"({detail.get('skipped', 0)} already on the board)"
+        )
+    if kind == "forgotten":
+        return f"forgotten: {detail.get('why', '?')} (last seen {detail.get('last_seen', '?')})"
+    if kind == "registered":
+        return "registered again" if detail.get("again") else "registered"
+    return kind

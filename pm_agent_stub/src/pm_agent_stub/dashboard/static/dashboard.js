@@ -1,0 +1,278 @@
+// The PM Agent dashboard: plain JS, no library, no build step, nothing fetched from elsewhere.
+//
+// The stub pushes the whole board (a BoardSnapshot, see dashboard/snapshot.py) as a server-sent
+// `board` event after every change; this script draws it. Everything the board holds
+// (names, roles, messages, ids) was written by workers or project files, so it is only ever
+// inserted as text (textContent / text nodes / dataset), never as HTML, and never as a link.
+// Lists are reconciled by key: an unchanged card is left alone, so a half-typed resolution,
+// an open <details> and keyboard focus survive updates.
+"use strict";
+
+(() => {
+  const COLUMNS = ["in_progress", "blocked", "todo", "done"];
+  const STATUS_TEXT = { in_progress: "in progress", blocked: "blocked", todo: "to do", done: "done" };
+  let serverOffsetMs = 0; // server clock - this browser's clock, from each snapshot's `now`
+  let snapshots = 0;
+  const openDetails = new Set(); // keys of <details> the operator opened
+
+  // ------------------------------------------------------------------ DOM helpers
+
+  /** h("div", {class: "x", data: {id: v}, title: t}, child...): children are nodes or text. */
+  function h(tag, props, ...children) {
+    const el = document.createElement(tag);
+    for (const [name, value] of Object.entries(props || {})) {
+      if (value === null || value === undefined || value === false) continue;
+      if (name === "class") el.className = value;
+      else if (name === "data") for (const [k, v] of Object.entries(value)) el.dataset[k] = String(v);
+      else if (name.startsWith("on")) el.addEventListener(name.slice(2), value);
+      else el.setAttribute(name, String(value));
+    }
+    for (const child of children.flat(Infinity)) {
+      if (child === null || child === undefined || child === false) continue;
+      el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+    return el;
+  }
+
+  /** Make `container`'s children match `items` (by key), rebuilding only the items that changed. */
+  function reconcile(container, items, keyOf, build) {
+    const existing = new Map();
+    for (const el of container.children) existing.set(el.dataset.key, el);
+    const wanted = new Set();
+    items.forEach((item, i) => {
+      const key = String(keyOf(item));
+      wanted.add(key);
+      const sig = JSON.stringify(item);
+      let el = existing.get(key);
+      if (!el || el._sig !== sig) {
+        const fresh = build(item);
+        fresh.dataset.key = key;
+        fresh._sig = sig;
+        if (el) {
+          if (el._keep) el._keep(fresh);
+          el.replaceWith(fresh);
+        }
+        el = fresh;
+      }
+      if (container.children[i] !== el) container.insertBefore(el, container.children[i] || null);
+    });
+    for (const [key, el] of existing) if (!wanted.has(key)) el.remove();
+  }
+
+  function details(key, summary, ...content) {
+    const el = h("details", { open: openDetails.has(key) ? "" : null }, h("summary", {}, summary), ...content);
+    el.addEventListener("toggle", () => (el.open ? openDetails.add(key) : openDetails.delete(key)));
+    return el;
+  }
+
+  // ------------------------------------------------------------------ time
+
+  const serverNow = () => Date.now() + serverOffsetMs;
+
+  function ago(iso) {
+    const s = Math.max(0, Math.round((serverNow() - Date.parse(iso)) / 1000));
+    if (s < 60) return `${s} s ago`;
+    if (s < 3600) return `${Math.floor(s / 60)} min ago`;
+    if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
+    return `${Math.floor(s / 86400)} d ago`;
+  }
+
+  function leaseLeft(iso) {
+    const s = Math.round((Date.parse(iso) - serverNow()) / 1000);
+    return s >= 0 ? `lease ${s} s left` : `lease overdue by ${-s} s`;
+  }
+
+  const clock = (iso) => new Date(iso).toLocaleTimeString([], { hour12: false });
+
+  /** Text that counts down or up by itself: refreshed every second by tick(). */
+  const live = (kind, iso) => h("span", { class: `live-${kind}`, data: { [kind]: iso } }, kind === "expires" ? leaseLeft(iso) : ago(iso));
+
+  function tick() {
+    for (const el of document.querySelectorAll("[data-expires]")) {
+      el.textContent = leaseLeft(el.dataset.expires);
+      el.classList.toggle("overdue", Date.parse(el.dataset.expires) < serverNow());
+    }
+    for (const el of document.querySelectorAll("[data-since]")) el.textContent = ago(el.dataset.since);
+  }
+
+  // ------------------------------------------------------------------ pieces
+
+  const chip = (text, cls) => h("span", { class: `chip ${cls || ""}` }, text);
+
+  function progressBar(pct, status) {
+    return h("div", { class: `progress ${status}`, role: "progressbar", "aria-valuenow": pct, "aria-valuemin": 0, "aria-valuemax": 100 },
+      h("div", { class: "fill", data: { pct } }), h("span", { class: "pct" }, `${pct}%`));
+  }
+
+  function setWidths(root) {
+    // Widths from data-pct (CSP forbids inline style attributes, not CSSOM writes).
+    for (const el of root.querySelectorAll("[data-pct]")) el.style.width = `${Math.max(0, Math.min(100, Number(el.dataset.pct)))}%`;
+  }
+
+  function artifactList(task) {
+    if (!task.artifact_count) return null;
+    const more = task.artifact_count - task.artifacts.length;
+    return details(`art:${task.task_id}`, `${task.artifact_count} artifact${task.artifact_count === 1 ? "" : "s"}`,
+      h("ul", { class: "artifacts" }, task.artifacts.map((a) =>
+        h("li", {}, h("span", { class: "atype" }, a.artifact_type), " ", a.description,
+          a.location ? h("div", { class: "loc" }, a.location) : null))),
+      more > 0 ? h("p", { class: "muted small" }, `${more} older not shown (get_task_context lists them all)`) : null);
+  }
+
+  function taskCard(t) {
+    const meta = [];
+    if (t.status === "in_progress") {
+      meta.push(h("div", { class: "who" }, "held by ", h("b", { class: "id" }, t.holder || "?"), ` · attempt ${t.attempt}`));
+      if (t.lease_expires_at) meta.push(h("div", { class: "lease" }, live("expires", t.lease_expires_at)));
+    } else if (t.status === "todo") {
+      if (t.waiting_on.length) meta.push(h("div", { class: "waiting" }, "waiting on ", t.waiting_on.map((d, i) => [i ? ", " : "", h("span", { class: "id" }, d)])));
+      else if (t.pending_dependencies) meta.push(h("div", { class: "waiting" }, `waiting on ${t.pending_dependencies} dependencies`));
+      else meta.push(h("div", { class: "ready" }, "ready", t.attempt ? ` · ${t.attempt} earlier attempt${t.attempt === 1 ? "" : "s"}` : ""));
+    } else if (t.status === "blocked") {
+      meta.push(h("div", { class: "who" }, `blocked after attempt ${t.attempt} · see Blockers`));
+    } else if (t.status === "done") {
+      meta.push(h("div", { class: "who" }, "done by ", h("b", { class: "id" }, t.completed_by || "?"),
+        t.completed_at ? [" · ", live("since", t.completed_at)] : null));
+    }
+    const card = h("article", { class: `card ${t.status}`, data: { taskId: t.task_id, status: t.status } },
+      h("div", { class: "card-top" }, h("span", { class: "id task-id" }, t.task_id), chip(t.priority, `prio-${t.priority}`)),
+      h("div", { class: "name" }, t.task_name),
+      t.status === "in_progress" ? progressBar(t.progress, t.status) : null,
+      meta,
+      t.required_skills.length ? h("div", { class: "skills" }, t.required_skills.map((s) => chip(s, "skill"))) : null,
+      artifactList(t));
+    setWidths(card);
+    return card;
+  }
+
+  function blockerCard(b) {
+    const cut = b.description_length - b.description.length;
+    const message = h("p", { class: "result", role: "status" });
+    const text = h("textarea", { name: "resolution", rows: 2, required: "", maxlength: 10000, placeholder: "What was done about it (kept with the blocker)" });
+    const button = h("button", { type: "submit" }, "Resolve and requeue");
+    const form = h("form", { class: "resolve" }, text, button, message);
+    form.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      button.disabled = true;
+      message.textContent = "resolving…";
+      try {
+        const res = await fetch("/dashboard/api/resolve", {
+          method: "POST", credentials: "same-origin", headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ task_id: b.task_id, resolution: text.value }),
+        });
+        const answer = await res.json().catch(() => ({ message: `HTTP ${res.status}` }));
+        message.textContent = answer.message || `HTTP ${res.status}`;
+        message.className = `result ${res.ok ? "ok" : "error"}`;
+        if (res.status === 401) location.assign("/login");
+      } catch (err) {
+        message.textContent = `could not reach the stub: ${err}`;
+        message.className = "result error";
+      } finally {
+        button.disabled = false;
+      }
+    });
+    const card = h("article", { class: `blocker sev-${b.severity}`, data: { taskId: b.task_id, blockerId: b.blocker_id } },
+      h("div", { class: "card-top" }, h("span", { class: "id task-id" }, b.task_id), chip(b.severity, `sev sev-${b.severity}`)),
+      h("div", { class: "name" }, b.task_name),
+      h("div", { class: "muted small" }, `blocker ${b.blocker_id} · `, b.agent_id ? ["by ", h("span", { class: "id" }, b.agent_id), " · "] : "", live("since", b.created_at)),
+      h("pre", { class: "desc" }, b.description, cut > 0 ? `\n… ${cut} more characters (get_task_context has them all)` : ""),
+      h("div", { class: "suggestion" }, h("span", { class: "label" }, "Suggestion"), h("span", { class: "text" }, b.resolution_suggestion)),
+      form);
+    // Carried into a rebuilt card: what the operator was typing, and the focus.
+    card._keep = (fresh) => {
+      const next = fresh.querySelector("textarea");
+      next.value = text.value;
+      if (document.activeElement === text) setTimeout(() => next.focus(), 0);
+    };
+    return card;
+  }
+
+  function workerRow(a) {
+    return h("tr", { data: { agentId: a.agent_id, status: a.status } },
+      h("td", {}, h("div", { class: "id" }, a.agent_id), a.name !== a.agent_id ? h("div", { class: "muted small" }, a.name) : null),
+      h("td", {}, a.role),
+      h("td", {}, a.skills.map((s) => chip(s, "skill"))),
+      h("td", {}, h("span", { class: `dot ${a.status}` }), a.status),
+      h("td", {}, a.current_task ? h("span", { class: "id" }, a.current_task) : h("span", { class: "muted" }, "–")),
+      h("td", {}, live("since", a.last_seen)),
+      h("td", { class: "num" }, String(a.tasks_completed)));
+  }
+
+  function feedItem(e) {
+    return h("li", { data: { kind: e.kind } },
+      h("time", { datetime: e.at }, clock(e.at)),
+      chip(e.kind, `kind kind-${e.kind}`),
+      e.task_id ? h("span", { class: "id" }, e.task_id) : null,
+      e.agent_id ? h("span", { class: "agent" }, "by ", h("span", { class: "id" }, e.agent_id)) : null,
+      h("span", { class: "text" }, e.text));
+  }
+
+  // ------------------------------------------------------------------ the whole board
+
+  function render(s) {
+    serverOffsetMs = Date.parse(s.now) - Date.now();
+    const p = s.project_status;
+    const bar = document.getElementById("bar");
+    const segments = ["done", "in_progress", "blocked", "todo"].filter((c) => p[c] > 0);
+    reconcile(bar, segments.map((c) => ({ c, n: p[c], total: p.total_tasks })), (x) => x.c, (x) => {
+      const seg = h("div", { class: `seg ${x.c}`, title: `${STATUS_TEXT[x.c]}: ${x.n}` });
+      seg.style.width = `${(100 * x.n) / x.total}%`;
+      return seg;
+    });
+    const w = s.workers;
+    reconcile(document.getElementById("summary"), [
+      { k: "tasks", text: `${p.total_tasks} tasks · ${p.completion_percentage}% done` },
+      ...COLUMNS.map((c) => ({ k: c, text: `${p[c]} ${STATUS_TEXT[c]}`, cls: c })),
+      { k: "workers", text: `${w.total} workers: ${w.working} working, ${w.idle} idle, ${w.offline} offline`, cls: "workers" },
+    ], (x) => x.k, (x) => chip(x.text, `stat ${x.cls || ""}`));
+
+    for (const col of s.columns) {
+      const root = document.querySelector(`[data-column="${col.status}"]`);
+      root.querySelector(".count").textContent = String(col.total);
+      reconcile(root.querySelector(".cards"), col.tasks, (t) => t.task_id, taskCard);
+      const hidden = col.total - col.tasks.length;
+      root.querySelector(".more").textContent = hidden > 0 ? `+ ${hidden} more not shown (status --json --all lists every task)` : "";
+    }
+    reconcile(document.getElementById("blockers"), s.blockers, (b) => b.blocker_id, blockerCard);
+    document.getElementById("blocker-count").textContent = String(s.blockers.length);
+    document.getElementById("no-blockers").hidden = s.blockers.length > 0;
+    reconcile(document.getElementById("workers"), s.agents, (a) => a.agent_id, workerRow);
+    document.getElementById("worker-count").textContent = String(s.workers.total);
+    document.getElementById("no-workers").hidden = s.agents.length > 0;
+    const unseen = s.workers.total - s.agents.length;
+    document.getElementById("more-workers").textContent = unseen > 0 ? `+ ${unseen} more not shown (status --json --all lists every agent)` : "";
+    reconcile(document.getElementById("feed"), s.events, (e) => e.id, feedItem);
+    snapshots += 1;
+    document.body.dataset.snapshots = String(snapshots);
+    tick();
+  }
+
+  function setConnection(state, text) {
+    document.getElementById("conn").dataset.state = state;
+    document.getElementById("conn-text").textContent = text;
+  }
+
+  function connect() {
+    const source = new EventSource("/dashboard/api/stream");
+    source.addEventListener("open", () => setConnection("live", "live"));
+    source.addEventListener("board", (ev) => {
+      setConnection("live", "live");
+      render(JSON.parse(ev.data));
+    });
+    source.addEventListener("error", async () => {
+      setConnection("down", "reconnecting…");
+      if (source.readyState === EventSource.CLOSED) {
+        // The stream was refused (not retried by the browser): logged out, or the stub is gone.
+        const res = await fetch("/dashboard/api/board", { credentials: "same-origin" }).catch(() => null);
+        if (res && res.status === 401) location.assign("/login");
+        else setTimeout(connect, 2000);
+      }
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    if (document.body.dataset.auth !== "on") document.querySelector("form.logout").hidden = true;
+    connect();
+    setInterval(tick, 1000);
+  });
+})();

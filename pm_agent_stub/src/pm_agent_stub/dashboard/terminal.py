@@ -1,0 +1,173 @@
+"""`python -m pm_agent_stub status --watch`: the dashboard's board as a live terminal view (rich Live).
+
+The same `BoardSnapshot` the web page draws, read from the board file directly (like every
+`status`), so it works next to any running stub or on a copy of its file. It redraws when
+the file changes (`PRAGMA data_version`, read every 0.2 s: any process's commit) and at
+least every `--interval` seconds (lease countdowns, "last seen"). Cells follow status_view's
+rules: ids whole, board text shown as inert text (no markup, control characters escaped).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
+from rich.text import Text
+
+from pm_agent_stub.board import Board
+from pm_agent_stub.dashboard.snapshot import BoardSnapshot, TaskCard, take_snapshot
+from pm_agent_stub.db import data_version
+from pm_agent_stub.status_view import Column, fitted_table, inert
+
+POLL_SECONDS = 0.2
+TERMINAL_PER_COLUMN = 25
+FEED_LINES = 8
+_STATUS_STYLE = {"todo": "white", "in_progress": "cyan", "blocked": "red", "done": "green"}
+_SEVERITY_STYLE = {"low": "white", "medium": "yellow", "high": "dark_orange", "critical": "bold red"}
+
+
+def _seconds_until(iso: str | None, now: float) -> str:
+    if iso is None:
+        return ""
+    left = datetime.fromisoformat(iso).timestamp() - now
+    return f"{left:.0f} s" if left >= 0 else f"overdue {-left:.0f} s"
+
+
+def _ago(iso: str, now: float) -> str:
+    seconds = max(0, round(now - datetime.fromisoformat(iso).timestamp()))
+    if seconds < 60:
+        return f"{seconds} s ago"
+    if seconds < 3600:
+        return f"{seconds // 60} min ago"
+    return f"{seconds // 3600} h ago"
+
+
+def _bar(progress: int, width: int = 10) -> Text:
+    filled = round(progress * width / 100)
+    return Text("█" * filled + "░" * (width - filled) + f" {progress:>3}%", style="cyan")
+
+
+def _state(t: TaskCard, now: float) -> Text:
+    if t.status == "in_progress":
+        return inert(f"lease {_seconds_until(t.lease_expires_at, now)}")
+    if t.status == "todo":
+        return (
+            inert("waiting on " + ", ".join(t.waiting_on)) if t.waiting_on else Text("ready", style="green")
+        )
+    if t.status == "done" and t.completed_at is not None:
+        return inert(_ago(t.completed_at, now))
+    return Text("")
+
+
+def render(snapshot: BoardSnapshot, console: Console, now: float | None = None) -> RenderableType:
+    """The whole board as one renderable: summary, tasks, blockers, workers, recent events."""
+    now = time.time() if now is None else now
+    ps, workers = snapshot.project_status, snapshot.workers
+    summary = Text.from_markup(
+        f"[bold]{ps.total_tasks} tasks[/]: {ps.todo} todo, {ps.in_progress} in progress, "
+        f"{ps.blocked} blocked, {ps.done} done ({ps.completion_percentage}%)  |  "
+        f"[bold]{workers.total} workers[/]: {workers.working} working, {workers.idle} idle, "
+        f"{workers.offline} offline   [dim]{datetime.now().strftime('%H:%M:%S')} · Ctrl-C to quit[/]"
+    )
+    tasks = [t for column in snapshot.columns for t in column.tasks[:TERMINAL_PER_COLUMN]]
+    hidden = sum(c.total for c in snapshot.columns) - len(tasks)
+    task_table, dropped = fitted_table(
+        console,
+        "Tasks",
+        [
+            Column("task", [inert(t.task_id) for t in tasks], is_id=True),
+            Column("status", [inert(t.status, _STATUS_STYLE.get(t.status, "white")) for t in tasks]),
+            Column("progress", [_bar(t.progress) for t in tasks]),
+            Column("holder", [inert(t.holder or t.completed_by or "") for t in tasks], is_id=True),
+            Column("attempt", [Text(str(t.attempt)) for t in tasks]),
+            Column("lease / waiting", [_state(t, now) for t in tasks], wraps=True),
+            Column("artifacts", [Text(str(t.artifact_count or "")) for t in tasks]),
+        ],
+        drop_order=("artifacts", "attempt", "lease / waiting", "progress", "status"),
+    )
+    notes = [f"{hidden} more tasks not shown (status --json --all)"] if hidden > 0 else []
+    if dropped:
+        notes.append(f"{', '.join(dropped)} hidden to keep ids whole")
+    task_table.caption = "; ".join(notes) or None
+    parts: list[RenderableType] = [summary, task_table]
+    if snapshot.blockers:
+        blockers = snapshot.blockers
+        blocker_table, _ = fitted_table(
+            console,
+            "Open blockers",
+            [
+                Column("task", [inert(b.task_id) for b in blockers], is_id=True),
+                Column(
+                    "severity", [inert(b.severity, _SEVERITY_STYLE.get(b.severity, "")) for b in blockers]
+                ),
+                Column(
+                    "description",
+                    [
+                        inert(b.description.strip().splitlines()[0][:300] if b.description.strip() else "")
+                        for b in blockers
+                    ],
+                    wraps=True,
+                ),
+                Column("suggestion", [inert(b.resolution_suggestion) for b in blockers], wraps=True),
+            ],
+            drop_order=("severity",),
+        )
+        blocker_table.caption = (
+            "resolve: python -m pm_agent_stub resolve TASK --resolution TEXT (or on the dashboard)"
+        )
+        parts.append(blocker_table)
+    agents = snapshot.agents
+    agent_table, _ = fitted_table(
+        console,
+        "Workers",
+        [
+            Column("agent", [inert(a.agent_id) for a in agents], is_id=True),
+            Column("role", [inert(a.role) for a in agents], wraps=True),
+            Column("status", [inert(a.status) for a in agents]),
+            Column("current task", [inert(a.current_task or "") for a in agents], is_id=True),
+            Column("last seen", [inert(_ago(a.last_seen, now)) for a in agents]),
+            Column("done", [Text(str(a.tasks_completed)) for a in agents]),
+        ],
+        drop_order=("last seen", "done", "role", "status"),
+    )
+    parts.append(agent_table)
+    events = snapshot.events[:FEED_LINES]
+    if events:
+        feed, _ = fitted_table(
+            console,
+            "Recent events",
+            [
+                Column(
+                    "at",
+                    [inert(datetime.fromisoformat(e.at).astimezone().strftime("%H:%M:%S")) for e in events],
+                ),
+                Column("event", [inert(e.kind) for e in events]),
+                Column("task", [inert(e.task_id or "") for e in events], is_id=True),
+                Column("agent", [inert(e.agent_id or "") for e in events], is_id=True),
+                Column("what", [inert(e.text) for e in events], wraps=True),
+            ],
+            drop_order=("what", "agent"),
+        )
+        parts.append(feed)
+    return Group(*parts)
+
+
+def watch(board: Board, console: Console, interval: float = 1.0) -> int:
+    """Redraw the board on every change (and every `interval` s) until Ctrl-C; exit status 0."""
+    try:
+        with Live(console=console, auto_refresh=False, transient=False) as live:
+            version: int | None = None
+            drawn = 0.0
+            while True:
+                current = data_version(board.conn)
+                if current != version or time.monotonic() - drawn >= interval:
+                    version = current
+                    live.update(
+                        render(take_snapshot(board, per_column=TERMINAL_PER_COLUMN), console), refresh=True
+                    )
+                    drawn = time.monotonic()
+                time.sleep(POLL_SECONDS)
+    except KeyboardInterrupt:
+        return 0
