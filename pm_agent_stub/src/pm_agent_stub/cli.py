@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import resource
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from pm_agent_stub.board import Board, open_board
 from pm_agent_stub.board.views import status_report
@@ -99,6 +100,26 @@ def _lift_descriptor_limit() -> int:
     return int(soft)
 
 
+GC_FULL_EVERY: Final = 100  # generation-1 collections per full collection (CPython's default: 10)
+
+
+def _tune_gc() -> None:
+    """Make full garbage collections rare, and keep start-up's objects out of them.
+
+    Each waiting long-poll holds about a thousand objects (the SDK's per-request transport,
+    its streams and tasks). With 1,000 agents waiting, a full (generation 2) collection
+    took 125-370 ms here and came every few seconds while polls expired and were re-asked:
+    every call waited meanwhile (crowd pickup p99 207 ms, max 1.7 s; bench/README). Now a
+    full collection runs at most every 100 generation-1 collections (about once a minute
+    under that load; generations 0 and 1 stay as they are, under 12 ms each), and
+    `gc.freeze()` moves the ~100,000 objects of start-up (modules, the app) where no
+    collection looks again. Idle CPU with 1,000 waiting agents: 5.2-5.9 % -> 3.7 %.
+    """
+    gc.freeze()
+    young, middle, _ = gc.get_threshold()
+    gc.set_threshold(young, middle, GC_FULL_EVERY)
+
+
 def _serve(settings: StubSettings, transport: str) -> int:
     from pm_agent_stub.server import build_server
 
@@ -119,8 +140,10 @@ def _serve(settings: StubSettings, transport: str) -> int:
             from pm_agent_stub.http_limits import uvicorn_limits
 
             log.info("descriptor_limit", soft=descriptors)
+            app = build_http_app(server)
+            _tune_gc()
             uvicorn.run(
-                build_http_app(server),
+                app,
                 **uvicorn_limits(settings),
                 host=settings.host,
                 port=settings.port,
