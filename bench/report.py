@@ -106,6 +106,22 @@ def markdown(r: dict[str, Any]) -> str:
                   f"{_f(lc['stub_cpu_pct'], 2)} | {_f(lc['stub_rss_mib'])} | - | - |",
                   f"| {rw['workers']} step-worker processes | {_f(rw['window_s'])} | {_f(rw['stub_cpu_pct'], 2)} | "
                   f"{_f(rw['stub_rss_mib'])} | {_f(rw['worker_rss_mib'])} | {_f(rw['worker_cpu_pct'], 2)} |", ""]
+    if "scaling" in r and "rows" in r["scaling"]:
+        s = r["scaling"]
+        lines += [f"## 6. Scaling with work ({s['workers']} workers)", "",
+                  "| tasks | drain s | tasks/s | ms/task | per-task vs smallest | board µs assign + complete |",
+                  "|---:|---:|---:|---:|---:|---:|"]
+        lines += [f"| {x['tasks']:,} | {_f(x['drain_seconds'])} | {_f(x['tasks_per_s'])} | {_f(x['ms_per_task'], 2)} | "
+                  f"{_f(x['per_task_vs_smallest'], 2)} | {_f(x['board_cost']['assign_us_median'])} + "
+                  f"{_f(x['board_cost']['complete_us_median'])} |" for x in s["rows"]]
+        hot = s.get("full_scans_on_hot_path", [])
+        other = [p for p in s.get("full_scans", []) if not p.get("hot_path")]
+        lines += ["", f"Full-table scans on the worker path (assignment, reports, heartbeat, sweep): "
+                  f"{len(hot) or 'none'}."]
+        lines += [f"- `{p['sql'][:160]}` ({p['call']}): {'; '.join(p['plan'])}" for p in hot]
+        if other:
+            lines.append("Off the worker path: " + "; ".join(f"`{p['sql'][:90]}` ({p['call']})" for p in other) + ".")
+        lines.append("")
     if "crowd" in r and "burst" in r["crowd"]:
         s = r["crowd"]
         g = s["goals"]
@@ -149,22 +165,6 @@ def markdown(r: dict[str, Any]) -> str:
                   f"{x['loadavg_1m'][0]} → {x['loadavg_1m'][1]} |" for x in s["rows"]]
         lines += ["", "The longest heartbeat is how long the load held the write lock as the stub saw it; ping "
                   "touches no table and never waits for it (the board runs on its own thread).", ""]
-    if "scaling" in r and "rows" in r["scaling"]:
-        s = r["scaling"]
-        lines += [f"## 6. Scaling with work ({s['workers']} workers)", "",
-                  "| tasks | drain s | tasks/s | ms/task | per-task vs smallest | board µs assign + complete |",
-                  "|---:|---:|---:|---:|---:|---:|"]
-        lines += [f"| {x['tasks']:,} | {_f(x['drain_seconds'])} | {_f(x['tasks_per_s'])} | {_f(x['ms_per_task'], 2)} | "
-                  f"{_f(x['per_task_vs_smallest'], 2)} | {_f(x['board_cost']['assign_us_median'])} + "
-                  f"{_f(x['board_cost']['complete_us_median'])} |" for x in s["rows"]]
-        hot = s.get("full_scans_on_hot_path", [])
-        other = [p for p in s.get("full_scans", []) if not p.get("hot_path")]
-        lines += ["", f"Full-table scans on the worker path (assignment, reports, heartbeat, sweep): "
-                  f"{len(hot) or 'none'}."]
-        lines += [f"- `{p['sql'][:160]}` ({p['call']}): {'; '.join(p['plan'])}" for p in hot]
-        if other:
-            lines.append("Off the worker path: " + "; ".join(f"`{p['sql'][:90]}` ({p['call']})" for p in other) + ".")
-        lines.append("")
     if "profile" in r and "top_self" in r["profile"]:
         s = r["profile"]
         lines += [f"## Profile of the stub under a drain ({s['workers']} workers, {s['tasks']} tasks)", "",
@@ -174,7 +174,7 @@ def markdown(r: dict[str, Any]) -> str:
     if "dashboard" in r and "scrape" in r["dashboard"]:
         s = r["dashboard"]
         sc, live = s["scrape"], s.get("live", {})
-        lines += ["## 8. Dashboard and /metrics", "", f"busy {_f(s.get('machine_busy_pct_of_one_core'))} %", "",
+        lines += ["## 9. Dashboard and /metrics", "", f"busy {_f(s.get('machine_busy_pct_of_one_core'))} %", "",
                   f"Scrape on a {sc['tasks']:,}-task board ({sc['board_by_status']}), one request at a time:", "",
                   "| endpoint | p50 ms | p99 ms | max ms | n | bytes |", "|---|---:|---:|---:|---:|---:|",
                   f"| `/metrics` | {_lat(sc['metrics'])} | {_f(sc['metrics_bytes'])} |",
