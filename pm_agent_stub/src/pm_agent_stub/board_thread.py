@@ -25,9 +25,10 @@ instead of one per item: each costs a write to the loop's self-pipe and a thread
 
 While someone asks for it (`watch`), the thread also notices commits by *other* processes
 on the file (CLI `load`/`resolve`, sibling stubs): it reads `PRAGMA data_version` (our own
-commits do not move it) whenever a process wrote the board's files (inotify, file_watch.py:
-nothing to do while nobody writes), or, where inotify is missing, every `watch_interval`;
-and calls the watch callback here, on the board thread, when it moved.
+commits do not move it) whenever a process wrote the board's files (inotify, file_watch.py),
+right after each of its own jobs if a write was heard meanwhile (so its own commits cost no
+extra wake-up), and every 250 ms as a backstop; where inotify is missing, every
+`watch_interval` (10 ms). It calls the watch callback here, on the board thread, when it moved.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import itertools
 import queue
 import threading
 import time
@@ -52,6 +54,10 @@ log = get_logger("pm_agent_stub.board_thread")
 T = TypeVar("T")
 
 WATCH_INTERVAL_SECONDS: Final = 0.01
+# With inotify, a look every so often anyway while someone waits: another process's WAL
+# frames are written (and heard) just before its commit shows in the WAL index, so a look
+# that follows the event too closely can miss it; this bounds how long that case waits.
+BACKSTOP_SECONDS: Final = 0.25
 
 _Deliver = Callable[[Any, BaseException | None], None]
 _Job = tuple[Callable[..., Any], tuple[Any, ...], _Deliver]
@@ -78,6 +84,12 @@ class BoardThread:
         self._outbox: list[_Post] = []  # the board thread's only: posts waiting for the next flush
         self._seen_version = data_version(board.conn)
         self._check_queued = False
+        # Writes heard (inotify) and the last of them a look has covered: our own commits are
+        # heard too, and the look right after the job that made them (hot, a few µs) covers
+        # them, so the look their event queued has nothing left to do.
+        self._ticks = itertools.count(1)
+        self._last_write = 0
+        self._looked_upto = 0
         self._closed = False
         file = _main_file(board)
         self._file_watch = FileWatch(file, self._written) if file is not None and file_events else None
@@ -158,10 +170,11 @@ class BoardThread:
 
     def _written(self) -> None:
         """(any thread) Some process wrote the board's files: queue one look at data_version."""
+        self._last_write = next(self._ticks)
         if self._on_foreign is None or self._check_queued or self._closed:
             return
         self._check_queued = True
-        self._jobs.put((self._look_for_foreign, (), _ignore))
+        self._jobs.put((self._look_if_unseen, (), _ignore))
 
     @property
     def queued(self) -> int:
@@ -186,11 +199,12 @@ class BoardThread:
 
     def _run(self) -> None:
         self.native_id = threading.get_native_id()
+        interval = BACKSTOP_SECONDS if self.event_driven else self.watch_interval
         next_look = 0.0
         try:
             while True:
                 timeout = None
-                if self._on_foreign is not None and not self.event_driven:
+                if self._on_foreign is not None:
                     timeout = max(0.0, next_look - time.monotonic())
                 try:
                     job = self._jobs.get(timeout=timeout)
@@ -199,17 +213,27 @@ class BoardThread:
                 if job is None:
                     return
                 self._execute(job)
-                if not self.event_driven and self._on_foreign is not None and time.monotonic() >= next_look:
-                    next_look = time.monotonic() + self.watch_interval
-                    self._look_for_foreign()
+                if self._on_foreign is not None:
+                    now = time.monotonic()
+                    if now >= next_look:
+                        next_look = now + interval
+                        self._look_for_foreign()
+                    elif self.event_driven and job[2] is not _ignore and self._last_write > self._looked_upto:
+                        self._look_for_foreign()  # right after our own commit: hot, and covers its event
                 self._flush()
         finally:
             self._flush()
             self.board.close()
 
+    def _look_if_unseen(self) -> None:
+        """(board thread) The look a write queued, unless a later look already covered it."""
+        self._check_queued = False
+        if self._last_write > self._looked_upto:
+            self._look_for_foreign()
+
     def _look_for_foreign(self) -> None:
         """(board thread) Did another process commit since the last look? Then tell the watcher."""
-        self._check_queued = False
+        self._looked_upto = self._last_write  # read before data_version: a later write looks again
         on_foreign = self._on_foreign
         if on_foreign is None:
             return

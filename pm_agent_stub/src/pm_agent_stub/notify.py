@@ -163,28 +163,40 @@ class Notifier:
         cancel: asyncio.Event | None = None,
         disconnected: Callable[[], Awaitable[None]] | None = None,
     ) -> bool:
-        """Sleep until woken (True), or `cancel`, a disconnect or `timeout` (False)."""
-        if waiter.state is not State.SLEEPING or waiter.wake is None:
+        """Sleep until woken (True), or `cancel` (see `interrupt`), a disconnect or `timeout` (False).
+
+        One future per sleep, completed by whichever comes first: no task per condition and
+        no `asyncio.wait` (a thousand waiting agents re-ask 40 times a second).
+        """
+        wake = waiter.wake
+        if waiter.state is not State.SLEEPING or wake is None:
             return waiter.state is State.WOKEN
-        waits: list[asyncio.Future[Any]] = [waiter.wake]
-        if cancel is not None:
-            waits.append(asyncio.ensure_future(cancel.wait()))
+        if cancel is not None and cancel.is_set():
+            return False
+        assert self._loop is not None
+        timer = self._loop.call_later(max(0.0, timeout), _settle, wake)
+        gone: asyncio.Future[None] | None = None
         if disconnected is not None:
-            waits.append(asyncio.ensure_future(disconnected()))
+            gone = asyncio.ensure_future(disconnected())
+            gone.add_done_callback(lambda _: _settle(wake))
         try:
-            done, _ = await asyncio.wait(
-                waits, timeout=max(0.0, timeout), return_when=asyncio.FIRST_COMPLETED
-            )
+            await wake
+            left = gone is not None and gone.done()
         finally:
-            for fut in waits[1:]:
-                fut.cancel()
-            await asyncio.gather(*waits[1:], return_exceptions=True)
+            timer.cancel()
+            if gone is not None and not gone.done():
+                gone.cancel()
         # Decided by state, not by what ended the wait: a wake-up that landed meanwhile counts.
         if waiter.woken:
             return True
-        if not done:
+        if not (cancel is not None and cancel.is_set()) and not left:
             self.counters.timeouts += 1
         return False
+
+    def interrupt(self, waiter: Waiter) -> None:
+        """End the waiter's sleep without waking it (its call was superseded)."""
+        if waiter.wake is not None:
+            _settle(waiter.wake)
 
     def leave(self, waiter: Waiter) -> None:
         """The long-poll ends; if it was woken and did not look, its turn passes to another."""
@@ -411,6 +423,11 @@ class Notifier:
                     await self._leases.wait()
             except TimeoutError:
                 pass
+
+
+def _settle(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
 
 
 def _longest_asleep(group: _Group) -> int:

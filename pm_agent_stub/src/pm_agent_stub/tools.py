@@ -29,7 +29,7 @@ from pm_agent_stub.board.board import no_task
 from pm_agent_stub.board_thread import BoardThread
 from pm_agent_stub.errors import BoardError
 from pm_agent_stub.logs import get_logger
-from pm_agent_stub.notify import Notifier
+from pm_agent_stub.notify import Notifier, Waiter
 from pm_protocol import args as a
 from pm_protocol import results as r
 from pm_protocol.errors import ErrorCode, ErrorResult
@@ -129,7 +129,7 @@ class ToolRouter:
             )
         self.specs: Final[dict[str, ToolSpec]] = {t.name: ToolSpec(t, handlers[t.name]) for t in TOOLS}
         self._tools: list[mcp_types.Tool] | None = None
-        self._polls: dict[str, list[asyncio.Event]] = {}
+        self._polls: dict[str, list[tuple[asyncio.Event, Waiter]]] = {}
 
     def _handlers(self) -> dict[str, Handler]:
         """The stub's answer to each tool of `pm_protocol.TOOLS`, by name."""
@@ -178,8 +178,9 @@ class ToolRouter:
 
     def _supersede(self, agent_id: str) -> None:
         """End this agent's pending long-polls: a newer call means the old caller is gone."""
-        for event in self._polls.pop(agent_id, []):
-            event.set()
+        for ended, waiter in self._polls.pop(agent_id, []):
+            ended.set()
+            self.notifier.interrupt(waiter)
 
     async def _request_next_task(self, x: a.RequestNextTaskArgs, request: Any = None) -> r.TaskOffer:
         """Answer at once, or long-poll; an abandoned poll must never be handed a task.
@@ -193,8 +194,9 @@ class ToolRouter:
         """
         deadline = time.monotonic() + x.wait_seconds
         ended = asyncio.Event()
-        self._polls.setdefault(x.agent_id, []).append(ended)
         waiter = self.notifier.enter(x.agent_id)
+        poll_entry = (ended, waiter)
+        self._polls.setdefault(x.agent_id, []).append(poll_entry)
         answered = False
         try:
             while True:
@@ -226,8 +228,8 @@ class ToolRouter:
         finally:
             self.notifier.leave(waiter)
             polls = self._polls.get(x.agent_id)
-            if polls is not None and ended in polls:
-                polls.remove(ended)
+            if polls is not None and poll_entry in polls:
+                polls.remove(poll_entry)
                 if not polls:
                     del self._polls[x.agent_id]
 
