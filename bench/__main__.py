@@ -20,11 +20,12 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from bench import dashboard, drain, floor, idle, pickup, profile, recovery, report, scaling
+from bench import crowd, dashboard, drain, floor, idle, lockwait, pickup, profile, recovery, report, scaling
 from bench._harness import MachineMeter, loadavg, log, machine, start_stub
 
-SECTIONS = ("floor", "drain", "pickup", "recovery", "idle", "scaling", "profile", "dashboard")
-DEFAULT = ("drain", "pickup", "recovery", "idle", "scaling", "profile", "dashboard")  # floor comes with the drain sweep
+SECTIONS = ("floor", "drain", "pickup", "recovery", "idle", "crowd", "lockwait", "scaling", "profile", "dashboard")
+# floor comes with the drain sweep
+DEFAULT = ("drain", "pickup", "recovery", "idle", "crowd", "lockwait", "scaling", "profile", "dashboard")
 
 FULL: dict[str, Any] = {
     "floor": {"clients": [1, 4, 16, 64], "seconds": 5.0},
@@ -32,6 +33,8 @@ FULL: dict[str, Any] = {
     "pickup": {"samples": 200, "worker_samples": 100, "n_workers": 4, "sleep_samples": 30, "sleep_interval": 1.0},
     "recovery": {"lease": 5.0, "trials": 3},
     "idle": {"clients": 100, "procs": 4, "workers": 10, "window": 30.0},
+    "crowd": {"agents": 1000, "procs": 8, "wait": 25.0, "idle_window": 30.0, "singles": 200, "burst": 1000},
+    "lockwait": {"sizes": [100000]},
     "scaling": {"sizes": [1000, 10000, 50000], "n": 4},
     "profile": {"n": 16, "tasks": 2000},
     "dashboard": {"workers": 10, "tasks": 600, "steps": 10, "step_seconds": 0.3, "window": 30.0,
@@ -43,6 +46,8 @@ SMOKE: dict[str, Any] = {
     "pickup": {"samples": 5, "worker_samples": 3, "n_workers": 1, "sleep_samples": 3, "sleep_interval": 0.2},
     "recovery": {"lease": 1.0, "trials": 1},
     "idle": {"clients": 4, "procs": 2, "workers": 1, "window": 2.0},
+    "crowd": {"agents": 20, "procs": 2, "wait": 25.0, "idle_window": 2.0, "singles": 5, "burst": 20},
+    "lockwait": {"sizes": [500]},
     "scaling": {"sizes": [20, 60], "n": 2},
     "profile": {"n": 2, "tasks": 20},
     "dashboard": {"workers": 2, "tasks": 60, "steps": 3, "step_seconds": 0.1, "window": 3.0,
@@ -82,6 +87,11 @@ def _section(name: str, workdir: Path, cfg: dict[str, Any], results_dir: Path) -
     if name == "idle":
         return idle.run(workdir, clients=cfg["clients"], procs=cfg["procs"], workers=cfg["workers"],
                         window=cfg["window"])
+    if name == "crowd":
+        return crowd.run(workdir, agents=cfg["agents"], procs=cfg["procs"], wait=cfg["wait"],
+                         idle_window=cfg["idle_window"], singles=cfg["singles"], burst=cfg["burst"])
+    if name == "lockwait":
+        return lockwait.run(workdir, cfg["sizes"])
     if name == "scaling":
         return scaling.run(workdir, cfg["sizes"], cfg["n"])
     if name == "profile":

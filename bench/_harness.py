@@ -54,6 +54,49 @@ def rss_mib(pid: int) -> float:
     return pages * PAGE_SIZE / (1024 * 1024)
 
 
+def thread_cpu_seconds(pid: int) -> dict[int, float]:
+    """utime + stime of each thread of a process, by OS thread id."""
+    out: dict[int, float] = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[int(tid)] = (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return out
+
+
+class StubThreads:
+    """CPU of the stub's event-loop thread, board thread and the rest over a window."""
+
+    def __init__(self, stub: Any) -> None:
+        from pm_agent_stub.testing import http_get_json
+
+        self.pid = stub.proc.pid
+        _, health = http_get_json(f"{stub.base_url}/healthz", timeout=10)
+        self.board_tid = (health.get("board_thread") or {}).get("native_id") if isinstance(health, dict) else None
+        self.seconds: dict[str, float] = {}
+        self._t0: dict[int, float] = {}
+
+    def __enter__(self) -> StubThreads:
+        self._t0 = thread_cpu_seconds(self.pid)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        t1 = thread_cpu_seconds(self.pid)
+        used = {tid: t1[tid] - self._t0.get(tid, 0.0) for tid in t1}
+        loop = used.pop(self.pid, 0.0)
+        board = used.pop(self.board_tid, 0.0) if self.board_tid is not None else 0.0
+        self.seconds = {"event_loop": loop, "board": board, "other_threads": sum(used.values())}
+
+    def ms_per(self, calls: int) -> dict[str, float | None]:
+        return {k: (round(1000 * v / calls, 3) if calls else None) for k, v in self.seconds.items()}
+
+
 class CpuMeter:
     """CPU use of a set of processes over a window: `with CpuMeter([pid]) as m: ...; m.percent`."""
 

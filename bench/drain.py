@@ -23,6 +23,7 @@ from bench._harness import (
     Loader,
     MachineMeter,
     Stub,
+    StubThreads,
     log,
     reader,
     rss_mib,
@@ -71,6 +72,7 @@ def drain(stub: Stub, n: int, m: int, workdir: Path, *, steps: int = 0, label: s
         try:
             t_load0 = time.time()
             with CpuMeter([stub.proc.pid]) as stub_cpu, CpuMeter(fleet.pids) as fleet_cpu, \
+                    StubThreads(stub) as stub_threads, \
                     MachineMeter([stub.proc.pid, *fleet.pids, os.getpid()]) as machine:
                 t_loaded = loader.load(step_tasks(ids, steps=steps), label=f"drain-{n}-{m}")
                 # O(log n) per poll: counting done tasks would scan the status index (50k rows
@@ -102,6 +104,9 @@ def drain(stub: Stub, n: int, m: int, workdir: Path, *, steps: int = 0, label: s
             "calls_per_s": round(counts["calls"] / span, 1) if span > 0 else None,
             "stub_cpu_pct": round(stub_cpu.percent, 1),
             "stub_cpu_ms_per_call": round(1000 * stub_cpu.cpu / counts["calls"], 3) if counts["calls"] else None,
+            # The stub's CPU per call by thread: the event loop (HTTP, MCP, the tool layer) and
+            # the board thread (the SQLite transaction, its rules and answer models).
+            "stub_thread_ms_per_call": stub_threads.ms_per(counts["calls"]),
             "workers_cpu_pct": round(fleet_cpu.percent, 1),
             "workers_cpu_ms_per_call": round(1000 * fleet_cpu.cpu / counts["calls"], 3) if counts["calls"] else None,
             "worker_rss_mib_mean": round(sum(worker_rss) / len(worker_rss), 1) if worker_rss else None,

@@ -1,5 +1,7 @@
 """Profile the stub under a drain: the stub process runs under pyinstrument (wall-clock
-sampling of its event-loop thread) while N step workers drain M no-op tasks.
+sampling of its event-loop thread) while N step workers drain M no-op tasks. The board's
+own work runs on the board thread (pm_agent_stub/board_thread.py), which pyinstrument does
+not sample: its share comes from /proc per-thread CPU time (`stub_thread_ms_per_call`).
 
 The session is reduced to two views: self time per function (top entries) and self time
 per package (the MCP SDK and its HTTP stack vs pydantic vs the stub's own board code vs
@@ -25,7 +27,7 @@ IDLE_FUNCTIONS = {"select", "poll", "epoll.poll", "select.epoll.poll", "epoll_wa
 # (the SDK's JSON-RPC/HTTP handling around it).
 INCLUSIVE: tuple[tuple[str, str, str], ...] = (
     ("ToolRouter.call", "call", "pm_agent_stub/tools.py"),
-    ("Board methods (SQLite transaction + shaping)", "begin", "pm_agent_stub/board/txn.py"),
+    ("hand-off to the board thread (BoardThread.submit)", "submit", "pm_agent_stub/board_thread.py"),
     ("argument validation (pydantic)", "model_validate", "pydantic/main.py"),
     ("structlog event lines", "meth", "structlog/_native.py"),
     ("socket.send", "socket.send", ""),
@@ -89,6 +91,9 @@ def summarise(session_path: Path, top: int = 25,
         path = frame.file_path or ""
         if own > 0:
             if name in IDLE_FUNCTIONS and (path in ("", "<built-in>") or "selectors" in path or "asyncio" in path):
+                idle += own
+            elif name == "run" and path.endswith("asyncio/runners.py"):
+                # uvloop waits inside its C loop: the wait shows as the runner's own time.
                 idle += own
             else:
                 self_time[(name, path, frame.line_no or 0)] += own

@@ -56,13 +56,15 @@ def markdown(r: dict[str, Any]) -> str:
         lines += [f"## 2. Drain throughput ({s['tasks']} no-op tasks, `{{steps: 0}}`)", "",
                   f"busy {_f(s.get('machine_busy_pct_of_one_core'))} %; goal efficiency ≥ {s['goal_efficiency']}", "",
                   "| workers | tasks/s | calls/task | calls/s | floor calls/s (same K) | efficiency | CPU efficiency "
-                  "| bare-SDK cycle calls/s | stub ms/call (floor) | worker ms/call (floor client) | worker RSS MiB "
-                  "| others' CPU % |",
-                  "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                  "| bare-SDK cycle calls/s | stub ms/call (floor) | of it loop / board thread | worker ms/call "
+                  "(floor client) | worker RSS MiB | others' CPU % |",
+                  "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         lines += [f"| {x['workers']} | {_f(x['tasks_per_s'])} | {_f(x['calls_per_task'], 2)} | {_f(x['calls_per_s'])} | "
                   f"{_f(x.get('floor_calls_per_s'))} | {_f(x.get('efficiency'), 2)} | {_f(x.get('cpu_efficiency'), 2)} | "
                   f"{_f(x.get('raw_sdk_calls_per_s'))} | {_f(x['stub_cpu_ms_per_call'], 2)} "
-                  f"({_f(x.get('floor_stub_cpu_ms_per_call'), 2)}) | {_f(x['workers_cpu_ms_per_call'], 2)} "
+                  f"({_f(x.get('floor_stub_cpu_ms_per_call'), 2)}) | "
+                  f"{_f((x.get('stub_thread_ms_per_call') or {}).get('event_loop'), 2)} / "
+                  f"{_f((x.get('stub_thread_ms_per_call') or {}).get('board'), 2)} | {_f(x['workers_cpu_ms_per_call'], 2)} "
                   f"({_f(x.get('floor_client_cpu_ms_per_call'), 2)}) | {_f(x['worker_rss_mib_mean'])} | "
                   f"{_f(x.get('others_cpu_pct'))} |"
                   for x in s["sweep"]]
@@ -120,6 +122,49 @@ def markdown(r: dict[str, Any]) -> str:
         if other:
             lines.append("Off the worker path: " + "; ".join(f"`{p['sql'][:90]}` ({p['call']})" for p in other) + ".")
         lines.append("")
+    if "crowd" in r and "burst" in r["crowd"]:
+        s = r["crowd"]
+        g = s["goals"]
+        idle, one, burst = s["idle"], s["singles"], s["burst"]
+        lines += [f"## 7. A crowd on one stub ({s['agents']:,} long-polling agents in {s['processes']} processes, "
+                  f"wait_seconds={_f(s['wait_seconds'])})", "",
+                  f"busy {_f(s.get('machine_busy_pct_of_one_core'))} %; all waiting after {_f(s['start_seconds'])} s; "
+                  f"stub descriptors {_f(s.get('stub_open_fds'))} (limit {s['fd_limits'].get('stub_soft', '?')})", "",
+                  "| what | figure | goal | load avg (1 min, before → after) |", "|---|---|---|---|",
+                  f"| idle {_f(idle['window_s'])} s: stub CPU | {_f(idle['stub_cpu_pct'], 2)} % of a core, RSS "
+                  f"{_f(idle['stub_rss_mib'])} MiB, {_f(idle['transactions_per_s'])} request_next_task "
+                  f"transactions/s (expiring polls re-asked) | ≤ {_f(g['idle_cpu_pct'])} % | "
+                  f"{idle['loadavg_1m'][0]} → {idle['loadavg_1m'][1]} |",
+                  f"| {one['tasks']} single tasks: pickup p50 / p99 / max | {_f(one['latency']['p50_ms'])} / "
+                  f"{_f(one['latency']['p99_ms'])} / {_f(one['latency']['max_ms'])} ms | p99 ≤ {_f(g['pickup_p99_ms'])} ms "
+                  f"| {one['loadavg_1m'][0]} → {one['loadavg_1m'][1]} |",
+                  f"| single tasks: assignment transactions per task handed out | "
+                  f"{_f(one['transactions_per_task'], 2)} (with expiring polls' re-asks: "
+                  f"{_f(one['all_transactions_per_task'], 2)}); wake-ups per task {_f(one['wakeups_per_task'], 2)}, "
+                  f"wasted {one['counters']['wasted']} | ≤ {_f(g['transactions_per_task'])} | |",
+                  f"| burst of {burst['tasks']:,}: all assigned / all received | {_f(burst['all_assigned_s'], 2)} s / "
+                  f"{_f(burst['all_received_s'], 2)} s | - | {burst['loadavg_1m'][0]} → {burst['loadavg_1m'][1]} |",
+                  f"| burst: double assignments | {burst['double_assignments']} | 0 | |",
+                  f"| burst: pickup p50 / p99 / max | {_f(burst['latency']['p50_ms'])} / {_f(burst['latency']['p99_ms'])}"
+                  f" / {_f(burst['latency']['max_ms'])} ms | - | |",
+                  f"| burst: assignment transactions per task | {_f(burst['transactions_per_task'], 2)}; wake-ups per "
+                  f"task {_f(burst['wakeups_per_task'], 2)}, wasted {burst['counters']['wasted']} | ≤ "
+                  f"{_f(g['transactions_per_task'])} | |",
+                  "", "Transactions per task = (request_next_task transactions - polls that expired) ÷ tasks assigned, "
+                  "from the stub's own counters (/healthz). 2 is the floor: the woken agent's look that hands the "
+                  "task out, and that agent's next ask after completing it. Pickup = the load's commit in another "
+                  "process → the agent holding the answer.", ""]
+    if "lockwait" in r and "rows" in r["lockwait"]:
+        s = r["lockwait"]
+        lines += ["## 8. A big `load` from another process while the stub serves", "",
+                  f"busy {_f(s.get('machine_busy_pct_of_one_core'))} %", "",
+                  "| tasks loaded | CLI s | ping p50 / max ms | heartbeat p50 / max ms | load avg (1 min) |",
+                  "|---:|---:|---:|---:|---|"]
+        lines += [f"| {x['tasks']:,} | {_f(x['cli_seconds'])} | {_f(x['ping']['p50_ms'])} / {_f(x['ping']['max_ms'])} | "
+                  f"{_f(x['heartbeat']['p50_ms'])} / {_f(x['heartbeat']['max_ms'])} | "
+                  f"{x['loadavg_1m'][0]} → {x['loadavg_1m'][1]} |" for x in s["rows"]]
+        lines += ["", "The longest heartbeat is how long the load held the write lock as the stub saw it; ping "
+                  "touches no table and never waits for it (the board runs on its own thread).", ""]
     if "profile" in r and "top_self" in r["profile"]:
         s = r["profile"]
         lines += [f"## Profile of the stub under a drain ({s['workers']} workers, {s['tasks']} tasks)", "",
@@ -129,7 +174,7 @@ def markdown(r: dict[str, Any]) -> str:
     if "dashboard" in r and "scrape" in r["dashboard"]:
         s = r["dashboard"]
         sc, live = s["scrape"], s.get("live", {})
-        lines += ["## 8. Dashboard and /metrics", "", f"busy {_f(s.get('machine_busy_pct_of_one_core'))} %", "",
+        lines += ["## 9. Dashboard and /metrics", "", f"busy {_f(s.get('machine_busy_pct_of_one_core'))} %", "",
                   f"Scrape on a {sc['tasks']:,}-task board ({sc['board_by_status']}), one request at a time:", "",
                   "| endpoint | p50 ms | p99 ms | max ms | n | bytes |", "|---|---:|---:|---:|---:|---:|",
                   f"| `/metrics` | {_lat(sc['metrics'])} | {_f(sc['metrics_bytes'])} |",
@@ -182,7 +227,14 @@ def profile_markdown(r: dict[str, Any]) -> str:
     ]
     if FINDINGS.exists():
         lines += [FINDINGS.read_text().strip(), ""]
-    lines += ["## The stub", "", *_profile_tables(s)]
+    split = d.get("stub_thread_ms_per_call") or {}
+    if split:
+        lines += ["## The stub", "",
+                  f"CPU per call by thread (/proc, the profiled drain): event loop {_f(split.get('event_loop'), 3)} ms, "
+                  f"board thread {_f(split.get('board'), 3)} ms, other threads {_f(split.get('other_threads'), 3)} ms. "
+                  "The tables below sample the event-loop thread only.", "", *_profile_tables(s)]
+    else:
+        lines += ["## The stub", "", *_profile_tables(s)]
     if "worker" in s:
         w = s["worker"]
         lines += [f"## One worker (pm_worker + MCP SDK client), {w['tasks']} tasks alone", "", *_profile_tables(w)]

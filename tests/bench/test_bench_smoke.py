@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SECTIONS = ("floor", "drain", "pickup", "recovery", "idle", "scaling", "profile", "dashboard")
+SECTIONS = ("floor", "drain", "pickup", "recovery", "idle", "crowd", "lockwait", "scaling", "profile", "dashboard")
 
 
 def _number(value: Any) -> bool:
@@ -56,6 +56,18 @@ def test_bench_smoke_writes_every_section_with_numbers(tmp_path: Path) -> None:
         assert _number(results["idle"][key]["stub_cpu_pct"])
         assert _number(results["idle"][key]["stub_rss_mib"])
     assert _number(results["idle"]["real_workers"]["worker_rss_mib"])
+    crowd = results["crowd"]
+    assert crowd["all_waiting"]
+    assert _number(crowd["idle"]["stub_cpu_pct"])
+    assert crowd["singles"]["received"] == crowd["singles"]["tasks"]
+    assert _number(crowd["singles"]["latency"]["p99_ms"])
+    assert _number(crowd["singles"]["transactions_per_task"])
+    assert crowd["burst"]["received"] == crowd["burst"]["tasks"]
+    assert crowd["burst"]["double_assignments"] == 0
+    for row in results["lockwait"]["rows"]:
+        assert row["cli_exit"] == 0
+        assert row["ping"]["n"] > 0
+        assert row["heartbeat"]["n"] > 0
     for row in results["scaling"]["rows"]:
         assert _number(row["drain_seconds"])
         assert _number(row["board_cost"]["assign_us_median"])

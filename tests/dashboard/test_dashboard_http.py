@@ -261,7 +261,9 @@ def test_a_scrape_sees_what_other_processes_wrote(open_stub: StubProcess) -> Non
     """Gauges are read from the file at scrape time; counters are this process's own events."""
     before = parse_metrics(http(open_stub.port, "GET", "/metrics").text)
     load_tasks(open_stub.db, task("x1", "Rare"), task("x2", "rare"), task("x3", "rare", dependencies=["x1"]))
-    wait_until(lambda: http(open_stub.port, "GET", "/healthz").json()["tasks"] == 3)
+    # /healthz never reads the board (it answers while the file is locked): the scrape does.
+    wait_until(lambda: value(parse_metrics(http(open_stub.port, "GET", "/metrics").text), "pm_agent_tasks",
+                             status="todo") == 3)
     after = parse_metrics(http(open_stub.port, "GET", "/metrics").text)
     assert value(after, "pm_agent_ready_tasks", skills="rare") == 2
     assert value(after, "pm_agent_tasks", status="todo") == 3

@@ -82,14 +82,16 @@ async def test_oversized_body_is_refused(stub: StubProcess) -> None:
     assert resp.status_code == 413
 
 
-async def test_healthz_reports_status_and_task_count_but_no_path(stub: StubProcess) -> None:
+async def test_healthz_reports_status_and_counters_but_no_path(stub: StubProcess) -> None:
     status, body = http_get_json(f"{stub.base_url}/healthz")
     assert status == 200
     assert body["status"] == "ok"
     assert body["db"] == "board.db"  # the file's name: which board, without the server's layout
     assert str(stub.db.parent) not in json.dumps(body)
-    assert isinstance(body["tasks"], int)
     assert body["uptime_seconds"] >= 0
+    assert isinstance(body["assignment"]["transactions"], int)
+    assert isinstance(body["wakeups"]["wakeups"], int)
+    assert body["board_thread"]["queued"] >= 0
 
 
 @pytest.mark.parametrize(

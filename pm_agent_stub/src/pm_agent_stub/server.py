@@ -11,6 +11,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import asdict
 from typing import Any
 
 import mcp.types as mcp_types
@@ -18,6 +19,7 @@ from mcp.server.mcpserver import Context, MCPServer
 
 from pm_agent_stub import __version__
 from pm_agent_stub.board import open_board
+from pm_agent_stub.board_thread import BoardThread
 from pm_agent_stub.metrics import BoardMetrics
 from pm_agent_stub.notify import Notifier
 from pm_agent_stub.settings import StubSettings
@@ -37,9 +39,10 @@ class PMAgentServer(MCPServer[Any]):
         self.stub_settings = settings
         self.started_at = time.time()
         self.board = open_board(settings)
-        self.conn = self.board.conn
-        self.notifier = Notifier(self.board)
-        self.router = ToolRouter(self.board, self.notifier, self.started_at)
+        self.db = BoardThread(self.board)  # from here on, only this thread uses the connection
+        self.notifier = Notifier(self.board, self.db)
+        self.router = ToolRouter(self.board, self.db, self.notifier, self.started_at)
+        # Its commit listener runs on the board thread; /metrics collects on the board thread.
         self.metrics = BoardMetrics(self.board, waiters=lambda: self.notifier.waiters)
 
     async def list_tools(self) -> list[mcp_types.Tool]:
@@ -61,20 +64,33 @@ class PMAgentServer(MCPServer[Any]):
 
     @asynccontextmanager
     async def background(self) -> AsyncIterator[None]:
-        """Run the sweep timer and the cross-process watcher for as long as the server serves."""
-        tasks = [
-            asyncio.create_task(self.notifier.run_sweeper(), name="pm-agent-sweeper"),
-            asyncio.create_task(self.notifier.watch_other_processes(), name="pm-agent-watcher"),
-        ]
+        """Run the notifier (wake-ups, cross-process watch) and the sweep timer while serving."""
+        await self.notifier.start()
+        sweeper = asyncio.create_task(self.notifier.run_sweeper(), name="pm-agent-sweeper")
         try:
             yield
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            self.notifier.stop()
+            sweeper.cancel()
+            await asyncio.gather(sweeper, return_exceptions=True)
+
+    def health(self) -> dict[str, Any]:
+        """What /healthz shows; never waits on the database."""
+        busy = self.db.busy_since
+        return {
+            "board_thread": {
+                "native_id": self.db.native_id,
+                "calls": self.db.calls,
+                "queued": self.db.queued,
+                "busy_seconds": round(time.monotonic() - busy, 3) if busy is not None else 0.0,
+            },
+            "assignment": asdict(self.board.counters),
+            "wakeups": self.notifier.snapshot(),
+        }
 
     def close(self) -> None:
-        self.board.close()
+        """Finish queued board calls and close the board (on its own thread)."""
+        self.db.close()
 
 
 def build_server(settings: StubSettings) -> PMAgentServer:

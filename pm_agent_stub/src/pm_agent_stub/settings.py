@@ -50,7 +50,9 @@ class StubSettings(BaseSettings):
     allowed_hosts_extra: str = Field(default="", validation_alias="PM_AGENT_ALLOWED_HOSTS")
     http_header_timeout: float = Field(default=10.0, validation_alias="PM_HTTP_HEADER_TIMEOUT", gt=0, le=3600)
     http_body_timeout: float = Field(default=30.0, validation_alias="PM_HTTP_BODY_TIMEOUT", gt=0, le=3600)
-    http_max_connections: int = Field(default=512, validation_alias="PM_HTTP_MAX_CONNECTIONS", ge=1)
+    # Each long-polling worker holds one connection, two while it heartbeats: 4,096 fits a
+    # fleet of 2,000 (~45 KiB of stub memory per waiting connection, bench/ crowd section).
+    http_max_connections: int = Field(default=4096, validation_alias="PM_HTTP_MAX_CONNECTIONS", ge=1)
     http_max_bodies_in_flight: int = Field(default=32, validation_alias="PM_HTTP_MAX_BODIES_IN_FLIGHT", ge=1)
     metrics_public: bool = Field(default=False, validation_alias="PM_METRICS_PUBLIC")
     db_synchronous: Literal["NORMAL", "FULL"] = Field(default="NORMAL", validation_alias="PM_DB_SYNCHRONOUS")

@@ -5,11 +5,17 @@ Handlers return `pm_protocol.results` models; `call` turns them into JSON (`.wir
 one place. Every result is one JSON object, as `content[0].text` and as
 `structured_content`; failures carry `ErrorResult` (`{"success": false, "error": code,
 "message": ...}`) with `is_error` set.
+
+Every handler that touches the board runs it on the board thread (board_thread.py) and
+awaits the answer; `ping` never touches the board, so it answers even while the database
+is locked. `request_next_task` with `wait_seconds` long-polls through the notifier
+(notify.py), which wakes it only when a task it can take became offerable.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -19,9 +25,11 @@ import mcp.types as mcp_types
 from pydantic import ValidationError
 
 from pm_agent_stub.board import UNSET, Board
+from pm_agent_stub.board.board import no_task
+from pm_agent_stub.board_thread import BoardThread
 from pm_agent_stub.errors import BoardError
 from pm_agent_stub.logs import get_logger
-from pm_agent_stub.notify import Notifier
+from pm_agent_stub.notify import Notifier, Waiter
 from pm_protocol import args as a
 from pm_protocol import results as r
 from pm_protocol.errors import ErrorCode, ErrorResult
@@ -107,8 +115,9 @@ class ToolRouter:
     (The llm worker's `Toolbox` is another thing: the tools a model may call.)
     """
 
-    def __init__(self, board: Board, notifier: Notifier, started_at: float) -> None:
+    def __init__(self, board: Board, db: BoardThread, notifier: Notifier, started_at: float) -> None:
         self.board = board
+        self.db = db
         self.notifier = notifier
         self.started_at = started_at
         handlers = self._handlers()
@@ -120,12 +129,12 @@ class ToolRouter:
             )
         self.specs: Final[dict[str, ToolSpec]] = {t.name: ToolSpec(t, handlers[t.name]) for t in TOOLS}
         self._tools: list[mcp_types.Tool] | None = None
-        self._polls: dict[str, list[asyncio.Event]] = {}
+        self._polls: dict[str, list[tuple[asyncio.Event, Waiter]]] = {}
 
     def _handlers(self) -> dict[str, Handler]:
         """The stub's answer to each tool of `pm_protocol.TOOLS`, by name."""
         b = self.board
-        sync = self._sync
+        sync = self._on_board
         return {
             "register_agent": sync(lambda x: b.register_agent(x.agent_id, x.name, x.role, x.skills)),
             "request_next_task": self._request_next_task,
@@ -136,7 +145,7 @@ class ToolRouter:
             "get_project_status": sync(lambda _: b.get_project_status()),
             "get_agent_status": sync(lambda x: b.get_agent_status(x.agent_id)),
             "list_registered_agents": sync(lambda x: b.list_registered_agents(x.limit, x.cursor)),
-            "ping": sync(self._ping),
+            "ping": self._here(self._ping),
             "heartbeat": sync(lambda x: b.heartbeat(x.agent_id)),
             "release_task": sync(lambda x: b.release_task(x.agent_id, x.task_id, x.reason)),
             "log_artifact": sync(
@@ -153,8 +162,19 @@ class ToolRouter:
             "rerun_task": sync(lambda x: b.rerun_task(x.task_id, x.reason, x.dependents)),
         }
 
+    def _on_board(self, fn: Callable[[Any], WireModel]) -> Handler:
+        """A handler that runs `fn(args)` on the board thread."""
+        db = self.db
+
+        async def handler(x: Any, request: Any = None) -> WireModel:
+            return await db.call(fn, x)
+
+        return handler
+
     @staticmethod
-    def _sync(fn: Callable[[Any], WireModel]) -> Handler:
+    def _here(fn: Callable[[Any], WireModel]) -> Handler:
+        """A handler that never touches the board: answered on the event loop."""
+
         async def handler(x: Any, request: Any = None) -> WireModel:
             return fn(x)
 
@@ -162,29 +182,39 @@ class ToolRouter:
 
     def _supersede(self, agent_id: str) -> None:
         """End this agent's pending long-polls: a newer call means the old caller is gone."""
-        for event in self._polls.pop(agent_id, []):
-            event.set()
+        for ended, waiter in self._polls.pop(agent_id, []):
+            ended.set()
+            self.notifier.interrupt(waiter)
 
     async def _request_next_task(self, x: a.RequestNextTaskArgs, request: Any = None) -> r.TaskOffer:
         """Answer at once, or long-poll; an abandoned poll must never be handed a task.
 
         A poll ends without assigning when the same agent sends another call (a stopping
         worker cancels its poll, then heartbeats or releases) or when its HTTP client
-        disconnects; otherwise a wake-up would assign a task to an agent that has left.
+        disconnects; otherwise a wake-up would assign a task to an agent that has left. A
+        poll cancelled while its look was handing it a task releases that task at once.
+        A poll that runs out of time without a wake-up answers without another look: had
+        anything it can take become offerable, it would have been woken.
         """
         deadline = time.monotonic() + x.wait_seconds
         ended = asyncio.Event()
-        self._polls.setdefault(x.agent_id, []).append(ended)
+        waiter = self.notifier.enter(x.agent_id)
+        poll_entry = (ended, waiter)
+        self._polls.setdefault(x.agent_id, []).append(poll_entry)
+        answered = False
         try:
             while True:
-                ticket = self.notifier.ticket()
-                answer = self.board.request_next_task(x.agent_id)
+                poll = await self.notifier.look(waiter)
                 remaining = deadline - time.monotonic()
-                if answer.has_task or remaining <= 0:
-                    return answer
-                await self.notifier.wait(ticket, remaining, ended, disconnected=_disconnect_waiter(request))
+                if poll.offer.has_task or remaining <= 0:
+                    answered = True
+                    return poll.offer
+                woken = await self.notifier.sleep(
+                    waiter, remaining, ended, disconnected=_disconnect_waiter(request)
+                )
                 if ended.is_set() or _is_gone(request):
                     log.info("long_poll_abandoned", agent_id=x.agent_id)
+                    answered = True
                     return r.TaskOffer(
                         success=True,
                         has_task=False,
@@ -192,10 +222,18 @@ class ToolRouter:
                         "(or its client went away); no task was assigned to it.",
                         retry_after_seconds=0,
                     )
+                if not woken:
+                    answered = True
+                    return no_task(x.agent_id)
+        except asyncio.CancelledError:
+            if not answered:
+                self.notifier.give_back(waiter)
+            raise
         finally:
+            self.notifier.leave(waiter)
             polls = self._polls.get(x.agent_id)
-            if polls is not None and ended in polls:
-                polls.remove(ended)
+            if polls is not None and poll_entry in polls:
+                polls.remove(poll_entry)
                 if not polls:
                     del self._polls[x.agent_id]
 
@@ -249,6 +287,14 @@ class ToolRouter:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
+            if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+                log.warning("board_locked", tool=name, error=str(exc))
+                return error(
+                    "internal_error",
+                    f"{name}: the board file stayed locked by another process for longer than the "
+                    "stub waits (15 s; a very large `load`, or a process stuck inside a transaction); "
+                    "nothing was written. Retry in a few seconds.",
+                )
             log.exception("tool_failed", tool=name)
             return error(
                 "internal_error",

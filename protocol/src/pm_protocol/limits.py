@@ -59,5 +59,9 @@ def json_size(value: object) -> int:
     return len(text.encode())
 
 
+_ENCODER: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def dumps(value: object) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    """Compact JSON (one encoder, built once: `json.dumps` with options builds one per call)."""
+    return _ENCODER.encode(value)

@@ -2,9 +2,10 @@
 
 A method checks who is asking, applies the rules of lifecycle.py (and order.py), and answers with a
 `pm_protocol.results` model built by rows.py; the tool boundary (tools.py) dumps it.
-Methods are synchronous and never await, so one connection used from the event-loop
-thread is enough; several processes on the same file stay consistent because every call
-takes the write lock before it reads. A call that raises `BoardError` is rolled back
+Methods are synchronous and never await. In the stub they all run on one thread that owns
+the connection (board_thread.py), so the event loop never waits on SQLite; the CLI and
+tests call them directly. Several processes on the same file stay consistent because every
+call takes the write lock before it reads. A call that raises `BoardError` is rolled back
 whole (only its `fenced` audit event is kept, see txn.py).
 """
 
@@ -15,12 +16,13 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from pm_agent_stub.board import checks, context, loading, rows
+from pm_agent_stub.board import checks, context, loading, rows, signature
 from pm_agent_stub.board.artifacts import Artifacts
 from pm_agent_stub.board.lifecycle import Lifecycle
-from pm_agent_stub.board.loading import LoadOutcome
+from pm_agent_stub.board.loading import LoadOutcome, PreparedLoad
 from pm_agent_stub.board.order import AssignmentOrder
 from pm_agent_stub.board.paging import decode_cursor, encode_cursor, fitting, refuse_cursor, wire_size
 from pm_agent_stub.board.roster import Roster
@@ -36,6 +38,29 @@ ReportStatus = Literal["in_progress", "completed", "blocked"]
 
 RETRY_AFTER_SECONDS: Final = 5
 UNSET: Final[Any] = object()  # "checkpoint not given", unlike an explicit null
+
+
+@dataclass
+class AssignmentCounters:
+    """How often the board looked for work for an agent: the cost a long-poll wake-up policy
+    is judged by (bench/crowd.py, tests/stub/test_stub_crowd.py; served on /healthz)."""
+
+    transactions: int = 0
+    """request_next_task transactions run (each a `BEGIN IMMEDIATE` ... `COMMIT`)."""
+    assigned: int = 0
+    """Of those, the ones that handed out a task (renewals of a held task not counted)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Poll:
+    """One look for work for an agent: the answer, and what the long-poll needs to wait well."""
+
+    offer: r.TaskOffer
+    skills: frozenset[str]
+    """The agent's skills, lower-cased: the signatures it can take (empty if it has no task
+    and is unknown: then the answer is an error and nobody waits)."""
+    assigned: bool
+    """A task was handed out by this very call (not a renewal of one it held)."""
 
 
 class Board:
@@ -60,6 +85,7 @@ class Board:
         self.lifecycle = Lifecycle(self.store, lease_seconds=lease_seconds, max_attempts=max_attempts)
         self.txns = Transactions(self.store, clock, before_audit=self.lifecycle.sweep)
         self.order = AssignmentOrder(self.store)
+        self.counters = AssignmentCounters()
         self.roster = Roster(
             self.store, offline_seconds=offline_seconds, forget_seconds=forget_seconds, max_agents=max_agents
         )
@@ -109,7 +135,7 @@ class Board:
 
     def _agent(self, agent_id: str, now: float) -> Row:
         """The agent's row, with last_seen refreshed; agent_not_registered if unknown or deregistered."""
-        row = self.store.agent(agent_id) if self.store.touch_agent(agent_id, now) else None
+        row = self.store.touch_agent(agent_id, now)
         if row is None:
             raise BoardError(
                 "agent_not_registered",
@@ -131,6 +157,10 @@ class Board:
         with self.txns.begin() as txn:
             return self.lifecycle.sweep(txn)
 
+    def ready_counts(self) -> dict[signature.Sig, int]:
+        """Offerable tasks per skill signature now (a read, outside any board call)."""
+        return {signature.from_column(k): n for k, n in self.store.ready_counts().items()}
+
     def next_lease_expiry(self) -> float | None:
         """Earliest live lease expiry (epoch seconds), for the sweep timer."""
         return self.store.next_lease_expiry()
@@ -143,11 +173,11 @@ class Board:
             if existing is None:
                 self.roster.make_room(txn, agent_id)
             registered_at = existing["registered_at"] if existing is not None else txn.now
-            skills_lc = sorted({s.lower() for s in skills})
+            skills_lc = list(signature.of(skills))
             self.store.upsert_agent(agent_id, name, role, skills, skills_lc, registered_at, txn.now)
+            # No wake-up needed for new skills: this call ends the agent's own pending
+            # long-polls (tools.py supersedes them), and nobody else's skills changed.
             txn.event("registered", None, agent_id, None, {"again": existing is not None})
-            # New skills may make waiting tasks offerable to this agent's own long-poll.
-            txn.signals.add("work")
             verb = "Re-registered" if existing is not None else "Registered"
             return r.RegisterResult(
                 success=True,
@@ -158,31 +188,34 @@ class Board:
             )
 
     def request_next_task(self, agent_id: str) -> r.TaskOffer:
+        return self.poll_next_task(agent_id).offer
+
+    def poll_next_task(self, agent_id: str) -> Poll:
+        """`request_next_task`, plus the agent's skills and whether a task was handed out."""
+        self.counters.transactions += 1
         with self._call() as txn:
             agent = self._agent(agent_id, txn.now)
+            skills = frozenset(json.loads(agent["skills_lc"]))
             held = self.store.held_by(agent_id)
             if held is not None:
                 expires = self.lifecycle.renew(txn, held)
                 txn.event(
                     "renewed", held["task_id"], agent_id, held["attempt"], {"lease_id": held["lease_id"]}
                 )
-                return self._offer(held, expires)
-            picked = self.order.best_for(frozenset(json.loads(agent["skills_lc"])))
+                return Poll(self._offer(held, expires), skills, assigned=False)
+            picked = self.order.best_for(skills)
             if picked is None:
-                return r.TaskOffer(
-                    success=True,
-                    has_task=False,
-                    message=f"No task is available for agent '{agent_id}' right now "
-                    "(none ready whose required skills you have); ask again later.",
-                    retry_after_seconds=RETRY_AFTER_SECONDS,
-                )
-            expires = self.lifecycle.assign(txn, agent_id, self._task(picked["task_id"]))
-            return self._offer(self._task(picked["task_id"]), expires)
+                return Poll(no_task(agent_id), skills, assigned=False)
+            row, expires = self.lifecycle.assign(txn, agent_id, picked["task_id"])
+            self.counters.assigned += 1
+            return Poll(self._offer(row, expires), skills, assigned=True)
 
     def _offer(self, row: Row, expires: float) -> r.TaskOffer:
         """The assignment, with the first page of its dependencies' artifacts (as get_task_context's)."""
         task_id = row["task_id"]
-        first = context.pages(self.store, self.artifacts, task_id, PAGE_LIMIT, {"d": None})
+        # A task without dependencies has no dependency artifacts to page (one query saved).
+        at: dict[str, int | None] = {"d": None} if row["dependencies"] != "[]" else {}
+        first = context.pages(self.store, self.artifacts, task_id, PAGE_LIMIT, at)
         assignment = rows.assignment(
             row,
             lease_seconds=self.lifecycle.lease_seconds,
@@ -490,9 +523,16 @@ class Board:
     # ------------------------------------------------------------------ loading
 
     def load_project(self, spec: ProjectSpec, label: str) -> LoadOutcome:
-        """Add the file's tasks that are not on the board yet; all or nothing."""
+        """Add the file's tasks that are not on the board yet; all or nothing.
+
+        The rows are encoded before the transaction, so the write lock is held only for the
+        inserts (loading.py)."""
+        return self.load_prepared(loading.prepare(spec), label)
+
+    def load_prepared(self, load: PreparedLoad, label: str) -> LoadOutcome:
+        """`load_project` of a file `loading.prepare` already encoded (e.g. on another thread)."""
         with self.txns.begin() as txn:
-            return loading.load_project(self.store, txn, spec, label)
+            return loading.apply(self.store, txn, load, label)
 
     def load_text(self, text: str, source: str) -> r.LoadResult:
         """`load_project` (operator tool): a project file's text; a refusal is `invalid_argument`."""
@@ -509,3 +549,14 @@ class Board:
             skipped=outcome.skipped,
             warnings=[r.LoadWarning(task_id=t, warning=w) for t, w in outcome.warnings],
         )
+
+
+def no_task(agent_id: str) -> r.TaskOffer:
+    """The answer when nothing is offerable to the agent now."""
+    return r.TaskOffer(
+        success=True,
+        has_task=False,
+        message=f"No task is available for agent '{agent_id}' right now "
+        "(none ready whose required skills you have); ask again later.",
+        retry_after_seconds=RETRY_AFTER_SECONDS,
+    )

@@ -9,7 +9,8 @@
 Only the agent holding a live lease may act on an in-progress task (`require_holder`);
 anyone else is fenced with `not_task_holder`, and the refusal says what actually
 happened to that agent's hold (from the event log: never held, expired at T, released,
-blocked). Each change writes its event and raises the signals listeners need.
+blocked). Each change writes its event, raises the signals listeners need, and reports a
+task entering or leaving the offerable set (`Txn.ready`, per skill signature).
 """
 
 from __future__ import annotations
@@ -58,19 +59,21 @@ class Lifecycle:
                 )
                 self.add_blocker(txn, row["task_id"], row["holder"], description, "high", row["attempt"])
             else:
-                txn.signals.add("work")
+                txn.ready(row["skill_sig"], +1)
             txn.signals.add("lease")
         return len(rows)
 
-    def assign(self, txn: Txn, agent_id: str, row: Row) -> float:
-        """Give a `todo` task to the agent with a fresh lease; the lease's expiry."""
+    def assign(self, txn: Txn, agent_id: str, task_id: str) -> tuple[Row, float]:
+        """Give a `todo` task to the agent with a fresh lease; its row as assigned, and the expiry."""
         lease_id = uuid.uuid4().hex
-        attempt = row["attempt"] + 1
         expires = txn.now + self.lease_seconds
-        self.store.assign(row["task_id"], agent_id, lease_id, expires, attempt, txn.now)
-        txn.event("assigned", row["task_id"], agent_id, attempt, {"lease_id": lease_id})
+        row = self.store.assign(task_id, agent_id, lease_id, expires, txn.now)
+        if row is None:
+            raise RuntimeError(f"task '{task_id}' was picked as offerable but is not todo")
+        txn.event("assigned", task_id, agent_id, row["attempt"], {"lease_id": lease_id})
+        txn.ready(row["skill_sig"], -1)
         txn.signals.add("lease")
-        return expires
+        return row, expires
 
     def renew(self, txn: Txn, row: Row) -> float:
         expires = txn.now + self.lease_seconds
@@ -135,9 +138,10 @@ class Lifecycle:
 
     def complete(self, txn: Txn, agent_id: str, row: Row) -> None:
         # Exactly once per task (done is terminal), so each dependent's counter drops exactly once.
-        self.store.complete(row["task_id"], agent_id, txn.now)
+        for freed_sig in self.store.complete(row["task_id"], agent_id, txn.now):
+            txn.ready(freed_sig, +1)
         txn.event("completed", row["task_id"], agent_id, row["attempt"], {"lease_id": row["lease_id"]})
-        txn.signals.update(("work", "lease"))
+        txn.signals.add("lease")
 
     def release(self, txn: Txn, agent_id: str, row: Row, reason: str) -> None:
         """Back to the queue at once, keeping the checkpoint; not a failed attempt."""
@@ -146,7 +150,8 @@ class Lifecycle:
             row["task_id"], agent_id, row["attempt"], "released", row["progress"], reason, txn.now
         )
         txn.event("released", row["task_id"], agent_id, row["attempt"], {"reason": reason})
-        txn.signals.update(("work", "lease"))
+        txn.ready(row["skill_sig"], +1)
+        txn.signals.add("lease")
 
     def block(self, txn: Txn, agent_id: str, row: Row, description: str, severity: str) -> tuple[int, str]:
         self.store.unassign(row["task_id"], "blocked", txn.now)
@@ -178,8 +183,12 @@ class Lifecycle:
         if row["status"] == "blocked":
             self.store.resolve_blockers(row["task_id"], f"rerun: {reason}" if reason else "rerun", txn.now)
         elif row["status"] == "done":
-            self.store.undo_completion(row["task_id"])
+            for held_sig in self.store.undo_completion(row["task_id"]):
+                txn.ready(held_sig, -1)
         self.store.start_new_run(row["task_id"], txn.now)
+        now = self.store.task(row["task_id"])  # pending_deps as earlier reruns in this call left it
+        if now is not None and now["pending_deps"] == 0:
+            txn.ready(row["skill_sig"], +1)
         txn.event(
             "rerun",
             row["task_id"],
@@ -187,14 +196,14 @@ class Lifecycle:
             row["attempt"],
             {"reason": reason, "was": row["status"], "run": row["run"] + 1, "requested_for": requested_for},
         )
-        txn.signals.add("work")
 
     def resolve(self, txn: Txn, row: Row, resolution: str) -> int:
         """Close the task's open blockers; a blocked task goes back to the queue with attempts reset."""
         resolved = self.store.resolve_blockers(row["task_id"], resolution, txn.now)
         if row["status"] == "blocked":
             self.store.requeue_fresh(row["task_id"], txn.now)
-            txn.signals.add("work")
+            if row["pending_deps"] == 0:
+                txn.ready(row["skill_sig"], +1)
         txn.event(
             "resolved", row["task_id"], None, row["attempt"], {"resolved": resolved, "resolution": resolution}
         )

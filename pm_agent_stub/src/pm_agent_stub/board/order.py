@@ -9,15 +9,13 @@ signatures, never with the tasks the agent lacks skills for.
 
 from __future__ import annotations
 
-import json
-
+from pm_agent_stub.board import signature
 from pm_agent_stub.board.store import Row, Store
 
 
 class AssignmentOrder:
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._sig_sets: dict[str, frozenset[str]] = {}  # signature text -> its skills (parsed once)
 
     def best_for(self, skills: frozenset[str]) -> Row | None:
         """The first task in offer order for an agent with these (lower-cased) skills."""
@@ -26,10 +24,7 @@ class AssignmentOrder:
             sig, count = sig_row["sig"], sig_row["skill_count"]
             if count > len(skills):
                 continue
-            required = self._sig_sets.get(sig)
-            if required is None:
-                required = self._sig_sets[sig] = frozenset(json.loads(sig))
-            if not required <= skills:
+            if not skills.issuperset(signature.from_column(sig)):
                 continue
             row = self.store.ready_head(sig)
             if row is not None and (

@@ -80,14 +80,14 @@ class Store:
         )
         return None if row is None or row[0] is None else float(row[0])
 
-    def assign(
-        self, task_id: str, agent_id: str, lease_id: str, expires: float, attempt: int, now: float
-    ) -> None:
-        self.conn.execute(
+    def assign(self, task_id: str, agent_id: str, lease_id: str, expires: float, now: float) -> Row | None:
+        """Hand a `todo` task to the agent (next attempt); the task's row as it is now, or None."""
+        rows = self._all(
             "UPDATE tasks SET status = 'in_progress', holder = ?, lease_id = ?, lease_expires_at = ?, "
-            "attempt = ?, updated_at = ? WHERE task_id = ? AND status = 'todo'",
-            (agent_id, lease_id, expires, attempt, now, task_id),
+            "attempt = attempt + 1, updated_at = ? WHERE task_id = ? AND status = 'todo' RETURNING *",
+            (agent_id, lease_id, expires, now, task_id),
         )
+        return rows[0] if rows else None
 
     def set_lease_expiry(self, task_id: str, expires: float, now: float) -> None:
         self.conn.execute(
@@ -102,21 +102,26 @@ class Store:
             (status, expiries, now, task_id),
         )
 
-    def complete(self, task_id: str, agent_id: str, now: float) -> None:
-        """Mark done, drop one pending dependency from each dependent, count it for the agent."""
+    def complete(self, task_id: str, agent_id: str, now: float) -> list[str]:
+        """Mark done, drop one pending dependency from each dependent, count it for the agent.
+
+        Returns the skill signature of each dependent this made offerable (its last dependency).
+        """
         self.conn.execute(
             "UPDATE tasks SET status = 'done', progress = 100, holder = NULL, lease_id = NULL, "
             "lease_expires_at = NULL, completed_by = ?, completed_at = ?, updated_at = ? WHERE task_id = ?",
             (agent_id, now, now, task_id),
         )
-        self.conn.execute(
+        freed = self.conn.execute(
             "UPDATE tasks SET pending_deps = pending_deps - 1 "
-            "WHERE task_id IN (SELECT task_id FROM task_deps WHERE depends_on = ?)",
+            "WHERE task_id IN (SELECT task_id FROM task_deps WHERE depends_on = ?) "
+            "RETURNING skill_sig, pending_deps, status",
             (task_id,),
-        )
+        ).fetchall()
         self.conn.execute(
             "UPDATE agents SET tasks_completed = tasks_completed + 1 WHERE agent_id = ?", (agent_id,)
         )
+        return [r["skill_sig"] for r in freed if r["pending_deps"] == 0 and r["status"] == "todo"]
 
     def start_new_run(self, task_id: str, now: float) -> None:
         """Back to `todo` as a fresh run: result, checkpoint and progress cleared, `run` + 1, attempts kept."""
@@ -127,13 +132,18 @@ class Store:
             (now, task_id),
         )
 
-    def undo_completion(self, task_id: str) -> None:
-        """A done task is not done any more: each dependent waits for it again (the inverse of `complete`)."""
-        self.conn.execute(
+    def undo_completion(self, task_id: str) -> list[str]:
+        """A done task is not done any more: each dependent waits for it again (the inverse of `complete`).
+
+        Returns the skill signature of each dependent this took out of the offerable set.
+        """
+        held = self.conn.execute(
             "UPDATE tasks SET pending_deps = pending_deps + 1 "
-            "WHERE task_id IN (SELECT task_id FROM task_deps WHERE depends_on = ?)",
+            "WHERE task_id IN (SELECT task_id FROM task_deps WHERE depends_on = ?) "
+            "RETURNING skill_sig, pending_deps, status",
             (task_id,),
-        )
+        ).fetchall()
+        return [r["skill_sig"] for r in held if r["pending_deps"] == 1 and r["status"] == "todo"]
 
     def dependents(self, task_id: str) -> list[Row]:
         """Every task that depends on this one, directly or not (task_id, status), in load order."""
@@ -217,10 +227,10 @@ class Store:
     def agent(self, agent_id: str) -> Row | None:
         return self._one("SELECT * FROM agents WHERE agent_id = ?", (agent_id,))
 
-    def touch_agent(self, agent_id: str, now: float) -> bool:
-        """Refresh last_seen; False if the agent is not registered."""
-        cur = self.conn.execute("UPDATE agents SET last_seen = ? WHERE agent_id = ?", (now, agent_id))
-        return cur.rowcount > 0
+    def touch_agent(self, agent_id: str, now: float) -> Row | None:
+        """Refresh last_seen; the agent's row, or None if it is not registered (one statement)."""
+        rows = self._all("UPDATE agents SET last_seen = ? WHERE agent_id = ? RETURNING *", (now, agent_id))
+        return rows[0] if rows else None
 
     def upsert_agent(
         self,

@@ -5,23 +5,31 @@ Every board call runs inside `Transactions.begin()` and records on its `Txn` wha
 - events: rows of the `events` table (assigned, renewed, completed, expired, released,
   fenced, blocked, resolved, registered, deregistered, loaded, rerun), written at once so
   that later reads in the same transaction see them;
-- signals: `work` (a task may have become offerable: long-pollers should look again) and
-  `lease` (the set of lease expiries moved: the sweep timer should re-aim);
+- ready: how the number of offerable tasks (todo, no pending dependency) moved, per skill
+  signature (signature.py): +1 for each task that became offerable (loaded ready, freed by
+  its last dependency's completion, lease expired, released, blocker resolved, rerun), -1
+  for each one assigned or made to wait again (its dependency was rerun). Every change of
+  a task into or out of the offerable set calls `Txn.ready`; a change that did not would
+  leave long-pollers asleep next to work (the notifier's counts are only corrected by the
+  next look at the board);
+- signals: `work` (a task became offerable: some `ready` moved up) and `lease` (the set of
+  lease expiries moved: the sweep timer should re-aim);
 - audit events that must outlive a refusal (`fenced`): a call that raises `BoardError` is
   rolled back whole, then its audit events are written in a fresh transaction (after the
   sweep that the rollback undid).
 
-After each commit every listener gets one `Commit(signals, events)`: the signals and every
-event row written in that transaction, the audit transaction after a rollback included.
-It costs no SQL: the events are the ones the transaction already wrote, kept in memory,
-and a transaction that wrote nothing and signalled nothing tells nobody.
+After each commit every listener gets one `Commit(signals, events, ready_delta)`: the
+signals, every event row written in that transaction (the audit transaction after a
+rollback included), and the net change of offerable tasks per signature (zeros left out).
+It costs no SQL: all of it is what the transaction already knew, kept in memory, and a
+transaction that changed nothing a listener cares about tells nobody.
 
-Subscribers: the notifier (long-poll wake-ups on `work`, the sweep timer on `lease`)
-today; the dashboard/metrics (`pm_agent_ready_tasks` moves on assigned, completed,
-released, expired, resolved, rerun and loaded events) and a smarter notifier (waking only the
-agents whose skills fit the task an event freed) subscribe here next. A listener runs on
-the board's thread right after the commit, so it must be quick and must not call the
-board; one that raises is logged and the others still run.
+Subscribers: the notifier (wakes as many long-pollers as tasks became offerable, per
+signature; re-aims the sweep timer on `lease`) and the dashboard/metrics
+(`pm_agent_ready_tasks` is the running sum of `ready_delta`). A listener runs on the
+board's thread (the stub's one database thread, board_thread.py) right after the commit,
+so it must be quick, must not call the board, and must hand anything for the event loop
+over with `loop.call_soon_threadsafe`; one that raises is logged and the others still run.
 """
 
 from __future__ import annotations
@@ -29,9 +37,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from pm_agent_stub.board import signature
+from pm_agent_stub.board.signature import Sig
 from pm_agent_stub.board.store import Store
 from pm_agent_stub.db import transaction
 from pm_agent_stub.errors import BoardError
@@ -60,6 +70,8 @@ class Commit:
 
     signals: frozenset[Signal]
     events: tuple[BoardEvent, ...]
+    ready_delta: Mapping[Sig, int] = field(default_factory=dict)
+    """Net change of offerable tasks per skill signature in this transaction (no zeros)."""
 
 
 Listener = Callable[[Commit], None]
@@ -74,7 +86,18 @@ class Txn:
         self.events: list[BoardEvent] = []
         self.audit: list[BoardEvent] = []
         self.logs: list[tuple[str, dict[str, Any]]] = []
+        self.ready_by_column: dict[str, int] = {}  # skill_sig column text -> net change
         self._store = store
+
+    def ready(self, skill_sig: str, change: int) -> None:
+        """Offerable tasks of this signature (the `skill_sig` column) moved by `change`."""
+        if change:
+            self.ready_by_column[skill_sig] = self.ready_by_column.get(skill_sig, 0) + change
+            if change > 0:
+                self.signals.add("work")
+
+    def ready_delta(self) -> dict[Sig, int]:
+        return {signature.from_column(k): v for k, v in self.ready_by_column.items() if v}
 
     def event(
         self,
@@ -145,9 +168,10 @@ class Transactions:
             log.info(e.kind, task_id=e.task_id, agent_id=e.agent_id, attempt=e.attempt, **e.detail)
         for event, fields in txn.logs:
             log.info(event, **fields)
-        if not (txn.signals or txn.events):
+        delta = txn.ready_delta()
+        if not (txn.signals or txn.events or delta):
             return
-        commit = Commit(frozenset(txn.signals), tuple(txn.events))
+        commit = Commit(frozenset(txn.signals), tuple(txn.events), delta)
         for listener in self._listeners:
             try:
                 listener(commit)

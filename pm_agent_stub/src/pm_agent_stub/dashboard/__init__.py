@@ -60,7 +60,10 @@ class Dashboard:
             with build_time.time():
                 return take_snapshot(board).model_dump_json().encode()
 
-        self.live = LiveBoard(snapshot_json, lambda: data_version(board.conn))
+        # The board has its own thread (board_thread.py): every read of it goes there.
+        self.live = LiveBoard(
+            snapshot_json, lambda: data_version(board.conn), on_board=server.db.call, post=server.db.post
+        )
         board.add_listener(self.live.on_commit)
         streams = Gauge(
             "pm_agent_dashboard_streams",
@@ -75,6 +78,7 @@ class Dashboard:
             server.router,
             server.metrics,
             metrics_public=settings.metrics_public,
+            on_board=server.db.call,
         )
 
     def routes(self, bounded: Callable[[ASGIApp, int], ASGIApp] | None = None) -> list[BaseRoute]:

@@ -20,19 +20,27 @@ measures both).
   snapshot at least every `refresh` seconds; lease countdowns tick in the page itself.
 - A slow page never slows the others: each subscriber holds only the newest snapshot.
 - Nothing runs while no page is open.
+- In the stub the board has its own thread (board_thread.py): `build` and `file_version` run
+  there (`on_board`), and commit listeners are called there, so `on_commit` hands the
+  wake-up to the event loop (`post`: with the job's own result, one loop wake-up).
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
-from collections.abc import AsyncIterator, Callable
-from typing import Final
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, Final, TypeVar
 
 from pm_agent_stub.board import Commit
 from pm_agent_stub.logs import get_logger
 
 log = get_logger("pm_agent_stub.dashboard")
+
+T = TypeVar("T")
+OnBoard = Callable[[Callable[[], Any]], Awaitable[Any]]
+Post = Callable[[asyncio.AbstractEventLoop, Callable[[], None]], None]
 
 MIN_INTERVAL_SECONDS: Final = 0.2
 WATCH_INTERVAL_SECONDS: Final = 0.25
@@ -73,9 +81,15 @@ class LiveBoard:
         watch_interval: float = WATCH_INTERVAL_SECONDS,
         refresh: float = REFRESH_SECONDS,
         keepalive: float = KEEPALIVE_SECONDS,
+        on_board: OnBoard | None = None,
+        post: Post | None = None,
     ) -> None:
         self._build = build
         self._file_version = file_version
+        self._on_board = on_board  # runs a board read where the board lives (None: right here)
+        self._post = post  # hands a callback to the loop from the board's thread
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
         self.min_interval = min_interval
         self.watch_interval = watch_interval
         self.refresh = refresh
@@ -92,8 +106,24 @@ class LiveBoard:
         return len(self._subscribers)
 
     def on_commit(self, commit: Commit) -> None:
-        """The board's commit listener: mark dirty; the pusher does the work (no SQL here)."""
-        self._changed.set()
+        """The board's commit listener: mark dirty; the pusher does the work (no SQL here).
+
+        Called on the board's thread in the stub: the event is set on the loop's.
+        """
+        loop = self._loop
+        if loop is None or threading.get_ident() == self._loop_thread:
+            self._changed.set()
+        elif self._subscribers:  # nobody watching: a new page gets a fresh snapshot anyway
+            if self._post is not None:
+                self._post(loop, self._changed.set)
+            else:
+                loop.call_soon_threadsafe(self._changed.set)
+
+    async def _read(self, fn: Callable[[], T]) -> T:
+        if self._on_board is None:
+            return fn()
+        result: T = await self._on_board(fn)
+        return result
 
     def close(self) -> None:
         """End every stream (server shutdown); the pages reconnect to the next stub."""
@@ -101,10 +131,10 @@ class LiveBoard:
         for sub in self._subscribers:
             sub.ready.set()
 
-    def _snapshot(self) -> bytes | None:
+    async def _snapshot(self) -> bytes | None:
         started = time.perf_counter()
         try:
-            payload = self._build()
+            payload = await self._read(self._build)
         except Exception:
             log.exception("dashboard_snapshot_failed")
             return None
@@ -124,20 +154,22 @@ class LiveBoard:
 
     async def run(self) -> None:
         """The pusher: sleeps while no page is open; else one snapshot per change, rate-limited."""
-        version = self._file_version()
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        version = await self._read(self._file_version)
         last_push = 0.0
         while not self._closing.is_set():
             if not self._subscribers:
                 self._has_subscribers.clear()
                 await self._has_subscribers.wait()
-                version = self._file_version()
+                version = await self._read(self._file_version)
                 last_push = time.monotonic()  # each new page got a fresh snapshot of its own
             try:
                 async with asyncio.timeout(self.watch_interval):
                     await self._changed.wait()
             except TimeoutError:
                 pass
-            current = self._file_version()
+            current = await self._read(self._file_version)
             moved = self._changed.is_set() or current != version
             if not moved and time.monotonic() - last_push < self.refresh:
                 continue
@@ -145,8 +177,8 @@ class LiveBoard:
             if wait > 0:
                 await asyncio.sleep(wait)
             self._changed.clear()
-            version = self._file_version()
-            payload = self._snapshot()
+            version = await self._read(self._file_version)
+            payload = await self._snapshot()
             last_push = time.monotonic()
             if payload is not None:
                 for sub in self._subscribers:
@@ -155,7 +187,7 @@ class LiveBoard:
     async def stream(self) -> AsyncIterator[bytes]:
         """One page's event stream: the board now, then again after every change, until it leaves."""
         sub = Subscriber()
-        first = self._snapshot()
+        first = await self._snapshot()
         self._subscribers.add(sub)
         self._has_subscribers.set()
         try:

@@ -23,7 +23,7 @@ import html
 import json
 from collections.abc import Awaitable, Callable
 from importlib import resources
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 from urllib.parse import parse_qs
 
 from starlette.requests import Request
@@ -36,6 +36,8 @@ from pm_agent_stub.dashboard.live import LiveBoard
 from pm_agent_stub.logs import get_logger
 from pm_agent_stub.metrics import BoardMetrics
 from pm_agent_stub.tools import ToolRouter
+
+T = TypeVar("T")
 
 log = get_logger("pm_agent_stub.dashboard")
 
@@ -78,7 +80,9 @@ class DashboardRoutes:
         metrics: BoardMetrics,
         *,
         metrics_public: bool,
+        on_board: Callable[..., Awaitable[Any]] | None = None,
     ) -> None:
+        self.on_board = on_board  # where board reads run (the stub's board thread); None: right here
         self.auth = auth
         self.live = live
         self.snapshot_json = snapshot_json
@@ -169,8 +173,15 @@ class DashboardRoutes:
             body, media_type=media_type, headers={**SECURITY_HEADERS, "cache-control": "no-cache"}
         )
 
+    async def _on_board(self, fn: Callable[..., T], *args: Any) -> T:
+        if self.on_board is None:
+            return fn(*args)
+        result: T = await self.on_board(fn, *args)
+        return result
+
     async def board(self, request: Request) -> Response:
-        return Response(self.snapshot_json(), media_type="application/json", headers=SECURITY_HEADERS)
+        body = await self._on_board(self.snapshot_json)
+        return Response(body, media_type="application/json", headers=SECURITY_HEADERS)
 
     async def stream(self, request: Request) -> Response:
         return StreamingResponse(
@@ -274,5 +285,5 @@ class DashboardRoutes:
                 media_type="text/plain; charset=utf-8",
                 headers={"www-authenticate": 'Bearer realm="pm-agent"'},
             )
-        body, content_type = self.metrics.exposition(request.headers.get("accept"))
+        body, content_type = await self._on_board(self.metrics.exposition, request.headers.get("accept"))
         return Response(body, media_type=content_type)
