@@ -10,7 +10,10 @@ one that never ends its headers a descriptor, for as long as it likes. So:
   complete within `header_timeout` of the connection opening or of the previous response
   ending (else 408 and closed; a connection that sent nothing is just closed); a body still
   arriving after its response was sent (401, 413, 503) gets `body_timeout` more, then the
-  connection is closed.
+  connection is closed. When the stub closes such a connection right after answering (the
+  client sent `Connection: close`), it first half-closes and discards the rest of the body
+  (a lingering close): closing with unread data makes the kernel reset the connection, and
+  the reset can overtake the answer that says what was wrong.
 - `BodyDeadline` (ASGI): the whole body must arrive within `body_timeout` of its headers
   (else 408 and closed), at most `max_bytes` of it (else 413), and at most `max_in_flight`
   bodies are buffered while still arriving (else 503 at once). A body that arrived whole
@@ -22,7 +25,7 @@ Only receiving a *request* is bounded: a long-poll is a slow response and waits 
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import h11
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -48,10 +51,30 @@ class SlowClientProtocol(H11Protocol):
         super().__init__(*args, **kwargs)
         self._deadline: asyncio.TimerHandle | None = None
         self._waiting_for: Wait | None = None
+        self._lingering = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        super().connection_made(cast(asyncio.Transport, _LingeringClose(transport, self)))
         self._sync_deadline()
+
+    def data_received(self, data: bytes) -> None:
+        if self._lingering:
+            return  # the rest of a body whose request was answered and closed: discarded
+        super().data_received(data)
+
+    def _close_later(self) -> bool:
+        """Instead of closing now, half-close and linger if the client is still sending a body."""
+        if self._lingering or self.conn.their_state is not h11.SEND_BODY:
+            return False
+        raw = self.transport
+        if isinstance(raw, _LingeringClose):
+            raw = raw.wrapped
+        if raw.is_closing() or not raw.can_write_eof():
+            return False
+        raw.write_eof()  # the answer, then end of stream; the client's EOF or the deadline closes
+        self._lingering = True
+        self._sync_deadline()
+        return True
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._arm(None)
@@ -71,7 +94,7 @@ class SlowClientProtocol(H11Protocol):
             return None
         if self.conn.their_state is h11.IDLE:
             return "headers"
-        if self.conn.their_state is h11.SEND_BODY and self.conn.our_state in (h11.DONE, h11.MUST_CLOSE):
+        if self.conn.their_state is h11.SEND_BODY and self.conn.our_state in (h11.DONE, h11.MUST_CLOSE, h11.CLOSED):
             return "linger"  # answered already (401, 413, 503); the rest of the body is discarded
         return None  # the body is the app's to bound (BodyDeadline), or the stub is answering
 
@@ -109,7 +132,23 @@ class SlowClientProtocol(H11Protocol):
         if waiting_for == "linger" or partial:
             client = f"{self.client[0]}:{self.client[1]}" if self.client else "?"
             log.info("slow client closed", waiting_for=waiting_for, client=client)
+        self._lingering = True  # out of time: close now, lingering no more
         self.transport.close()
+
+
+class _LingeringClose:
+    """The connection's transport as uvicorn sees it: `close()` lingers while a body arrives."""
+
+    def __init__(self, transport: asyncio.Transport, protocol: SlowClientProtocol) -> None:
+        self.wrapped = transport
+        self._protocol = protocol
+
+    def close(self) -> None:
+        if not self._protocol._close_later():
+            self.wrapped.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.wrapped, name)
 
 
 def slow_client_protocol(header_timeout: float, body_timeout: float) -> type[SlowClientProtocol]:
