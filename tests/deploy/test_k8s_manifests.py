@@ -43,7 +43,6 @@ WORKER_SKILLS = {"documentation-worker": DocumentationWorker.skills, "testing-wo
 K8S_ONLY_IMAGES = {"docker:27-dind": "the devops worker's own engine (a sidecar); Compose mounts the host's socket"}
 K8S_ONLY_ENV = {
     "PM_AGENT_TOKEN_FILE": "workers read the token from the mounted Secret; Compose passes PM_AGENT_TOKEN",
-    "PM_METRICS_PUBLIC": "Prometheus scrapes the pod by annotation, without the token; Compose has no scraper",
 }
 FROM_SECRETS = {
     "PM_AGENT_TOKEN": "the Secret pm-agent-token (a file for the workers, the variable for the stub)",
@@ -52,7 +51,10 @@ FROM_SECRETS = {
 }
 #: the keys each Secret given whole (`envFrom.secretRef`) holds, as llm-worker.yaml documents
 SECRET_KEYS = {"llm-api-keys": ("ANTHROPIC_API_KEY", "LLM_API_KEY")}
-OTHER_VALUES = {("devops-worker", "DOCKER_HOST"): "the sidecar engine's socket, not the host's"}
+OTHER_VALUES = {
+    ("devops-worker", "DOCKER_HOST"): "the sidecar engine's socket, not the host's",
+    ("pm-agent", "PM_METRICS_PUBLIC"): "Prometheus scrapes the pod by annotation, without the token; Compose has no scraper",
+}
 
 
 @pytest.fixture(scope="module")
