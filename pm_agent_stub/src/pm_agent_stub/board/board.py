@@ -527,7 +527,8 @@ class Board:
 
         The rows are encoded before the transaction, so the write lock is held only for the
         inserts (loading.py)."""
-        return self.load_prepared(loading.prepare(spec), label)
+        pool = checks.takers(self.store.registered_roles())  # a read: no write lock yet
+        return self.load_prepared(loading.prepare(spec, pool), label)
 
     def load_prepared(self, load: PreparedLoad, label: str) -> LoadOutcome:
         """`load_project` of a file `loading.prepare` already encoded (e.g. on another thread)."""

@@ -7,26 +7,29 @@ assignment probes (store.READY_PROBE_SQL) find it at once; each new task without
 dependency is reported as offerable (`Txn.ready`), which wakes that many long-pollers.
 
 Two steps, so a big file holds the database's write lock only for its inserts: `prepare`
-does every per-task encoding from the file alone (no board, no lock: ~80 % of a load's
-time), and `apply` runs inside the load's one transaction, reading which ids are on the
+does every per-task encoding and check from the file and the registered roles (no lock:
+~80 % of a load's time), and `apply` runs inside the load's one transaction, reading which ids are on the
 board already and writing the rest. Measured on 100,000 tasks here: the write lock was held
 for the whole 7-9 s load before the split, for the inserts alone (~2 s) after it
 (bench/README or docs/reliability.md).
 
 Every new task is checked against the workers that could take it (checks.py): a payload
 no such worker accepts refuses the whole file, naming the task and the key; an unknown
-skill or a task any worker might take comes back as a warning.
+skill or a task any worker might take comes back as a warning. The workers are the roles
+registered when `prepare` ran (a worker registering during the load is not seen: the
+checks advise, the board stays consistent either way).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pm_agent_stub.board import checks, signature
 from pm_agent_stub.board.store import Store
 from pm_agent_stub.board.txn import Txn
-from pm_agent_stub.project_file import ProjectFileError, ProjectSpec, TaskSpec
+from pm_agent_stub.project_file import ProjectFileError, ProjectSpec
 from pm_protocol.limits import PRIORITY_RANK, dumps
 
 
@@ -48,7 +51,8 @@ class PreparedTask:
     skill_count: int
     head: tuple[Any, ...]  # the `tasks` columns before pending_deps (store.insert_tasks order)
     tail: tuple[Any, ...]  # estimated_hours, payload
-    spec: TaskSpec  # as written, for the checks against the board's workers
+    refusal: str | None  # why no possible worker accepts its payload (checks.py)
+    warnings: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -57,10 +61,21 @@ class PreparedLoad:
     tasks: tuple[PreparedTask, ...]
 
 
-def prepare(spec: ProjectSpec) -> PreparedLoad:
-    """Encode every task of the file; needs no board (run it outside the transaction)."""
+def prepare(spec: ProjectSpec, pool: Sequence[checks.Taker]) -> PreparedLoad:
+    """Encode and check every task of the file against `pool` (run it outside the transaction)."""
     tasks = []
+    # The checks read only the required skills and the payload's keys, and a file's tasks
+    # share a few such pairs: checked once each. (A skill no worker has costs ~0.11 ms a
+    # task for its did-you-mean, 11 s over 100,000 tasks; a known one ~4 µs.)
+    verdicts: dict[tuple[frozenset[str], frozenset[str]], tuple[str | None, tuple[str, ...]]] = {}
     for task in spec.tasks:
+        shape = (frozenset(s.lower() for s in task.required_skills), frozenset(task.payload))
+        verdict = verdicts.get(shape)
+        if verdict is None:
+            verdict = verdicts[shape] = (
+                checks.payload_refusal(task.required_skills, task.payload, pool),
+                tuple(checks.warnings(task.required_skills, task.payload, pool)),
+            )
         sig = signature.of(task.required_skills)
         sig_column = signature.to_column(sig)
         tasks.append(
@@ -84,7 +99,8 @@ def prepare(spec: ProjectSpec) -> PreparedLoad:
                     dumps(task.dependencies),
                 ),
                 tail=(task.estimated_hours, dumps(task.payload)),
-                spec=task,
+                refusal=verdict[0],
+                warnings=verdict[1],
             )
         )
     return PreparedLoad(project=spec.project, tasks=tuple(tasks))
@@ -102,14 +118,11 @@ def apply(store: Store, txn: Txn, load: PreparedLoad, label: str) -> LoadOutcome
                     "(not in this file and not on the board)"
                 )
     new = [t for t in load.tasks if t.task_id not in on_board]
-    pool = checks.takers(store.registered_roles())
     found: list[tuple[str, str]] = []
     for task in new:
-        skills, payload = task.spec.required_skills, task.spec.payload
-        refusal = checks.payload_refusal(skills, payload, pool)
-        if refusal is not None:
-            raise ProjectFileError(f"{label}: task '{task.task_id}' field 'payload': {refusal}")
-        found.extend((task.task_id, w) for w in checks.warnings(skills, payload, pool))
+        if task.refusal is not None:
+            raise ProjectFileError(f"{label}: task '{task.task_id}' field 'payload': {task.refusal}")
+        found.extend((task.task_id, w) for w in task.warnings)
     seq = store.max_created_seq()
     task_rows: list[tuple[Any, ...]] = []
     sig_rows: set[tuple[str, int]] = set()
