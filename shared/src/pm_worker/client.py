@@ -20,28 +20,13 @@ from typing import Any
 import structlog
 
 from pm_protocol.limits import MAX_NAME
+from pm_worker import models
 from pm_worker.connection import Connection, ToolConnection
 from pm_worker.dialect import UNSET, Checkpoint, Dialect, Send
 from pm_worker.errors import AgentNotRegistered, TransportError
 from pm_worker.marcus.detect import Dialect as DialectName
 from pm_worker.marcus.detect import dialect_for_tools
 from pm_worker.marcus.dialect import MarcusDialect
-from pm_worker.models import (
-    AgentList,
-    AgentStatus,
-    ArtifactContent,
-    ArtifactResult,
-    BlockerResult,
-    HeartbeatResult,
-    MessageResult,
-    Pong,
-    ProgressAck,
-    ProjectStatus,
-    RegisterResult,
-    ResolveResult,
-    TaskContextResult,
-    TaskOffer,
-)
 from pm_worker.outgoing import Outgoing
 from pm_worker.reconnect import reconnect_policy
 from pm_worker.settings import WorkerSettings
@@ -192,7 +177,7 @@ class PMClient:
             await self._register(self._send_once)
             return await self._once(tool, arguments, timeout)
 
-    async def _register(self, send: Send) -> RegisterResult:
+    async def _register(self, send: Send) -> models.RegisterResult:
         ident = self.identity
         if ident is None:
             raise RuntimeError("this client has no agent identity")
@@ -203,74 +188,75 @@ class PMClient:
 
     # -- the contract's tools, in the fleet's terms ------------------------------------
 
-    async def register(self) -> RegisterResult:
+    async def register(self) -> models.RegisterResult:
         return await self._register(self.call)
 
-    async def request_next_task(self, wait_seconds: float = 0.0) -> TaskOffer:
+    async def request_next_task(self, wait_seconds: float = 0.0) -> models.TaskOffer:
         dialect = await self._ready()
         return await dialect.request_next_task(self.call, self.agent_id, wait_seconds)
 
     async def report_progress(self, task_id: str, progress: float, message: str, status: str = "in_progress",
-                              checkpoint: Any = UNSET) -> ProgressAck:
+                              checkpoint: Any = UNSET) -> models.ProgressAck:
         out = self.outgoing
         fitted: Checkpoint = UNSET if checkpoint is UNSET else out.json(checkpoint, "the checkpoint")
         dialect = await self._ready()
         return await dialect.report_progress(self.call, self.agent_id, task_id, progress, out.text(message),
                                                   status, fitted)
 
-    async def report_blocker(self, task_id: str, description: str, severity: str = "medium") -> BlockerResult:
+    async def report_blocker(self, task_id: str, description: str,
+                             severity: str = "medium") -> models.BlockerResult:
         dialect = await self._ready()
         return await dialect.report_blocker(self.call, self.agent_id, task_id, self.outgoing.text(description),
                                                  severity)
 
-    async def heartbeat(self) -> HeartbeatResult:
+    async def heartbeat(self) -> models.HeartbeatResult:
         dialect = await self._ready()
         return await dialect.heartbeat(self.call, self.agent_id)
 
-    async def release_task(self, task_id: str, reason: str) -> MessageResult:
+    async def release_task(self, task_id: str, reason: str) -> models.MessageResult:
         dialect = await self._ready()
         return await dialect.release_task(self.call, self.agent_id, task_id, self.outgoing.text(reason))
 
-    async def deregister(self) -> MessageResult:
+    async def deregister(self) -> models.MessageResult:
         """The last call of a clean stop: this agent shows offline at once (docs/protocol.md)."""
         return await self.dialect.deregister(self.call, self.agent_id)
 
     async def log_artifact(self, task_id: str, artifact_type: str, description: str,
-                           location: str | None = None, data: Any = None) -> ArtifactResult:
+                           location: str | None = None, data: Any = None) -> models.ArtifactResult:
         out = self.outgoing
         dialect = await self._ready()
         return await dialect.log_artifact(
             self.call, self.agent_id, task_id, out.text(artifact_type, MAX_NAME), out.text(description),
             out.optional_text(location), None if data is None else out.json(data, "the artifact's data"))
 
-    async def get_task_context(self, task_id: str, cursor: str | None = None) -> TaskContextResult:
+    async def get_task_context(self, task_id: str, cursor: str | None = None) -> models.TaskContextResult:
         """The task with one page of each of its lists; pass the answer's `next_cursor` for more."""
         dialect = await self._ready()
         return await dialect.get_task_context(self.call, task_id, cursor)
 
-    async def get_artifact(self, artifact_id: int) -> ArtifactContent:
+    async def get_artifact(self, artifact_id: int) -> models.ArtifactContent:
         """One artifact with its data (lists carry big data as metadata only: `data_included` false)."""
         dialect = await self._ready()
         return await dialect.get_artifact(self.call, artifact_id)
 
-    async def resolve_blocker(self, task_id: str, resolution: str) -> ResolveResult:
+    async def resolve_blocker(self, task_id: str, resolution: str) -> models.ResolveResult:
         dialect = await self._ready()
         return await dialect.resolve_blocker(self.call, task_id, self.outgoing.text(resolution))
 
-    async def get_project_status(self) -> ProjectStatus:
+    async def get_project_status(self) -> models.ProjectStatus:
         dialect = await self._ready()
         return await dialect.get_project_status(self.call)
 
-    async def get_agent_status(self, agent_id: str | None = None) -> AgentStatus:
+    async def get_agent_status(self, agent_id: str | None = None) -> models.AgentStatus:
         dialect = await self._ready()
         return await dialect.get_agent_status(self.call, agent_id or self.agent_id)
 
-    async def list_registered_agents(self, cursor: str | None = None) -> AgentList:
+    async def list_registered_agents(self, cursor: str | None = None) -> models.AgentList:
         """One page of the registered agents; pass the answer's `next_cursor` for the next."""
         dialect = await self._ready()
         return await dialect.list_registered_agents(self.call, cursor)
 
-    async def ping(self, echo: str | None = None) -> Pong:
+    async def ping(self, echo: str | None = None) -> models.Pong:
         dialect = await self._ready()
         return await dialect.ping(self.call, self.outgoing.optional_text(echo))
 

@@ -14,24 +14,9 @@ from pydantic import JsonValue, ValidationError
 
 from pm_protocol import TOOLS_BY_NAME
 from pm_protocol.results import WireModel
+from pm_worker import models
 from pm_worker.dialect import UNSET, Checkpoint, Send
 from pm_worker.errors import InvalidArgument, PMError, TransportError, error_for
-from pm_worker.models import (
-    AgentList,
-    AgentStatus,
-    ArtifactContent,
-    ArtifactResult,
-    BlockerResult,
-    HeartbeatResult,
-    MessageResult,
-    Pong,
-    ProgressAck,
-    ProjectStatus,
-    RegisterResult,
-    ResolveResult,
-    TaskContextResult,
-    TaskOffer,
-)
 
 R = TypeVar("R", bound=WireModel)
 
@@ -69,75 +54,80 @@ class StubDialect:
             raise TransportError(f"{tool}: the answer is not a {result.__name__} ({_problems(exc)}); "
                                  "is PM_AGENT_URL a PM Agent stub?") from None
 
-    async def register(self, send: Send, agent_id: str, name: str, role: str, skills: list[str]) -> RegisterResult:
+    async def register(self, send: Send, agent_id: str, name: str, role: str,
+                       skills: list[str]) -> models.RegisterResult:
         return await self._call(send, "register_agent",
-                                {"agent_id": agent_id, "name": name, "role": role, "skills": skills}, RegisterResult)
+                                {"agent_id": agent_id, "name": name, "role": role, "skills": skills},
+                                models.RegisterResult)
 
-    async def request_next_task(self, send: Send, agent_id: str, wait_seconds: float) -> TaskOffer:
+    async def request_next_task(self, send: Send, agent_id: str, wait_seconds: float) -> models.TaskOffer:
         arguments: dict[str, Any] = {"agent_id": agent_id}
         if wait_seconds:
             arguments["wait_seconds"] = float(wait_seconds)
-        return await self._call(send, "request_next_task", arguments, TaskOffer, extra_timeout=wait_seconds)
+        return await self._call(send, "request_next_task", arguments, models.TaskOffer,
+                                extra_timeout=wait_seconds)
 
     async def report_progress(self, send: Send, agent_id: str, task_id: str, progress: float, message: str,
-                              status: str, checkpoint: Checkpoint) -> ProgressAck:
+                              status: str, checkpoint: Checkpoint) -> models.ProgressAck:
         arguments: dict[str, Any] = {"agent_id": agent_id, "task_id": task_id, "status": status,
                                      "progress": float(progress), "message": message}
         if checkpoint is not UNSET:
             arguments["checkpoint"] = checkpoint
-        return await self._call(send, "report_task_progress", arguments, ProgressAck)
+        return await self._call(send, "report_task_progress", arguments, models.ProgressAck)
 
     async def report_blocker(self, send: Send, agent_id: str, task_id: str, description: str,
-                             severity: str) -> BlockerResult:
+                             severity: str) -> models.BlockerResult:
         return await self._call(send, "report_blocker", {"agent_id": agent_id, "task_id": task_id,
                                                          "blocker_description": description, "severity": severity},
-                                BlockerResult)
+                                models.BlockerResult)
 
-    async def heartbeat(self, send: Send, agent_id: str) -> HeartbeatResult:
-        return await self._call(send, "heartbeat", {"agent_id": agent_id}, HeartbeatResult)
+    async def heartbeat(self, send: Send, agent_id: str) -> models.HeartbeatResult:
+        return await self._call(send, "heartbeat", {"agent_id": agent_id}, models.HeartbeatResult)
 
-    async def release_task(self, send: Send, agent_id: str, task_id: str, reason: str) -> MessageResult:
+    async def release_task(self, send: Send, agent_id: str, task_id: str,
+                           reason: str) -> models.MessageResult:
         return await self._call(send, "release_task", {"agent_id": agent_id, "task_id": task_id, "reason": reason},
-                                MessageResult)
+                                models.MessageResult)
 
-    async def deregister(self, send: Send, agent_id: str) -> MessageResult:
-        return await self._call(send, "deregister_agent", {"agent_id": agent_id}, MessageResult)
+    async def deregister(self, send: Send, agent_id: str) -> models.MessageResult:
+        return await self._call(send, "deregister_agent", {"agent_id": agent_id}, models.MessageResult)
 
     async def log_artifact(self, send: Send, agent_id: str, task_id: str, artifact_type: str, description: str,
-                           location: str | None, data: JsonValue) -> ArtifactResult:
+                           location: str | None, data: JsonValue) -> models.ArtifactResult:
         arguments: dict[str, Any] = {"agent_id": agent_id, "task_id": task_id, "artifact_type": artifact_type,
                                      "description": description}
         if location is not None:
             arguments["location"] = location
         if data is not None:
             arguments["data"] = data
-        return await self._call(send, "log_artifact", arguments, ArtifactResult)
+        return await self._call(send, "log_artifact", arguments, models.ArtifactResult)
 
-    async def get_task_context(self, send: Send, task_id: str, cursor: str | None = None) -> TaskContextResult:
+    async def get_task_context(self, send: Send, task_id: str,
+                               cursor: str | None = None) -> models.TaskContextResult:
         arguments: dict[str, Any] = {"task_id": task_id}
         if cursor is not None:
             arguments["cursor"] = cursor
-        return await self._call(send, "get_task_context", arguments, TaskContextResult)
+        return await self._call(send, "get_task_context", arguments, models.TaskContextResult)
 
-    async def get_artifact(self, send: Send, artifact_id: int) -> ArtifactContent:
-        return await self._call(send, "get_artifact", {"artifact_id": artifact_id}, ArtifactContent)
+    async def get_artifact(self, send: Send, artifact_id: int) -> models.ArtifactContent:
+        return await self._call(send, "get_artifact", {"artifact_id": artifact_id}, models.ArtifactContent)
 
-    async def resolve_blocker(self, send: Send, task_id: str, resolution: str) -> ResolveResult:
+    async def resolve_blocker(self, send: Send, task_id: str, resolution: str) -> models.ResolveResult:
         return await self._call(send, "resolve_blocker", {"task_id": task_id, "resolution": resolution},
-                                ResolveResult)
+                                models.ResolveResult)
 
-    async def get_project_status(self, send: Send) -> ProjectStatus:
-        return await self._call(send, "get_project_status", {}, ProjectStatus)
+    async def get_project_status(self, send: Send) -> models.ProjectStatus:
+        return await self._call(send, "get_project_status", {}, models.ProjectStatus)
 
-    async def get_agent_status(self, send: Send, agent_id: str) -> AgentStatus:
-        return await self._call(send, "get_agent_status", {"agent_id": agent_id}, AgentStatus)
+    async def get_agent_status(self, send: Send, agent_id: str) -> models.AgentStatus:
+        return await self._call(send, "get_agent_status", {"agent_id": agent_id}, models.AgentStatus)
 
-    async def list_registered_agents(self, send: Send, cursor: str | None = None) -> AgentList:
+    async def list_registered_agents(self, send: Send, cursor: str | None = None) -> models.AgentList:
         return await self._call(send, "list_registered_agents", {} if cursor is None else {"cursor": cursor},
-                                AgentList)
+                                models.AgentList)
 
-    async def ping(self, send: Send, echo: str | None) -> Pong:
-        return await self._call(send, "ping", {} if echo is None else {"echo": echo}, Pong)
+    async def ping(self, send: Send, echo: str | None) -> models.Pong:
+        return await self._call(send, "ping", {} if echo is None else {"echo": echo}, models.Pong)
 
 
 __all__ = ["StubDialect"]

@@ -30,30 +30,13 @@ from typing import Any
 import structlog
 from pydantic import JsonValue
 
-from pm_protocol.results import TaskDetail
+from pm_worker import models
 from pm_worker.dialect import UNSET, Checkpoint, Send
 from pm_worker.errors import NotTaskHolder, PMError, TaskAlreadyComplete
 from pm_worker.marcus import answers, pacing
 from pm_worker.marcus.answers import HeldTask, LeaseLost
 from pm_worker.marcus.payload import missing_payload_message
 from pm_worker.marcus.state import LocalState
-from pm_worker.models import (
-    AgentList,
-    AgentStatus,
-    ArtifactContent,
-    ArtifactResult,
-    Assignment,
-    BlockerResult,
-    HeartbeatResult,
-    MessageResult,
-    Pong,
-    ProgressAck,
-    ProjectStatus,
-    RegisterResult,
-    ResolveResult,
-    TaskContextResult,
-    TaskOffer,
-)
 from pm_worker.protocol_settings import MissingProjectId
 from pm_worker.settings import WorkerSettings
 
@@ -83,8 +66,8 @@ class MarcusDialect:
         self._state: LocalState | None = None
         self._register_args: dict[str, Any] | None = None
         self._role = "worker"
-        self._resume: Assignment | None = None
-        self._held: Assignment | None = None
+        self._resume: models.Assignment | None = None
+        self._held: models.Assignment | None = None
         self._progress = 0.0
         self._message = ""
         self._last_report = 0.0
@@ -121,7 +104,8 @@ class MarcusDialect:
 
     # -- registration and pickup ----------------------------------------------------------
 
-    async def register(self, send: Send, agent_id: str, name: str, role: str, skills: list[str]) -> RegisterResult:
+    async def register(self, send: Send, agent_id: str, name: str, role: str,
+                       skills: list[str]) -> models.RegisterResult:
         if not self.project_id:
             raise MissingProjectId(self.url)
         self._role = role
@@ -143,7 +127,7 @@ class MarcusDialect:
                          surely_still_held=pacing.surely_still_held(record.seconds_since_report()))
         return result
 
-    async def request_next_task(self, send: Send, agent_id: str, wait_seconds: float) -> TaskOffer:
+    async def request_next_task(self, send: Send, agent_id: str, wait_seconds: float) -> models.TaskOffer:
         if self._resume is not None:
             task, self._resume = self._resume, None
             return await self._take(send, agent_id, task, resumed=True)
@@ -153,8 +137,9 @@ class MarcusDialect:
         if now < self._next_ask:
             await self._sleep(min(self._next_ask - now, max(wait_seconds, 0.0)))
             if self._clock() < self._next_ask:
-                return TaskOffer(success=True, has_task=False, message="Marcus: waiting for its retry hint",
-                                 retry_after_seconds=round(self._next_ask - self._clock(), 3))
+                return models.TaskOffer(success=True, has_task=False,
+                                        message="Marcus: waiting for its retry hint",
+                                        retry_after_seconds=round(self._next_ask - self._clock(), 3))
         answer = await self._ask(send, "request_next_task", {"agent_id": agent_id})
         offer = answers.task_offer(answer, workspace=self.workspace)
         if isinstance(offer, HeldTask):
@@ -165,10 +150,10 @@ class MarcusDialect:
         wait = min(self._next_ask - self._clock(), max(wait_seconds, 0.0))
         if wait > 0:
             await self._sleep(wait)
-        return TaskOffer(success=True, has_task=False, message=offer.message,
-                         retry_after_seconds=round(max(0.0, self._next_ask - self._clock()), 3))
+        return models.TaskOffer(success=True, has_task=False, message=offer.message,
+                                retry_after_seconds=round(max(0.0, self._next_ask - self._clock()), 3))
 
-    async def _prepare(self, send: Send, task: Assignment) -> Assignment:
+    async def _prepare(self, send: Send, task: models.Assignment) -> models.Assignment:
         """Add what Marcus does not send: the payload's problem, the last checkpoint, all dependency artifacts."""
         extra = task.model_extra or {}
         update: dict[str, Any] = {}
@@ -191,9 +176,10 @@ class MarcusDialect:
         merged = list(task.dependency_artifacts) + [a for a in found
                                                     if (a.task_id, a.artifact_type, a.location) not in seen]
         data = {**task.model_dump(), **update, "dependency_artifacts": [a.model_dump() for a in merged]}
-        return Assignment.model_validate(data)
+        return models.Assignment.model_validate(data)
 
-    async def _take(self, send: Send, agent_id: str, task: Assignment, *, resumed: bool) -> TaskOffer:
+    async def _take(self, send: Send, agent_id: str, task: models.Assignment, *,
+                    resumed: bool) -> models.TaskOffer:
         self._held = task
         self._released.pop(task.task_id, None)
         self._message = "resumed after a restart" if resumed else "assigned"
@@ -209,9 +195,9 @@ class MarcusDialect:
                                        f"resumed by {agent_id} after a restart", "in_progress", UNSET)
         else:
             self._progress = 0.0
-        return TaskOffer(success=True, has_task=True, assignment=task)
+        return models.TaskOffer(success=True, has_task=True, assignment=task)
 
-    async def _already_held(self, send: Send, agent_id: str, held: HeldTask) -> TaskOffer:
+    async def _already_held(self, send: Send, agent_id: str, held: HeldTask) -> models.TaskOffer:
         record = self.state.held()
         if record is not None and record.assignment.task_id == held.task_id and held.task_id not in self._released:
             log.info("Marcus says this agent already holds a task; resuming it", task_id=held.task_id)
@@ -227,10 +213,11 @@ class MarcusDialect:
                 "of its assignment (the answer carrying it was lost, or PM_STATE_DIR is not the one the previous "
                 "run used), so its inputs cannot be recovered. Move it back to todo to offer it again.")
         await self._block(send, agent_id, held.task_id, text)
-        return TaskOffer(success=True, has_task=False, message="Marcus: blocked a task this worker could not resume",
-                         retry_after_seconds=0.0)
+        return models.TaskOffer(success=True, has_task=False,
+                                message="Marcus: blocked a task this worker could not resume",
+                                retry_after_seconds=0.0)
 
-    async def _give_back(self, send: Send, agent_id: str, task: Assignment) -> None:
+    async def _give_back(self, send: Send, agent_id: str, task: models.Assignment) -> None:
         reason = self._released.get(task.task_id, "given back")
         await self._block(send, agent_id, task.task_id,
                           f"{agent_id} gave this task back ({reason}), and Marcus has no way to take a task back: "
@@ -257,7 +244,7 @@ class MarcusDialect:
     # -- reports ---------------------------------------------------------------------------
 
     async def report_progress(self, send: Send, agent_id: str, task_id: str, progress: float, message: str,
-                              status: str, checkpoint: Checkpoint) -> ProgressAck:
+                              status: str, checkpoint: Checkpoint) -> models.ProgressAck:
         if checkpoint is not UNSET:
             self.state.save_checkpoint(task_id, checkpoint, progress)
         arguments = {"agent_id": agent_id, "task_id": task_id, "status": status,
@@ -282,7 +269,7 @@ class MarcusDialect:
         return ack
 
     async def report_blocker(self, send: Send, agent_id: str, task_id: str, description: str,
-                             severity: str) -> BlockerResult:
+                             severity: str) -> models.BlockerResult:
         answer = await self._ask(send, "report_blocker", {"agent_id": agent_id, "task_id": task_id,
                                                           "blocker_description": description, "severity": severity})
         try:
@@ -293,7 +280,7 @@ class MarcusDialect:
         self._forget(task_id)  # Marcus frees the agent; the checkpoint stays for whoever resumes it
         return result
 
-    async def heartbeat(self, send: Send, agent_id: str) -> HeartbeatResult:
+    async def heartbeat(self, send: Send, agent_id: str) -> models.HeartbeatResult:
         """The task in hand; its lease renewed by a progress report once 90 s passed without one."""
         held = self._held
         if held is not None and held.task_id not in self._released \
@@ -302,10 +289,11 @@ class MarcusDialect:
             await self.report_progress(send, agent_id, held.task_id, self._progress, note[:500], "in_progress",
                                        UNSET)
         working = held is not None and held.task_id not in self._released
-        return HeartbeatResult(success=True, current_task=held.task_id if working and held else None,
-                               lease_expires_at=None)
+        return models.HeartbeatResult(success=True, current_task=held.task_id if working and held else None,
+                                      lease_expires_at=None)
 
-    async def release_task(self, send: Send, agent_id: str, task_id: str, reason: str) -> MessageResult:
+    async def release_task(self, send: Send, agent_id: str, task_id: str,
+                           reason: str) -> models.MessageResult:
         """No release on Marcus: note it on the task; the held-task file lets a restart resume it."""
         self._released[task_id] = reason
         note = (f"{reason} (Marcus has no release: {agent_id} resumes it when it restarts with the same id; "
@@ -313,14 +301,15 @@ class MarcusDialect:
         if self._held is not None and self._held.task_id == task_id:
             with contextlib.suppress(NotTaskHolder, TaskAlreadyComplete):
                 await self.report_progress(send, agent_id, task_id, self._progress, note, "in_progress", UNSET)
-        return MessageResult(success=True, message=note)
+        return models.MessageResult(success=True, message=note)
 
-    async def deregister(self, send: Send, agent_id: str) -> MessageResult:
+    async def deregister(self, send: Send, agent_id: str) -> models.MessageResult:
         """No deregistration on Marcus: the agent stays listed there until Marcus's own timeout."""
-        return MessageResult(success=True, message=f"Marcus has no deregistration; {agent_id} simply stops asking")
+        return models.MessageResult(success=True,
+                                    message=f"Marcus has no deregistration; {agent_id} simply stops asking")
 
     async def log_artifact(self, send: Send, agent_id: str, task_id: str, artifact_type: str, description: str,
-                           location: str | None, data: JsonValue) -> ArtifactResult:
+                           location: str | None, data: JsonValue) -> models.ArtifactResult:
         folder = self.workspace / answers.ARTIFACT_DIR / task_id
         number = len(list(folder.glob("*.json"))) + 1 if folder.is_dir() else 1
         arguments = answers.artifact_arguments(
@@ -333,41 +322,42 @@ class MarcusDialect:
             log.warning("Marcus could not store the artifact; tasks that depend on this one will not see it "
                         "(does Marcus see the workspace at the same path?)", artifact_type=artifact_type,
                         project_root=str(self.workspace), error=str(exc))
-            return ArtifactResult(success=True, artifact_id=number)
+            return models.ArtifactResult(success=True, artifact_id=number)
 
-    async def get_task_context(self, send: Send, task_id: str, cursor: str | None = None) -> TaskContextResult:
+    async def get_task_context(self, send: Send, task_id: str,
+                               cursor: str | None = None) -> models.TaskContextResult:
         # One page: Marcus's answer is not paged, and everything it gives fits in it.
         held = self._held
         if held is None or held.task_id != task_id:
             raise _unsupported("get_task_context (for a task this agent does not hold)")
         found = answers.context_artifacts(await send("get_task_context", {"task_id": task_id}), self.workspace)
-        detail = TaskDetail(task_id=held.task_id, task_name=held.task_name, description=held.description,
-                            instructions=held.instructions, priority=held.priority,
-                            required_skills=held.required_skills, labels=held.labels, dependencies=[],
-                            pending_dependencies=0, estimated_hours=None, payload=held.payload, status="in_progress",
-                            holder=self._register_args["agent_id"] if self._register_args else None, attempt=1,
-                            expiries=0, progress=round(self._progress), checkpoint=held.checkpoint,
-                            lease_expires_at=None, completed_by=None, completed_at=None, created_at="")
-        return TaskContextResult(success=True, task=detail, progress_log=[], blockers=[], artifacts=[],
-                                 dependency_artifacts=found)
+        detail = models.TaskDetail(
+            task_id=held.task_id, task_name=held.task_name, description=held.description,
+            instructions=held.instructions, priority=held.priority, required_skills=held.required_skills,
+            labels=held.labels, dependencies=[], pending_dependencies=0, estimated_hours=None, payload=held.payload,
+            status="in_progress", holder=self._register_args["agent_id"] if self._register_args else None,
+            attempt=1, expiries=0, progress=round(self._progress), checkpoint=held.checkpoint,
+            lease_expires_at=None, completed_by=None, completed_at=None, created_at="")
+        return models.TaskContextResult(success=True, task=detail, progress_log=[], blockers=[], artifacts=[],
+                                        dependency_artifacts=found)
 
-    async def get_artifact(self, send: Send, artifact_id: int) -> ArtifactContent:
+    async def get_artifact(self, send: Send, artifact_id: int) -> models.ArtifactContent:
         # Marcus's artifacts come whole (data included) in get_task_context; there is no fetch by id.
         raise _unsupported("get_artifact")
 
-    async def resolve_blocker(self, send: Send, task_id: str, resolution: str) -> ResolveResult:
+    async def resolve_blocker(self, send: Send, task_id: str, resolution: str) -> models.ResolveResult:
         raise _unsupported("resolve_blocker")
 
-    async def get_project_status(self, send: Send) -> ProjectStatus:
+    async def get_project_status(self, send: Send) -> models.ProjectStatus:
         raise _unsupported("get_project_status")
 
-    async def get_agent_status(self, send: Send, agent_id: str) -> AgentStatus:
+    async def get_agent_status(self, send: Send, agent_id: str) -> models.AgentStatus:
         raise _unsupported("get_agent_status")
 
-    async def list_registered_agents(self, send: Send, cursor: str | None = None) -> AgentList:
+    async def list_registered_agents(self, send: Send, cursor: str | None = None) -> models.AgentList:
         raise _unsupported("list_registered_agents")
 
-    async def ping(self, send: Send, echo: str | None) -> Pong:
+    async def ping(self, send: Send, echo: str | None) -> models.Pong:
         return answers.pong(await send("ping", {"echo": echo or ""}))
 
 
