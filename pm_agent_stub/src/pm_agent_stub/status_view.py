@@ -24,7 +24,7 @@ from rich.table import Table
 from rich.text import Text
 
 from pm_agent_stub.board.views import StatusReport
-from pm_protocol.results import AgentInfo, TaskSummary
+from pm_protocol.results import AgentInfo, ProjectCounts, TaskSummary, WorkerCounts
 
 STATUS_STYLE = {"todo": "white", "in_progress": "cyan", "blocked": "red", "done": "green"}
 
@@ -33,6 +33,16 @@ def inert(value: str, style: str = "") -> Text:
     """`value` as plain text: no markup, control characters (and other unprintables) escaped."""
     shown = "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in value)
     return Text(shown, style=style)
+
+
+def counts_line(ps: ProjectCounts, workers: WorkerCounts) -> str:
+    """The board in one line of rich markup, heading `status` and `status --watch`."""
+    return (
+        f"[bold]{ps.total_tasks} tasks[/]: {ps.todo} todo, {ps.in_progress} in progress, "
+        f"{ps.blocked} blocked, {ps.done} done ({ps.completion_percentage}%)  |  "
+        f"[bold]{workers.total} workers[/]: {workers.working} working, {workers.idle} idle, "
+        f"{workers.offline} offline"
+    )
 
 
 @dataclass(frozen=True)
@@ -110,12 +120,7 @@ def _note(task: TaskSummary) -> Text:
 def render(report: StatusReport, console: Console) -> None:
     ps = report.project_status
     workers = report.workers
-    console.print(
-        f"[bold]{ps.total_tasks} tasks[/]: {ps.todo} todo, {ps.in_progress} in progress, "
-        f"{ps.blocked} blocked, {ps.done} done ({ps.completion_percentage}%)  |  "
-        f"[bold]{workers.total} workers[/]: {workers.working} working, {workers.idle} idle, "
-        f"{workers.offline} offline  |  {report.source}"
-    )
+    console.print(f"{counts_line(ps, workers)}  |  {report.source}")
     tasks = report.tasks
     notes = [Column("note", [_note(t) for t in tasks], wraps=True)] if any(t.warnings for t in tasks) else []
     task_table, dropped = fitted_table(

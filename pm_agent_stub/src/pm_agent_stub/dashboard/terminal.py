@@ -19,12 +19,11 @@ from rich.text import Text
 from pm_agent_stub.board import Board
 from pm_agent_stub.dashboard.snapshot import BoardSnapshot, TaskCard, take_snapshot
 from pm_agent_stub.db import data_version
-from pm_agent_stub.status_view import Column, fitted_table, inert, worker_table
+from pm_agent_stub.status_view import STATUS_STYLE, Column, counts_line, fitted_table, inert, worker_table
 
 POLL_SECONDS = 0.2
 TERMINAL_PER_COLUMN = 25
 FEED_LINES = 8
-_STATUS_STYLE = {"todo": "white", "in_progress": "cyan", "blocked": "red", "done": "green"}
 _SEVERITY_STYLE = {"low": "white", "medium": "yellow", "high": "dark_orange", "critical": "bold red"}
 
 
@@ -64,12 +63,9 @@ def _state(t: TaskCard, now: float) -> Text:
 def render(snapshot: BoardSnapshot, console: Console, now: float | None = None) -> RenderableType:
     """The whole board as one renderable: summary, tasks, blockers, workers, recent events."""
     now = time.time() if now is None else now
-    ps, workers = snapshot.project_status, snapshot.workers
     summary = Text.from_markup(
-        f"[bold]{ps.total_tasks} tasks[/]: {ps.todo} todo, {ps.in_progress} in progress, "
-        f"{ps.blocked} blocked, {ps.done} done ({ps.completion_percentage}%)  |  "
-        f"[bold]{workers.total} workers[/]: {workers.working} working, {workers.idle} idle, "
-        f"{workers.offline} offline   [dim]{datetime.now().strftime('%H:%M:%S')} · Ctrl-C to quit[/]"
+        f"{counts_line(snapshot.project_status, snapshot.workers)}   "
+        f"[dim]{datetime.now().strftime('%H:%M:%S')} · Ctrl-C to quit[/]"
     )
     tasks = [t for column in snapshot.columns for t in column.tasks[:TERMINAL_PER_COLUMN]]
     hidden = sum(c.total for c in snapshot.columns) - len(tasks)
@@ -78,7 +74,7 @@ def render(snapshot: BoardSnapshot, console: Console, now: float | None = None) 
         "Tasks",
         [
             Column("task", [inert(t.task_id) for t in tasks], is_id=True),
-            Column("status", [inert(t.status, _STATUS_STYLE.get(t.status, "white")) for t in tasks]),
+            Column("status", [inert(t.status, STATUS_STYLE.get(t.status, "white")) for t in tasks]),
             Column("progress", [_bar(t.progress) for t in tasks]),
             Column("holder", [inert(t.holder or t.completed_by or "") for t in tasks], is_id=True),
             Column("attempt", [Text(str(t.attempt)) for t in tasks]),
