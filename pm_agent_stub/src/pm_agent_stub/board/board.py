@@ -38,6 +38,9 @@ ReportStatus = Literal["in_progress", "completed", "blocked"]
 
 RETRY_AFTER_SECONDS: Final = 5
 UNSET: Final[Any] = object()  # "checkpoint not given", unlike an explicit null
+# Where a caller finds task ids, said when the id it sent is not on the board.
+WORKER_IDS: Final = "use the task_id from your assignment (request_next_task) or check get_project_status."
+OPERATOR_IDS: Final = "ids are case-sensitive and shown whole by `python -m pm_agent_stub status` (list_tasks)."
 
 
 @dataclass
@@ -111,26 +114,11 @@ class Board:
 
     # ------------------------------------------------------------------ who is asking
 
-    def _task(self, task_id: str) -> Row:
-        """The task's row, for a worker's call; task_not_found (in a worker's terms) if unknown."""
+    def _task(self, task_id: str, ids_from: str = WORKER_IDS) -> Row:
+        """The task's row; task_not_found if unknown, saying where the caller finds ids (`ids_from`)."""
         row = self.store.task(task_id)
         if row is None:
-            raise BoardError(
-                "task_not_found",
-                f"task '{task_id}' is not on the board; use the task_id from your assignment "
-                "(request_next_task) or check get_project_status.",
-            )
-        return row
-
-    def _operator_task(self, task_id: str) -> Row:
-        """The task's row, for an operator's call: a miss says how to find the ids."""
-        row = self.store.task(task_id)
-        if row is None:
-            raise BoardError(
-                "task_not_found",
-                f"task '{task_id}' is not on the board; ids are case-sensitive and shown whole by "
-                "`python -m pm_agent_stub status` (list_tasks).",
-            )
+            raise BoardError("task_not_found", f"task '{task_id}' is not on the board; {ids_from}")
         return row
 
     def _agent(self, agent_id: str, now: float) -> Row:
@@ -408,7 +396,7 @@ class Board:
 
     def resolve_blocker(self, task_id: str, resolution: str) -> r.ResolveResult:
         with self._call() as txn:
-            row = self._operator_task(task_id)
+            row = self._task(task_id, OPERATOR_IDS)
             resolved = self.lifecycle.resolve(txn, row, resolution)
             after = "is back in the queue" if row["status"] == "blocked" else f"stays {row['status']}"
             return r.ResolveResult(
@@ -451,7 +439,7 @@ class Board:
     def rerun_task(self, task_id: str, reason: str, dependents: bool) -> r.RerunResult:
         """A done or blocked task (and with `dependents` its done or blocked dependents) back to the queue."""
         with self._call() as txn:
-            row = self._operator_task(task_id)
+            row = self._task(task_id, OPERATOR_IDS)
             if row["status"] == "in_progress":
                 raise BoardError(
                     "invalid_argument",
