@@ -123,10 +123,6 @@ class MarcusProcess(ServerProcess):
     env: dict[str, str] = field(default_factory=dict)
 
     @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/mcp"
-
-    @property
     def db(self) -> Path:
         return self.run / "kanban.db"
 

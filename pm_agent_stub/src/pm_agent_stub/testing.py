@@ -49,14 +49,25 @@ def stub_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 class ServerProcess:
-    """What every server a test starts as a subprocess can do: logs, liveness, kill, stop.
+    """What every MCP server a test starts as a subprocess on 127.0.0.1 has: its URL, logs,
+    liveness, kill, stop.
 
     Mixed into `StubProcess` here and into other servers' handles (the Marcus test host),
-    which declare `proc` and `log_path` as fields.
+    which declare `proc`, `port` and `log_path` as fields.
     """
 
     proc: subprocess.Popen[bytes]
+    port: int
     log_path: Path
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        """The MCP endpoint, exactly `/mcp`."""
+        return f"{self.base_url}/mcp"
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -92,14 +103,6 @@ class StubProcess(ServerProcess):
     log_path: Path
     env: dict[str, str] = field(default_factory=dict)
 
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def url(self) -> str:
-        """The MCP endpoint, exactly `/mcp`."""
-        return f"{self.base_url}/mcp"
 
 def http_get_json(url: str, timeout: float = 2.0) -> tuple[int, Any]:
     """GET a URL; (status, parsed JSON or text). Connection errors raise OSError."""
