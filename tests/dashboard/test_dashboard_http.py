@@ -6,8 +6,7 @@ from __future__ import annotations
 import json
 import socket
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import httpx2
@@ -15,7 +14,7 @@ import mcp
 import pytest
 from mcp.client.streamable_http import streamable_http_client
 
-from pm_agent_stub.testing import StubProcess, call_tool, load_tasks, start_stub, task, wait_until
+from pm_agent_stub.testing import StubProcess, call_tool, load_tasks, task, wait_until
 from tests.dashboard.web import assert_promtool_accepts, http, parse_metrics, post_json, value
 from tests.integration.workerproc import board
 
@@ -23,27 +22,13 @@ TOKEN = "dash-test-token-7f3a9c"
 
 
 @pytest.fixture
-def stub_factory(tmp_path: Path) -> Iterator[Callable[..., StubProcess]]:
-    started: list[StubProcess] = []
-
-    def factory(name: str = "board", **kwargs: Any) -> StubProcess:
-        proc = start_stub(tmp_path / f"{name}.db", **kwargs)
-        started.append(proc)
-        return proc
-
-    yield factory
-    for proc in started:
-        proc.stop()
-
-
-@pytest.fixture
 def open_stub(stub_factory: Callable[..., StubProcess]) -> StubProcess:
-    return stub_factory("open")
+    return stub_factory()
 
 
 @pytest.fixture
 def token_stub(stub_factory: Callable[..., StubProcess]) -> StubProcess:
-    return stub_factory("token", env={"PM_AGENT_TOKEN": TOKEN})
+    return stub_factory(env={"PM_AGENT_TOKEN": TOKEN})
 
 
 async def block_a_task(stub: StubProcess, task_id: str = "flaky") -> None:
@@ -223,7 +208,7 @@ async def test_logging_in_sets_a_strict_httponly_cookie_that_opens_the_board(tok
 
 
 def test_metrics_public_opens_metrics_only(stub_factory: Callable[..., StubProcess]) -> None:
-    stub = stub_factory("public", env={"PM_AGENT_TOKEN": TOKEN, "PM_METRICS_PUBLIC": "1"})
+    stub = stub_factory(env={"PM_AGENT_TOKEN": TOKEN, "PM_METRICS_PUBLIC": "1"})
     assert http(stub.port, "GET", "/metrics").status == 200
     assert http(stub.port, "GET", "/dashboard/api/board").status == 401
     assert http(stub.port, "GET", "/").status == 303

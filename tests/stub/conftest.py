@@ -1,4 +1,5 @@
-"""Fixtures for the stub suite: real stub processes over real HTTP, plus in-process boards.
+"""Fixtures for the stub suite: real stub processes over real HTTP, plus in-process boards
+(dedicated stubs for one test: `stub_factory`, tests/conftest.py).
 
 Session-scoped stubs are shared to keep the suite fast (each start pays the MCP SDK's
 import cost); tests stay independent by using a unique skill per test, so one test's
@@ -8,9 +9,7 @@ tasks are never offered to another test's agents.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 
@@ -42,21 +41,6 @@ def short_stub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StubProcess
     )
     yield proc
     proc.stop()
-
-
-@pytest.fixture
-def stub_factory(tmp_path: Path) -> Iterator[Callable[..., StubProcess]]:
-    """Start dedicated stubs (own db/env); all are stopped after the test."""
-    started: list[StubProcess] = []
-
-    def factory(db: Path | None = None, **kwargs: Any) -> StubProcess:
-        proc = start_stub(db or tmp_path / "board.db", **kwargs)
-        started.append(proc)
-        return proc
-
-    yield factory
-    for proc in started:
-        proc.stop()
 
 
 @pytest.fixture
