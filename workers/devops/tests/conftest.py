@@ -1,23 +1,12 @@
-"""Fixtures for the devops worker suite: a fake task context for unit tests, and the
-real Docker engine (or a skip saying why there is none) for the integration tests."""
+"""Fixtures for the devops worker suite: the real Docker engine (or a skip saying why there is
+none) for the integration tests (`pm`, a recording PM client for unit tests, comes from
+workers/conftest.py)."""
 
 from __future__ import annotations
 
 import os
 
 import pytest
-
-from tests.helpers.recording_pm import RecordingPM as FakePM
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def fake_pm() -> FakePM:
-    return FakePM()
 
 
 def local_base_image() -> tuple[str | None, str]:

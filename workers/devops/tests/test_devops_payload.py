@@ -111,8 +111,8 @@ def test_python_image_passes_through_from_the_environment_unless_given() -> None
 # -- paths -----------------------------------------------------------------------------
 
 
-def test_locate_context_and_dockerfile(workspace: Path, fake_pm: Any) -> None:
-    ctx = TaskContext(fake_pm, assignment({}), workspace)
+def test_locate_context_and_dockerfile(workspace: Path, pm: Any) -> None:
+    ctx = TaskContext(pm, assignment({}), workspace)
     assert DevOpsWorker._locate(ctx, BuildPayload(context="app")) == (workspace / "app", "Dockerfile")
     assert DevOpsWorker._locate(ctx, BuildPayload(context="app", dockerfile="docker/Dockerfile.prod")) == \
         (workspace / "app", "docker/Dockerfile.prod")
@@ -126,8 +126,8 @@ def test_locate_context_and_dockerfile(workspace: Path, fake_pm: Any) -> None:
     ({"context": "app", "dockerfile": "../Dockerfile.outside"}, "inside the build context"),
     ({"context": "app", "dockerfile": "docker"}, "inside the build context"),
 ])
-def test_bad_paths_are_blockers(workspace: Path, fake_pm: Any, payload: dict[str, Any], words: str) -> None:
-    ctx = TaskContext(fake_pm, assignment(payload), workspace)
+def test_bad_paths_are_blockers(workspace: Path, pm: Any, payload: dict[str, Any], words: str) -> None:
+    ctx = TaskContext(pm, assignment(payload), workspace)
     with pytest.raises(TaskBlocked, match=words):
         DevOpsWorker._locate(ctx, BuildPayload.model_validate(payload))
 
@@ -174,11 +174,11 @@ PAYLOAD = {"context": "app", "tag": "demo:latest", "smoke_command": "python -m c
 
 @pytest.mark.anyio
 async def test_success_checkpoints_the_build_and_logs_the_image(
-        worker: DevOpsWorker, workspace: Path, fake_pm: Any, fake_engine: dict[str, Any],
+        worker: DevOpsWorker, workspace: Path, pm: Any, fake_engine: dict[str, Any],
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PYTHON_IMAGE", "python:3.11-slim")
     task = assignment(PAYLOAD)
-    message = await worker.execute(task, context(fake_pm, task, workspace))
+    message = await worker.execute(task, context(pm, task, workspace))
     assert "demo:latest" in message
     assert "smoke test `python -m calc add 2 3` passed" in message
     kw = fake_engine["build_kw"]
@@ -188,33 +188,33 @@ async def test_success_checkpoints_the_build_and_logs_the_image(
     assert kw["tag"] == "demo:latest"
     assert fake_engine["smoke"][0]["command"] == ["python", "-m", "calc", "add", "2", "3"]
     assert fake_engine["smoke"][0]["image_id"] == IMAGE.image_id
-    assert fake_pm.checkpoints == [{"stage": "built", "image_id": IMAGE.image_id, "tag": "demo:latest",
+    assert pm.checkpoints == [{"stage": "built", "image_id": IMAGE.image_id, "tag": "demo:latest",
                                     "size": IMAGE.size, "build_seconds": pytest.approx(0, abs=5)}]
-    [art] = fake_pm.artifacts
+    [art] = pm.artifacts
     assert art["artifact_type"] == "docker_image"
     assert art["location"] == "demo:latest"
     assert art["data"]["image_id"] == IMAGE.image_id
     assert art["data"]["size"] == IMAGE.size
     assert art["data"]["smoke_output"] == "5\n"
-    percents = [p for p, _, _ in fake_pm.progress]
+    percents = [p for p, _, _ in pm.progress]
     assert percents == sorted(percents), "progress only goes forward"
 
 
 @pytest.mark.anyio
 async def test_resume_skips_the_build_when_the_checkpointed_image_exists(
-        worker: DevOpsWorker, workspace: Path, fake_pm: Any, fake_engine: dict[str, Any]) -> None:
+        worker: DevOpsWorker, workspace: Path, pm: Any, fake_engine: dict[str, Any]) -> None:
     fake_engine["existing"] = IMAGE
     task = assignment(PAYLOAD, checkpoint={"stage": "built", "image_id": IMAGE.image_id, "tag": "demo:latest"})
-    message = await worker.execute(task, context(fake_pm, task, workspace))
+    message = await worker.execute(task, context(pm, task, workspace))
     assert fake_engine["build"] == 0
     assert "reused the image sha256:abababababab from this task's checkpoint" in message
-    assert any("from this task's checkpoint still exists; skipping the build" in m for _, m, _ in fake_pm.progress)
-    assert fake_pm.artifacts[0]["data"]["reused"] == "sha256:abababababab from this task's checkpoint"
+    assert any("from this task's checkpoint still exists; skipping the build" in m for _, m, _ in pm.progress)
+    assert pm.artifacts[0]["data"]["reused"] == "sha256:abababababab from this task's checkpoint"
 
 
 @pytest.mark.anyio
 async def test_an_image_a_dependency_built_with_this_tag_is_reused(
-        worker: DevOpsWorker, workspace: Path, fake_pm: Any, fake_engine: dict[str, Any]) -> None:
+        worker: DevOpsWorker, workspace: Path, pm: Any, fake_engine: dict[str, Any]) -> None:
     fake_engine["existing"] = IMAGE
     # an artifact as the stub sends it (every field present)
     sent = {"agent_id": "devops-1", "description": "the image", "created_at": "2026-01-01T00:00:00+00:00"}
@@ -223,7 +223,7 @@ async def test_an_image_a_dependency_built_with_this_tag_is_reused(
     same = Artifact(artifact_id=2, artifact_type="docker_image", task_id="build-image", location="demo:latest",
                     data={"image_id": IMAGE.image_id, "build_seconds": 4.2}, **sent)
     task = assignment(PAYLOAD).model_copy(update={"dependency_artifacts": [other, same]})
-    message = await worker.execute(task, context(fake_pm, task, workspace))
+    message = await worker.execute(task, context(pm, task, workspace))
     assert fake_engine["build"] == 0
     assert "reused the image sha256:abababababab built by task build-image" in message
     assert fake_engine["smoke"][0]["image_id"] == IMAGE.image_id
@@ -231,31 +231,31 @@ async def test_an_image_a_dependency_built_with_this_tag_is_reused(
 
 @pytest.mark.anyio
 async def test_nocache_always_builds(
-        worker: DevOpsWorker, workspace: Path, fake_pm: Any, fake_engine: dict[str, Any]) -> None:
+        worker: DevOpsWorker, workspace: Path, pm: Any, fake_engine: dict[str, Any]) -> None:
     fake_engine["existing"] = IMAGE
     task = assignment({**PAYLOAD, "nocache": True},
                       checkpoint={"stage": "built", "image_id": IMAGE.image_id, "tag": "demo:latest"})
-    await worker.execute(task, context(fake_pm, task, workspace))
+    await worker.execute(task, context(pm, task, workspace))
     assert fake_engine["build"] == 1
 
 
 @pytest.mark.anyio
 async def test_resume_rebuilds_when_the_checkpointed_image_is_gone(
-        worker: DevOpsWorker, workspace: Path, fake_pm: Any, fake_engine: dict[str, Any]) -> None:
+        worker: DevOpsWorker, workspace: Path, pm: Any, fake_engine: dict[str, Any]) -> None:
     task = assignment(PAYLOAD, checkpoint={"stage": "built", "image_id": IMAGE.image_id, "tag": "demo:latest"})
-    await worker.execute(task, context(fake_pm, task, workspace))
+    await worker.execute(task, context(pm, task, workspace))
     assert fake_engine["build"] == 1
-    assert any("from this task's checkpoint is gone; building again" in m for _, m, _ in fake_pm.progress)
+    assert any("from this task's checkpoint is gone; building again" in m for _, m, _ in pm.progress)
 
 
 @pytest.mark.anyio
 async def test_no_smoke_command_means_build_only(
-        worker: DevOpsWorker, workspace: Path, fake_pm: Any, fake_engine: dict[str, Any]) -> None:
+        worker: DevOpsWorker, workspace: Path, pm: Any, fake_engine: dict[str, Any]) -> None:
     task = assignment({"context": "app"})
-    message = await worker.execute(task, context(fake_pm, task, workspace))
+    message = await worker.execute(task, context(pm, task, workspace))
     assert fake_engine["smoke"] == []
     assert "no smoke test ran" in message
-    assert fake_pm.artifacts[0]["data"]["smoke_output"] is None
+    assert pm.artifacts[0]["data"]["smoke_output"] is None
 
 
 @pytest.mark.anyio
@@ -265,20 +265,20 @@ async def test_no_smoke_command_means_build_only(
     (SmokeResult(-1, "still going", True, 120.0), "did not finish within 120s; output so far:\nstill going"),
 ])
 async def test_smoke_failures_are_blockers_with_the_output(
-        worker: DevOpsWorker, workspace: Path, fake_pm: Any, fake_engine: dict[str, Any],
+        worker: DevOpsWorker, workspace: Path, pm: Any, fake_engine: dict[str, Any],
         result: SmokeResult, words: str) -> None:
     fake_engine["smoke_result"] = result
     task = assignment(PAYLOAD)
     with pytest.raises(TaskBlocked) as err:
-        await worker.execute(task, context(fake_pm, task, workspace))
+        await worker.execute(task, context(pm, task, workspace))
     assert words in err.value.description
     assert err.value.severity == "high"
-    assert fake_pm.artifacts == []
+    assert pm.artifacts == []
 
 
 @pytest.mark.anyio
 async def test_build_failure_is_a_blocker_with_the_engine_text(
-        worker: DevOpsWorker, workspace: Path, fake_pm: Any, fake_engine: dict[str, Any],
+        worker: DevOpsWorker, workspace: Path, pm: Any, fake_engine: dict[str, Any],
         monkeypatch: pytest.MonkeyPatch) -> None:
     def failing_build(client: Any, **kw: Any) -> ImageInfo:
         raise BuildFailed("Docker build of demo:latest failed: The command '/bin/sh -c false' returned a "
@@ -287,18 +287,18 @@ async def test_build_failure_is_a_blocker_with_the_engine_text(
     monkeypatch.setattr(engine, "build", failing_build)
     task = assignment(PAYLOAD)
     with pytest.raises(TaskBlocked, match="returned a non-zero code: 1"):
-        await worker.execute(task, context(fake_pm, task, workspace))
+        await worker.execute(task, context(pm, task, workspace))
     assert fake_engine["smoke"] == []
-    assert fake_pm.checkpoints == []
+    assert pm.checkpoints == []
 
 
 @pytest.mark.anyio
 async def test_unreachable_engine_is_a_blocker_saying_so(
-        worker: DevOpsWorker, workspace: Path, fake_pm: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+        worker: DevOpsWorker, workspace: Path, pm: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent.sock")
     task = assignment(PAYLOAD)
     with pytest.raises(TaskBlocked) as err:
-        await worker.execute(task, context(fake_pm, task, workspace))
+        await worker.execute(task, context(pm, task, workspace))
     text = err.value.description
     assert text.startswith("Docker engine unreachable at unix:///nonexistent.sock: ")
     assert "No such file or directory" in text
@@ -316,11 +316,11 @@ def test_permission_denied_names_the_fix() -> None:
 
 
 @pytest.mark.anyio
-async def test_build_output_is_reported_throttled(worker: DevOpsWorker, workspace: Path, fake_pm: Any) -> None:
+async def test_build_output_is_reported_throttled(worker: DevOpsWorker, workspace: Path, pm: Any) -> None:
     import anyio
 
     state = BuildState()
-    ctx = TaskContext(fake_pm, assignment({}), workspace)
+    ctx = TaskContext(pm, assignment({}), workspace)
     # only the line count or a new step triggers a report here
     progress = BuildProgress(ctx, state, "demo:latest", interval=3600, lines=10)
     async with anyio.create_task_group() as tg:
@@ -328,18 +328,18 @@ async def test_build_output_is_reported_throttled(worker: DevOpsWorker, workspac
         for i in range(1, 26):
             state.add(f"Step {i}/25 : line {i}")
         with anyio.fail_after(5):
-            await fake_pm.reported.wait()
+            await pm.reported.wait()
         await anyio.sleep(0.6)  # more ticks: 25 lines were all there at once -> exactly one report
         tg.cancel_scope.cancel()
-    assert len(fake_pm.progress) == 1
-    percent, message, _ = fake_pm.progress[0]
+    assert len(pm.progress) == 1
+    percent, message, _ = pm.progress[0]
     assert message == "build demo:latest: Step 25/25 : line 25"
     assert 60 < percent < 65
 
 
 @pytest.mark.anyio
 async def test_cancel_during_the_smoke_test_removes_its_container(
-        worker: DevOpsWorker, workspace: Path, fake_pm: Any, fake_engine: dict[str, Any],
+        worker: DevOpsWorker, workspace: Path, pm: Any, fake_engine: dict[str, Any],
         monkeypatch: pytest.MonkeyPatch) -> None:
     import threading
 
@@ -363,19 +363,19 @@ async def test_cancel_during_the_smoke_test_removes_its_container(
     task = assignment(PAYLOAD)
     with anyio.fail_after(10):
         async with anyio.create_task_group() as tg:
-            tg.start_soon(worker.execute, task, context(fake_pm, task, workspace))
+            tg.start_soon(worker.execute, task, context(pm, task, workspace))
             await anyio.to_thread.run_sync(started.wait, 10)
             tg.cancel_scope.cancel()
     assert removed_ids == ["c0ffee"]
-    assert fake_pm.artifacts == []
+    assert pm.artifacts == []
 
 
 @pytest.mark.anyio
 async def test_a_build_faster_than_the_first_tick_still_reports_its_last_step(
-        workspace: Path, fake_pm: Any) -> None:
+        workspace: Path, pm: Any) -> None:
     """Issue 13: a 0.3 s build whose only reported line was ` ---> Running in ...`."""
     state = BuildState()
-    progress = BuildProgress(TaskContext(fake_pm, assignment({}), workspace), state, "demo:latest",
+    progress = BuildProgress(TaskContext(pm, assignment({}), workspace), state, "demo:latest",
                              interval=2.0, lines=40)
     state.add("Step 1/2 : FROM python:3.11-slim")
     await progress.tick()
@@ -384,7 +384,7 @@ async def test_a_build_faster_than_the_first_tick_still_reports_its_last_step(
     state.add(" ---> Running in ff29247e41ca")
     await progress.tick(final=True)
     await progress.tick(final=True)  # nothing new: nothing sent
-    assert [m for _, m, _ in fake_pm.progress] == [
+    assert [m for _, m, _ in pm.progress] == [
         "build demo:latest: Step 1/2 : FROM python:3.11-slim",
         "build demo:latest: Step 2/2 : COPY greeting.txt /greeting.txt",
     ]

@@ -1,5 +1,5 @@
-"""Fixtures for the documentation worker suite: the fixture package, a fake PM client
-behind a real `TaskContext`, and (for the integration tests) the real stub helpers."""
+"""Fixtures for the documentation worker suite: the fixture package (`pm` and `stub` come
+from workers/conftest.py)."""
 
 from __future__ import annotations
 
@@ -8,19 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.recording_pm import RecordingPM
-
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def pm() -> RecordingPM:
-    return RecordingPM()
 
 
 @pytest.fixture

@@ -19,7 +19,6 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +30,6 @@ from tests.helpers import REPO_ROOT
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SECRET = f"sk-outside-{uuid.uuid4().hex[:8]}"
-
-
-@pytest.fixture(scope="module")
-def stub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StubProcess]:
-    proc = start_stub(tmp_path_factory.mktemp("docs-hostile-stub") / "board.db")
-    yield proc
-    proc.stop()
 
 
 def write(path: Path, text: str) -> Path:

@@ -19,18 +19,11 @@ import anyio
 import mcp
 import pytest
 
-from pm_agent_stub.testing import StubProcess, call_tool, load_tasks, start_stub, task_context
+from pm_agent_stub.testing import StubProcess, call_tool, load_tasks, task_context
 from tests.integration.workerproc import run_worker_to_end
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 WORKER_TIMEOUT = 120.0
-
-
-@pytest.fixture(scope="module")
-def stub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StubProcess]:
-    proc = start_stub(tmp_path_factory.mktemp("docs-stub") / "board.db")
-    yield proc
-    proc.stop()
 
 
 def run_worker(stub: StubProcess, workspace: Path, skill: str, max_tasks: int, **extra: str) -> tuple[int, str]:

@@ -34,6 +34,7 @@ from llm_worker.retry import WaitRetryAfter, call_with_retries, parse_retry_afte
 from llm_worker.settings import LLMSettings, load_llm_settings
 from llm_worker.tools import TOOL_SPECS, PathRefused, Toolbox, safe_path
 from pm_worker import Assignment, Identity, SettingsError, TaskBlocked, TaskContext
+from tests.helpers.recording_pm import RecordingPM
 
 # -- path safety ---------------------------------------------------------------------
 
@@ -71,34 +72,13 @@ def test_safe_path_refuses_escapes(root: Path, path: str, why: str) -> None:
         safe_path(root, path)
 
 
-class FakePM:
-    """Stands in for `PMClient` under a `TaskContext`: records what is reported."""
-
-    def __init__(self) -> None:
-        self.progress: list[tuple[float, str, Any]] = []
-        self.artifacts: list[dict[str, Any]] = []
-
-    async def report_progress(self, task_id: str, progress: float, message: str, *,
-                              status: str = "in_progress", checkpoint: Any = None) -> None:
-        self.progress.append((progress, message, checkpoint))
-
-    async def log_artifact(self, task_id: str, artifact_type: str, description: str,
-                           location: str | None = None, data: Any = None) -> Any:
-        self.artifacts.append({"artifact_type": artifact_type, "location": location, "data": data})
-
-        class Result:
-            artifact_id = len(self.artifacts)
-
-        return Result()
-
-
 def make_task(**fields: Any) -> Assignment:
     return Assignment.model_validate({"task_id": "t1", "task_name": "Write docs", "description": "Describe calc",
                                       "payload": {"path": "proj"}, **fields})
 
 
-def make_ctx(workspace: Path, task: Assignment | None = None) -> tuple[TaskContext, FakePM]:
-    pm = FakePM()
+def make_ctx(workspace: Path, task: Assignment | None = None) -> tuple[TaskContext, RecordingPM]:
+    pm = RecordingPM()
     return TaskContext(cast(Any, pm), task or make_task(), workspace), pm
 
 
@@ -378,7 +358,7 @@ async def test_loop_resumes_from_its_checkpoint(tmp_path: Path) -> None:
     assert "stopped after 4 model turns and wrote: proj/a.md" in first.text
     assert message.startswith("resumed\n\n[llm scripted/script-1: 2 model turns, tokens in 20 / out 10; "
                               "files written: proj/a.md, proj/b.md]")
-    checkpoints = [cp for _, _, cp in pm.progress if cp is not None]
+    checkpoints = pm.checkpoints
     assert [cp["llm"]["steps"] for cp in checkpoints] == [1, 2]
     assert checkpoints[-1]["llm"]["attempt"] == 2
 

@@ -1,5 +1,5 @@
 """Fixtures for the testing worker suite: a fixture project with passing, failing and
-hanging tests, a recording PM client behind a real `TaskContext`, and the stub helpers."""
+hanging tests, and JUnit reports pytest wrote for it (`pm` and `stub` come from workers/conftest.py)."""
 
 from __future__ import annotations
 
@@ -11,22 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.recording_pm import RecordingPM
-
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 # The fixture project holds failing and hanging tests on purpose: only the worker runs them.
 collect_ignore = ["fixtures"]
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def pm() -> RecordingPM:
-    return RecordingPM()
 
 
 @pytest.fixture

@@ -9,25 +9,17 @@ from __future__ import annotations
 
 import shutil
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pm_agent_stub.testing import StubProcess, load_tasks, start_stub, task_context
+from pm_agent_stub.testing import StubProcess, load_tasks, task_context
 from tests.integration.workerproc import run_worker_to_end
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 WORKER_TIMEOUT = 180.0
 NO_PLUGINS = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
-
-
-@pytest.fixture(scope="module")
-def stub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StubProcess]:
-    proc = start_stub(tmp_path_factory.mktemp("testing-stub") / "board.db")
-    yield proc
-    proc.stop()
 
 
 @pytest.fixture(scope="module")
