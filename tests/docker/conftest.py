@@ -11,17 +11,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-HERE = Path(__file__).resolve().parent
+from tests.docker.fleet import REPO, SIZES, TIMINGS
 
-REPO = HERE.parents[1]
 ENSURE_ENGINE = REPO.parent / "shared" / "docker" / "ensure-engine.sh"
-
-from tests.docker.fleet import SIZES, TIMINGS  # noqa: E402
 
 
 def _engine_answers() -> bool:

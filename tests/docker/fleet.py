@@ -29,6 +29,7 @@ import mcp
 from pm_agent_stub.testing import call_tool
 
 REPO = Path(__file__).resolve().parents[2]
+LOGS = REPO / ".run" / "e2e"  # each run's fleet logs, kept after the run
 T = TypeVar("T")
 
 #: this checkout's name, in the names of what a test run creates (compose projects, stacks,

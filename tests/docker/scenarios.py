@@ -20,6 +20,7 @@ EXPECTED_FAILURE = "legacy-tests"  # the demo's deliberately failing suite
 #: the worker services and the module each runs (`python -m <module>`)
 WORKER_MODULES = {"documentation-worker": "documentation_worker", "testing-worker": "testing_worker",
                   "devops-worker": "devops_worker"}
+WORKERS = tuple(WORKER_MODULES)
 
 
 def parse_time(text: str) -> float:
@@ -123,6 +124,14 @@ def wait_task_running(fleet: Fleet, task_id: str) -> None:
             p["message"].startswith("Running") for p in ctx["progress_log"])
 
     wait_for(f"{task_id} to be running", running, timeout=60)
+
+
+def check_workers_stopped_by_themselves(stopped: list[dict[str, Any]], logs: str) -> None:
+    """At shutdown each of the five workers (three testing replicas, one of each other) logged
+    its own stop with exit code 0, and the task that was running was released (`logs`: theirs)."""
+    assert len(stopped) == 5, f"every worker logged its own stop:\n{logs[-3000:]}"
+    assert all(s["exit_code"] == 0 for s in stopped), stopped
+    assert any('"task released"' in line for line in logs.splitlines()), "the running task was released"
 
 
 def check_released_at_shutdown(board: dict[str, Any], task_id: str) -> None:
