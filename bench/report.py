@@ -26,6 +26,11 @@ def _lat(d: dict[str, Any] | None) -> str:
     return f"{_f(d['p50_ms'])} | {_f(d['p99_ms'])} | {_f(d['max_ms'])} | {d['n']}"
 
 
+def _heading(title: str, s: dict[str, Any], note: str = "") -> list[str]:
+    """A section's title, then how busy the machine was while it ran (`note` goes on the same line)."""
+    return [f"## {title}", "", f"busy {_f(s.get('machine_busy_pct_of_one_core'))} %{note}", ""]
+
+
 def markdown(r: dict[str, Any]) -> str:
     m = r.get("machine", {})
     lines = [
@@ -41,9 +46,8 @@ def markdown(r: dict[str, Any]) -> str:
     ]
     if "floor" in r and "rows" in r["floor"]:
         s = r["floor"]
-        lines += ["## 1. MCP floor (`ping`, one call in flight per client process)", "",
-                  f"busy {_f(s.get('machine_busy_pct_of_one_core'))} %"
-                  + (f"; {s['source']}" if s.get("source") else ""), "",
+        lines += [*_heading("1. MCP floor (`ping`, one call in flight per client process)", s,
+                            f"; {s['source']}" if s.get("source") else ""),
                   "| client processes | calls/s | stub CPU % | stub CPU ms/call | client CPU ms/call | client p50 ms "
                   "| others' CPU % |",
                   "|---:|---:|---:|---:|---:|---:|---:|"]
@@ -53,8 +57,8 @@ def markdown(r: dict[str, Any]) -> str:
         lines.append("")
     if "drain" in r and "sweep" in r["drain"]:
         s = r["drain"]
-        lines += [f"## 2. Drain throughput ({s['tasks']} no-op tasks, `{{steps: 0}}`)", "",
-                  f"busy {_f(s.get('machine_busy_pct_of_one_core'))} %; goal efficiency ≥ {s['goal_efficiency']}", "",
+        lines += [*_heading(f"2. Drain throughput ({s['tasks']} no-op tasks, `{{steps: 0}}`)", s,
+                            f"; goal efficiency ≥ {s['goal_efficiency']}"),
                   "| workers | tasks/s | calls/task | calls/s | floor calls/s (same K) | efficiency | CPU efficiency "
                   "| bare-SDK cycle calls/s | stub ms/call (floor) | of it loop / board thread | worker ms/call "
                   "(floor client) | worker RSS MiB | others' CPU % |",
@@ -76,8 +80,8 @@ def markdown(r: dict[str, Any]) -> str:
                   "machine).", ""]
     if "pickup" in r and "probe_load" in r["pickup"]:
         s = r["pickup"]
-        lines += ["## 3. Pickup latency (insert → assignment at an idle worker)", "",
-                  f"busy {_f(s.get('machine_busy_pct_of_one_core'))} %; goal p99 ≤ {s['goal_p99_ms']} ms", "",
+        lines += [*_heading("3. Pickup latency (insert → assignment at an idle worker)", s,
+                            f"; goal p99 ≤ {s['goal_p99_ms']} ms"),
                   "| path | p50 ms | p99 ms | max ms | n |", "|---|---:|---:|---:|---:|",
                   f"| probe client, `load` from another process (data_version watcher) | {_lat(s['probe_load']['latency'])} |",
                   f"| probe client, `resolve_blocker` tool (in-process wake) | {_lat(s['probe_tool']['latency'])} |",
@@ -126,10 +130,10 @@ def markdown(r: dict[str, Any]) -> str:
         s = r["crowd"]
         g = s["goals"]
         idle, one, burst = s["idle"], s["singles"], s["burst"]
-        lines += [f"## 7. A crowd on one stub ({s['agents']:,} long-polling agents in {s['processes']} processes, "
-                  f"wait_seconds={_f(s['wait_seconds'])})", "",
-                  f"busy {_f(s.get('machine_busy_pct_of_one_core'))} %; all waiting after {_f(s['start_seconds'])} s; "
-                  f"stub descriptors {_f(s.get('stub_open_fds'))} (limit {s['fd_limits'].get('stub_soft', '?')})", "",
+        lines += [*_heading(f"7. A crowd on one stub ({s['agents']:,} long-polling agents in {s['processes']} "
+                            f"processes, wait_seconds={_f(s['wait_seconds'])})", s,
+                            f"; all waiting after {_f(s['start_seconds'])} s; stub descriptors "
+                            f"{_f(s.get('stub_open_fds'))} (limit {s['fd_limits'].get('stub_soft', '?')})"),
                   "| what | figure | goal | load avg (1 min, before → after) |", "|---|---|---|---|",
                   f"| idle {_f(idle['window_s'])} s: stub CPU | {_f(idle['stub_cpu_pct'], 2)} % of a core, RSS "
                   f"{_f(idle['stub_rss_mib'])} MiB, {_f(idle['transactions_per_s'])} request_next_task "
@@ -156,8 +160,7 @@ def markdown(r: dict[str, Any]) -> str:
                   "process → the agent holding the answer.", ""]
     if "lockwait" in r and "rows" in r["lockwait"]:
         s = r["lockwait"]
-        lines += ["## 8. A big `load` from another process while the stub serves", "",
-                  f"busy {_f(s.get('machine_busy_pct_of_one_core'))} %", "",
+        lines += [*_heading("8. A big `load` from another process while the stub serves", s),
                   "| tasks loaded | CLI s | ping p50 / max ms | heartbeat p50 / max ms | load avg (1 min) |",
                   "|---:|---:|---:|---:|---|"]
         lines += [f"| {x['tasks']:,} | {_f(x['cli_seconds'])} | {_f(x['ping']['p50_ms'])} / {_f(x['ping']['max_ms'])} | "
@@ -174,7 +177,7 @@ def markdown(r: dict[str, Any]) -> str:
     if "dashboard" in r and "scrape" in r["dashboard"]:
         s = r["dashboard"]
         sc, live = s["scrape"], s.get("live", {})
-        lines += ["## 9. Dashboard and /metrics", "", f"busy {_f(s.get('machine_busy_pct_of_one_core'))} %", "",
+        lines += [*_heading("9. Dashboard and /metrics", s),
                   f"Scrape on a {sc['tasks']:,}-task board ({sc['board_by_status']}), one request at a time:", "",
                   "| endpoint | p50 ms | p99 ms | max ms | n | bytes |", "|---|---:|---:|---:|---:|---:|",
                   f"| `/metrics` | {_lat(sc['metrics'])} | {_f(sc['metrics_bytes'])} |",
