@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Final
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, Final, TypeVar
 
 from pm_agent_stub.schema import BOARD_RANK
 from pm_protocol.limits import dumps
 
 Row = sqlite3.Row
+Id = TypeVar("Id", str, int)  # a task's or an artifact's
 
 # The head of the offer order among ready tasks of one skill signature: one probe of the
 # partial index `tasks_ready` (see schema.py).
@@ -39,6 +40,13 @@ _CURRENT_TASK: Final = (
     "SELECT t.task_id FROM tasks AS t INDEXED BY tasks_holder "
     "WHERE t.holder = a.agent_id AND t.status = 'in_progress' LIMIT 1"
 )
+
+
+def _in_chunks(ids: Sequence[Id]) -> Iterator[tuple[list[Id], str]]:
+    """`ids` in slices of at most `_CHUNK`, each with its placeholders (`?,?,...`) for `IN (...)`."""
+    for i in range(0, len(ids), _CHUNK):
+        chunk = list(ids[i : i + _CHUNK])
+        yield chunk, ",".join("?" * len(chunk))
 
 
 class Store:
@@ -397,9 +405,7 @@ class Store:
     def artifact_data(self, artifact_ids: Sequence[int]) -> dict[int, str]:
         """The data (JSON text) of these artifacts, by id; those without data are left out."""
         found: dict[int, str] = {}
-        for i in range(0, len(artifact_ids), _CHUNK):
-            chunk = list(artifact_ids[i : i + _CHUNK])
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in _in_chunks(artifact_ids):
             for r in self.conn.execute(
                 f"SELECT artifact_id, data FROM artifact_data WHERE artifact_id IN ({marks})", chunk
             ):
@@ -455,9 +461,7 @@ class Store:
         """Status of each of these ids that is on the board."""
         ids = sorted(set(task_ids))
         found: dict[str, str] = {}
-        for i in range(0, len(ids), _CHUNK):
-            chunk = ids[i : i + _CHUNK]
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in _in_chunks(ids):
             for r in self.conn.execute(
                 f"SELECT task_id, status FROM tasks WHERE task_id IN ({marks})", chunk
             ):
@@ -528,9 +532,7 @@ class Store:
     def unfinished_dependencies(self, task_ids: Sequence[str]) -> list[Row]:
         """(task_id, depends_on) for each dependency of these tasks that is not done yet."""
         found: list[Row] = []
-        for i in range(0, len(task_ids), _CHUNK):
-            chunk = list(task_ids[i : i + _CHUNK])
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in _in_chunks(task_ids):
             found += self._all(
                 "SELECT d.task_id, d.depends_on FROM task_deps AS d JOIN tasks AS t ON t.task_id = d.depends_on "
                 f"WHERE d.task_id IN ({marks}) AND t.status != 'done' ORDER BY d.task_id, d.depends_on",
@@ -541,9 +543,7 @@ class Store:
     def latest_artifacts(self, task_ids: Sequence[str], per_task: int) -> list[Row]:
         """The newest `per_task` artifacts of each task (no `data`), with each task's artifact count."""
         found: list[Row] = []
-        for i in range(0, len(task_ids), _CHUNK):
-            chunk = list(task_ids[i : i + _CHUNK])
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in _in_chunks(task_ids):
             found += self._all(
                 "SELECT * FROM (SELECT artifact_id, task_id, agent_id, artifact_type, substr(description, 1, 500) "
                 "AS description, substr(location, 1, 500) AS location, created_at, row_number() OVER "
