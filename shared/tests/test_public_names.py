@@ -21,7 +21,8 @@ def _typed_imports() -> dict[str, str]:
     for node in tree.body:
         if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
             for imp in node.body:
-                assert isinstance(imp, ast.ImportFrom) and imp.module is not None, ast.dump(imp)
+                assert isinstance(imp, ast.ImportFrom), ast.dump(imp)
+                assert imp.module is not None, ast.dump(imp)
                 found.update({alias.name: imp.module.removeprefix("pm_worker.") for alias in imp.names})
     return found
 
