@@ -424,8 +424,8 @@ def _lift_descriptor_limit() -> int:
     """Each long-poll holds a socket: lift the soft descriptor limit to the hard one.
 
     Docker's and many distributions' default soft limit is 1,024, which 1,000 long-polling
-    agents plus the database and the listener exceed; the hard limit (compose `ulimits`,
-    or the host's) is the real bound. Returns the soft limit now in force.
+    agents plus the database and the listener exceed; the hard limit (the engine's, a
+    compose `ulimits`, or the host's) is the real bound. Returns the soft limit now in force.
     """
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
