@@ -185,9 +185,7 @@ class Lifecycle:
         elif row["status"] == "done":
             for held_sig in self.store.undo_completion(row["task_id"]):
                 txn.ready(held_sig, -1)
-        self.store.start_new_run(row["task_id"], txn.now)
-        now = self.store.task(row["task_id"])  # pending_deps as earlier reruns in this call left it
-        if now is not None and now["pending_deps"] == 0:
+        if self.store.start_new_run(row["task_id"], txn.now) == 0:  # as earlier reruns in this call left it
             txn.ready(row["skill_sig"], +1)
         txn.event(
             "rerun",

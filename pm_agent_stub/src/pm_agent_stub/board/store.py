@@ -131,14 +131,18 @@ class Store:
         )
         return [r["skill_sig"] for r in freed if r["pending_deps"] == 0 and r["status"] == "todo"]
 
-    def start_new_run(self, task_id: str, now: float) -> None:
-        """Back to `todo` as a fresh run: result, checkpoint and progress cleared, `run` + 1, attempts kept."""
-        self.conn.execute(
+    def start_new_run(self, task_id: str, now: float) -> int:
+        """Back to `todo` as a fresh run: result, checkpoint and progress cleared, `run` + 1, attempts kept.
+
+        Returns its pending dependencies now (0: offerable at once).
+        """
+        rows = self._all(
             "UPDATE tasks SET status = 'todo', holder = NULL, lease_id = NULL, lease_expires_at = NULL, "
             "progress = 0, checkpoint = NULL, completed_by = NULL, completed_at = NULL, expiries = 0, "
-            "run = run + 1, updated_at = ? WHERE task_id = ?",
+            "run = run + 1, updated_at = ? WHERE task_id = ? RETURNING pending_deps",
             (now, task_id),
         )
+        return int(rows[0]["pending_deps"])
 
     def undo_completion(self, task_id: str) -> list[str]:
         """A done task is not done any more: each dependent waits for it again (the inverse of `complete`).
