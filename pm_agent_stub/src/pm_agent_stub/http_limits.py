@@ -54,6 +54,7 @@ class SlowClientProtocol(H11Protocol):
         self._lingering = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        self._raw = transport  # the socket's own; uvicorn gets the lingering wrapper
         super().connection_made(cast(asyncio.Transport, _LingeringClose(transport, self)))
         self._sync_deadline()
 
@@ -66,9 +67,7 @@ class SlowClientProtocol(H11Protocol):
         """Instead of closing now, half-close and linger if the client is still sending a body."""
         if self._lingering or self.conn.their_state is not h11.SEND_BODY:
             return False
-        raw = self.transport
-        if isinstance(raw, _LingeringClose):
-            raw = raw.wrapped
+        raw = self._raw
         if raw.is_closing() or not raw.can_write_eof():
             return False
         raw.write_eof()  # the answer, then end of stream; the client's EOF or the deadline closes
