@@ -25,7 +25,7 @@ import mcp.types as mcp_types
 from pydantic import ValidationError
 
 from pm_agent_stub.board import UNSET, Board
-from pm_agent_stub.board.board import no_task
+from pm_agent_stub.board.board import no_task, parsed_project
 from pm_agent_stub.board_thread import BoardThread
 from pm_agent_stub.errors import BoardError
 from pm_agent_stub.logs import get_logger
@@ -157,7 +157,7 @@ class ToolRouter:
             "get_artifact": sync(lambda x: b.get_artifact(x.artifact_id)),
             "deregister_agent": sync(lambda x: b.deregister_agent(x.agent_id)),
             "resolve_blocker": sync(lambda x: b.resolve_blocker(x.task_id, x.resolution)),
-            "load_project": sync(lambda x: b.load_text(x.text, x.source)),
+            "load_project": self._load_project,
             "list_tasks": sync(lambda x: b.list_tasks(x.limit, x.cursor)),
             "rerun_task": sync(lambda x: b.rerun_task(x.task_id, x.reason, x.dependents)),
         }
@@ -170,6 +170,12 @@ class ToolRouter:
             return await db.call(fn, x)
 
         return handler
+
+    async def _load_project(self, x: a.LoadProjectArgs, request: Any = None) -> r.LoadResult:
+        """Parse the file off the board thread (1 MB of YAML takes ~1.2 s here, which every
+        board call would otherwise wait out), then load it on the board thread."""
+        spec = await asyncio.to_thread(parsed_project, x.text, x.source)
+        return await self.db.call(self.board.load_spec, spec, x.source)
 
     @staticmethod
     def _here(fn: Callable[[Any], WireModel]) -> Handler:

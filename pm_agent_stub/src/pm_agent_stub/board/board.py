@@ -525,8 +525,12 @@ class Board:
 
     def load_text(self, text: str, source: str) -> r.LoadResult:
         """`load_project` (operator tool): a project file's text; a refusal is `invalid_argument`."""
+        return self.load_spec(parsed_project(text, source), source)
+
+    def load_spec(self, spec: ProjectSpec, source: str) -> r.LoadResult:
+        """`load_text` of a file already parsed (the server parses off the board thread)."""
         try:
-            outcome = self.load_project(parse_project(text, source), source)
+            outcome = self.load_project(spec, source)
         except ProjectFileError as exc:
             raise BoardError("invalid_argument", str(exc)) from None
         warned = f"; {len(outcome.warnings)} warning(s)" if outcome.warnings else ""
@@ -538,6 +542,14 @@ class Board:
             skipped=outcome.skipped,
             warnings=[r.LoadWarning(task_id=t, warning=w) for t, w in outcome.warnings],
         )
+
+
+def parsed_project(text: str, source: str) -> ProjectSpec:
+    """A project file's text, checked; a refusal is `invalid_argument` (what it says and where)."""
+    try:
+        return parse_project(text, source)
+    except ProjectFileError as exc:
+        raise BoardError("invalid_argument", str(exc)) from None
 
 
 def no_task(agent_id: str) -> r.TaskOffer:
