@@ -42,6 +42,7 @@ test: install ## run the test suite (unit, integration against the real stub, sh
 
 lint: install ## ruff + mypy --strict
 	$(UV) run ruff check .
+	$(UV) run ruff format --check .
 	$(UV) run mypy
 
 demo: install ## the stub + workers as local processes: the demo, or PROJECT_DIR=~/src/app [PROJECT_FILE=fleet.yaml]

@@ -23,22 +23,46 @@ from typing import Any
 from bench import crowd, dashboard, drain, floor, idle, lockwait, pickup, profile, recovery, report, scaling
 from bench._harness import MachineMeter, loadavg, log, machine, start_stub
 
-SECTIONS = ("floor", "drain", "pickup", "recovery", "idle", "crowd", "lockwait", "scaling", "profile", "dashboard")
+SECTIONS = (
+    "floor",
+    "drain",
+    "pickup",
+    "recovery",
+    "idle",
+    "crowd",
+    "lockwait",
+    "scaling",
+    "profile",
+    "dashboard",
+)
 # floor comes with the drain sweep
 DEFAULT = ("drain", "pickup", "recovery", "idle", "crowd", "lockwait", "scaling", "profile", "dashboard")
 
 FULL: dict[str, Any] = {
     "floor": {"clients": [1, 4, 16, 64], "seconds": 5.0},
     "drain": {"sweep": [1, 4, 16, 64], "tasks": 2000, "floor_seconds": 5.0},
-    "pickup": {"samples": 200, "worker_samples": 100, "n_workers": 4, "sleep_samples": 30, "sleep_interval": 1.0},
+    "pickup": {
+        "samples": 200,
+        "worker_samples": 100,
+        "n_workers": 4,
+        "sleep_samples": 30,
+        "sleep_interval": 1.0,
+    },
     "recovery": {"lease": 5.0, "trials": 3},
     "idle": {"clients": 100, "procs": 4, "workers": 10, "window": 30.0},
     "crowd": {"agents": 1000, "procs": 8, "wait": 25.0, "idle_window": 30.0, "singles": 200, "burst": 1000},
     "lockwait": {"sizes": [100000]},
     "scaling": {"sizes": [1000, 10000, 50000], "n": 4},
     "profile": {"n": 16, "tasks": 2000},
-    "dashboard": {"workers": 10, "tasks": 600, "steps": 10, "step_seconds": 0.3, "window": 30.0,
-                  "scrape_tasks": 10000, "scrape_samples": 50},
+    "dashboard": {
+        "workers": 10,
+        "tasks": 600,
+        "steps": 10,
+        "step_seconds": 0.3,
+        "window": 30.0,
+        "scrape_tasks": 10000,
+        "scrape_samples": 50,
+    },
 }
 SMOKE: dict[str, Any] = {
     "floor": {"clients": [1, 2], "seconds": 1.0},
@@ -50,8 +74,15 @@ SMOKE: dict[str, Any] = {
     "lockwait": {"sizes": [500]},
     "scaling": {"sizes": [20, 60], "n": 2},
     "profile": {"n": 2, "tasks": 20},
-    "dashboard": {"workers": 2, "tasks": 60, "steps": 3, "step_seconds": 0.1, "window": 3.0,
-                  "scrape_tasks": 500, "scrape_samples": 5},
+    "dashboard": {
+        "workers": 2,
+        "tasks": 60,
+        "steps": 3,
+        "step_seconds": 0.1,
+        "window": 3.0,
+        "scrape_tasks": 500,
+        "scrape_samples": 5,
+    },
 }
 
 
@@ -79,17 +110,30 @@ def _section(name: str, workdir: Path, cfg: dict[str, Any], results_dir: Path) -
     if name == "drain":
         return drain.run(workdir, cfg["sweep"], cfg["tasks"], cfg["floor_seconds"])
     if name == "pickup":
-        return pickup.run(workdir, samples=cfg["samples"], worker_samples=cfg["worker_samples"],
-                          n_workers=cfg["n_workers"], sleep_samples=cfg["sleep_samples"],
-                          sleep_interval=cfg["sleep_interval"])
+        return pickup.run(
+            workdir,
+            samples=cfg["samples"],
+            worker_samples=cfg["worker_samples"],
+            n_workers=cfg["n_workers"],
+            sleep_samples=cfg["sleep_samples"],
+            sleep_interval=cfg["sleep_interval"],
+        )
     if name == "recovery":
         return recovery.run(workdir, cfg["lease"], cfg["trials"])
     if name == "idle":
-        return idle.run(workdir, clients=cfg["clients"], procs=cfg["procs"], workers=cfg["workers"],
-                        window=cfg["window"])
+        return idle.run(
+            workdir, clients=cfg["clients"], procs=cfg["procs"], workers=cfg["workers"], window=cfg["window"]
+        )
     if name == "crowd":
-        return crowd.run(workdir, agents=cfg["agents"], procs=cfg["procs"], wait=cfg["wait"],
-                         idle_window=cfg["idle_window"], singles=cfg["singles"], burst=cfg["burst"])
+        return crowd.run(
+            workdir,
+            agents=cfg["agents"],
+            procs=cfg["procs"],
+            wait=cfg["wait"],
+            idle_window=cfg["idle_window"],
+            singles=cfg["singles"],
+            burst=cfg["burst"],
+        )
     if name == "lockwait":
         return lockwait.run(workdir, cfg["sizes"])
     if name == "scaling":
@@ -103,8 +147,12 @@ def _section(name: str, workdir: Path, cfg: dict[str, Any], results_dir: Path) -
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    p.add_argument("--smoke", action="store_true", help="a seconds-long run with tiny sizes (keeps the harness working)")
-    p.add_argument("--out", type=Path, help="results folder (default bench/results/, a temp folder for --smoke)")
+    p.add_argument(
+        "--smoke", action="store_true", help="a seconds-long run with tiny sizes (keeps the harness working)"
+    )
+    p.add_argument(
+        "--out", type=Path, help="results folder (default bench/results/, a temp folder for --smoke)"
+    )
     p.add_argument("--only", nargs="+", choices=SECTIONS, help="run only these sections")
     p.add_argument("--keep", action="store_true", help="keep the work folder (boards, logs)")
     ns = p.parse_args(argv)
@@ -114,7 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     signal.signal(signal.SIGINT, signal.default_int_handler)
     cfgs = SMOKE if ns.smoke else FULL
-    out = ns.out or (Path(tempfile.mkdtemp(prefix="bench-smoke-")) if ns.smoke else Path(__file__).parent / "results")
+    out = ns.out or (
+        Path(tempfile.mkdtemp(prefix="bench-smoke-")) if ns.smoke else Path(__file__).parent / "results"
+    )
     out.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="bench-work-"))
     results: dict[str, Any] = {
@@ -142,8 +192,10 @@ def main(argv: list[str] | None = None) -> int:
             results[name] = section
             log(f"== {name} done in {section['seconds']} s")
             if name == "drain" and "floor" not in results and "sweep" in section:
-                results["floor"] = {**_floor_from_drain(section),
-                                    "machine_busy_pct_of_one_core": section["machine_busy_pct_of_one_core"]}
+                results["floor"] = {
+                    **_floor_from_drain(section),
+                    "machine_busy_pct_of_one_core": section["machine_busy_pct_of_one_core"],
+                }
     finally:
         if not ns.keep:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -155,8 +207,10 @@ def main(argv: list[str] | None = None) -> int:
     if "profile" in results and not results["profile"].get("skipped") and "error" not in results["profile"]:
         (out / "profile.md").write_text(report.profile_markdown(results))
     plot = report.plot(results, out / "latency.png")
-    log(f"results in {out} ({'plot: ' + str(plot) if plot else 'no plot: matplotlib not installed'}); "
-        f"total {results['total_seconds']} s")
+    log(
+        f"results in {out} ({'plot: ' + str(plot) if plot else 'no plot: matplotlib not installed'}); "
+        f"total {results['total_seconds']} s"
+    )
     print(report.markdown(results))
     return 0
 

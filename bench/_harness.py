@@ -78,7 +78,9 @@ class StubThreads:
 
         self.pid = stub.proc.pid
         _, health = http_get_json(f"{stub.base_url}/healthz", timeout=10)
-        self.board_tid = (health.get("board_thread") or {}).get("native_id") if isinstance(health, dict) else None
+        self.board_tid = (
+            (health.get("board_thread") or {}).get("native_id") if isinstance(health, dict) else None
+        )
         self.seconds: dict[str, float] = {}
         self._t0: dict[int, float] = {}
 
@@ -219,15 +221,17 @@ Stub = StubProcess
 """A running `python -m pm_agent_stub serve` (the test kit's): `.url`, `.db`, `.proc.pid`, `.stop()`."""
 
 
-def start_stub(workdir: Path, env: dict[str, str] | None = None, wrap: Sequence[str] = (),
-               timeout: float = 60.0) -> StubProcess:
+def start_stub(
+    workdir: Path, env: dict[str, str] | None = None, wrap: Sequence[str] = (), timeout: float = 60.0
+) -> StubProcess:
     """Start a stub on a fresh board file in `workdir`; return once `/healthz` answers.
 
     `wrap` puts a command in front of the module (e.g. pyinstrument's) for profiling.
     """
     workdir.mkdir(parents=True, exist_ok=True)
-    return start_stub_process(workdir / "board.db", env={"LOG_LEVEL": "info", **(env or {})}, wrap=tuple(wrap),
-                              timeout=timeout)
+    return start_stub_process(
+        workdir / "board.db", env={"LOG_LEVEL": "info", **(env or {})}, wrap=tuple(wrap), timeout=timeout
+    )
 
 
 @dataclass
@@ -256,8 +260,16 @@ class Fleet:
                 p.wait(timeout=10)
 
 
-def start_workers(stub: Stub, n: int, workdir: Path, *, prefix: str = "w", poll_wait: float = 25.0,
-                  env: dict[str, str] | None = None, wrap: Sequence[str] = ()) -> Fleet:
+def start_workers(
+    stub: Stub,
+    n: int,
+    workdir: Path,
+    *,
+    prefix: str = "w",
+    poll_wait: float = 25.0,
+    env: dict[str, str] | None = None,
+    wrap: Sequence[str] = (),
+) -> Fleet:
     """Start `n` step workers against `stub` (they register and long-poll)."""
     logs = workdir / "worker-logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -278,8 +290,13 @@ def start_workers(stub: Stub, n: int, workdir: Path, *, prefix: str = "w", poll_
         )
         log_path = logs / f"{agent_id}.log"
         with log_path.open("ab") as fh:
-            proc = subprocess.Popen([sys.executable, *wrap, str(STEP_WORKER)], stdout=fh, stderr=subprocess.STDOUT,
-                                    env=worker_env, cwd=REPO_ROOT)
+            proc = subprocess.Popen(
+                [sys.executable, *wrap, str(STEP_WORKER)],
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                env=worker_env,
+                cwd=REPO_ROOT,
+            )
         fleet.procs.append(proc)
         fleet.agent_ids.append(agent_id)
         fleet.log_paths.append(log_path)
@@ -320,13 +337,25 @@ def wait_registered(stub: Stub, fleet: Fleet, timeout: float) -> bool:
     ids = list(fleet.agent_ids)
     marks = ",".join("?" * len(ids))
     return wait_for(
-        lambda: (scalar(stub.db, f"SELECT count(*) FROM agents WHERE agent_id IN ({marks})", ids) or 0) >= len(ids),
-        timeout, 0.1)
+        lambda: (
+            (scalar(stub.db, f"SELECT count(*) FROM agents WHERE agent_id IN ({marks})", ids) or 0)
+            >= len(ids)
+        ),
+        timeout,
+        0.1,
+    )
 
 
-def step_tasks(ids: Sequence[str], steps: int = 0, skill: str = "steps", **payload: Any) -> list[dict[str, Any]]:
+def step_tasks(
+    ids: Sequence[str], steps: int = 0, skill: str = "steps", **payload: Any
+) -> list[dict[str, Any]]:
     return [
-        {"id": tid, "name": f"bench {tid}", "required_skills": [skill], "payload": {"steps": steps, **payload}}
+        {
+            "id": tid,
+            "name": f"bench {tid}",
+            "required_skills": [skill],
+            "payload": {"steps": steps, **payload},
+        }
         for tid in ids
     ]
 

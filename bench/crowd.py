@@ -70,10 +70,27 @@ class CrowdProcs:
                 break
             err = (logs / f"crowd-{j}.log").open("wb")
             proc = subprocess.Popen(
-                [sys.executable, "-m", "bench.crowd_agents", "--url", stub.url, "--prefix", f"c{j}-",
-                 "--count", str(n), "--wait", str(wait)],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, env=base_env(), cwd=REPO_ROOT,
-                text=True, bufsize=1)
+                [
+                    sys.executable,
+                    "-m",
+                    "bench.crowd_agents",
+                    "--url",
+                    stub.url,
+                    "--prefix",
+                    f"c{j}-",
+                    "--count",
+                    str(n),
+                    "--wait",
+                    str(wait),
+                ],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=err,
+                env=base_env(),
+                cwd=REPO_ROOT,
+                text=True,
+                bufsize=1,
+            )
             self.procs.append(proc)
             threading.Thread(target=self._read, args=(proc,), daemon=True).start()
 
@@ -130,7 +147,9 @@ def _per_task(before: dict[str, int], after: dict[str, int]) -> dict[str, Any]:
     assigned = d["assigned"] or 0
     return {
         "counters": d,
-        "transactions_per_task": round((d["transactions"] - d["timeouts"]) / assigned, 3) if assigned else None,
+        "transactions_per_task": round((d["transactions"] - d["timeouts"]) / assigned, 3)
+        if assigned
+        else None,
         "all_transactions_per_task": round(d["transactions"] / assigned, 3) if assigned else None,
         "wakeups_per_task": round(d["wakeups"] / assigned, 3) if assigned else None,
     }
@@ -142,7 +161,8 @@ def _double_assignments(db: Path) -> int:
     doubles = 0
     with reader(db) as conn:
         for kind, task_id, agent_id in conn.execute(
-                "SELECT kind, task_id, agent_id FROM events WHERE task_id IS NOT NULL ORDER BY id"):
+            "SELECT kind, task_id, agent_id FROM events WHERE task_id IS NOT NULL ORDER BY id"
+        ):
             if kind == "assigned":
                 doubles += holder.get(task_id) is not None
                 holder[task_id] = agent_id
@@ -153,9 +173,13 @@ def _double_assignments(db: Path) -> int:
 
 def _assigned_at(db: Path, prefix: str) -> dict[str, float]:
     with reader(db) as conn:
-        return {r[0]: r[1] for r in conn.execute(
-            "SELECT task_id, min(at) FROM events WHERE kind = 'assigned' AND task_id LIKE ? GROUP BY task_id",
-            (prefix + "%",))}
+        return {
+            r[0]: r[1]
+            for r in conn.execute(
+                "SELECT task_id, min(at) FROM events WHERE kind = 'assigned' AND task_id LIKE ? GROUP BY task_id",
+                (prefix + "%",),
+            )
+        }
 
 
 def _fd_limits(pid: int) -> dict[str, Any]:
@@ -178,13 +202,19 @@ def _open_fds(pid: int) -> int | None:
         return None
 
 
-def run(workdir: Path, *, agents: int, procs: int, wait: float, idle_window: float, singles: int,
-        burst: int) -> dict[str, Any]:
+def run(
+    workdir: Path, *, agents: int, procs: int, wait: float, idle_window: float, singles: int, burst: int
+) -> dict[str, Any]:
     rng = random.Random(11)
     stub = start_stub(workdir / "crowd")
     crowd: CrowdProcs | None = None
-    out: dict[str, Any] = {"agents": agents, "processes": procs, "wait_seconds": wait, "goals": GOALS,
-                           "fd_limits": _fd_limits(stub.proc.pid)}
+    out: dict[str, Any] = {
+        "agents": agents,
+        "processes": procs,
+        "wait_seconds": wait,
+        "goals": GOALS,
+        "fd_limits": _fd_limits(stub.proc.pid),
+    }
     try:
         t0 = time.monotonic()
         crowd = CrowdProcs(stub, agents, procs, wait, workdir / "crowd" / "logs")
@@ -192,8 +222,10 @@ def run(workdir: Path, *, agents: int, procs: int, wait: float, idle_window: flo
         out["all_waiting"] = ok
         out["start_seconds"] = round(time.monotonic() - t0, 1)
         out["stub_open_fds"] = _open_fds(stub.proc.pid)
-        log(f"crowd: {agents} agents waiting after {out['start_seconds']} s (all: {ok}); "
-            f"stub holds {out['stub_open_fds']} descriptors")
+        log(
+            f"crowd: {agents} agents waiting after {out['start_seconds']} s (all: {ok}); "
+            f"stub holds {out['stub_open_fds']} descriptors"
+        )
 
         # -- idle
         time.sleep(2.0)
@@ -211,9 +243,11 @@ def run(workdir: Path, *, agents: int, procs: int, wait: float, idle_window: flo
             "transactions_per_s": round((after["transactions"] - before["transactions"]) / cpu.wall, 1),
             "timeouts": after["timeouts"] - before["timeouts"],
         }
-        log(f"crowd idle: stub {out['idle']['stub_cpu_pct']} % of a core (goal ≤ {GOALS['idle_cpu_pct']}), "
+        log(
+            f"crowd idle: stub {out['idle']['stub_cpu_pct']} % of a core (goal ≤ {GOALS['idle_cpu_pct']}), "
             f"RSS {out['idle']['stub_rss_mib']} MiB, {out['idle']['transactions_per_s']} transactions/s; "
-            f"load {out['idle']['loadavg_1m']}")
+            f"load {out['idle']['loadavg_1m']}"
+        )
 
         # -- singles
         loader = Loader(stub.db)
@@ -240,9 +274,11 @@ def run(workdir: Path, *, agents: int, procs: int, wait: float, idle_window: flo
             "stub_cpu_pct": round(cpu.percent, 1),
             **_per_task(before, after),
         }
-        log(f"crowd singles: pickup {out['singles']['latency']}; transactions/task "
+        log(
+            f"crowd singles: pickup {out['singles']['latency']}; transactions/task "
             f"{out['singles']['transactions_per_task']} (all {out['singles']['all_transactions_per_task']}), "
-            f"wake-ups/task {out['singles']['wakeups_per_task']}")
+            f"wake-ups/task {out['singles']['wakeups_per_task']}"
+        )
 
         # -- burst
         ids = [f"burst-{i:05d}" for i in range(burst)]
@@ -275,9 +311,11 @@ def run(workdir: Path, *, agents: int, procs: int, wait: float, idle_window: flo
         }
         out["stub_rss_mib_end"] = round(rss_mib(stub.proc.pid), 1)
         out["agent_errors"] = crowd.errors
-        log(f"crowd burst: {burst} tasks all assigned in {out['burst']['all_assigned_s']} s, received in "
+        log(
+            f"crowd burst: {burst} tasks all assigned in {out['burst']['all_assigned_s']} s, received in "
             f"{out['burst']['all_received_s']} s, double assignments {out['burst']['double_assignments']}, "
-            f"pickup {out['burst']['latency']}")
+            f"pickup {out['burst']['latency']}"
+        )
     finally:
         if crowd is not None:
             crowd.stop()

@@ -59,8 +59,9 @@ class Start:
             emit(event="ready", agents=self.total)
 
 
-async def agent(url: str, agent_id: str, skills: list[str], wait: float, *, one_shot: bool, keep: bool,
-                start: Start) -> None:
+async def agent(
+    url: str, agent_id: str, skills: list[str], wait: float, *, one_shot: bool, keep: bool, start: Start
+) -> None:
     import httpx2
     import mcp
     from mcp.client.streamable_http import streamable_http_client
@@ -72,14 +73,21 @@ async def agent(url: str, agent_id: str, skills: list[str], wait: float, *, one_
     async with contextlib.AsyncExitStack() as stack:
         async with start.connecting:
             await stack.enter_async_context(http)
-            client = await stack.enter_async_context(mcp.Client(streamable_http_client(url, http_client=http)))
-            await call_tool(client, "register_agent",
-                            {"agent_id": agent_id, "name": agent_id, "role": "crowd", "skills": skills})
+            client = await stack.enter_async_context(
+                mcp.Client(streamable_http_client(url, http_client=http))
+            )
+            await call_tool(
+                client,
+                "register_agent",
+                {"agent_id": agent_id, "name": agent_id, "role": "crowd", "skills": skills},
+            )
         start.one_registered()
         await start.everyone.wait()
         while True:
             try:
-                answer = await call_tool(client, "request_next_task", {"agent_id": agent_id, "wait_seconds": wait})
+                answer = await call_tool(
+                    client, "request_next_task", {"agent_id": agent_id, "wait_seconds": wait}
+                )
             except Exception as exc:
                 emit(event="error", agent=agent_id, error=f"{type(exc).__name__}: {exc}")
                 await asyncio.sleep(1.0)
@@ -88,9 +96,17 @@ async def agent(url: str, agent_id: str, skills: list[str], wait: float, *, one_
                 task_id = answer["assignment"]["task_id"]
                 emit(event="task", agent=agent_id, task_id=task_id, at=time.time())
                 if not keep:
-                    await call_tool(client, "report_task_progress", {
-                        "agent_id": agent_id, "task_id": task_id, "status": "completed", "progress": 100,
-                        "message": "done"})
+                    await call_tool(
+                        client,
+                        "report_task_progress",
+                        {
+                            "agent_id": agent_id,
+                            "task_id": task_id,
+                            "status": "completed",
+                            "progress": 100,
+                            "message": "done",
+                        },
+                    )
             elif one_shot:
                 emit(event="answer", agent=agent_id, has_task=False, message=answer.get("message", ""))
             if one_shot:
@@ -101,8 +117,17 @@ async def main(ns: argparse.Namespace) -> None:
     skills = [s for s in ns.skills.split(",") if s]
     start = Start(ns.count, ns.together)
     agents = [
-        asyncio.create_task(agent(ns.url, f"{ns.prefix}{i:04d}", skills, ns.wait, one_shot=ns.one_shot,
-                                  keep=ns.keep, start=start))
+        asyncio.create_task(
+            agent(
+                ns.url,
+                f"{ns.prefix}{i:04d}",
+                skills,
+                ns.wait,
+                one_shot=ns.one_shot,
+                keep=ns.keep,
+                start=start,
+            )
+        )
         for i in range(ns.count)
     ]
     stopping = asyncio.Event()
@@ -134,8 +159,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--wait", type=float, default=25.0, help="wait_seconds of each request_next_task")
     p.add_argument("--one-shot", action="store_true", help="ask once, then stop")
     p.add_argument("--keep", action="store_true", help="hold tasks instead of completing them")
-    p.add_argument("--together", action="store_true",
-                   help="first asks all at once after every agent registered (default: each as soon as it is)")
+    p.add_argument(
+        "--together",
+        action="store_true",
+        help="first asks all at once after every agent registered (default: each as soon as it is)",
+    )
     return p.parse_args(argv)
 
 

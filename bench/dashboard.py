@@ -89,18 +89,27 @@ def _snapshot_build_ms(base_url: str) -> float | None:
 
     with urllib.request.urlopen(f"{base_url}/metrics", timeout=30) as resp:
         text = resp.read().decode()
-    values = {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples
-              if s.name.startswith("pm_agent_dashboard_snapshot_seconds")}
+    values = {
+        s.name: s.value
+        for f in text_string_to_metric_families(text)
+        for s in f.samples
+        if s.name.startswith("pm_agent_dashboard_snapshot_seconds")
+    }
     count = values.get("pm_agent_dashboard_snapshot_seconds_count", 0)
     return round(1000 * values["pm_agent_dashboard_snapshot_seconds_sum"] / count, 2) if count else None
 
 
 def _completed_at(db: Path) -> dict[str, float]:
     with reader(db) as conn:
-        return {r["task_id"]: r["at"] for r in conn.execute("SELECT task_id, at FROM events WHERE kind = 'completed'")}
+        return {
+            r["task_id"]: r["at"]
+            for r in conn.execute("SELECT task_id, at FROM events WHERE kind = 'completed'")
+        }
 
 
-def _live(workdir: Path, *, workers: int, tasks: int, steps: int, step_seconds: float, window: float) -> dict[str, Any]:
+def _live(
+    workdir: Path, *, workers: int, tasks: int, steps: int, step_seconds: float, window: float
+) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
     stub = start_stub(workdir / "dash-live")
@@ -112,8 +121,13 @@ def _live(workdir: Path, *, workers: int, tasks: int, steps: int, step_seconds: 
     try:
         loader.load(step_tasks([f"d{i:05d}" for i in range(tasks)], steps=steps, step_seconds=step_seconds))
         registered = wait_registered(stub, fleet, 60 + 2.0 * workers)
-        wait_for(lambda: (scalar(stub.db, "SELECT count(*) FROM tasks WHERE status = 'in_progress'") or 0) >= workers,
-                 60, 0.2)
+        wait_for(
+            lambda: (
+                (scalar(stub.db, "SELECT count(*) FROM tasks WHERE status = 'in_progress'") or 0) >= workers
+            ),
+            60,
+            0.2,
+        )
 
         def measure(name: str, extra: Any = None) -> None:
             done0 = scalar(stub.db, "SELECT count(*) FROM tasks WHERE status = 'done'") or 0
@@ -124,7 +138,9 @@ def _live(workdir: Path, *, workers: int, tasks: int, steps: int, step_seconds: 
                     time.sleep(window)
             cpu[name] = round(meter.percent, 2)
             busy[name] = round(machine.busy_pct, 1)
-            completions[name] = (scalar(stub.db, "SELECT count(*) FROM tasks WHERE status = 'done'") or 0) - done0
+            completions[name] = (
+                scalar(stub.db, "SELECT count(*) FROM tasks WHERE status = 'done'") or 0
+            ) - done0
             log(f"dashboard {name}: stub {cpu[name]} % of a core, {completions[name]} completions")
 
         measure("no_page")
@@ -174,7 +190,11 @@ def _big_board(db: Path, n: int) -> None:
 
     tasks = []
     for i in range(n):
-        t: dict[str, Any] = {"id": f"b{i:06d}", "name": f"big {i}", "required_skills": [f"s{i % 30}", "common"]}
+        t: dict[str, Any] = {
+            "id": f"b{i:06d}",
+            "name": f"big {i}",
+            "required_skills": [f"s{i % 30}", "common"],
+        }
         if i % 3 == 2:
             t["dependencies"] = [f"b{i - 1:06d}"]
         tasks.append(t)
@@ -218,8 +238,15 @@ def _scrape(workdir: Path, *, tasks: int, samples: int) -> dict[str, Any]:
     finally:
         stub.stop()
     log(f"scrape on {tasks} tasks: /metrics p50 {metrics['p50_ms']} ms, board p50 {board['p50_ms']} ms")
-    return {"tasks": tasks, "board_by_status": counts, "board_built_s": round(built, 1),
-            "metrics": metrics, "metrics_bytes": metrics_bytes, "board_snapshot": board, "board_bytes": board_bytes}
+    return {
+        "tasks": tasks,
+        "board_by_status": counts,
+        "board_built_s": round(built, 1),
+        "metrics": metrics,
+        "metrics_bytes": metrics_bytes,
+        "board_snapshot": board,
+        "board_bytes": board_bytes,
+    }
 
 
 def _rows(db: Path, sql: str) -> list[Any]:
@@ -227,13 +254,23 @@ def _rows(db: Path, sql: str) -> list[Any]:
         return conn.execute(sql).fetchall()
 
 
-def run(workdir: Path, *, workers: int, tasks: int, steps: int, step_seconds: float, window: float,
-        scrape_tasks: int, scrape_samples: int) -> dict[str, Any]:
+def run(
+    workdir: Path,
+    *,
+    workers: int,
+    tasks: int,
+    steps: int,
+    step_seconds: float,
+    window: float,
+    scrape_tasks: int,
+    scrape_samples: int,
+) -> dict[str, Any]:
     result: dict[str, Any] = {"scrape": _scrape(workdir, tasks=scrape_tasks, samples=scrape_samples)}
     missing = chromium_missing()
     if missing is not None:
         result["live"] = {"skipped": missing}
     else:
-        result["live"] = _live(workdir, workers=workers, tasks=tasks, steps=steps, step_seconds=step_seconds,
-                               window=window)
+        result["live"] = _live(
+            workdir, workers=workers, tasks=tasks, steps=steps, step_seconds=step_seconds, window=window
+        )
     return result

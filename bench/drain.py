@@ -39,11 +39,17 @@ from bench._harness import (
 def stub_side_counts(db: Path, since_id: int = 0) -> dict[str, Any]:
     """Calls the stub can prove it answered (from its event log and progress log)."""
     with reader(db) as conn:
-        ev = {r["kind"]: r["n"] for r in conn.execute(
-            "SELECT kind, count(*) AS n FROM events WHERE id > ? GROUP BY kind", (since_id,))}
+        ev = {
+            r["kind"]: r["n"]
+            for r in conn.execute(
+                "SELECT kind, count(*) AS n FROM events WHERE id > ? GROUP BY kind", (since_id,)
+            )
+        }
         span = conn.execute(
             "SELECT min(CASE WHEN kind = 'assigned' THEN at END), max(CASE WHEN kind = 'completed' THEN at END) "
-            "FROM events WHERE id > ?", (since_id,)).fetchone()
+            "FROM events WHERE id > ?",
+            (since_id,),
+        ).fetchone()
         reports = conn.execute("SELECT count(*) FROM progress_log").fetchone()[0]
     calls = ev.get("assigned", 0) + ev.get("renewed", 0) + reports
     return {
@@ -57,9 +63,18 @@ def stub_side_counts(db: Path, since_id: int = 0) -> dict[str, Any]:
     }
 
 
-def drain(stub: Stub, n: int, m: int, workdir: Path, *, steps: int = 0, label: str = "",
-          register_timeout: float | None = None, drain_timeout: float | None = None,
-          worker_wrap: tuple[str, ...] = ()) -> dict[str, Any]:
+def drain(
+    stub: Stub,
+    n: int,
+    m: int,
+    workdir: Path,
+    *,
+    steps: int = 0,
+    label: str = "",
+    register_timeout: float | None = None,
+    drain_timeout: float | None = None,
+    worker_wrap: tuple[str, ...] = (),
+) -> dict[str, Any]:
     """Start N workers, load M tasks, wait until all are done (bounded); the figures."""
     fleet = start_workers(stub, n, workdir / f"fleet-{n}{label}", prefix=f"d{n}{label}-", wrap=worker_wrap)
     try:
@@ -71,16 +86,25 @@ def drain(stub: Stub, n: int, m: int, workdir: Path, *, steps: int = 0, label: s
         loader = Loader(stub.db)
         try:
             t_load0 = time.time()
-            with CpuMeter([stub.proc.pid]) as stub_cpu, CpuMeter(fleet.pids) as fleet_cpu, \
-                    StubThreads(stub) as stub_threads, \
-                    MachineMeter([stub.proc.pid, *fleet.pids, os.getpid()]) as machine:
+            with (
+                CpuMeter([stub.proc.pid]) as stub_cpu,
+                CpuMeter(fleet.pids) as fleet_cpu,
+                StubThreads(stub) as stub_threads,
+                MachineMeter([stub.proc.pid, *fleet.pids, os.getpid()]) as machine,
+            ):
                 t_loaded = loader.load(step_tasks(ids, steps=steps), label=f"drain-{n}-{m}")
                 # O(log n) per poll: counting done tasks would scan the status index (50k rows
                 # at the largest size), ten times a second, on the cores being measured.
                 done = wait_for(
-                    lambda: not scalar(stub.db, "SELECT EXISTS (SELECT 1 FROM tasks WHERE status IN "
-                                                "('todo', 'in_progress'))"),
-                    drain_timeout or max(60.0, m / 10.0), 0.1)
+                    lambda: (
+                        not scalar(
+                            stub.db,
+                            "SELECT EXISTS (SELECT 1 FROM tasks WHERE status IN ('todo', 'in_progress'))",
+                        )
+                    ),
+                    drain_timeout or max(60.0, m / 10.0),
+                    0.1,
+                )
                 t_done = time.time()
         finally:
             loader.close()
@@ -95,7 +119,9 @@ def drain(stub: Stub, n: int, m: int, workdir: Path, *, steps: int = 0, label: s
             "completed": finished,
             "all_done": done,
             "load_seconds": round(t_loaded - t_load0, 3),
-            "first_assignment_after_load_ms": round(1000 * ((counts["first_assigned_at"] or t_loaded) - t_loaded), 1),
+            "first_assignment_after_load_ms": round(
+                1000 * ((counts["first_assigned_at"] or t_loaded) - t_loaded), 1
+            ),
             "drain_seconds": round(span, 3),
             "wall_seconds_from_load": round(t_done - t_loaded, 3),
             "tasks_per_s": round(finished / span, 1) if span > 0 else None,
@@ -103,12 +129,16 @@ def drain(stub: Stub, n: int, m: int, workdir: Path, *, steps: int = 0, label: s
             "calls_per_task": round(counts["calls"] / finished, 3) if finished else None,
             "calls_per_s": round(counts["calls"] / span, 1) if span > 0 else None,
             "stub_cpu_pct": round(stub_cpu.percent, 1),
-            "stub_cpu_ms_per_call": round(1000 * stub_cpu.cpu / counts["calls"], 3) if counts["calls"] else None,
+            "stub_cpu_ms_per_call": round(1000 * stub_cpu.cpu / counts["calls"], 3)
+            if counts["calls"]
+            else None,
             # The stub's CPU per call by thread: the event loop (HTTP, MCP, the tool layer) and
             # the board thread (the SQLite transaction, its rules and answer models).
             "stub_thread_ms_per_call": stub_threads.ms_per(counts["calls"]),
             "workers_cpu_pct": round(fleet_cpu.percent, 1),
-            "workers_cpu_ms_per_call": round(1000 * fleet_cpu.cpu / counts["calls"], 3) if counts["calls"] else None,
+            "workers_cpu_ms_per_call": round(1000 * fleet_cpu.cpu / counts["calls"], 3)
+            if counts["calls"]
+            else None,
             "worker_rss_mib_mean": round(sum(worker_rss) / len(worker_rss), 1) if worker_rss else None,
             "workers_rss_mib_total": round(sum(worker_rss), 1),
             "stub_rss_mib": round(rss_mib(stub.proc.pid), 1),
@@ -116,9 +146,11 @@ def drain(stub: Stub, n: int, m: int, workdir: Path, *, steps: int = 0, label: s
         }
     finally:
         fleet.stop()
-    log(f"drain N={n} M={m}: {result['tasks_per_s']} tasks/s, {result['calls_per_s']} calls/s "
+    log(
+        f"drain N={n} M={m}: {result['tasks_per_s']} tasks/s, {result['calls_per_s']} calls/s "
         f"({result['calls_per_task']} calls/task), stub {result['stub_cpu_pct']}%, workers "
-        f"{result['workers_cpu_pct']}%; other processes on the machine {result['others_cpu_pct']}%")
+        f"{result['workers_cpu_pct']}%; other processes on the machine {result['others_cpu_pct']}%"
+    )
     return result
 
 
@@ -138,7 +170,9 @@ def run(workdir: Path, sweep: list[int], m: int, floor_seconds: float) -> dict[s
                 # the gap to the floor into the stub's tool work and the worker package's cost.
                 loader = Loader(stub.db)
                 try:
-                    loader.load(step_tasks([f"raw{i:06d}" for i in range(int(max(m, 700 * floor_seconds)))]), "raw")
+                    loader.load(
+                        step_tasks([f"raw{i:06d}" for i in range(int(max(m, 700 * floor_seconds)))]), "raw"
+                    )
                 finally:
                     loader.close()
                 raw = pool.measure(floor.CYCLE, floor_seconds)
@@ -156,7 +190,9 @@ def run(workdir: Path, sweep: list[int], m: int, floor_seconds: float) -> dict[s
         row["raw_sdk_stub_cpu_ms_per_call"] = raw["stub_cpu_ms_per_call"]
         row["raw_sdk_client_cpu_ms_per_call"] = raw["client_cpu_ms_per_call"]
         row["efficiency"] = (
-            round(row["calls_per_s"] / fl["calls_per_s"], 3) if row["calls_per_s"] and fl["calls_per_s"] else None
+            round(row["calls_per_s"] / fl["calls_per_s"], 3)
+            if row["calls_per_s"] and fl["calls_per_s"]
+            else None
         )
         # CPU per call is steadier than calls/s on a shared machine: the floor's stub + client
         # CPU per ping against the drain's stub + worker CPU per call.
@@ -164,9 +200,13 @@ def run(workdir: Path, sweep: list[int], m: int, floor_seconds: float) -> dict[s
         dr_cpu = (row["stub_cpu_ms_per_call"] or 0.0) + (row["workers_cpu_ms_per_call"] or 0.0)
         row["cpu_efficiency"] = round(fl_cpu / dr_cpu, 3) if fl_cpu and dr_cpu else None
         row["raw_sdk_efficiency"] = (
-            round(raw["calls_per_s"] / fl["calls_per_s"], 3) if raw["calls_per_s"] and fl["calls_per_s"] else None
+            round(raw["calls_per_s"] / fl["calls_per_s"], 3)
+            if raw["calls_per_s"] and fl["calls_per_s"]
+            else None
         )
-        log(f"drain N={n}: efficiency {row['efficiency']} (floor {fl['calls_per_s']} calls/s; same calls on the "
-            f"bare SDK client: {raw['calls_per_s']} calls/s = {row['raw_sdk_efficiency']})")
+        log(
+            f"drain N={n}: efficiency {row['efficiency']} (floor {fl['calls_per_s']} calls/s; same calls on the "
+            f"bare SDK client: {raw['calls_per_s']} calls/s = {row['raw_sdk_efficiency']})"
+        )
         rows.append(row)
     return {"tasks": m, "sweep": rows, "goal_efficiency": 0.8}

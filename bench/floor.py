@@ -30,7 +30,9 @@ from bench._harness import REPO_ROOT, CpuMeter, MachineMeter, Stub, base_env, lo
 CYCLE = "cycle"  # pseudo-tool: request_next_task + report_task_progress(completed), as a worker does
 
 
-async def _phase(conn: Any, agent: str, tool: str, args: dict[str, Any], go: Path, duration: float) -> dict[str, Any]:
+async def _phase(
+    conn: Any, agent: str, tool: str, args: dict[str, Any], go: Path, duration: float
+) -> dict[str, Any]:
     print("armed", flush=True)
     while not go.exists():  # noqa: ASYNC110, ASYNC240 - another process creates it; a stat takes µs
         await asyncio.sleep(0.002)
@@ -49,15 +51,28 @@ async def _phase(conn: Any, agent: str, tool: str, args: dict[str, Any], go: Pat
             if assignment is None:
                 continue
             t0 = time.monotonic()
-            await conn.call("report_task_progress", {"agent_id": agent, "task_id": assignment["task_id"],
-                                                     "status": "completed", "progress": 100, "message": "done"},
-                            30.0)
+            await conn.call(
+                "report_task_progress",
+                {
+                    "agent_id": agent,
+                    "task_id": assignment["task_id"],
+                    "status": "completed",
+                    "progress": 100,
+                    "message": "done",
+                },
+                30.0,
+            )
             latencies.append(time.monotonic() - t0)
             continue
         await conn.call(tool, args, 30.0)
         latencies.append(time.monotonic() - t0)
-    return {"calls": len(latencies), "elapsed": time.monotonic() - start, "latency": summary_ms(latencies),
-            "cpu_s": time.process_time() - cpu0, "pid": os.getpid()}
+    return {
+        "calls": len(latencies),
+        "elapsed": time.monotonic() - start,
+        "latency": summary_ms(latencies),
+        "cpu_s": time.process_time() - cpu0,
+        "pid": os.getpid(),
+    }
 
 
 async def _child(url: str) -> None:
@@ -68,8 +83,9 @@ async def _child(url: str) -> None:
     await conn.open()
     agent = f"raw-{os.getpid()}"
     try:
-        await conn.call("register_agent", {"agent_id": agent, "name": "raw", "role": "steps", "skills": ["steps"]},
-                        30.0)
+        await conn.call(
+            "register_agent", {"agent_id": agent, "name": "raw", "role": "steps", "skills": ["steps"]}, 30.0
+        )
         await conn.call("ping", {}, 30.0)  # warm: the first request pays the connection set-up
         print("ready", flush=True)
         while True:
@@ -77,7 +93,9 @@ async def _child(url: str) -> None:
             if not line or line.strip() == "quit":
                 return
             cmd = json.loads(line)
-            out = await _phase(conn, agent, cmd["tool"], cmd.get("args", {}), Path(cmd["go"]), cmd["duration"])
+            out = await _phase(
+                conn, agent, cmd["tool"], cmd.get("args", {}), Path(cmd["go"]), cmd["duration"]
+            )
             print(json.dumps(out), flush=True)
     finally:
         await conn.close()
@@ -92,9 +110,16 @@ class ClientPool:
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
         self.procs = [
-            subprocess.Popen([sys.executable, "-m", "bench.floor", "--child", "--url", stub.url],
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                             env=base_env(), cwd=REPO_ROOT, text=True, bufsize=1)
+            subprocess.Popen(
+                [sys.executable, "-m", "bench.floor", "--child", "--url", stub.url],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                env=base_env(),
+                cwd=REPO_ROOT,
+                text=True,
+                bufsize=1,
+            )
             for _ in range(k)
         ]
         self.ready = self._expect("ready", 60 + 3.0 * k)
@@ -120,12 +145,16 @@ class ClientPool:
         live = [p for p in self.procs if p.poll() is None]
         for p in live:
             assert p.stdin is not None
-            p.stdin.write(json.dumps({"tool": tool, "args": args or {}, "go": str(go), "duration": duration}) + "\n")
+            p.stdin.write(
+                json.dumps({"tool": tool, "args": args or {}, "go": str(go), "duration": duration}) + "\n"
+            )
             p.stdin.flush()
         self._expect("armed", 30 + self.k)
         outs: list[dict[str, Any]] = []
-        with CpuMeter([self.stub.proc.pid]) as stub_cpu, \
-                MachineMeter([self.stub.proc.pid, os.getpid(), *(p.pid for p in live)]) as machine:
+        with (
+            CpuMeter([self.stub.proc.pid]) as stub_cpu,
+            MachineMeter([self.stub.proc.pid, os.getpid(), *(p.pid for p in live)]) as machine,
+        ):
             go.touch()
             deadline = time.monotonic() + duration + 60
             for p in live:
@@ -151,12 +180,16 @@ class ClientPool:
             "latency_p50_ms_median_client": p50s[len(p50s) // 2] if p50s else None,
             "stub_cpu_pct": round(stub_cpu.percent, 1),
             "stub_cpu_ms_per_call": round(1000 * stub_cpu.cpu / calls, 3) if calls else None,
-            "client_cpu_ms_per_call": round(1000 * sum(o["cpu_s"] for o in outs) / calls, 3) if calls else None,
+            "client_cpu_ms_per_call": round(1000 * sum(o["cpu_s"] for o in outs) / calls, 3)
+            if calls
+            else None,
             "others_cpu_pct": round(machine.others_pct, 1),
         }
-        log(f"{tool} K={self.k}: {result['calls_per_s']} calls/s, stub {result['stub_cpu_pct']}% of a core, "
+        log(
+            f"{tool} K={self.k}: {result['calls_per_s']} calls/s, stub {result['stub_cpu_pct']}% of a core, "
             f"{result['stub_cpu_ms_per_call']} ms stub CPU/call, {result['client_cpu_ms_per_call']} ms client CPU/call; "
-            f"others {result['others_cpu_pct']}%")
+            f"others {result['others_cpu_pct']}%"
+        )
         return result
 
     def close(self) -> None:
@@ -180,8 +213,9 @@ class ClientPool:
         self.close()
 
 
-def measure(stub: Stub, k: int, duration: float, workdir: Path, tool: str = "ping",
-            args: dict[str, Any] | None = None) -> dict[str, Any]:
+def measure(
+    stub: Stub, k: int, duration: float, workdir: Path, tool: str = "ping", args: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """One phase on a fresh pool of K clients."""
     with ClientPool(stub, k, workdir) as pool:
         return pool.measure(tool, duration, args)

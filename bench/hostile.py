@@ -40,22 +40,39 @@ def rss_mib(pid: int) -> float:
     return 0.0
 
 
-def run_worker(module: str, ws: Path, tasks: list[dict[str, Any]], *, limit: float = 120.0,
-               env: dict[str, str] | None = None, max_tasks: int = 1) -> dict[str, Any]:
+def run_worker(
+    module: str,
+    ws: Path,
+    tasks: list[dict[str, Any]],
+    *,
+    limit: float = 120.0,
+    env: dict[str, str] | None = None,
+    max_tasks: int = 1,
+) -> dict[str, Any]:
     """Run `python -m module` over `tasks` until it exits (MAX_TASKS) or `limit` seconds pass."""
     tmp = ws.parent
     stub = start_stub(tmp / f"board-{uuid.uuid4().hex[:6]}.db")
     try:
         load_tasks(stub.db, *tasks)
         full = {k: v for k, v in os.environ.items() if not k.startswith(("PM_", "AGENT_", "LOG_", "DOCS_"))}
-        full.update({"PM_AGENT_URL": stub.url, "WORKSPACE": str(ws), "AGENT_ID": f"bench-{module}",
-                     "POLL_WAIT_SECONDS": "1", "LOG_FORMAT": "json", "HEALTH_DIR": str(tmp / "health"),
-                     "MAX_TASKS": str(max_tasks), **(env or {})})
+        full.update(
+            {
+                "PM_AGENT_URL": stub.url,
+                "WORKSPACE": str(ws),
+                "AGENT_ID": f"bench-{module}",
+                "POLL_WAIT_SECONDS": "1",
+                "LOG_FORMAT": "json",
+                "HEALTH_DIR": str(tmp / "health"),
+                "MAX_TASKS": str(max_tasks),
+                **(env or {}),
+            }
+        )
         log = tmp / f"{module}-{uuid.uuid4().hex[:6]}.log"
         started = time.monotonic()
         with log.open("wb") as out:
-            proc = subprocess.Popen([sys.executable, "-m", module], env=full, stdout=out, stderr=subprocess.STDOUT,
-                                    cwd=ROOT)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", module], env=full, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT
+            )
         peak = 0.0
         while proc.poll() is None and time.monotonic() - started < limit:
             peak = max(peak, rss_mib(proc.pid))
@@ -69,35 +86,73 @@ def run_worker(module: str, ws: Path, tasks: list[dict[str, Any]], *, limit: flo
         try:
             status = dict(conn.execute("SELECT task_id, status FROM tasks").fetchall())
             blockers = [r[0] for r in conn.execute("SELECT description FROM blockers ORDER BY blocker_id")]
-            artifacts = [json.loads(r[0]) if r[0] else None
-                         for r in conn.execute("SELECT data FROM artifacts ORDER BY artifact_id")]
-            assigned = conn.execute("SELECT count(*) FROM events WHERE kind IN ('assigned', 'renewed')").fetchone()[0]
+            artifacts = [
+                json.loads(r[0]) if r[0] else None
+                for r in conn.execute("SELECT data FROM artifacts ORDER BY artifact_id")
+            ]
+            assigned = conn.execute(
+                "SELECT count(*) FROM events WHERE kind IN ('assigned', 'renewed')"
+            ).fetchone()[0]
             progress = [r[0] for r in conn.execute("SELECT message FROM progress_log ORDER BY id")]
             first = conn.execute("SELECT min(at) FROM events WHERE kind = 'assigned'").fetchone()[0]
-            last = conn.execute("SELECT max(at) FROM events WHERE kind IN ('completed', 'blocked')").fetchone()[0]
+            last = conn.execute(
+                "SELECT max(at) FROM events WHERE kind IN ('completed', 'blocked')"
+            ).fetchone()[0]
         finally:
             conn.close()
         text = log.read_text(errors="replace")
         task_seconds = round(last - first, 2) if first is not None and last is not None else None
-        return {"ended": ended, "seconds": round(seconds, 1), "task_seconds": task_seconds,
-                "peak_rss_mib": round(peak, 1), "status": status,
-                "blockers": blockers, "artifacts": artifacts, "handed_out": assigned, "progress": progress,
-                "refused_reports": text.count("refused the task's outcome")}
+        return {
+            "ended": ended,
+            "seconds": round(seconds, 1),
+            "task_seconds": task_seconds,
+            "peak_rss_mib": round(peak, 1),
+            "status": status,
+            "blockers": blockers,
+            "artifacts": artifacts,
+            "handed_out": assigned,
+            "progress": progress,
+            "refused_reports": text.count("refused the task's outcome"),
+        }
     finally:
         stub.stop()
 
 
 def show(case: str, result: dict[str, Any], **extra: Any) -> None:
-    keep = {k: result[k] for k in ("ended", "seconds", "task_seconds", "peak_rss_mib", "status", "handed_out",
-                                   "refused_reports")}
+    keep = {
+        k: result[k]
+        for k in (
+            "ended",
+            "seconds",
+            "task_seconds",
+            "peak_rss_mib",
+            "status",
+            "handed_out",
+            "refused_reports",
+        )
+    }
     blocker = result["blockers"][-1] if result["blockers"] else None
-    print(json.dumps({"case": case, **keep, "blocker": blocker and blocker[:300],
-                      "blocker_chars": blocker and len(blocker), **extra}), flush=True)
+    print(
+        json.dumps(
+            {
+                "case": case,
+                **keep,
+                "blocker": blocker and blocker[:300],
+                "blocker_chars": blocker and len(blocker),
+                **extra,
+            }
+        ),
+        flush=True,
+    )
 
 
 def docs_task(path: str) -> dict[str, Any]:
-    return {"id": "t", "name": "docs", "required_skills": ["documentation"],
-            "payload": {"path": path, "output": "site/"}}
+    return {
+        "id": "t",
+        "name": "docs",
+        "required_skills": ["documentation"],
+        "payload": {"path": path, "output": "site/"},
+    }
 
 
 def case_leak(tmp: Path) -> None:
@@ -135,8 +190,10 @@ def case_gil(tmp: Path) -> None:
     from documentation_worker.parsing import ParserProcess
     from documentation_worker.sources import Source
 
-    source = "".join(f"def f{i}(a, b=1, *c, d: int = 2, **e) -> int:\n    '''doc {i}'''\n    return a + b\n"
-                     for i in range(60_000)).encode()
+    source = "".join(
+        f"def f{i}(a, b=1, *c, d: int = 2, **e) -> int:\n    '''doc {i}'''\n    return a + b\n"
+        for i in range(60_000)
+    ).encode()
 
     async def longest_pause(work: Any) -> float:
         worst, last, done = 0.0, time.monotonic(), asyncio.Event()
@@ -165,15 +222,29 @@ def case_gil(tmp: Path) -> None:
 
     thread = asyncio.run(longest_pause(in_thread))
     child = asyncio.run(longest_pause(in_child))
-    print(json.dumps({"case": "gil", "module_mb": round(len(source) / 1e6, 1),
-                      "longest_event_loop_pause_s": {"ast.parse in a thread": round(thread, 2),
-                                                     "parser child": round(child, 2)}}), flush=True)
+    print(
+        json.dumps(
+            {
+                "case": "gil",
+                "module_mb": round(len(source) / 1e6, 1),
+                "longest_event_loop_pause_s": {
+                    "ast.parse in a thread": round(thread, 2),
+                    "parser child": round(child, 2),
+                },
+            }
+        ),
+        flush=True,
+    )
 
 
 def case_longline(tmp: Path) -> None:
     (tmp / "ws").mkdir()
-    task = {"id": "t", "name": "long line", "required_skills": ["testing"],
-            "payload": {"command": "python -c \"print('E'*20000); raise SystemExit(1)\""}}
+    task = {
+        "id": "t",
+        "name": "long line",
+        "required_skills": ["testing"],
+        "payload": {"command": "python -c \"print('E'*20000); raise SystemExit(1)\""},
+    }
     show("longline", run_worker("testing_worker", tmp / "ws", [task], limit=20, max_tasks=0))
 
 
@@ -181,27 +252,50 @@ def case_many(tmp: Path) -> None:
     (tmp / "ws" / "many").mkdir(parents=True)
     (tmp / "ws" / "many" / "test_many.py").write_text(
         "import pytest\n\n\n@pytest.mark.parametrize('case', [f'case-{i:05d}-' + 'x' * 40 for i in range(6000)])\n"
-        "def test_fails(case):\n    assert case == 'expected'\n")
-    task = {"id": "t", "name": "6000 failing", "required_skills": ["testing"],
-            "payload": {"path": "many", "command": "python -m pytest -q --tb=line -p no:cacheprovider",
-                        "env": {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}}}
+        "def test_fails(case):\n    assert case == 'expected'\n"
+    )
+    task = {
+        "id": "t",
+        "name": "6000 failing",
+        "required_skills": ["testing"],
+        "payload": {
+            "path": "many",
+            "command": "python -m pytest -q --tb=line -p no:cacheprovider",
+            "env": {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"},
+        },
+    }
     result = run_worker("testing_worker", tmp / "ws", [task], limit=300)
     data = result["artifacts"][0] if result["artifacts"] else None
     size = len(json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()) if data else None
-    show("many", result, artifact_bytes=size, failed=data and data.get("failed"),
-         ids_listed=data and len(data.get("failing", [])), ids_not_listed=data and data.get("failing_not_listed"))
+    show(
+        "many",
+        result,
+        artifact_bytes=size,
+        failed=data and data.get("failed"),
+        ids_listed=data and len(data.get("failing", [])),
+        ids_not_listed=data and data.get("failing_not_listed"),
+    )
 
 
 def case_setsid(tmp: Path) -> None:
     (tmp / "ws" / "escape").mkdir(parents=True)
-    code = ("import subprocess; p = subprocess.Popen(['setsid', 'sleep', '300']); "
-            "open('grandchild.pid', 'w').write(str(p.pid))")
-    task = {"id": "t", "name": "escape", "required_skills": ["testing"],
-            "payload": {"path": "escape", "command": f'python -c "{code}"'}}
+    code = (
+        "import subprocess; p = subprocess.Popen(['setsid', 'sleep', '300']); "
+        "open('grandchild.pid', 'w').write(str(p.pid))"
+    )
+    task = {
+        "id": "t",
+        "name": "escape",
+        "required_skills": ["testing"],
+        "payload": {"path": "escape", "command": f'python -c "{code}"'},
+    }
     result = run_worker("testing_worker", tmp / "ws", [task])
     pid = int((tmp / "ws" / "escape" / "grandchild.pid").read_text())
     time.sleep(1.0)
-    alive = Path(f"/proc/{pid}").exists() and Path(f"/proc/{pid}/stat").read_text().split()[2] not in ("Z", "X")
+    alive = Path(f"/proc/{pid}").exists() and Path(f"/proc/{pid}/stat").read_text().split()[2] not in (
+        "Z",
+        "X",
+    )
     if alive:
         os.kill(pid, signal.SIGKILL)
     show("setsid", result, grandchild_alive_after_task=alive)
@@ -217,7 +311,12 @@ def case_tag(tmp: Path) -> None:
     before = client.images.get(foreign).id
     (tmp / "ws" / "img").mkdir(parents=True)
     (tmp / "ws" / "img" / "Dockerfile").write_text("ARG PYTHON_IMAGE\nFROM ${PYTHON_IMAGE}\nRUN echo built\n")
-    task = {"id": "t", "name": "tag", "required_skills": ["docker"], "payload": {"context": "img", "tag": foreign}}
+    task = {
+        "id": "t",
+        "name": "tag",
+        "required_skills": ["docker"],
+        "payload": {"context": "img", "tag": foreign},
+    }
     try:
         result = run_worker("devops_worker", tmp / "ws", [task], env={"PYTHON_IMAGE": base})
         show("tag", result, tag_moved=client.images.get(foreign).id != before)
@@ -226,8 +325,16 @@ def case_tag(tmp: Path) -> None:
         client.close()
 
 
-CASES = {"leak": case_leak, "loop": case_loop, "big": case_big, "gil": case_gil, "longline": case_longline,
-         "many": case_many, "setsid": case_setsid, "tag": case_tag}
+CASES = {
+    "leak": case_leak,
+    "loop": case_loop,
+    "big": case_big,
+    "gil": case_gil,
+    "longline": case_longline,
+    "many": case_many,
+    "setsid": case_setsid,
+    "tag": case_tag,
+}
 
 
 def main(argv: list[str]) -> None:

@@ -43,7 +43,9 @@ async def _child(url: str, prefix: str, clients: int, duration: float, wait: flo
 
     async def one(i: int) -> None:
         agent_id = f"{prefix}{i:03d}"
-        settings = worker_settings(url, agent_id=agent_id, poll_wait_seconds=wait, reconnect_give_up_seconds=30)
+        settings = worker_settings(
+            url, agent_id=agent_id, poll_wait_seconds=wait, reconnect_give_up_seconds=30
+        )
         async with PMClient(settings, Identity(agent_id, "idle client", "idle", ("idle",))) as pm:
             await pm.register()
             while time.monotonic() < end:
@@ -59,11 +61,30 @@ def _light(workdir: Path, clients: int, procs: int, window: float, wait: float) 
         per = -(-clients // procs)
         startup = 60.0 + clients
         for j in range(procs):
-            children.append(subprocess.Popen(
-                [sys.executable, "-m", "bench.idle", "--child", "--url", stub.url, "--prefix", f"i{j}-",
-                 "--clients", str(min(per, clients - j * per)), "--duration", str(startup + window + 5),
-                 "--wait", str(wait)],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=base_env(), cwd=REPO_ROOT))
+            children.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "bench.idle",
+                        "--child",
+                        "--url",
+                        stub.url,
+                        "--prefix",
+                        f"i{j}-",
+                        "--clients",
+                        str(min(per, clients - j * per)),
+                        "--duration",
+                        str(startup + window + 5),
+                        "--wait",
+                        str(wait),
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    env=base_env(),
+                    cwd=REPO_ROOT,
+                )
+            )
         ok = wait_for(lambda: (scalar(stub.db, "SELECT count(*) FROM agents") or 0) >= clients, startup, 0.2)
         time.sleep(2.0)
         with CpuMeter([stub.proc.pid]) as cpu, CpuMeter([c.pid for c in children]) as ccpu:
@@ -82,7 +103,9 @@ def _light(workdir: Path, clients: int, procs: int, window: float, wait: float) 
         for c in children:
             stop_process(c, 5)
         stub.stop()
-    log(f"idle {clients} light clients: stub {result['stub_cpu_pct']}% of a core, {result['stub_rss_mib']} MiB")
+    log(
+        f"idle {clients} light clients: stub {result['stub_cpu_pct']}% of a core, {result['stub_rss_mib']} MiB"
+    )
     return result
 
 
@@ -109,12 +132,16 @@ def _workers(workdir: Path, n: int, window: float) -> dict[str, Any]:
     finally:
         fleet.stop()
         stub.stop()
-    log(f"idle {n} workers: stub {result['stub_cpu_pct']}%, worker {result['worker_rss_mib']} MiB "
-        f"{result['worker_cpu_pct']}%")
+    log(
+        f"idle {n} workers: stub {result['stub_cpu_pct']}%, worker {result['worker_rss_mib']} MiB "
+        f"{result['worker_cpu_pct']}%"
+    )
     return result
 
 
-def run(workdir: Path, *, clients: int, procs: int, workers: int, window: float, wait: float = 25.0) -> dict[str, Any]:
+def run(
+    workdir: Path, *, clients: int, procs: int, workers: int, window: float, wait: float = 25.0
+) -> dict[str, Any]:
     return {
         "goal_stub_cpu_pct": 5.0,
         "light_clients": _light(workdir, clients, procs, window, wait),

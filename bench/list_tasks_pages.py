@@ -24,8 +24,20 @@ from pm_protocol.limits import MAX_PAGE_LIMIT
 def main(n: int) -> None:
     board = Board(connect(Path(tempfile.mkdtemp(prefix="pm-pages-")) / "board.db"))
     priorities = ("low", "medium", "high", "urgent")
-    spec = check_project({"tasks": [{"id": f"t{i:06d}", "name": "T", "required_skills": ["testing"],
-                                     "priority": priorities[i % 4]} for i in range(n)]}, "bench")
+    spec = check_project(
+        {
+            "tasks": [
+                {
+                    "id": f"t{i:06d}",
+                    "name": "T",
+                    "required_skills": ["testing"],
+                    "priority": priorities[i % 4],
+                }
+                for i in range(n)
+            ]
+        },
+        "bench",
+    )
     started = time.perf_counter()
     board.load_project(spec, "bench")
     print(f"load {n:,} tasks: {time.perf_counter() - started:.1f} s")
@@ -41,8 +53,10 @@ def main(n: int) -> None:
         worst = max(worst, last)
         pages += 1
     total = time.perf_counter() - started
-    print(f"all {pages} pages: {total:.1f} s; {1000 * total / pages:.1f} ms per page on average, "
-          f"worst {1000 * worst:.1f} ms, last {1000 * last:.1f} ms")
+    print(
+        f"all {pages} pages: {total:.1f} s; {1000 * total / pages:.1f} ms per page on average, "
+        f"worst {1000 * worst:.1f} ms, last {1000 * last:.1f} ms"
+    )
 
 
 if __name__ == "__main__":

@@ -36,8 +36,9 @@ def _write_project(path: Path, n: int) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
-async def _caller(url: str, tool: str, args: dict[str, Any], stop: threading.Event,
-                  out: list[tuple[float, float]]) -> None:
+async def _caller(
+    url: str, tool: str, args: dict[str, Any], stop: threading.Event, out: list[tuple[float, float]]
+) -> None:
     import mcp
 
     from pm_agent_stub.testing import call_tool
@@ -51,16 +52,20 @@ async def _caller(url: str, tool: str, args: dict[str, Any], stop: threading.Eve
             await asyncio.sleep(0.01)
 
 
-async def _callers(url: str, stop: threading.Event, pings: list[tuple[float, float]],
-                   beats: list[tuple[float, float]]) -> None:
+async def _callers(
+    url: str, stop: threading.Event, pings: list[tuple[float, float]], beats: list[tuple[float, float]]
+) -> None:
     import mcp
 
     from pm_agent_stub.testing import call_tool
 
     async with mcp.Client(url) as client:
-        await call_tool(client, "register_agent", {"agent_id": "beater", "name": "b", "role": "r", "skills": [SKILL]})
-    await asyncio.gather(_caller(url, "ping", {}, stop, pings),
-                         _caller(url, "heartbeat", {"agent_id": "beater"}, stop, beats))
+        await call_tool(
+            client, "register_agent", {"agent_id": "beater", "name": "b", "role": "r", "skills": [SKILL]}
+        )
+    await asyncio.gather(
+        _caller(url, "ping", {}, stop, pings), _caller(url, "heartbeat", {"agent_id": "beater"}, stop, beats)
+    )
 
 
 def run(workdir: Path, sizes: list[int]) -> dict[str, Any]:
@@ -74,7 +79,9 @@ def run(workdir: Path, sizes: list[int]) -> dict[str, Any]:
         stop = threading.Event()
         pings: list[tuple[float, float]] = []
         beats: list[tuple[float, float]] = []
-        callers = threading.Thread(target=asyncio.run, args=(_callers(stub.url, stop, pings, beats),), daemon=True)
+        callers = threading.Thread(
+            target=asyncio.run, args=(_callers(stub.url, stop, pings, beats),), daemon=True
+        )
         try:
             callers.start()
             deadline = time.monotonic() + 60
@@ -82,8 +89,14 @@ def run(workdir: Path, sizes: list[int]) -> dict[str, Any]:
                 time.sleep(0.05)
             load0 = loadavg()
             t0 = time.monotonic()
-            cli = subprocess.run([sys.executable, "-m", "pm_agent_stub", "load", str(project), "--db", str(stub.db)],
-                                 capture_output=True, text=True, env=base_env(), timeout=1800, check=False)
+            cli = subprocess.run(
+                [sys.executable, "-m", "pm_agent_stub", "load", str(project), "--db", str(stub.db)],
+                capture_output=True,
+                text=True,
+                env=base_env(),
+                timeout=1800,
+                check=False,
+            )
             t1 = time.monotonic()
             time.sleep(0.5)
         finally:
@@ -101,7 +114,9 @@ def run(workdir: Path, sizes: list[int]) -> dict[str, Any]:
             "heartbeat": summary_ms(during_b),
             "cli_stderr_tail": cli.stderr.strip().splitlines()[-1:] if cli.stderr else [],
         }
-        log(f"lockwait {n} tasks: CLI {row['cli_seconds']} s; ping p50/max {row['ping']['p50_ms']}/"
-            f"{row['ping']['max_ms']} ms, heartbeat p50/max {row['heartbeat']['p50_ms']}/{row['heartbeat']['max_ms']} ms")
+        log(
+            f"lockwait {n} tasks: CLI {row['cli_seconds']} s; ping p50/max {row['ping']['p50_ms']}/"
+            f"{row['ping']['max_ms']} ms, heartbeat p50/max {row['heartbeat']['p50_ms']}/{row['heartbeat']['max_ms']} ms"
+        )
         rows.append(row)
     return {"rows": rows}

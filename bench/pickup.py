@@ -50,7 +50,9 @@ SKILL = "pickup"
 def _client(stub: Stub, agent_id: str, skills: tuple[str, ...] = (SKILL,)) -> Any:
     from pm_worker.client import Identity, PMClient
 
-    settings = worker_settings(stub.url, agent_id=agent_id, poll_wait_seconds=25, reconnect_give_up_seconds=30)
+    settings = worker_settings(
+        stub.url, agent_id=agent_id, poll_wait_seconds=25, reconnect_give_up_seconds=30
+    )
     return PMClient(settings, Identity(agent_id=agent_id, name="pickup probe", role="probe", skills=skills))
 
 
@@ -72,7 +74,9 @@ async def _probe(stub: Stub, samples: int, via: str, rng: random.Random) -> list
                     for _ in ids:
                         offer = await setter.request_next_task(0)
                         assert offer.assignment is not None
-                        await setter.report_blocker(offer.assignment.task_id, "parked for the benchmark", "low")
+                        await setter.report_blocker(
+                            offer.assignment.task_id, "parked for the benchmark", "low"
+                        )
                         blocked.append(offer.assignment.task_id)
             resolver = _client(stub, "resolver") if via == "tool" else None
             if resolver is not None:
@@ -134,8 +138,13 @@ def _workers(stub: Stub, workdir: Path, n_workers: int, samples: int, rng: rando
             for i in range(samples):
                 tid = f"w-{i:05d}"
                 inserted[tid] = loader.load(step_tasks([tid]), label="pickup-workers")
-                wait_for(lambda tid=tid: scalar(stub.db, "SELECT status FROM tasks WHERE task_id = ?", (tid,))
-                         == "done", 10.0, 0.005)
+                wait_for(
+                    lambda tid=tid: (
+                        scalar(stub.db, "SELECT status FROM tasks WHERE task_id = ?", (tid,)) == "done"
+                    ),
+                    10.0,
+                    0.005,
+                )
                 time.sleep(rng.uniform(0.05, 0.15))
         finally:
             loader.close()
@@ -143,12 +152,20 @@ def _workers(stub: Stub, workdir: Path, n_workers: int, samples: int, rng: rando
     finally:
         fleet.stop()
     received = _received_times(fleet.log_paths)
-    assigned = {r[0]: r[1] for r in _rows(stub.db, "SELECT task_id, min(at) FROM events WHERE kind = 'assigned' "
-                                                   "GROUP BY task_id")}
+    assigned = {
+        r[0]: r[1]
+        for r in _rows(
+            stub.db, "SELECT task_id, min(at) FROM events WHERE kind = 'assigned' GROUP BY task_id"
+        )
+    }
     lat = [received[t] - t0 for t, t0 in inserted.items() if t in received]
     to_stub = [assigned[t] - t0 for t, t0 in inserted.items() if t in assigned]
-    return {"workers": n_workers, "latency": summary_ms(lat), "insert_to_stub_assignment": summary_ms(to_stub),
-            "samples_s": lat}
+    return {
+        "workers": n_workers,
+        "latency": summary_ms(lat),
+        "insert_to_stub_assignment": summary_ms(to_stub),
+        "samples_s": lat,
+    }
 
 
 def _rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
@@ -194,8 +211,15 @@ async def _sleep_poll(stub: Stub, samples: int, interval: float, rng: random.Ran
     return latencies
 
 
-def run(workdir: Path, *, samples: int, worker_samples: int, n_workers: int, sleep_samples: int,
-        sleep_interval: float) -> dict[str, Any]:
+def run(
+    workdir: Path,
+    *,
+    samples: int,
+    worker_samples: int,
+    n_workers: int,
+    sleep_samples: int,
+    sleep_interval: float,
+) -> dict[str, Any]:
     rng = random.Random(7)
     out: dict[str, Any] = {"goal_p99_ms": 25.0}
     for via in ("load", "tool"):
@@ -223,8 +247,10 @@ def run(workdir: Path, *, samples: int, worker_samples: int, n_workers: int, sle
     out["sleep_poll"] = {
         "interval_s": sleep_interval,
         "latency": measured,
-        "scaled_to_30s": {k: (round(v * scale, 1) if k.endswith("_ms") and v is not None else v)
-                          for k, v in measured.items()},
+        "scaled_to_30s": {
+            k: (round(v * scale, 1) if k.endswith("_ms") and v is not None else v)
+            for k, v in measured.items()
+        },
         "analytic_30s": {"p50_ms": 15000.0, "p99_ms": 29700.0, "max_ms": 30000.0, "mean_ms": 15000.0},
         "samples_s": lat,
     }

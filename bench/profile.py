@@ -69,8 +69,9 @@ def _package(path: str) -> str:
     return "other (stdlib / builtins)"
 
 
-def summarise(session_path: Path, top: int = 25,
-              serving: tuple[str, str] = ("run", "uvicorn/main.py")) -> dict[str, Any]:
+def summarise(
+    session_path: Path, top: int = 25, serving: tuple[str, str] = ("run", "uvicorn/main.py")
+) -> dict[str, Any]:
     from pyinstrument.session import Session
 
     session = Session.load(str(session_path))
@@ -90,7 +91,9 @@ def summarise(session_path: Path, top: int = 25,
         name = frame.function or "?"
         path = frame.file_path or ""
         if own > 0:
-            if name in IDLE_FUNCTIONS and (path in ("", "<built-in>") or "selectors" in path or "asyncio" in path):
+            if name in IDLE_FUNCTIONS and (
+                path in ("", "<built-in>") or "selectors" in path or "asyncio" in path
+            ):
                 idle += own
             elif name == "run" and path.endswith("asyncio/runners.py"):
                 # uvloop waits inside its C loop: the wait shows as the runner's own time.
@@ -126,8 +129,11 @@ def summarise(session_path: Path, top: int = 25,
             for k, v in sorted(by_pkg.items(), key=lambda kv: kv[1], reverse=True)
         ],
         "top_self": [
-            {"function": f"{name} ({short(path)}:{line})", "seconds": round(t, 3),
-             "share_of_busy": round(t / busy, 3) if busy else None}
+            {
+                "function": f"{name} ({short(path)}:{line})",
+                "seconds": round(t, 3),
+                "share_of_busy": round(t / busy, 3) if busy else None,
+            }
             for (name, path, line), t in entries
         ],
     }
@@ -169,16 +175,24 @@ def run(workdir: Path, n: int, m: int, results_dir: Path) -> dict[str, Any]:
         return {"skipped": f"no pyinstrument session (stub exit {code})", "drain": row}
     summary = summarise(session_path)
     _tree(session_path, results_dir / "profile_tree.txt")
-    log(f"profile: busy {summary['busy_seconds']} s of {summary['sampled_seconds']} s; top package "
-        f"{summary['by_package'][0] if summary['by_package'] else None}")
+    log(
+        f"profile: busy {summary['busy_seconds']} s of {summary['sampled_seconds']} s; top package "
+        f"{summary['by_package'][0] if summary['by_package'] else None}"
+    )
     out: dict[str, Any] = {"workers": n, "tasks": m, "drain": row, **summary}
 
     # The other end of each call: one worker (pm_worker + the SDK client) under the profiler.
     wsession = wd / "worker.pyisession"
     stub = start_stub(wd / "worker-side")
     try:
-        wrow = drain.drain(stub, 1, max(10, m // 3), wd / "worker-side", label="w",
-                           worker_wrap=("-m", "pyinstrument", "-i", "0.001", "-r", "pyisession", "-o", str(wsession)))
+        wrow = drain.drain(
+            stub,
+            1,
+            max(10, m // 3),
+            wd / "worker-side",
+            label="w",
+            worker_wrap=("-m", "pyinstrument", "-i", "0.001", "-r", "pyisession", "-o", str(wsession)),
+        )
     finally:
         stub.stop()
     if wsession.exists():
@@ -194,7 +208,8 @@ def _tree(session_path: Path, target: Path) -> None:
         from pyinstrument.session import Session
 
         text = ConsoleRenderer(unicode=True, color=False, show_all=False, short_mode=True).render(
-            Session.load(str(session_path)))
+            Session.load(str(session_path))
+        )
         target.write_text(text)
     except Exception as exc:  # the tree is a convenience; the summary is the result
         print(f"profile tree not rendered: {exc}", file=sys.stderr)

@@ -27,20 +27,32 @@ from bench._harness import (
 
 def _assignments(db: Path, task_id: str) -> list[tuple[str, float]]:
     with reader(db) as conn:
-        return [(r["agent_id"], r["at"]) for r in conn.execute(
-            "SELECT agent_id, at FROM events WHERE kind = 'assigned' AND task_id = ? ORDER BY id", (task_id,))]
+        return [
+            (r["agent_id"], r["at"])
+            for r in conn.execute(
+                "SELECT agent_id, at FROM events WHERE kind = 'assigned' AND task_id = ? ORDER BY id",
+                (task_id,),
+            )
+        ]
 
 
 def _event_at(db: Path, kind: str, task_id: str) -> float | None:
     with reader(db) as conn:
-        row = conn.execute("SELECT min(at) FROM events WHERE kind = ? AND task_id = ?", (kind, task_id)).fetchone()
+        row = conn.execute(
+            "SELECT min(at) FROM events WHERE kind = ? AND task_id = ?", (kind, task_id)
+        ).fetchone()
         return None if row is None or row[0] is None else float(row[0])
 
 
 def trial(workdir: Path, lease: float, i: int) -> dict[str, Any]:
     stub = start_stub(workdir / f"recovery-{i}", env={"PM_LEASE_SECONDS": str(lease)})
-    fleet = start_workers(stub, 2, workdir / f"recovery-{i}", prefix=f"r{i}-",
-                          env={"HEARTBEAT_SECONDS": str(max(0.2, lease / 5))})
+    fleet = start_workers(
+        stub,
+        2,
+        workdir / f"recovery-{i}",
+        prefix=f"r{i}-",
+        env={"HEARTBEAT_SECONDS": str(max(0.2, lease / 5))},
+    )
     try:
         wait_registered(stub, fleet, 60)
         time.sleep(0.5)

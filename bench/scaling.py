@@ -22,7 +22,16 @@ from typing import Any
 from bench import drain
 from bench._harness import Loader, log, start_stub, step_tasks
 
-BIG_TABLES = ("tasks", "events", "progress_log", "task_skills", "task_deps", "agents", "artifacts", "blockers")
+BIG_TABLES = (
+    "tasks",
+    "events",
+    "progress_log",
+    "task_skills",
+    "task_deps",
+    "agents",
+    "artifacts",
+    "blockers",
+)
 
 
 def _board(db: Path) -> Any:
@@ -67,8 +76,16 @@ def query_plans(db: Path) -> list[dict[str, Any]]:
     step("register_agent", board.register_agent, "plan-agent", "plans", "steps", ["steps"])
     offer = step("request_next_task", board.request_next_task, "plan-agent")
     tid = offer.assignment.task_id
-    step("report_task_progress", board.report_task_progress, "plan-agent", tid, "in_progress", 50, "half",
-         {"next_step": 1})
+    step(
+        "report_task_progress",
+        board.report_task_progress,
+        "plan-agent",
+        tid,
+        "in_progress",
+        50,
+        "half",
+        {"next_step": 1},
+    )
     step("heartbeat", board.heartbeat, "plan-agent")
     step("report_task_progress", board.report_task_progress, "plan-agent", tid, "completed", 100, "done")
     step("next_lease_expiry", board.next_lease_expiry)
@@ -85,8 +102,15 @@ def query_plans(db: Path) -> list[dict[str, Any]]:
             m = re.match(r"SCAN (\w+)", line)
             if m and m.group(1) in BIG_TABLES and m.group(1) != "agents":
                 scans.append(line)
-        out.append({"call": call, "hot_path": call in HOT, "sql": shape if len(shape) < 400 else shape[:400] + "…",
-                    "plan": plan, "full_scan": scans})
+        out.append(
+            {
+                "call": call,
+                "hot_path": call in HOT,
+                "sql": shape if len(shape) < 400 else shape[:400] + "…",
+                "plan": plan,
+                "full_scan": scans,
+            }
+        )
     board.conn.close()
     for suffix in ("", "-wal", "-shm"):
         Path(str(work) + suffix).unlink(missing_ok=True)
@@ -140,13 +164,19 @@ def run(workdir: Path, sizes: list[int], n: int, cycles: int = 300) -> dict[str,
         finally:
             stub.stop()
         row["board_cost"] = cost
-        row["ms_per_task"] = round(1000 * row["drain_seconds"] / row["completed"], 3) if row["completed"] else None
+        row["ms_per_task"] = (
+            round(1000 * row["drain_seconds"] / row["completed"], 3) if row["completed"] else None
+        )
         rows.append(row)
-        log(f"scaling M={m}: {row['drain_seconds']} s, {row['ms_per_task']} ms/task, board "
-            f"{cost['assign_us_median']}+{cost['complete_us_median']} µs/cycle")
+        log(
+            f"scaling M={m}: {row['drain_seconds']} s, {row['ms_per_task']} ms/task, board "
+            f"{cost['assign_us_median']}+{cost['complete_us_median']} µs/cycle"
+        )
     base = rows[0]["ms_per_task"] if rows and rows[0]["ms_per_task"] else None
     for row in rows:
-        row["per_task_vs_smallest"] = round(row["ms_per_task"] / base, 3) if base and row["ms_per_task"] else None
+        row["per_task_vs_smallest"] = (
+            round(row["ms_per_task"] / base, 3) if base and row["ms_per_task"] else None
+        )
     return {
         "workers": n,
         "rows": rows,

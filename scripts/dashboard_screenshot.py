@@ -42,9 +42,12 @@ def main() -> int:
         return 2
     work = Path(tempfile.mkdtemp(prefix="dashboard-shot-"))
     workspace = work / "workspace"
-    shutil.copytree(ROOT / "examples", workspace, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
-    stub = start_stub(work / "board.db", project=workspace / "demo-project" / "project.yaml",
-                      env={"PM_LEASE_SECONDS": "30"})
+    shutil.copytree(
+        ROOT / "examples", workspace, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache")
+    )
+    stub = start_stub(
+        work / "board.db", project=workspace / "demo-project" / "project.yaml", env={"PM_LEASE_SECONDS": "30"}
+    )
     workers: list[WorkerProcess] = []
     try:
         with sync_playwright() as pw:
@@ -57,12 +60,17 @@ def main() -> int:
                 env["PYTHON_IMAGE"] = os.environ["PYTHON_IMAGE"]
 
             def start(role: str) -> None:
-                workers.append(start_worker(["-m", WORKERS[role]], work / f"{role}.log", cwd=work,
-                                            AGENT_ID=f"{role}-demo", **env))
+                workers.append(
+                    start_worker(
+                        ["-m", WORKERS[role]], work / f"{role}.log", cwd=work, AGENT_ID=f"{role}-demo", **env
+                    )
+                )
 
             def counts() -> dict[str, int]:
-                return {c: int(page.inner_text(f'[data-column="{c}"] .count') or 0)
-                        for c in ("in_progress", "blocked", "todo", "done")}
+                return {
+                    c: int(page.inner_text(f'[data-column="{c}"] .count') or 0)
+                    for c in ("in_progress", "blocked", "todo", "done")
+                }
 
             start("documentation")
             start("testing")
@@ -73,8 +81,12 @@ def main() -> int:
                     break
                 page.wait_for_timeout(200)
             start("devops")  # builds the image, then runs the smoke deploy: caught while that runs
-            reported = "article.card.in_progress .progress:not([aria-valuenow='0'])"  # its first progress report
-            while time.monotonic() < deadline and not (counts()["done"] >= 8 and page.locator(reported).count()):
+            reported = (
+                "article.card.in_progress .progress:not([aria-valuenow='0'])"  # its first progress report
+            )
+            while time.monotonic() < deadline and not (
+                counts()["done"] >= 8 and page.locator(reported).count()
+            ):
                 page.wait_for_timeout(25)
             ns.out.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(ns.out), full_page=True)

@@ -21,7 +21,9 @@ from pathlib import Path
 
 ENV_FILE = Path(__file__).resolve().parent.parent / ".env"
 KEYS = ("PROJECT_DIR", "PROJECT_NAME", "PM_UID", "PM_GID")
-MARK = "# your project (scripts/fleet_env.py, `make up PROJECT_DIR=...`): mounted at /workspace/<PROJECT_NAME>"
+MARK = (
+    "# your project (scripts/fleet_env.py, `make up PROJECT_DIR=...`): mounted at /workspace/<PROJECT_NAME>"
+)
 SERVICE_UID = 10001
 
 
@@ -30,8 +32,12 @@ def project_settings(given: str) -> dict[str, str]:
     folder = Path(given).expanduser().resolve()
     if not folder.is_dir():
         raise SystemExit(f"PROJECT_DIR={given}: no such folder (give your project's folder, e.g. ~/src/app)")
-    for bad, why in ((":", "Compose separates a mount's parts with ':'"), ("'", "it cannot be quoted in .env"),
-                     ("\n", "it is not one line"), ("$", "Compose would read it as a variable")):
+    for bad, why in (
+        (":", "Compose separates a mount's parts with ':'"),
+        ("'", "it cannot be quoted in .env"),
+        ("\n", "it is not one line"),
+        ("$", "Compose would read it as a variable"),
+    ):
         if bad in str(folder):
             raise SystemExit(f"PROJECT_DIR={folder}: contains {bad!r}, which {why}; move or link the project")
     if folder == folder.parent:
@@ -39,15 +45,17 @@ def project_settings(given: str) -> dict[str, str]:
     st = folder.stat()
     uid, gid = st.st_uid, st.st_gid
     if uid == 0:
-        print(f"fleet_env: {folder} is owned by root; the workers keep uid {SERVICE_UID} and need write access "
-              f"to it (sudo chown -R $(id -u):$(id -g) {folder} gives it to you, then make up again)",
-              file=sys.stderr)
+        print(
+            f"fleet_env: {folder} is owned by root; the workers keep uid {SERVICE_UID} and need write access "
+            f"to it (sudo chown -R $(id -u):$(id -g) {folder} gives it to you, then make up again)",
+            file=sys.stderr,
+        )
         uid = gid = SERVICE_UID
     return {"PROJECT_DIR": str(folder), "PROJECT_NAME": folder.name, "PM_UID": str(uid), "PM_GID": str(gid)}
 
 
 def quoted(value: str) -> str:
-    return f"'{value}'" if any(c in value for c in " #\"\t") else value
+    return f"'{value}'" if any(c in value for c in ' #"\t') else value
 
 
 def rewrite(lines: list[str], settings: dict[str, str]) -> list[str]:
@@ -74,12 +82,16 @@ def main(argv: list[str]) -> int:
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, ENV_FILE)
     if settings:
-        print(f"fleet_env: {settings['PROJECT_DIR']} -> /workspace/{settings['PROJECT_NAME']} in the workers, "
-              f"which run as uid {settings['PM_UID']} (kept in {ENV_FILE.name}; `make forget-project` drops it)",
-              file=sys.stderr)
+        print(
+            f"fleet_env: {settings['PROJECT_DIR']} -> /workspace/{settings['PROJECT_NAME']} in the workers, "
+            f"which run as uid {settings['PM_UID']} (kept in {ENV_FILE.name}; `make forget-project` drops it)",
+            file=sys.stderr,
+        )
     else:
-        print(f"fleet_env: no project in {ENV_FILE.name} any more; the next `make up` runs without one",
-              file=sys.stderr)
+        print(
+            f"fleet_env: no project in {ENV_FILE.name} any more; the next `make up` runs without one",
+            file=sys.stderr,
+        )
     return 0
 
 

@@ -73,7 +73,9 @@ TASK=...`, `make add-task ...` work on it; --until-settled ends it like the demo
         help="the stub's port (with --project-dir: PM_AGENT_PORT or 8000, where the CLI looks; "
         "the demo: a free port)",
     )
-    p.add_argument("--until-settled", action="store_true", help="with --project-dir: end once the board settles")
+    p.add_argument(
+        "--until-settled", action="store_true", help="with --project-dir: end once the board settles"
+    )
     p.add_argument("--fresh", action="store_true", help="with --project-dir: start with an empty board")
     p.add_argument(
         "--timeout",
@@ -83,10 +85,15 @@ TASK=...`, `make add-task ...` work on it; --until-settled ends it like the demo
     )
     ns = p.parse_args(argv)
     if ns.project_dir is None:
-        for flag, given in (("--project-file", ns.project_file), ("--fresh", ns.fresh),
-                            ("--until-settled", ns.until_settled)):
+        for flag, given in (
+            ("--project-file", ns.project_file),
+            ("--fresh", ns.fresh),
+            ("--until-settled", ns.until_settled),
+        ):
             if given:
-                p.error(f"{flag} only applies with --project-dir (the demo always starts fresh and ends settled)")
+                p.error(
+                    f"{flag} only applies with --project-dir (the demo always starts fresh and ends settled)"
+                )
     return ns
 
 
@@ -96,10 +103,20 @@ def plan(ns: argparse.Namespace) -> Plan:
         if run_dir.exists():
             shutil.rmtree(run_dir)
         workspace = run_dir / "workspace"
-        shutil.copytree(ROOT / "examples", workspace, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
+        shutil.copytree(
+            ROOT / "examples", workspace, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache")
+        )
         port = ns.port or int(os.environ.get("DEMO_PORT") or free_port())
-        return Plan(workspace, run_dir, workspace / "demo-project" / "project.yaml", port, True, ns.timeout,
-                    "the demo project", workspace)
+        return Plan(
+            workspace,
+            run_dir,
+            workspace / "demo-project" / "project.yaml",
+            port,
+            True,
+            ns.timeout,
+            "the demo project",
+            workspace,
+        )
     project = ns.project_dir.expanduser().resolve()
     if not project.is_dir():
         raise SystemExit(f"demo: --project-dir {ns.project_dir}: no such folder")
@@ -117,7 +134,9 @@ def plan(ns: argparse.Namespace) -> Plan:
     elif (project / DEFAULT_PROJECT_FILE).is_file():
         project_file = project / DEFAULT_PROJECT_FILE
     port = ns.port or int(os.environ.get("PM_AGENT_PORT") or 8000)
-    return Plan(project.parent, run_dir, project_file, port, ns.until_settled, ns.timeout, str(project), project)
+    return Plan(
+        project.parent, run_dir, project_file, port, ns.until_settled, ns.timeout, str(project), project
+    )
 
 
 def free_port() -> int:
@@ -135,9 +154,13 @@ def port_is_free(port: int) -> bool:
     return True
 
 
-def spawn(args: list[str], env: dict[str, str], cwd: Path, *, own_session: bool = False) -> subprocess.Popen[bytes]:
+def spawn(
+    args: list[str], env: dict[str, str], cwd: Path, *, own_session: bool = False
+) -> subprocess.Popen[bytes]:
     """A child process; `own_session` keeps the terminal's Ctrl-C from it (we stop it ourselves, last)."""
-    return subprocess.Popen([sys.executable, *args], cwd=cwd, env={**os.environ, **env}, start_new_session=own_session)
+    return subprocess.Popen(
+        [sys.executable, *args], cwd=cwd, env={**os.environ, **env}, start_new_session=own_session
+    )
 
 
 async def wait_healthy(board: RemoteBoard, stub: subprocess.Popen[bytes], timeout: float = 30) -> None:
@@ -162,9 +185,12 @@ async def report_new_blockers(board: RemoteBoard, blocked: list[str], seen: set[
             if b.resolved or (task_id, b.blocker_id) in seen:
                 continue
             seen.add((task_id, b.blocker_id))
-            print(f"\nblocked: {task_id} ({b.severity})\n  {b.description.strip()[:600]}\n"
-                  f"  suggestion: {b.resolution_suggestion}\n"
-                  f"  then: make rerun TASK={task_id}   (details: make show TASK={task_id})", file=sys.stderr)
+            print(
+                f"\nblocked: {task_id} ({b.severity})\n  {b.description.strip()[:600]}\n"
+                f"  suggestion: {b.resolution_suggestion}\n"
+                f"  then: make rerun TASK={task_id}   (details: make show TASK={task_id})",
+                file=sys.stderr,
+            )
 
 
 async def watch(board: RemoteBoard, procs: list[subprocess.Popen[bytes]], p: Plan) -> bool:
@@ -175,13 +201,17 @@ async def watch(board: RemoteBoard, procs: list[subprocess.Popen[bytes]], p: Pla
     while True:
         report = await collect(board, None)
         status, tasks = report.project_status, report.tasks
-        line = (f"board: {status.done}/{status.total_tasks} done, {status.in_progress} in progress, "
-                f"{status.todo} to do, {status.blocked} blocked ({status.completion_percentage}%)")
+        line = (
+            f"board: {status.done}/{status.total_tasks} done, {status.in_progress} in progress, "
+            f"{status.todo} to do, {status.blocked} blocked ({status.completion_percentage}%)"
+        )
         if line != last:
             print(f"\n== {line}\n", file=sys.stderr, flush=True)
             last = line
         await report_new_blockers(board, [t.task_id for t in tasks if t.status == "blocked"], seen)
-        settled = status.in_progress == 0 and all(t.pending_dependencies > 0 for t in tasks if t.status == "todo")
+        settled = status.in_progress == 0 and all(
+            t.pending_dependencies > 0 for t in tasks if t.status == "todo"
+        )
         if p.until_settled and settled:
             if status.todo:
                 print(f"demo: {status.todo} task(s) wait on blocked dependencies", file=sys.stderr)
@@ -219,8 +249,13 @@ def local_base_image() -> str | None:
     if shutil.which("docker") is None:
         return None
     try:
-        listing = subprocess.run(["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}", "python"],
-                                 capture_output=True, text=True, timeout=10, check=False)
+        listing = subprocess.run(
+            ["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}", "python"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     slim = sorted(line for line in listing.stdout.split() if line.endswith("-slim"))
@@ -235,22 +270,40 @@ async def load(board: RemoteBoard, project_file: Path) -> None:
         print(f"warning: task '{w.task_id}': {w.warning}", file=sys.stderr)
 
 
-async def run_fleet(p: Plan, stub: subprocess.Popen[bytes], common: dict[str, str],
-                    workers: list[subprocess.Popen[bytes]]) -> bool:
+async def run_fleet(
+    p: Plan, stub: subprocess.Popen[bytes], common: dict[str, str], workers: list[subprocess.Popen[bytes]]
+) -> bool:
     """Load the project, start the workers (appended to `workers`), watch the board."""
     board = RemoteBoard(f"http://127.0.0.1:{p.port}/mcp", None)
     try:
         await wait_healthy(board, stub)
-        print(f"demo: stub up at {board.url}, dashboard at http://127.0.0.1:{p.port}/ "
-              f"(board {p.run_dir / 'pm_agent.db'}), workspace {p.workspace}", file=sys.stderr)
+        print(
+            f"demo: stub up at {board.url}, dashboard at http://127.0.0.1:{p.port}/ "
+            f"(board {p.run_dir / 'pm_agent.db'}), workspace {p.workspace}",
+            file=sys.stderr,
+        )
         if p.project_file is not None:
             await load(board, p.project_file)
         for role, module in WORKERS.items():
-            workers.append(spawn(["-m", module], {**common, "PM_AGENT_URL": board.url, "WORKSPACE": str(p.workspace),
-                                                  "AGENT_ID": f"{role}-local", "SHUTDOWN_GRACE_SECONDS": "5"}, p.run_dir))
+            workers.append(
+                spawn(
+                    ["-m", module],
+                    {
+                        **common,
+                        "PM_AGENT_URL": board.url,
+                        "WORKSPACE": str(p.workspace),
+                        "AGENT_ID": f"{role}-local",
+                        "SHUTDOWN_GRACE_SECONDS": "5",
+                    },
+                    p.run_dir,
+                )
+            )
         if not p.until_settled:
-            print(f"demo: serving {p.label} until Ctrl-C; in another terminal: make status, make show TASK=..., "
-                  "make rerun TASK=...", file=sys.stderr)
+            print(
+                f"demo: serving {p.label} until Ctrl-C; in another terminal: make status, make show TASK=..., "
+                "make rerun TASK=...",
+                file=sys.stderr,
+            )
         started = time.monotonic()
         finished = await watch(board, [stub, *workers], p)
         if p.until_settled:
@@ -266,13 +319,19 @@ async def run_fleet(p: Plan, stub: subprocess.Popen[bytes], common: dict[str, st
 def main(argv: list[str] | None = None) -> int:
     p = plan(parse_args(argv))
     if not port_is_free(p.port):
-        raise SystemExit(f"demo: port {p.port} is taken (a Compose fleet? `make down`), or pick another: --port N "
-                         "(and PM_AGENT_URL=http://127.0.0.1:N/mcp for the CLI)")
+        raise SystemExit(
+            f"demo: port {p.port} is taken (a Compose fleet? `make down`), or pick another: --port N "
+            "(and PM_AGENT_URL=http://127.0.0.1:N/mcp for the CLI)"
+        )
     db = p.run_dir / "pm_agent.db"
     common = {"LOG_FORMAT": os.environ.get("LOG_FORMAT", "console"), "PYTHONUNBUFFERED": "1"}
     # The stub outlives the workers' Ctrl-C: they release their tasks and deregister with it.
-    stub = spawn(["-m", "pm_agent_stub", "serve", "--port", str(p.port), "--db", str(db)],
-                 {**common, "PM_LEASE_SECONDS": os.environ.get("PM_LEASE_SECONDS", "30")}, p.run_dir, own_session=True)
+    stub = spawn(
+        ["-m", "pm_agent_stub", "serve", "--port", str(p.port), "--db", str(db)],
+        {**common, "PM_LEASE_SECONDS": os.environ.get("PM_LEASE_SECONDS", "30")},
+        p.run_dir,
+        own_session=True,
+    )
     base_image = local_base_image()
     if base_image:
         common["PYTHON_IMAGE"] = base_image
@@ -292,8 +351,11 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         stop_all(workers)
         stop_all([stub])
-    subprocess.run([sys.executable, "-m", "pm_agent_stub", "status", "--db", str(db)], check=False,
-                   env={**os.environ, "COLUMNS": os.environ.get("COLUMNS", "120")})
+    subprocess.run(
+        [sys.executable, "-m", "pm_agent_stub", "status", "--db", str(db)],
+        check=False,
+        env={**os.environ, "COLUMNS": os.environ.get("COLUMNS", "120")},
+    )
     print(f"demo: generated files are in {p.outputs}", file=sys.stderr)
     return 0 if finished else 1
 

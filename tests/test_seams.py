@@ -14,13 +14,23 @@ import pytest
 
 from tests.helpers import REPO_ROOT
 
-OURS = ("pm_protocol", "pm_worker", "pm_agent_stub", "documentation_worker", "testing_worker", "devops_worker",
-        "llm_worker")
+OURS = (
+    "pm_protocol",
+    "pm_worker",
+    "pm_agent_stub",
+    "documentation_worker",
+    "testing_worker",
+    "devops_worker",
+    "llm_worker",
+)
 PACKAGES = {
     "pm_protocol": REPO_ROOT / "protocol/src/pm_protocol",
     "pm_worker": REPO_ROOT / "shared/src/pm_worker",
     "pm_agent_stub": REPO_ROOT / "pm_agent_stub/src/pm_agent_stub",
-    **{f"{w}_worker": REPO_ROOT / f"workers/{w}/src/{w}_worker" for w in ("documentation", "testing", "devops", "llm")},
+    **{
+        f"{w}_worker": REPO_ROOT / f"workers/{w}/src/{w}_worker"
+        for w in ("documentation", "testing", "devops", "llm")
+    },
 }
 MAY_IMPORT = {
     "pm_protocol": set(),

@@ -20,8 +20,9 @@ class CommandWorker(Worker):
 
     async def execute(self, task: Assignment, ctx: TaskContext) -> str:
         argv = [str(a) for a in task.payload["argv"]]  # type: ignore[union-attr]
-        proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE,
-                                                    stderr=asyncio.subprocess.STDOUT, cwd=ctx.workspace)
+        proc = await asyncio.create_subprocess_exec(
+            *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=ctx.workspace
+        )
         out, _ = await proc.communicate()
         raise TaskBlocked(f"exit {proc.returncode}; output:\n{out.decode(errors='replace')}")
 

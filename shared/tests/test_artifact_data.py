@@ -36,13 +36,15 @@ class RelayWorker(Worker):
         for artifact in found:
             if await ctx.artifact_data(artifact) != expected_data(int(artifact.description.split("/")[1])):
                 wrong.append(artifact.description)
-        return json.dumps({
-            "in_assignment": len(task.dependency_artifacts),
-            "more": task.dependency_artifacts_next is not None,
-            "found": [a.description for a in found],
-            "not_inline": sum(not a.data_included for a in found),
-            "wrong": wrong,
-        })
+        return json.dumps(
+            {
+                "in_assignment": len(task.dependency_artifacts),
+                "more": task.dependency_artifacts_next is not None,
+                "found": [a.description for a in found],
+                "not_inline": sum(not a.data_included for a in found),
+                "wrong": wrong,
+            }
+        )
 
 
 async def test_every_dependency_artifact_and_all_its_data_reach_the_worker(pm_stub: StubKit) -> None:

@@ -20,9 +20,11 @@ from fakes import Recorder
 
 @pytest.mark.parametrize(
     ("content", "says"),
-    [([TextContent(type="text", text="<html>502 Bad Gateway</html>")], "not JSON"),
-     ([TextContent(type="text", text="[1, 2]")], "not an object"),
-     ([], "no text content")],
+    [
+        ([TextContent(type="text", text="<html>502 Bad Gateway</html>")], "not JSON"),
+        ([TextContent(type="text", text="[1, 2]")], "not an object"),
+        ([], "no text content"),
+    ],
 )
 def test_a_malformed_reply_is_a_transport_error_not_a_forged_answer(content: list[Any], says: str) -> None:
     with pytest.raises(TransportError, match=says):
@@ -30,7 +32,9 @@ def test_a_malformed_reply_is_a_transport_error_not_a_forged_answer(content: lis
 
 
 def test_the_structured_answer_is_the_reply() -> None:
-    result = CallToolResult(content=[TextContent(type="text", text="{}")], structured_content={"success": True})
+    result = CallToolResult(
+        content=[TextContent(type="text", text="{}")], structured_content={"success": True}
+    )
     assert parse_result("ping", result) == {"success": True}
 
 
@@ -79,8 +83,16 @@ class UpstreamOnlyDialect(StubDialect):
             self.holding = offer.assignment.task_id
         return offer
 
-    async def report_progress(self, send: Send, agent_id: str, task_id: str, progress: float, message: str,
-                              status: str, checkpoint: Any) -> ProgressAck:
+    async def report_progress(
+        self,
+        send: Send,
+        agent_id: str,
+        task_id: str,
+        progress: float,
+        message: str,
+        status: str,
+        checkpoint: Any,
+    ) -> ProgressAck:
         ack = await super().report_progress(send, agent_id, task_id, progress, message, status, checkpoint)
         if status != "in_progress":
             self.holding = None
@@ -91,10 +103,14 @@ class UpstreamOnlyDialect(StubDialect):
 
     async def release_task(self, send: Send, agent_id: str, task_id: str, reason: str) -> MessageResult:
         self.holding = None
-        return MessageResult(success=True, message="this server has no release_task; its own timeout frees the task")
+        return MessageResult(
+            success=True, message="this server has no release_task; its own timeout frees the task"
+        )
 
     async def deregister(self, send: Send, agent_id: str) -> MessageResult:
-        return MessageResult(success=True, message="this server has no deregister; it shows us offline after its timeout")
+        return MessageResult(
+            success=True, message="this server has no deregister; it shows us offline after its timeout"
+        )
 
 
 class QuickWorker(Worker):
@@ -119,8 +135,9 @@ async def test_a_second_dialect_plugs_in_behind_the_same_client(tmp_path: Path) 
         return PMClient(worker.settings, worker.identity, dialect=dialect, connect=recorder.connection)
 
     worker.make_client = make_client  # type: ignore[method-assign]
-    run = await kit.run(worker, tasks=[{"id": f"t{i}", "name": "quick", "required_skills": ["quick"]}
-                                       for i in range(3)])
+    run = await kit.run(
+        worker, tasks=[{"id": f"t{i}", "name": "quick", "required_skills": ["quick"]} for i in range(3)]
+    )
     assert all(run.status(f"t{i}") == "done" for i in range(3))
     assert recorder is not None
     used = set(recorder.tool_names())

@@ -22,9 +22,15 @@ from fakes import Recorder
 
 
 def make_settings(tmp_path: Path, **kw: Any) -> WorkerSettings:
-    base: dict[str, Any] = {"agent_id": "w-1", "workspace": tmp_path / "ws", "health_dir": tmp_path / "health",
-                            "poll_wait_seconds": 0.05, "heartbeat_seconds": 0.05, "shutdown_grace_seconds": 0.3,
-                            "reconnect_give_up_seconds": 5}
+    base: dict[str, Any] = {
+        "agent_id": "w-1",
+        "workspace": tmp_path / "ws",
+        "health_dir": tmp_path / "health",
+        "poll_wait_seconds": 0.05,
+        "heartbeat_seconds": 0.05,
+        "shutdown_grace_seconds": 0.3,
+        "reconnect_give_up_seconds": 5,
+    }
     base.update(kw)
     return WorkerSettings(**base)
 
@@ -44,8 +50,14 @@ class ScriptedWorker(Worker):
     name = "Scripted"
     skills = ("scripted",)
 
-    def __init__(self, settings: WorkerSettings, stub: RunningStub, behaviour: str = "ok",
-                 work_seconds: float = 0.0, recorder: Recorder | None = None) -> None:
+    def __init__(
+        self,
+        settings: WorkerSettings,
+        stub: RunningStub,
+        behaviour: str = "ok",
+        work_seconds: float = 0.0,
+        recorder: Recorder | None = None,
+    ) -> None:
         super().__init__(settings)
         self.recorder = recorder or Recorder(stub.connect)
         self.connect = self.recorder.connection
@@ -55,7 +67,9 @@ class ScriptedWorker(Worker):
         self.started = asyncio.Event()
 
     def make_client(self) -> PMClient:
-        return PMClient(self.settings, self.identity, connect=self.connect, retry_overrides={"wait": wait_none()})
+        return PMClient(
+            self.settings, self.identity, connect=self.connect, retry_overrides={"wait": wait_none()}
+        )
 
     async def execute(self, task: Assignment, ctx: TaskContext) -> str:
         self.seen_checkpoints.append(task.checkpoint)
@@ -71,14 +85,17 @@ class ScriptedWorker(Worker):
         return f"did {task.task_id}"
 
 
-async def wait_for(stub: RunningStub, predicate: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
+async def wait_for(
+    stub: RunningStub, predicate: Callable[[], Awaitable[bool]], timeout: float = 10.0
+) -> None:
     async with asyncio.timeout(timeout):
         while not await predicate():
             await stub.changed(within=0.02)
 
 
-async def run_until(worker: Worker, stub: RunningStub, predicate: Callable[[], Awaitable[bool]],
-                    timeout: float = 10.0) -> int:
+async def run_until(
+    worker: Worker, stub: RunningStub, predicate: Callable[[], Awaitable[bool]], timeout: float = 10.0
+) -> int:
     runner = asyncio.create_task(worker.run())
     await wait_for(stub, predicate, timeout)
     worker.request_stop()
@@ -88,9 +105,11 @@ async def run_until(worker: Worker, stub: RunningStub, predicate: Callable[[], A
 
 def statuses(stub: RunningStub, *wanted: str) -> Callable[[], Awaitable[bool]]:
     """A predicate: every task on the board has one of `wanted` statuses."""
+
     async def check() -> bool:
         tasks = [await stub.task(tid) for tid in stub.task_ids]
         return all(t.task.status in wanted for t in tasks)
+
     return check
 
 
@@ -115,7 +134,9 @@ async def test_task_blocked_becomes_blocker(tmp_path: Path, stub: RunningStub) -
     assert (blocker.description, blocker.severity) == ("needs a database", "critical")
 
 
-async def test_unexpected_exception_becomes_blocker_with_its_message(tmp_path: Path, stub: RunningStub) -> None:
+async def test_unexpected_exception_becomes_blocker_with_its_message(
+    tmp_path: Path, stub: RunningStub
+) -> None:
     stub.load([task("t1")])
     worker = ScriptedWorker(make_settings(tmp_path), stub, behaviour="crash")
     await run_until(worker, stub, statuses(stub, "blocked"))
@@ -173,7 +194,9 @@ async def test_shutdown_lets_a_short_task_finish(tmp_path: Path, stub: RunningSt
     assert (await stub.task("t1")).task.status == "done"
 
 
-async def test_a_stopped_worker_deregisters_and_shows_offline_at_once(tmp_path: Path, stub: RunningStub) -> None:
+async def test_a_stopped_worker_deregisters_and_shows_offline_at_once(
+    tmp_path: Path, stub: RunningStub
+) -> None:
     stub.load([task("t1")])
     worker = ScriptedWorker(make_settings(tmp_path), stub)
     assert await run_until(worker, stub, statuses(stub, "done")) == 0
@@ -214,7 +237,9 @@ async def test_lost_lease_stops_the_work_and_reports_nothing(tmp_path: Path) -> 
         worker = ScriptedWorker(make_settings(tmp_path, heartbeat_seconds=3.0), stub, work_seconds=60)
         runner = asyncio.create_task(worker.run())
         other = {"agent_id": "someone-else"}
-        await stub.call("register_agent", {**other, "name": "other", "role": "scripted", "skills": ["scripted"]})
+        await stub.call(
+            "register_agent", {**other, "name": "other", "role": "scripted", "skills": ["scripted"]}
+        )
 
         async def taken_by_someone_else() -> bool:
             if worker.started.is_set():
@@ -326,13 +351,16 @@ async def test_concurrent_callers_share_one_reconnect(tmp_path: Path, stub: Runn
 async def test_stop_releases_a_task_held_from_a_previous_life(tmp_path: Path, stub: RunningStub) -> None:
     """A restarted worker (same id) that is stopped before asking for work gives back what it held."""
     stub.load([task("t1")])
-    await stub.call("register_agent", {"agent_id": "w-1", "name": "Scripted", "role": "scripted",
-                                       "skills": ["scripted"]})
+    await stub.call(
+        "register_agent", {"agent_id": "w-1", "name": "Scripted", "role": "scripted", "skills": ["scripted"]}
+    )
     held = await stub.call("request_next_task", {"agent_id": "w-1"})
     assert held["assignment"]["task_id"] == "t1"
     worker = ScriptedWorker(make_settings(tmp_path), stub)
     # stopped right after registering, before its first request_next_task
-    worker.recorder.after_call = lambda name, _args: worker.request_stop() if name == "register_agent" else None
+    worker.recorder.after_call = lambda name, _args: (
+        worker.request_stop() if name == "register_agent" else None
+    )
     assert await worker.run() == 0
     assert "request_next_task" not in worker.recorder.tool_names()
     t1 = await stub.task("t1")
@@ -354,8 +382,11 @@ class PayloadWorker(ScriptedWorker):
 
 
 async def test_payload_model_hands_over_the_parsed_payload_and_blocks_on_a_misspelt_key(
-        tmp_path: Path, stub: RunningStub) -> None:
-    stub.load([task("good", payload={"command": "make check"}), task("typo", payload={"comand": "make check"})])
+    tmp_path: Path, stub: RunningStub
+) -> None:
+    stub.load(
+        [task("good", payload={"command": "make check"}), task("typo", payload={"comand": "make check"})]
+    )
     worker = PayloadWorker(make_settings(tmp_path), stub)
     code = await run_until(worker, stub, statuses(stub, "done", "blocked"))
     assert code == 0

@@ -57,10 +57,14 @@ def test_a_server_without_the_pm_tools_or_either_signature_is_refused_with_what_
 
 
 def test_yaml_and_json_blocks_give_the_payload() -> None:
-    assert extract_payload("Docs.\n\n```yaml pm-payload\nkind: api\npath: src\n```\n") == {"kind": "api",
-                                                                                            "path": "src"}
+    assert extract_payload("Docs.\n\n```yaml pm-payload\nkind: api\npath: src\n```\n") == {
+        "kind": "api",
+        "path": "src",
+    }
     assert extract_payload('```json pm-payload\n{"steps": 2, "x": [1.5, null, true]}\n```') == {
-        "steps": 2, "x": [1.5, None, True]}
+        "steps": 2,
+        "x": [1.5, None, True],
+    }
     assert extract_payload("~~~pm-payload\n~~~") == {}
     # other fenced blocks are left alone
     assert extract_payload("```python\nprint(1)\n```\n```pm-payload\na: 1\n```") == {"a": 1}
@@ -75,15 +79,18 @@ def test_no_block_is_none_and_the_blocker_text_says_how_to_add_one() -> None:
     assert "t1" in text
 
 
-@pytest.mark.parametrize(("block", "says"), [
-    ("```pm-payload\n- a\n- b\n```", "holds a list; it must be a mapping"),
-    ("```json pm-payload\n{\"a\": NaN}\n```", "NaN is not a JSON number"),
-    ("```pm-payload\na: .inf\n```", "NaN and infinity"),
-    ("```pm-payload\nwhen: 2024-01-01\n```", "when is not a JSON value"),
-    ("```json pm-payload\n{\"a\": 1,}\n```", "not valid JSON"),
-    ("```pm-payload\na: [1\n```", "not valid YAML"),
-    ("```pm-payload\na: 1\n```\n```pm-payload\nb: 2\n```", "2 pm-payload blocks"),
-])
+@pytest.mark.parametrize(
+    ("block", "says"),
+    [
+        ("```pm-payload\n- a\n- b\n```", "holds a list; it must be a mapping"),
+        ('```json pm-payload\n{"a": NaN}\n```', "NaN is not a JSON number"),
+        ("```pm-payload\na: .inf\n```", "NaN and infinity"),
+        ("```pm-payload\nwhen: 2024-01-01\n```", "when is not a JSON value"),
+        ('```json pm-payload\n{"a": 1,}\n```', "not valid JSON"),
+        ("```pm-payload\na: [1\n```", "not valid YAML"),
+        ("```pm-payload\na: 1\n```\n```pm-payload\nb: 2\n```", "2 pm-payload blocks"),
+    ],
+)
 def test_an_unusable_block_says_what_to_fix(block: str, says: str) -> None:
     with pytest.raises(PayloadError, match=says.replace("[", r"\[")):
         extract_payload(block)
@@ -151,8 +158,9 @@ def test_an_agent_marcus_forgot_is_told_to_register_again() -> None:
 
 
 def test_experiment_complete_is_no_task_not_an_exit() -> None:
-    offer = answers.task_offer({"success": False, "status": "EXPERIMENT_COMPLETE", "message": "...",
-                                "should_exit": True})
+    offer = answers.task_offer(
+        {"success": False, "status": "EXPERIMENT_COMPLETE", "message": "...", "should_exit": True}
+    )
     assert not isinstance(offer, HeldTask)
     assert not offer.has_task
     assert offer.retry_after_seconds == 30
@@ -167,16 +175,21 @@ def test_any_other_refusal_is_a_pm_error_with_marcus_words() -> None:
 
 
 def test_register_ok_and_without_project() -> None:
-    reg = answers.register_result(rec("register_agent.ok"), agent_id="w1", name="W1", role="testing",
-                                  skills=["testing"])
+    reg = answers.register_result(
+        rec("register_agent.ok"), agent_id="w1", name="W1", role="testing", skills=["testing"]
+    )
     assert reg.agent_data.agent_id == "w1"
     assert (reg.model_extra or {})["project_id"] == "p1"
     with pytest.raises(ProjectIdRequired, match="project_id is required"):
-        answers.register_result(rec("register_agent.no_project"), agent_id="w1", name="W1", role="t", skills=[])
+        answers.register_result(
+            rec("register_agent.no_project"), agent_id="w1", name="W1", role="t", skills=[]
+        )
 
 
-@pytest.mark.parametrize(("status", "ack"), [("in_progress", "progress_recorded"),
-                                             ("completed", "task_completed"), ("blocked", "task_blocked")])
+@pytest.mark.parametrize(
+    ("status", "ack"),
+    [("in_progress", "progress_recorded"), ("completed", "task_completed"), ("blocked", "task_blocked")],
+)
 def test_progress_ack(status: str, ack: str) -> None:
     result = answers.progress_ack(rec("report_task_progress.ok"), status)
     assert result.acknowledged
@@ -195,7 +208,9 @@ def test_not_holder_and_already_complete_refusals() -> None:
     with pytest.raises(TaskAlreadyComplete):
         answers.blocker_result(rec("report_blocker.already_complete"))
     with pytest.raises(NotTaskHolder) as caught:
-        answers.progress_ack({"success": False, "status": "not_task_holder", "message": "held by w2"}, "blocked")
+        answers.progress_ack(
+            {"success": False, "status": "not_task_holder", "message": "held by w2"}, "blocked"
+        )
     assert not isinstance(caught.value, LeaseLost)
 
 
@@ -222,9 +237,17 @@ def test_ping() -> None:
 
 
 def test_artifacts_round_trip_through_the_file_marcus_writes(tmp_path: Path) -> None:
-    args = answers.artifact_arguments(task_id="T1", agent_id="w1", artifact_id=2, artifact_type="test_report",
-                                      description="3 passed", location="reports/T1.xml",
-                                      data={"passed": 3}, project_root=tmp_path, created_at="now")
+    args = answers.artifact_arguments(
+        task_id="T1",
+        agent_id="w1",
+        artifact_id=2,
+        artifact_type="test_report",
+        description="3 passed",
+        location="reports/T1.xml",
+        data={"passed": 3},
+        project_root=tmp_path,
+        created_at="now",
+    )
     assert args["project_root"] == str(tmp_path)
     assert args["location"] == ".pm-state/marcus/artifacts/T1/002-test_report.json"
     # what Marcus does with them: writes `content` as JSON at project_root/location
@@ -232,11 +255,16 @@ def test_artifacts_round_trip_through_the_file_marcus_writes(tmp_path: Path) -> 
     target.parent.mkdir(parents=True)
     target.write_text(json.dumps(args["content"], indent=2))
     context = rec("get_task_context.ok")
-    context["context"]["artifacts"][0].update(location=args["location"], artifact_type="test_report",
-                                              dependency_task_id="T1")
+    context["context"]["artifacts"][0].update(
+        location=args["location"], artifact_type="test_report", dependency_task_id="T1"
+    )
     [art] = answers.context_artifacts(context, tmp_path)
-    assert (art.task_id, art.agent_id, art.artifact_type, art.location) == ("T1", "w1", "test_report",
-                                                                           "reports/T1.xml")
+    assert (art.task_id, art.agent_id, art.artifact_type, art.location) == (
+        "T1",
+        "w1",
+        "test_report",
+        "reports/T1.xml",
+    )
     assert art.data == {"passed": 3}
     assert art.description == "3 passed"
     assert art.artifact_id == 2

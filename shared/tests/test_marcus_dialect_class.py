@@ -49,7 +49,9 @@ class FakeMarcus:
     def queue(self, tool: str, *answers: dict[str, Any]) -> None:
         self.answers[tool].extend(answers)
 
-    async def send(self, tool: str, arguments: dict[str, Any], *, extra_timeout: float = 0.0) -> dict[str, Any]:
+    async def send(
+        self, tool: str, arguments: dict[str, Any], *, extra_timeout: float = 0.0
+    ) -> dict[str, Any]:
         self.calls.append((tool, arguments))
         queue = self.answers[tool]
         if not queue:
@@ -70,9 +72,15 @@ class FakeMarcus:
 def dialect(tmp_path: Path, marcus: FakeMarcus, project: str | None = "p1") -> MarcusDialect:
     import random
 
-    return MarcusDialect(project_id=project, url="http://m:4298/mcp", workspace=tmp_path,
-                         state_dir=tmp_path / ".pm-state" / "marcus", rng=random.Random(1),
-                         clock=marcus.clock, sleep=marcus.sleep)
+    return MarcusDialect(
+        project_id=project,
+        url="http://m:4298/mcp",
+        workspace=tmp_path,
+        state_dir=tmp_path / ".pm-state" / "marcus",
+        rng=random.Random(1),
+        clock=marcus.clock,
+        sleep=marcus.sleep,
+    )
 
 
 async def registered(tmp_path: Path, marcus: FakeMarcus, agent: str = "w1") -> MarcusDialect:
@@ -134,7 +142,13 @@ async def test_checkpoints_stay_local_and_keepalive_reports_only_when_due(tmp_pa
     await d.request_next_task(marcus.send, "w1", 25)
     await d.report_progress(marcus.send, "w1", TASK_ID, 50.0, "half", "in_progress", {"next_step": 1})
     [(_, sent)] = [c for c in marcus.calls if c[0] == "report_task_progress"]
-    assert sent == {"agent_id": "w1", "task_id": TASK_ID, "status": "in_progress", "progress": 50, "message": "half"}
+    assert sent == {
+        "agent_id": "w1",
+        "task_id": TASK_ID,
+        "status": "in_progress",
+        "progress": 50,
+        "message": "half",
+    }
     cp = LocalState(tmp_path / ".pm-state" / "marcus", "w2").checkpoint(TASK_ID)
     assert cp is not None
     assert cp.data == {"next_step": 1}
@@ -146,8 +160,16 @@ async def test_checkpoints_stay_local_and_keepalive_reports_only_when_due(tmp_pa
     assert len(marcus.calls) == before
     marcus.now += 10  # 90 s of silence: one renewal with the last progress
     await d.heartbeat(marcus.send, "w1")
-    assert marcus.calls[-1] == ("report_task_progress", {"agent_id": "w1", "task_id": TASK_ID, "status": "in_progress",
-                                                         "progress": 50, "message": "still working: half"})
+    assert marcus.calls[-1] == (
+        "report_task_progress",
+        {
+            "agent_id": "w1",
+            "task_id": TASK_ID,
+            "status": "in_progress",
+            "progress": 50,
+            "message": "still working: half",
+        },
+    )
     await d.heartbeat(marcus.send, "w1")
     assert len(marcus.calls) == before + 1
 
@@ -248,6 +270,11 @@ async def test_marcus_forgetting_the_agent_registers_again_and_repeats(tmp_path:
     marcus.queue("get_task_context", CONTEXT)
     offer = await d.request_next_task(marcus.send, "w1", 25)
     assert offer.has_task
-    assert marcus.tools() == ["register_agent", "request_next_task", "register_agent", "request_next_task",
-                              "get_task_context"]
+    assert marcus.tools() == [
+        "register_agent",
+        "request_next_task",
+        "register_agent",
+        "request_next_task",
+        "get_task_context",
+    ]
     assert marcus.calls[2][1]["project_id"] == "p1"

@@ -31,7 +31,7 @@ def test_long_text_keeps_head_and_tail_and_says_how_much_was_cut() -> None:
     assert len(fitted) <= MAX_TEXT
     assert fitted.startswith("HEAD")
     assert fitted.endswith("TAIL")
-    cut = len(text) - len(fitted.replace(fitted[fitted.index("\n…"):fitted.index("…\n") + 2], ""))
+    cut = len(text) - len(fitted.replace(fitted[fitted.index("\n…") : fitted.index("…\n") + 2], ""))
     assert f"[cut {cut:,} characters]" in fitted
 
 
@@ -102,8 +102,9 @@ async def test_an_outcome_the_stub_refuses_becomes_a_short_blocker_not_a_loop(tm
     class SendsAsGiven(StubDialect):
         """Skips the local argument check, so the real stub is the one that refuses."""
 
-        async def _call(self, send: Any, tool: str, arguments: dict[str, Any], result: Any,
-                        extra_timeout: float = 0.0) -> Any:
+        async def _call(
+            self, send: Any, tool: str, arguments: dict[str, Any], result: Any, extra_timeout: float = 0.0
+        ) -> Any:
             return result.model_validate(await send(tool, arguments, extra_timeout=extra_timeout))
 
     kit = StubKit(tmp_path)
@@ -155,7 +156,9 @@ async def test_oversized_json_and_the_token_never_reach_the_board(pm_stub: StubK
 
 async def test_task_released_gives_the_task_back_with_its_checkpoint(pm_stub: StubKit) -> None:
     # Runs until the worker stops by itself after one task (MAX_TASKS=1).
-    run = await pm_stub.run(LoudWorker, tasks=[task("t1", "release")], until=lambda counts: False, max_tasks=1)
+    run = await pm_stub.run(
+        LoudWorker, tasks=[task("t1", "release")], until=lambda counts: False, max_tasks=1
+    )
     ctx = run.tasks["t1"]
     assert ctx.task.status == "todo"
     assert ctx.task.checkpoint == {"next": 2}

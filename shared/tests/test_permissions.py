@@ -42,8 +42,17 @@ def root() -> Iterator[Path]:
 
 
 def as_nobody(target: Path, in_container: bool) -> str:
-    argv = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
-            sys.executable, "-c", PROBE, str(target), "1" if in_container else "0"]
+    argv = [
+        "setpriv",
+        f"--reuid={NOBODY}",
+        f"--regid={NOBODY}",
+        "--clear-groups",
+        sys.executable,
+        "-c",
+        PROBE,
+        str(target),
+        "1" if in_container else "0",
+    ]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 0, proc.stderr
     text: str = json.loads(proc.stdout)
@@ -70,25 +79,33 @@ def test_a_project_of_another_user_in_compose_says_run_the_fleet_as_that_user(ro
 def test_a_root_owned_copy_in_compose_says_chown_it_in_the_container(root: Path) -> None:
     app = folder(root, "app", 0)
     text = as_nobody(app / "docs" / "api", in_container=True)
-    assert text.startswith(f"permission denied: uid {NOBODY} (gid {NOBODY}) cannot write {app} (owned by uid 0)")
+    assert text.startswith(
+        f"permission denied: uid {NOBODY} (gid {NOBODY}) cannot write {app} (owned by uid 0)"
+    )
     assert f"Fix: `docker compose exec -u 0 documentation-worker chown -R {NOBODY}:{NOBODY} {app}`" in text
 
 
 def test_local_processes_say_chown_on_this_machine(root: Path) -> None:
     app = folder(root, "app", OTHER)
-    assert f"Fix: `sudo chown -R {NOBODY}:{NOBODY} {app}`, then rerun the task" in as_nobody(app / "docs", False)
+    assert f"Fix: `sudo chown -R {NOBODY}:{NOBODY} {app}`, then rerun the task" in as_nobody(
+        app / "docs", False
+    )
 
 
 def test_a_read_only_folder_of_our_own_says_chmod(root: Path) -> None:
     app = folder(root, "app", NOBODY, mode=0o555)
-    assert f"cannot write {app} (owned by uid {NOBODY}). Fix: `chmod -R u+rwX {app}`" in as_nobody(app / "d", False)
+    assert f"cannot write {app} (owned by uid {NOBODY}). Fix: `chmod -R u+rwX {app}`" in as_nobody(
+        app / "d", False
+    )
 
 
 def test_the_stub_recognises_it_before_its_generic_permission_advice() -> None:
     from pm_agent_stub.suggestions import suggest_resolution
 
-    text = ("permission denied: uid 10001 (gid 10001) cannot write /workspace/app (owned by uid 1000). Fix: run "
-            "the fleet as the folder's owner: `PM_UID=1000 PM_GID=1000 make up` in the fleet's folder")
+    text = (
+        "permission denied: uid 10001 (gid 10001) cannot write /workspace/app (owned by uid 1000). Fix: run "
+        "the fleet as the folder's owner: `PM_UID=1000 PM_GID=1000 make up` in the fleet's folder"
+    )
     assert suggest_resolution(text).startswith("The worker's user may not use that folder")
     assert "credentials" not in suggest_resolution(text)
 

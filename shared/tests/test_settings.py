@@ -107,8 +107,9 @@ def test_token_file_is_read_once_and_kept_secret(monkeypatch: pytest.MonkeyPatch
     ("content", "expected"),
     [(None, "cannot read the token file"), ("\n", "is empty"), ("a\nb\n", "must hold one line")],
 )
-def test_bad_token_file_says_what_is_wrong(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-                                           content: str | None, expected: str) -> None:
+def test_bad_token_file_says_what_is_wrong(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, content: str | None, expected: str
+) -> None:
     token_file = tmp_path / "token"
     if content is not None:
         token_file.write_text(content)

@@ -59,13 +59,29 @@ def start_worker(stub: StubProcess, root: Path, skill: str, **env: str) -> subpr
         (home / sub).mkdir(parents=True)
         (home / sub).chmod(0o777)
     base = {k: v for k, v in os.environ.items() if not k.startswith(("PM_", "AGENT_", "LOG_"))}
-    base.update({"PM_AGENT_URL": stub.url, "AGENT_ID": f"secrecy-{skill}", "AGENT_SKILLS": skill,
-                 "WORKSPACE": str(home / "ws"), "HEALTH_DIR": str(home / "health"), "MAX_TASKS": "1",
-                 "LOG_FORMAT": "json", "POLL_WAIT_SECONDS": "2", "RECONNECT_GIVE_UP_SECONDS": "60", **env})
+    base.update(
+        {
+            "PM_AGENT_URL": stub.url,
+            "AGENT_ID": f"secrecy-{skill}",
+            "AGENT_SKILLS": skill,
+            "WORKSPACE": str(home / "ws"),
+            "HEALTH_DIR": str(home / "health"),
+            "MAX_TASKS": "1",
+            "LOG_FORMAT": "json",
+            "POLL_WAIT_SECONDS": "2",
+            "RECONNECT_GIVE_UP_SECONDS": "60",
+            **env,
+        }
+    )
     log = (root / f"{skill}.log").open("wb")
     try:
-        return subprocess.Popen([*as_worker_user(), sys.executable, str(COMMAND_WORKER)], env=base,
-                                stdout=log, stderr=subprocess.STDOUT, cwd=home)
+        return subprocess.Popen(
+            [*as_worker_user(), sys.executable, str(COMMAND_WORKER)],
+            env=base,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=home,
+        )
     finally:
         log.close()
 
@@ -93,11 +109,21 @@ def test_a_tasks_command_cannot_put_the_token_on_the_board(root: Path) -> None:
     token_file.write_text(TOKEN + "\n")
     token_file.chmod(0o644)  # readable by the worker's user, so also by its children
     db = root / "board.db"
-    load_tasks(db,
-               {"id": "via-env", "name": "probe", "required_skills": ["env-token"],
-                "payload": {"argv": probe_argv(None)}},
-               {"id": "via-file", "name": "probe", "required_skills": ["file-token"],
-                "payload": {"argv": probe_argv(token_file)}})
+    load_tasks(
+        db,
+        {
+            "id": "via-env",
+            "name": "probe",
+            "required_skills": ["env-token"],
+            "payload": {"argv": probe_argv(None)},
+        },
+        {
+            "id": "via-file",
+            "name": "probe",
+            "required_skills": ["file-token"],
+            "payload": {"argv": probe_argv(token_file)},
+        },
+    )
     stub = start_stub(db, env={"PM_AGENT_TOKEN": TOKEN})
     workers = []
     try:
@@ -105,9 +131,13 @@ def test_a_tasks_command_cannot_put_the_token_on_the_board(root: Path) -> None:
         workers.append(start_worker(stub, root, "file-token", PM_AGENT_TOKEN_FILE=str(token_file)))
         for proc in workers:
             assert proc.wait(timeout=120) == 0, (root / "env-token.log").read_text()[-3000:] + (
-                root / "file-token.log").read_text()[-3000:]
-        wait_until(lambda: blocker_text(db, "via-env") and blocker_text(db, "via-file"), 30,
-                   message="both probes reported")
+                root / "file-token.log"
+            ).read_text()[-3000:]
+        wait_until(
+            lambda: blocker_text(db, "via-env") and blocker_text(db, "via-file"),
+            30,
+            message="both probes reported",
+        )
     finally:
         for proc in workers:
             if proc.poll() is None:

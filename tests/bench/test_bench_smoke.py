@@ -15,7 +15,18 @@ from typing import Any
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SECTIONS = ("floor", "drain", "pickup", "recovery", "idle", "crowd", "lockwait", "scaling", "profile", "dashboard")
+SECTIONS = (
+    "floor",
+    "drain",
+    "pickup",
+    "recovery",
+    "idle",
+    "crowd",
+    "lockwait",
+    "scaling",
+    "profile",
+    "dashboard",
+)
 
 
 def _number(value: Any) -> bool:
@@ -28,7 +39,12 @@ def test_bench_smoke_writes_every_section_with_numbers(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PM_", "AGENT_", "POLL_"))}
     proc = subprocess.run(
         [sys.executable, "-m", "bench", "--smoke", "--out", str(out)],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=540, check=False,
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=540,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
     results = json.loads((out / "results.json").read_text())
@@ -43,8 +59,15 @@ def test_bench_smoke_writes_every_section_with_numbers(tmp_path: Path) -> None:
     for row in results["drain"]["sweep"]:
         assert row["all_done"]
         assert row["completed"] == row["tasks"]
-        for key in ("tasks_per_s", "calls_per_s", "calls_per_task", "floor_calls_per_s", "efficiency",
-                    "stub_cpu_pct", "worker_rss_mib_mean"):
+        for key in (
+            "tasks_per_s",
+            "calls_per_s",
+            "calls_per_task",
+            "floor_calls_per_s",
+            "efficiency",
+            "stub_cpu_pct",
+            "worker_rss_mib_mean",
+        ):
             assert _number(row[key]), key
     pickup = results["pickup"]
     for key in ("probe_load", "probe_tool", "workers_load", "sleep_poll"):

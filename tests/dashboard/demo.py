@@ -35,8 +35,15 @@ def project_file(workspace: Path) -> Path:
 def start_demo_workers(url: str, workspace: Path, log_dir: Path, **env: str) -> list[WorkerProcess]:
     """The documentation and testing workers, as `make demo` starts them."""
     return [
-        start_worker(["-m", module], log_dir / f"{role}.log", cwd=workspace.parent, PM_AGENT_URL=url,
-                     WORKSPACE=str(workspace), AGENT_ID=f"{role}-demo", **env)
+        start_worker(
+            ["-m", module],
+            log_dir / f"{role}.log",
+            cwd=workspace.parent,
+            PM_AGENT_URL=url,
+            WORKSPACE=str(workspace),
+            AGENT_ID=f"{role}-demo",
+            **env,
+        )
         for role, module in (("documentation", "documentation_worker"), ("testing", "testing_worker"))
     ]
 
@@ -46,6 +53,10 @@ def settled(db: Path) -> dict[str, Any] | None:
     now = board(db)
     status = {t: now["by_id"][t]["status"] for t in TASK_IDS}
     done = {t for t, s in status.items() if s == "done"}
-    if done == DONE_WITHOUT_DOCKER and status["legacy-tests"] == "blocked" and now["project_status"]["in_progress"] == 0:
+    if (
+        done == DONE_WITHOUT_DOCKER
+        and status["legacy-tests"] == "blocked"
+        and now["project_status"]["in_progress"] == 0
+    ):
         return now
     return None

@@ -111,14 +111,20 @@ def demo(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dem
         page.goto(f"{stub.base_url}/")
         page.wait_for_selector("#conn[data-state=live]")
         page.wait_for_selector('article.card[data-task-id="docs-summary"]')
-        ids_at_load = set(page.eval_on_selector_all("article.card", "cards => cards.map(c => c.dataset.taskId)"))
+        ids_at_load = set(
+            page.eval_on_selector_all("article.card", "cards => cards.map(c => c.dataset.taskId)")
+        )
         waiting_text = card(page, "build-image").inner_text()
         page.evaluate("window.__marker = 'the same page'")
         page.evaluate(WATCH_CARDS)
         screenshot(page, "demo-1-loaded")
         workers = start_demo_workers(stub.url, workspace, base)
-        final = wait_until(lambda: settled(stub.db), timeout=RUN_TIMEOUT, interval=0.5, message="demo run settled")
-        page.wait_for_function("() => document.querySelector('[data-column=done] .count').textContent === '7'")
+        final = wait_until(
+            lambda: settled(stub.db), timeout=RUN_TIMEOUT, interval=0.5, message="demo run settled"
+        )
+        page.wait_for_function(
+            "() => document.querySelector('[data-column=done] .count').textContent === '7'"
+        )
         page.wait_for_selector('article.blocker[data-task-id="legacy-tests"]')
         screenshot(page, "demo-2-settled")
         for w in workers:
@@ -198,8 +204,12 @@ def test_board_text_is_shown_as_text_never_run(browser: Any, tmp_path: Path) -> 
         writer = Board(connect(db))  # another process's writes, as a worker's would be
         writer.register_agent("agent-1", f"name {hostile}", f"role {hostile}", ["html", "<b>skill</b>"])
         writer.request_next_task("agent-1")
-        writer.log_artifact("agent-1", "xss", f"type {hostile}", f"artifact {hostile}", "javascript:alert(1)", None)
-        writer.report_blocker("agent-1", "xss", f"description {hostile}\n<iframe src=javascript:alert(1)>", "high")
+        writer.log_artifact(
+            "agent-1", "xss", f"type {hostile}", f"artifact {hostile}", "javascript:alert(1)", None
+        )
+        writer.report_blocker(
+            "agent-1", "xss", f"description {hostile}\n<iframe src=javascript:alert(1)>", "high"
+        )
         writer.close()
         page.goto(f"{stub.base_url}/")
         page.wait_for_selector('article.blocker[data-task-id="xss"]')

@@ -39,12 +39,21 @@ async def block_a_task(stub: StubProcess, task_id: str = "flaky") -> None:
         httpx2.AsyncClient(headers=headers, timeout=30) as http_client,
         mcp.Client(streamable_http_client(stub.url, http_client=http_client)) as client,
     ):
-        await call_tool(client, "register_agent", {"agent_id": "qa-1", "name": "QA", "role": "qa", "skills": ["qa"]})
+        await call_tool(
+            client, "register_agent", {"agent_id": "qa-1", "name": "QA", "role": "qa", "skills": ["qa"]}
+        )
         offer = await call_tool(client, "request_next_task", {"agent_id": "qa-1"})
         assert offer["assignment"]["task_id"] == task_id
-        await call_tool(client, "report_blocker", {"agent_id": "qa-1", "task_id": task_id,
-                                                   "blocker_description": "connection refused by db:5432",
-                                                   "severity": "high"})
+        await call_tool(
+            client,
+            "report_blocker",
+            {
+                "agent_id": "qa-1",
+                "task_id": task_id,
+                "blocker_description": "connection refused by db:5432",
+                "severity": "high",
+            },
+        )
 
 
 def status_of(stub: StubProcess, task_id: str) -> str:
@@ -96,11 +105,18 @@ async def test_resolving_needs_a_same_origin_json_request(open_stub: StubProcess
     evil = post_json(port, "/dashboard/api/resolve", body, {"Origin": "http://127.0.0.1:1"})
     assert (evil.status, evil.json()["error"]) == (403, "cross_site")
     assert post_json(port, "/dashboard/api/resolve", body, {"Sec-Fetch-Site": "cross-site"}).status == 403
-    form = http(port, "POST", "/dashboard/api/resolve", {"Content-Type": "text/plain", "Origin": f"http://127.0.0.1:{port}"},
-                json.dumps(body).encode())
+    form = http(
+        port,
+        "POST",
+        "/dashboard/api/resolve",
+        {"Content-Type": "text/plain", "Origin": f"http://127.0.0.1:{port}"},
+        json.dumps(body).encode(),
+    )
     assert form.status == 415
     assert status_of(open_stub, "flaky") == "blocked"
-    bad = post_json(port, "/dashboard/api/resolve", {"task_id": "flaky"}, {"Origin": f"http://127.0.0.1:{port}"})
+    bad = post_json(
+        port, "/dashboard/api/resolve", {"task_id": "flaky"}, {"Origin": f"http://127.0.0.1:{port}"}
+    )
     assert bad.status == 400
     assert "resolution" in bad.json()["message"]
     missing = post_json(port, "/dashboard/api/resolve", {"task_id": "nope", "resolution": "x"})
@@ -129,7 +145,9 @@ def read_events(sock_file: Any, want: int, timeout: float) -> list[dict[str, Any
 
 async def test_the_stream_sends_the_board_and_again_after_each_change(open_stub: StubProcess) -> None:
     with socket.create_connection(("127.0.0.1", open_stub.port), timeout=30) as sock:
-        sock.sendall(f"GET /dashboard/api/stream HTTP/1.1\r\nHost: 127.0.0.1:{open_stub.port}\r\n\r\n".encode())
+        sock.sendall(
+            f"GET /dashboard/api/stream HTTP/1.1\r\nHost: 127.0.0.1:{open_stub.port}\r\n\r\n".encode()
+        )
         stream = sock.makefile("rb")
         assert b"200" in stream.readline()
         (first,) = read_events(stream, 1, 30)
@@ -138,7 +156,9 @@ async def test_the_stream_sends_the_board_and_again_after_each_change(open_stub:
         (second,) = read_events(stream, 1, 30)
         assert second["project_status"]["total_tasks"] == 1
         async with mcp.Client(open_stub.url) as client:  # this process's commit
-            await call_tool(client, "register_agent", {"agent_id": "w-1", "name": "W", "role": "r", "skills": ["x"]})
+            await call_tool(
+                client, "register_agent", {"agent_id": "w-1", "name": "W", "role": "r", "skills": ["x"]}
+            )
         (third,) = read_events(stream, 1, 30)
         assert [a["agent_id"] for a in third["agents"]] == ["w-1"]
         samples = parse_metrics(http(open_stub.port, "GET", "/metrics").text)
@@ -169,7 +189,10 @@ def test_with_a_token_nothing_shows_without_credentials(token_stub: StubProcess)
 
 
 def login(port: int, token: str, origin: str | None = None) -> Any:
-    headers = {"Content-Type": "application/x-www-form-urlencoded", "Origin": origin or f"http://127.0.0.1:{port}"}
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "Origin": origin or f"http://127.0.0.1:{port}",
+    }
     return http(port, "POST", "/login", headers, f"token={token}".encode())
 
 
@@ -194,7 +217,9 @@ async def test_logging_in_sets_a_strict_httponly_cookie_that_opens_the_board(tok
     await block_a_task(token_stub)
     body = {"task_id": "flaky", "resolution": "fixed"}
     assert post_json(port, "/dashboard/api/resolve", body, session).status == 403  # a cookie without Origin
-    ok_resolve = post_json(port, "/dashboard/api/resolve", body, {**session, "Origin": f"http://127.0.0.1:{port}"})
+    ok_resolve = post_json(
+        port, "/dashboard/api/resolve", body, {**session, "Origin": f"http://127.0.0.1:{port}"}
+    )
     assert ok_resolve.status == 200
     bearer = post_json(port, "/dashboard/api/resolve", body, {"Authorization": f"Bearer {TOKEN}"})
     assert bearer.status == 200  # scripts with the token need no Origin
@@ -221,8 +246,17 @@ async def test_metrics_count_the_calls_and_pass_promtool(open_stub: StubProcess)
     await block_a_task(open_stub)
     post_json(open_stub.port, "/dashboard/api/resolve", {"task_id": "flaky", "resolution": "retry"})
     async with mcp.Client(open_stub.url) as client:
-        await call_tool(client, "report_task_progress", {"agent_id": "nobody", "task_id": "flaky",
-                                                         "status": "in_progress", "progress": 1, "message": "x"})
+        await call_tool(
+            client,
+            "report_task_progress",
+            {
+                "agent_id": "nobody",
+                "task_id": "flaky",
+                "status": "in_progress",
+                "progress": 1,
+                "message": "x",
+            },
+        )
     scrape = http(open_stub.port, "GET", "/metrics")
     assert scrape.headers["content-type"].startswith("text/plain; version=0.0.4")
     samples = parse_metrics(scrape.text)
@@ -232,14 +266,22 @@ async def test_metrics_count_the_calls_and_pass_promtool(open_stub: StubProcess)
     assert value(samples, "pm_agent_tasks", status="todo") == 1
     assert value(samples, "pm_agent_ready_tasks", skills="qa") == 1
     assert value(samples, "pm_agent_tool_call_duration_seconds_count", tool="report_blocker") == 1
-    assert value(samples, "pm_agent_tool_call_errors_total", tool="report_task_progress",
-                 error="agent_not_registered") == 1
+    assert (
+        value(
+            samples,
+            "pm_agent_tool_call_errors_total",
+            tool="report_task_progress",
+            error="agent_not_registered",
+        )
+        == 1
+    )
     assert value(samples, "pm_agent_task_pickup_latency_seconds_count") == 1
-    openmetrics = http(open_stub.port, "GET", "/metrics", {"Accept": "application/openmetrics-text; version=1.0.0"})
+    openmetrics = http(
+        open_stub.port, "GET", "/metrics", {"Accept": "application/openmetrics-text; version=1.0.0"}
+    )
     assert openmetrics.headers["content-type"].startswith("application/openmetrics-text")
     assert openmetrics.text.endswith("# EOF\n")
     assert_promtool_accepts(scrape.body)
-
 
 
 def test_a_scrape_sees_what_other_processes_wrote(open_stub: StubProcess) -> None:
@@ -247,8 +289,14 @@ def test_a_scrape_sees_what_other_processes_wrote(open_stub: StubProcess) -> Non
     before = parse_metrics(http(open_stub.port, "GET", "/metrics").text)
     load_tasks(open_stub.db, task("x1", "Rare"), task("x2", "rare"), task("x3", "rare", dependencies=["x1"]))
     # /healthz never reads the board (it answers while the file is locked): the scrape does.
-    wait_until(lambda: value(parse_metrics(http(open_stub.port, "GET", "/metrics").text), "pm_agent_tasks",
-                             status="todo") == 3)
+    wait_until(
+        lambda: (
+            value(
+                parse_metrics(http(open_stub.port, "GET", "/metrics").text), "pm_agent_tasks", status="todo"
+            )
+            == 3
+        )
+    )
     after = parse_metrics(http(open_stub.port, "GET", "/metrics").text)
     assert value(after, "pm_agent_ready_tasks", skills="rare") == 2
     assert value(after, "pm_agent_tasks", status="todo") == 3

@@ -74,7 +74,11 @@ def test_credentials_are_a_bearer_header_or_a_valid_cookie_and_nothing_in_the_ur
     ("headers", "via", "refused"),
     [
         ({"host": "127.0.0.1:8000", "origin": "http://127.0.0.1:8000"}, "cookie", False),
-        ({"host": "127.0.0.1:8000", "origin": "http://127.0.0.1:9999"}, "cookie", True),  # same site, other port
+        (
+            {"host": "127.0.0.1:8000", "origin": "http://127.0.0.1:9999"},
+            "cookie",
+            True,
+        ),  # same site, other port
         ({"host": "127.0.0.1:8000", "origin": "https://evil.example"}, "open", True),
         ({"host": "127.0.0.1:8000", "origin": "null"}, "cookie", True),
         ({"host": "127.0.0.1:8000", "sec-fetch-site": "same-origin"}, "cookie", False),
@@ -85,7 +89,9 @@ def test_credentials_are_a_bearer_header_or_a_valid_cookie_and_nothing_in_the_ur
         ({"host": "127.0.0.1:8000"}, "open", False),
     ],
 )
-def test_changes_must_come_from_the_dashboards_own_origin(headers: dict[str, str], via: Any, refused: bool) -> None:
+def test_changes_must_come_from_the_dashboards_own_origin(
+    headers: dict[str, str], via: Any, refused: bool
+) -> None:
     auth = OperatorAuth("tok", list(DEFAULT_ALLOWED_HOSTS))
     assert (auth.cross_site_refusal(request(headers), via) is not None) is refused
 
@@ -123,7 +129,12 @@ def demo_board(tmp_path: Path, clock: Clock | None = None) -> Board:
             "tasks": [
                 {"id": "build", "name": "Build", "required_skills": ["Docker"]},
                 {"id": "test", "name": "Test", "required_skills": ["testing"]},
-                {"id": "ship", "name": "Ship", "required_skills": ["docker", "deploy"], "dependencies": ["build", "test"]},
+                {
+                    "id": "ship",
+                    "name": "Ship",
+                    "required_skills": ["docker", "deploy"],
+                    "dependencies": ["build", "test"],
+                },
                 {"id": "docs", "name": "Docs"},
             ],
         },
@@ -156,7 +167,10 @@ def test_the_snapshot_shows_columns_holders_waits_blockers_artifacts_and_events(
     (blocker,) = snap.blockers
     assert (blocker.task_id, blocker.severity) == ("test", "high")
     stored = board.get_task_context("test").blockers[0]
-    assert (blocker.description, blocker.resolution_suggestion) == (stored.description, stored.resolution_suggestion)
+    assert (blocker.description, blocker.resolution_suggestion) == (
+        stored.description,
+        stored.resolution_suggestion,
+    )
     assert [a.agent_id for a in snap.agents] == ["dev", "qa"]  # working first
     assert snap.agents[0].name == "Dev <b>"  # shown as stored; the page inserts it as text
     kinds = [e.kind for e in snap.events]
@@ -224,7 +238,7 @@ def test_counters_follow_the_commits_and_gauges_read_the_board(tmp_path: Path) -
     assert sample(metrics, "pm_agent_long_poll_waiters") == 3
     body, content_type = metrics.exposition(None)
     assert content_type.startswith("text/plain")
-    assert b"pm_agent_in_progress_tasks{skills=\"testing\"} 1.0" in body
+    assert b'pm_agent_in_progress_tasks{skills="testing"} 1.0' in body
     assert b"_created" not in body
 
 

@@ -41,7 +41,9 @@ def after_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AfterDemo]:
     try:
         scrape = http(stub.port, "GET", "/metrics")
         assert scrape.status == 200
-        yield AfterDemo(stub, project_file(workspace), scrape.body, parse_metrics(scrape.text), board(stub.db))
+        yield AfterDemo(
+            stub, project_file(workspace), scrape.body, parse_metrics(scrape.text), board(stub.db)
+        )
     finally:
         stub.stop()
 
@@ -55,7 +57,9 @@ def test_task_and_worker_gauges_equal_status_json(after_demo: AfterDemo) -> None
     assert (ps["done"], ps["blocked"], ps["todo"]) == (7, 1, 2)
 
 
-def test_ready_tasks_per_skill_signature_equal_the_offerable_tasks_of_status_json(after_demo: AfterDemo) -> None:
+def test_ready_tasks_per_skill_signature_equal_the_offerable_tasks_of_status_json(
+    after_demo: AfterDemo,
+) -> None:
     spec = yaml.safe_load(after_demo.project.read_text())
     signature = {t["id"]: ",".join(sorted({s.lower() for s in t["required_skills"]})) for t in spec["tasks"]}
     ready = Counter(
@@ -64,7 +68,9 @@ def test_ready_tasks_per_skill_signature_equal_the_offerable_tasks_of_status_jso
         if t["status"] == "todo" and t["pending_dependencies"] == 0
     )
     shown = {
-        dict(labels)["skills"]: v for (name, labels), v in after_demo.samples.items() if name == "pm_agent_ready_tasks"
+        dict(labels)["skills"]: v
+        for (name, labels), v in after_demo.samples.items()
+        if name == "pm_agent_ready_tasks"
     }
     assert set(shown) == set(signature.values())  # every signature has a series, 0 included
     assert shown == {sig: ready.get(sig, 0) for sig in shown}
@@ -86,7 +92,9 @@ def test_counters_equal_the_event_log(after_demo: AfterDemo) -> None:
     assert value(s, "pm_agent_lease_expiries_total") == events["expired"]
     assert value(s, "pm_agent_fencings_total") == events["fenced"]
     assert value(s, "pm_agent_task_releases_total") == events["released"]
-    blockers = sum(value(s, "pm_agent_blockers_total", severity=x) for x in ("low", "medium", "high", "critical"))
+    blockers = sum(
+        value(s, "pm_agent_blockers_total", severity=x) for x in ("low", "medium", "high", "critical")
+    )
     assert blockers == events["blocked"] == 1
     assert value(s, "pm_agent_tasks_loaded_total") == 10
     assert value(s, "pm_agent_task_pickup_latency_seconds_count") == events["assigned"]

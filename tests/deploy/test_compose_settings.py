@@ -14,7 +14,9 @@ from tests.deploy.manifests import REPO_ROOT, compose_services
 # and its volume's path, not something a deployment picks.
 FROM_THE_IMAGE = {"PM_AGENT_HOST", "PM_AGENT_PORT", "PM_AGENT_DB"}
 # Compose's choice differs from the library default on purpose.
-COMPOSE_CHOICES = {"LOG_FORMAT": "json lines for `docker compose logs` and log shippers (the CLI picks by tty)"}
+COMPOSE_CHOICES = {
+    "LOG_FORMAT": "json lines for `docker compose logs` and log shippers (the CLI picks by tty)"
+}
 
 
 def aliases() -> dict[str, str]:

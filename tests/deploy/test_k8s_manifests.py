@@ -36,11 +36,16 @@ from tests.helpers import REPO_ROOT
 #: the oldest Kubernetes the manifests claim (native sidecars: 1.29) and the newest schema known
 KUBERNETES_VERSIONS = ("1.29.0", "1.37.0")
 KEDA_SCHEMA = json.loads((K8S / "schemas" / "keda-scaledobject-v1alpha1.schema.json").read_text())
-WORKER_SKILLS = {"documentation-worker": DocumentationWorker.skills, "testing-worker": TestingWorker.skills,
-                 "devops-worker": DevOpsWorker.skills}
+WORKER_SKILLS = {
+    "documentation-worker": DocumentationWorker.skills,
+    "testing-worker": TestingWorker.skills,
+    "devops-worker": DevOpsWorker.skills,
+}
 
 # Where Kubernetes differs from Compose on purpose, and why.
-K8S_ONLY_IMAGES = {"docker:27-dind": "the devops worker's own engine (a sidecar); Compose mounts the host's socket"}
+K8S_ONLY_IMAGES = {
+    "docker:27-dind": "the devops worker's own engine (a sidecar); Compose mounts the host's socket"
+}
 K8S_ONLY_ENV = {
     "PM_AGENT_TOKEN_FILE": "workers read the token from the mounted Secret; Compose passes PM_AGENT_TOKEN",
 }
@@ -53,7 +58,10 @@ FROM_SECRETS = {
 SECRET_KEYS = {"llm-api-keys": ("ANTHROPIC_API_KEY", "LLM_API_KEY")}
 OTHER_VALUES = {
     ("devops-worker", "DOCKER_HOST"): "the sidecar engine's socket, not the host's",
-    ("pm-agent", "PM_METRICS_PUBLIC"): "Prometheus scrapes the pod by annotation, without the token; Compose has no scraper",
+    (
+        "pm-agent",
+        "PM_METRICS_PUBLIC",
+    ): "Prometheus scrapes the pod by annotation, without the token; Compose has no scraper",
 }
 
 
@@ -69,7 +77,8 @@ def with_keda(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
     base = os.path.relpath(K8S, overlay)  # kustomize takes no absolute paths
     (overlay / "kustomization.yaml").write_text(
         "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
-        f"resources: [{base}]\ncomponents: [{base}/keda]\n")
+        f"resources: [{base}]\ncomponents: [{base}/keda]\n"
+    )
     return kustomize(overlay)
 
 
@@ -114,8 +123,9 @@ def effective_env(docs: list[dict[str, Any]], container: dict[str, Any]) -> dict
 
 
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
-def test_every_object_is_valid_for_the_pinned_kubernetes_version(rendered: list[dict[str, Any]],
-                                                                  version: str) -> None:
+def test_every_object_is_valid_for_the_pinned_kubernetes_version(
+    rendered: list[dict[str, Any]], version: str
+) -> None:
     kinds = {d["kind"] for d in rendered}
     assert kinds == {"ConfigMap", "Service", "StatefulSet", "Deployment", "PersistentVolumeClaim"}, kinds
     for doc in rendered:
@@ -143,15 +153,19 @@ def test_images_are_the_compose_images(rendered: list[dict[str, Any]]) -> None:
     assert k8s_images - set(K8S_ONLY_IMAGES) == compose_images
     for service, spec in compose.items():
         if service == "workspace-seed":
-            seed = next(c for c in workload(rendered, "pm-agent")["spec"]["template"]["spec"]["initContainers"]
-                        if c["name"] == "workspace-seed")
+            seed = next(
+                c
+                for c in workload(rendered, "pm-agent")["spec"]["template"]["spec"]["initContainers"]
+                if c["name"] == "workspace-seed"
+            )
             assert (seed["image"], seed["command"]) == (spec["image"], spec["command"])
         else:
             assert main_container(workload(rendered, service))["image"] == spec["image"], service
 
 
-@pytest.mark.parametrize("service", ["pm-agent", "documentation-worker", "testing-worker", "devops-worker",
-                                     "llm-worker"])
+@pytest.mark.parametrize(
+    "service", ["pm-agent", "documentation-worker", "testing-worker", "devops-worker", "llm-worker"]
+)
 def test_settings_are_the_compose_settings(rendered: list[dict[str, Any]], service: str) -> None:
     compose_env = compose_services()[service]["environment"]
     k8s_env = effective_env(rendered, main_container(workload(rendered, service)))
@@ -161,9 +175,15 @@ def test_settings_are_the_compose_settings(rendered: list[dict[str, Any]], servi
     assert not extra, f"{service}: set in deploy/k8s, not in docker-compose.yml: {sorted(extra)}"
     for name, value in compose_env.items():
         if name in FROM_SECRETS:
-            assert name not in k8s_env or k8s_env[name].startswith("<secret "), (service, name, "must come from a Secret")
+            assert name not in k8s_env or k8s_env[name].startswith("<secret "), (
+                service,
+                name,
+                "must come from a Secret",
+            )
         elif (service, name) not in OTHER_VALUES:
-            assert k8s_env[name] == value, f"{service}: {name} is {k8s_env[name]!r} here, {value!r} in compose"
+            assert k8s_env[name] == value, (
+                f"{service}: {name} is {k8s_env[name]!r} here, {value!r} in compose"
+            )
     if service == "pm-agent":
         assert k8s_env["PM_AGENT_TOKEN"] == "<secret pm-agent-token>"
     else:
@@ -174,8 +194,10 @@ def test_workers_read_the_token_from_the_mounted_secret(rendered: list[dict[str,
     for name, d in objects(rendered, "Deployment").items():
         pod = d["spec"]["template"]["spec"]
         volume = next(v for v in pod["volumes"] if v["name"] == "pm-agent-token")
-        assert volume["secret"] == {"secretName": "pm-agent-token",
-                                    "items": [{"key": "token", "path": "pm-agent-token"}]}, name
+        assert volume["secret"] == {
+            "secretName": "pm-agent-token",
+            "items": [{"key": "token", "path": "pm-agent-token"}],
+        }, name
         mount = next(m for m in main_container(d)["volumeMounts"] if m["name"] == "pm-agent-token")
         assert (mount["mountPath"], mount["readOnly"]) == ("/run/secrets", True), name
 
@@ -194,8 +216,9 @@ def test_ports_and_the_workers_url_agree(rendered: list[dict[str, Any]]) -> None
 
 def test_limits_and_grace_periods_agree(rendered: list[dict[str, Any]]) -> None:
     compose = compose_services()
-    worker_settings = next(m["data"] for m in objects(rendered, "ConfigMap").values()
-                           if "SHUTDOWN_GRACE_SECONDS" in m["data"])
+    worker_settings = next(
+        m["data"] for m in objects(rendered, "ConfigMap").values() if "SHUTDOWN_GRACE_SECONDS" in m["data"]
+    )
     for service, spec in compose.items():
         if service == "workspace-seed":
             continue
@@ -206,7 +229,8 @@ def test_limits_and_grace_periods_agree(rendered: list[dict[str, Any]]) -> None:
         assert grace == seconds(spec["stop_grace_period"]), service
         if service != "pm-agent":
             assert grace > float(worker_settings["SHUTDOWN_GRACE_SECONDS"]), (
-                f"{service}: Kubernetes would kill the worker before its own grace ends")
+                f"{service}: Kubernetes would kill the worker before its own grace ends"
+            )
 
 
 def test_probes_run_the_images_health_checks(rendered: list[dict[str, Any]]) -> None:
@@ -222,11 +246,16 @@ def test_probes_run_the_images_health_checks(rendered: list[dict[str, Any]]) -> 
     stub = main_container(workload(rendered, "pm-agent"))
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
         # /healthz checks the Host header like /mcp: the kubelet's default (the pod IP) gets 421
-        assert stub[probe]["httpGet"] == {"path": "/healthz", "port": "http",
-                                          "httpHeaders": [{"name": "Host", "value": "localhost"}]}, probe
+        assert stub[probe]["httpGet"] == {
+            "path": "/healthz",
+            "port": "http",
+            "httpHeaders": [{"name": "Host", "value": "localhost"}],
+        }, probe
 
 
-def test_every_container_runs_as_the_service_user_but_the_engine_sidecar(rendered: list[dict[str, Any]]) -> None:
+def test_every_container_runs_as_the_service_user_but_the_engine_sidecar(
+    rendered: list[dict[str, Any]],
+) -> None:
     for d in rendered:
         if d["kind"] not in ("StatefulSet", "Deployment"):
             continue
@@ -255,12 +284,17 @@ def test_storage_one_writer_and_a_shared_workspace(rendered: list[dict[str, Any]
     assert mounts["/data"]["name"] == "data"
     assert mounts["/workspace"]["readOnly"] is True, "as in compose: the stub only reads the workspace"
     for name, d in objects(rendered, "Deployment").items():
-        claims = {v["persistentVolumeClaim"]["claimName"] for v in d["spec"]["template"]["spec"]["volumes"]
-                  if "persistentVolumeClaim" in v}
+        claims = {
+            v["persistentVolumeClaim"]["claimName"]
+            for v in d["spec"]["template"]["spec"]["volumes"]
+            if "persistentVolumeClaim" in v
+        }
         assert claims == {"workspace"}, name
 
 
-def test_the_devops_worker_reaches_its_sidecar_engine_over_a_socket_only(rendered: list[dict[str, Any]]) -> None:
+def test_the_devops_worker_reaches_its_sidecar_engine_over_a_socket_only(
+    rendered: list[dict[str, Any]],
+) -> None:
     pod = workload(rendered, "devops-worker")["spec"]["template"]["spec"]
     [dind] = pod["initContainers"]
     assert "--host=unix:///run/dind/docker.sock" in dind["args"]
@@ -289,14 +323,18 @@ def test_scaled_objects_match_the_pinned_keda_schema(with_keda: list[dict[str, A
         kubernetes_validate.validate(doc, KUBERNETES_VERSIONS[-1], strict=True)
 
 
-@pytest.mark.parametrize(("path", "value", "error"), [
-    (("spec", "triggers", 0, "metadata", "treshold"), "1", "'treshold' was unexpected"),
-    (("spec", "maxReplicas"), 3, "'maxReplicas' was unexpected"),
-    (("spec", "triggers", 0, "metadata", "threshold"), None, "'threshold' is a required property"),
-    (("spec", "triggers", 0, "metadata", "threshold"), "one", "does not match"),
-])
-def test_the_keda_schema_refuses_mistakes(with_keda: list[dict[str, Any]], path: tuple[Any, ...], value: Any,
-                                          error: str) -> None:
+@pytest.mark.parametrize(
+    ("path", "value", "error"),
+    [
+        (("spec", "triggers", 0, "metadata", "treshold"), "1", "'treshold' was unexpected"),
+        (("spec", "maxReplicas"), 3, "'maxReplicas' was unexpected"),
+        (("spec", "triggers", 0, "metadata", "threshold"), None, "'threshold' is a required property"),
+        (("spec", "triggers", 0, "metadata", "threshold"), "one", "does not match"),
+    ],
+)
+def test_the_keda_schema_refuses_mistakes(
+    with_keda: list[dict[str, Any]], path: tuple[Any, ...], value: Any, error: str
+) -> None:
     obj = copy.deepcopy(next(iter(scaled_objects(with_keda).values())))
     parent = obj
     for key in path[:-1]:
@@ -322,9 +360,11 @@ def test_every_scaled_worker_has_one_scaled_object_on_its_deployment(with_keda: 
 def _skills_matcher(so: dict[str, Any]) -> re.Pattern[str]:
     [trigger] = so["spec"]["triggers"]
     assert trigger["type"] == "prometheus"
-    match = re.fullmatch(r'\(sum\(pm_agent_ready_tasks\{skills=~"(.*)"\}\) or vector\(0\)\) \+ '
-                         r'\(sum\(pm_agent_in_progress_tasks\{skills=~"(.*)"\}\) or vector\(0\)\)',
-                         trigger["metadata"]["query"])
+    match = re.fullmatch(
+        r'\(sum\(pm_agent_ready_tasks\{skills=~"(.*)"\}\) or vector\(0\)\) \+ '
+        r'\(sum\(pm_agent_in_progress_tasks\{skills=~"(.*)"\}\) or vector\(0\)\)',
+        trigger["metadata"]["query"],
+    )
     assert match is not None, trigger["metadata"]["query"]
     assert match.group(1) == match.group(2), "waiting and running tasks are counted for the same skill sets"
     return re.compile(match.group(1))  # PromQL regexes are RE2, anchored; this one is plain
@@ -336,19 +376,23 @@ def signature(skills: tuple[str, ...]) -> str:
 
 
 @pytest.mark.parametrize("worker", sorted(WORKER_SKILLS))
-def test_each_query_counts_exactly_the_tasks_its_worker_can_take(with_keda: list[dict[str, Any]],
-                                                                  worker: str) -> None:
+def test_each_query_counts_exactly_the_tasks_its_worker_can_take(
+    with_keda: list[dict[str, Any]], worker: str
+) -> None:
     so = next(s for s in scaled_objects(with_keda).values() if s["spec"]["scaleTargetRef"]["name"] == worker)
     pattern = _skills_matcher(so)
     own = WORKER_SKILLS[worker]
     for n in range(len(own) + 1):
         for subset in itertools.combinations(own, n):
-            assert pattern.fullmatch(signature(subset)), f"{worker} can take {subset!r}: the query must count it"
+            assert pattern.fullmatch(signature(subset)), (
+                f"{worker} can take {subset!r}: the query must count it"
+            )
     others = {s for skills in WORKER_SKILLS.values() for s in skills} - set(own)
     for foreign in sorted(others):
         for mixed in ((foreign,), (own[0], foreign)):
-            assert not pattern.fullmatch(signature(mixed)), f"{worker} cannot take {mixed!r}: the query counts it"
-
+            assert not pattern.fullmatch(signature(mixed)), (
+                f"{worker} cannot take {mixed!r}: the query counts it"
+            )
 
 
 # -- the probes against the real stub -------------------------------------------------
@@ -363,8 +407,9 @@ def _get(url: str, headers: dict[str, str]) -> int:
         return exc.code
 
 
-def test_the_stub_probe_is_answered_where_the_kubelets_default_is_refused(rendered: list[dict[str, Any]],
-                                                                           tmp_path: Path) -> None:
+def test_the_stub_probe_is_answered_where_the_kubelets_default_is_refused(
+    rendered: list[dict[str, Any]], tmp_path: Path
+) -> None:
     """The kubelet sends the pod's IP as Host unless the probe names one: the real stub
     refuses that (its Host allow-list) and answers the probe as written."""
     probe = main_container(workload(rendered, "pm-agent"))["livenessProbe"]["httpGet"]

@@ -22,7 +22,9 @@ ENSURE_ENGINE = REPO.parent / "shared" / "docker" / "ensure-engine.sh"
 
 def _engine_answers() -> bool:
     try:
-        return subprocess.run(["docker", "info"], capture_output=True, timeout=30, check=False).returncode == 0
+        return (
+            subprocess.run(["docker", "info"], capture_output=True, timeout=30, check=False).returncode == 0
+        )
     except (OSError, subprocess.TimeoutExpired):
         return False
 
@@ -35,8 +37,9 @@ def engine_env() -> dict[str, str]:
     env: dict[str, Any] = {}
     if ENSURE_ENGINE.exists():
         # Idempotent: starts the engine if needed and makes sure the base image exists.
-        proc = subprocess.run(["bash", str(ENSURE_ENGINE)], capture_output=True, text=True, timeout=900,
-                              check=False)
+        proc = subprocess.run(
+            ["bash", str(ENSURE_ENGINE)], capture_output=True, text=True, timeout=900, check=False
+        )
         if proc.returncode != 0:
             tail = " ".join(proc.stderr.strip().splitlines()[-3:])
             pytest.skip(f"the Docker engine could not be brought up by {ENSURE_ENGINE}: {tail}")
@@ -60,4 +63,6 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     if SIZES:
         terminalreporter.section("image sizes")
         for image, (size, over) in SIZES.items():
-            terminalreporter.write_line(f"  {image:<48} {size / 1e6:7.1f} MB  (+{over / 1e6:.1f} MB over the base)")
+            terminalreporter.write_line(
+                f"  {image:<48} {size / 1e6:7.1f} MB  (+{over / 1e6:.1f} MB over the base)"
+            )

@@ -41,6 +41,7 @@ def unique_name(kind: str) -> str:
     """`<checkout>-<kind>-<8 hex>`: a compose project or stack name for one test run."""
     return f"{CHECKOUT}-{kind}-{uuid.uuid4().hex[:8]}"
 
+
 #: name -> seconds, filled by the tests, printed at the end of the run (conftest.py)
 TIMINGS: dict[str, float] = {}
 #: image -> (size in bytes, size over the base image), printed at the end of the run
@@ -84,23 +85,25 @@ def fleet_env(engine_env: dict[str, str], tag: str, port: int) -> dict[str, str]
     failures show quickly), none of the caller's PM_/AGENT_/COMPOSE_ settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("COMPOSE_", "PM_", "AGENT_"))}
     env.update(engine_env)
-    env.update({
-        "TAG": tag,
-        "PM_AGENT_PORT": str(port),
-        "PM_LEASE_SECONDS": "8",  # a killed worker's task comes back quickly
-        "HEARTBEAT_SECONDS": "2",  # well inside the lease
-        "SHUTDOWN_GRACE_SECONDS": "4",
-        "STOP_GRACE_PERIOD": "20s",
-        "POLL_WAIT_SECONDS": "20",
-        "LOG_FORMAT": "json",
-        # The board starts empty unless asked (issue 12): these tests run on the demo's.
-        "PM_PROJECT_FILE": "/workspace/demo-project/project.yaml",
-        # No project of a developer's .env (`make up PROJECT_DIR=...`): the shell wins over .env.
-        "PROJECT_DIR": "",
-        "PROJECT_NAME": "",
-        "PM_UID": "10001",
-        "PM_GID": "10001",
-    })
+    env.update(
+        {
+            "TAG": tag,
+            "PM_AGENT_PORT": str(port),
+            "PM_LEASE_SECONDS": "8",  # a killed worker's task comes back quickly
+            "HEARTBEAT_SECONDS": "2",  # well inside the lease
+            "SHUTDOWN_GRACE_SECONDS": "4",
+            "STOP_GRACE_PERIOD": "20s",
+            "POLL_WAIT_SECONDS": "20",
+            "LOG_FORMAT": "json",
+            # The board starts empty unless asked (issue 12): these tests run on the demo's.
+            "PM_PROJECT_FILE": "/workspace/demo-project/project.yaml",
+            # No project of a developer's .env (`make up PROJECT_DIR=...`): the shell wins over .env.
+            "PROJECT_DIR": "",
+            "PROJECT_NAME": "",
+            "PM_UID": "10001",
+            "PM_GID": "10001",
+        }
+    )
     return env
 
 
@@ -110,12 +113,21 @@ def docker_time(text: str) -> float:
     return datetime.fromisoformat(trimmed).timestamp()
 
 
-def run(argv: list[str], *, env: dict[str, str] | None = None, timeout: float = 300, check: bool = True,
-        input: str | None = None) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout, check=False,
-                          input=input)
+def run(
+    argv: list[str],
+    *,
+    env: dict[str, str] | None = None,
+    timeout: float = 300,
+    check: bool = True,
+    input: str | None = None,
+) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout, check=False, input=input
+    )
     if check and proc.returncode != 0:
-        raise CommandFailed(f"`{' '.join(argv)}` exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        raise CommandFailed(
+            f"`{' '.join(argv)}` exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        )
     return proc
 
 
@@ -133,8 +145,10 @@ def wait_for(what: str, predicate: Callable[[], T | None], timeout: float, inter
         except Exception as exc:  # the stub may be restarting: keep polling
             last_error = exc
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}"
-                                 + (f" (last error: {last_error})" if last_error else ""))
+            raise AssertionError(
+                f"timed out after {timeout:.0f}s waiting for {what}"
+                + (f" (last error: {last_error})" if last_error else "")
+            )
         time.sleep(interval)
 
 
@@ -195,8 +209,18 @@ class Fleet:
     def load_board(self, path: Path) -> str:
         """`python -m pm_agent_stub load` inside the stub's container, the file sent on stdin."""
         name = f"/tmp/{path.name}"
-        proc = run(["docker", "exec", "-i", self.stub_container(), "sh", "-c",
-                    f"cat > {name} && python -m pm_agent_stub load {name}"], input=path.read_text())
+        proc = run(
+            [
+                "docker",
+                "exec",
+                "-i",
+                self.stub_container(),
+                "sh",
+                "-c",
+                f"cat > {name} && python -m pm_agent_stub load {name}",
+            ],
+            input=path.read_text(),
+        )
         return proc.stdout + proc.stderr
 
     # -- the stub's tools, from the host through the published port ---------------
@@ -244,19 +268,32 @@ class ComposeFleet(Fleet):
 
     def created_wall(self) -> float:
         """When Compose created the project's first container (time.time())."""
-        ids = run(["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={self.project}"]).stdout.split()
+        ids = run(
+            ["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={self.project}"]
+        ).stdout.split()
         return min(docker_time(self.inspect(c)["Created"]) for c in ids)
 
-    def compose(self, *args: str, timeout: float = 600, check: bool = True,
-                input: str | None = None) -> subprocess.CompletedProcess[str]:
+    def compose(
+        self, *args: str, timeout: float = 600, check: bool = True, input: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         started = time.monotonic()
-        proc = run(["docker", "compose", "-p", self.project, *args], env=self.env, timeout=timeout, check=check,
-                   input=input)
-        self.log.append(f"docker compose {' '.join(args)}: exit {proc.returncode} in {time.monotonic() - started:.1f}s")
+        proc = run(
+            ["docker", "compose", "-p", self.project, *args],
+            env=self.env,
+            timeout=timeout,
+            check=check,
+            input=input,
+        )
+        self.log.append(
+            f"docker compose {' '.join(args)}: exit {proc.returncode} in {time.monotonic() - started:.1f}s"
+        )
         return proc
 
     def container_filters(self, service: str) -> list[str]:
-        return [f"label=com.docker.compose.project={self.project}", f"label=com.docker.compose.service={service}"]
+        return [
+            f"label=com.docker.compose.project={self.project}",
+            f"label=com.docker.compose.service={service}",
+        ]
 
 
 @dataclass
@@ -280,6 +317,8 @@ class SwarmFleet(Fleet):
     def make(self, target: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
         """`make <target> STACK=<stack>`: the README's commands, as a user runs them."""
         started = time.monotonic()
-        proc = run(["make", "--no-print-directory", target, f"STACK={self.stack}"], env=self.env, timeout=timeout)
+        proc = run(
+            ["make", "--no-print-directory", target, f"STACK={self.stack}"], env=self.env, timeout=timeout
+        )
         self.log.append(f"make {target}: exit {proc.returncode} in {time.monotonic() - started:.1f}s")
         return proc

@@ -18,8 +18,11 @@ DEMO = yaml.safe_load((REPO / "examples" / "demo-project" / "project.yaml").read
 DEMO_TASKS = [t["id"] for t in DEMO["tasks"]]
 EXPECTED_FAILURE = "legacy-tests"  # the demo's deliberately failing suite
 #: the worker services and the module each runs (`python -m <module>`)
-WORKER_MODULES = {"documentation-worker": "documentation_worker", "testing-worker": "testing_worker",
-                  "devops-worker": "devops_worker"}
+WORKER_MODULES = {
+    "documentation-worker": "documentation_worker",
+    "testing-worker": "testing_worker",
+    "devops-worker": "devops_worker",
+}
 WORKERS = tuple(WORKER_MODULES)
 
 
@@ -45,7 +48,9 @@ def check_processes_run_as_service_user(fleet: Fleet, socket_gid: int) -> None:
             has_socket = "/var/run/docker.sock" in mounts
             assert has_socket == (service == "devops-worker"), (service, mounts)
             if has_socket:
-                assert str(socket_gid) in groups, f"the devops worker lacks the socket's group {socket_gid}: {groups}"
+                assert str(socket_gid) in groups, (
+                    f"the devops worker lacks the socket's group {socket_gid}: {groups}"
+                )
 
 
 def check_demo_board(fleet: Fleet, timeout: float = 300) -> list[float]:
@@ -54,7 +59,9 @@ def check_demo_board(fleet: Fleet, timeout: float = 300) -> list[float]:
     smoke test printed 5. Returns the tasks' completion times (wall clock, sorted)."""
     final = wait_for("the demo board to settle", fleet.settled, timeout=timeout, interval=1.0)
     ctxs = {t_id: fleet.task(t_id) for t_id in DEMO_TASKS}
-    done_at = sorted(parse_time(c["task"]["completed_at"]) for c in ctxs.values() if c["task"]["completed_at"])
+    done_at = sorted(
+        parse_time(c["task"]["completed_at"]) for c in ctxs.values() if c["task"]["completed_at"]
+    )
     assert done_at, "no demo task was completed"
     for task_id, ctx in ctxs.items():
         if task_id == EXPECTED_FAILURE:
@@ -84,7 +91,9 @@ def check_replicas_each_complete_tasks(fleet: Fleet, replicas: int = 3) -> dict[
     ids = [a["agent_id"] for a in testing]
     assert len(ids) == replicas, ids
     assert len(set(ids)) == replicas, "distinct agent ids"
-    hostnames = {fleet.inspect(c)["Config"]["Hostname"] for c in fleet.containers("testing-worker", running=True)}
+    hostnames = {
+        fleet.inspect(c)["Config"]["Hostname"] for c in fleet.containers("testing-worker", running=True)
+    }
     assert {i.removeprefix("testing-") for i in ids} == hostnames, "AGENT_ID = testing-{container hostname}"
     by_agent = {a["agent_id"]: a["tasks_completed"] for a in testing}
     assert all(n >= 1 for n in by_agent.values()), (by_agent, out)
@@ -121,7 +130,8 @@ def wait_task_running(fleet: Fleet, task_id: str) -> None:
     def running() -> bool:
         ctx = fleet.task(task_id)
         return ctx["task"]["status"] == "in_progress" and any(
-            p["message"].startswith("Running") for p in ctx["progress_log"])
+            p["message"].startswith("Running") for p in ctx["progress_log"]
+        )
 
     wait_for(f"{task_id} to be running", running, timeout=60)
 

@@ -62,8 +62,7 @@ def timed(name: str, started: float) -> float:
 def fleet(engine_env: dict[str, str]) -> Iterator[ComposeFleet]:
     started = time.monotonic()
     port = free_port()
-    fleet = ComposeFleet(project=unique_name("e2e"), env=fleet_env(engine_env, TAG, port),
-                         port=port)
+    fleet = ComposeFleet(project=unique_name("e2e"), env=fleet_env(engine_env, TAG, port), port=port)
     project = fleet.project
     LOGS.mkdir(parents=True, exist_ok=True)
     try:
@@ -75,7 +74,9 @@ def fleet(engine_env: dict[str, str]) -> Iterator[ComposeFleet]:
         timed("rebuild images, nothing changed (cache)", t)
         fleet.up_wall = time.time()
         t = time.monotonic()
-        up = fleet.compose("up", "-d", "--wait", "--wait-timeout", "300", "--scale", "testing-worker=3", timeout=420)
+        up = fleet.compose(
+            "up", "-d", "--wait", "--wait-timeout", "300", "--scale", "testing-worker=3", timeout=420
+        )
         timed("docker compose up --wait (all healthy)", t)
         fleet.up_output = up.stdout + up.stderr
         yield fleet
@@ -101,7 +102,9 @@ def test_images_run_as_non_root_and_only_devops_has_the_socket(fleet: ComposeFle
         containers = fleet.containers(service)
         assert containers, f"no {service} container"
         for cid in containers:
-            venv_tools = run(["docker", "exec", cid, "sh", "-c", "ls /opt/venv/bin | grep -x -E 'uv|gcc|pip' || true"])
+            venv_tools = run(
+                ["docker", "exec", cid, "sh", "-c", "ls /opt/venv/bin | grep -x -E 'uv|gcc|pip' || true"]
+            )
             assert venv_tools.stdout.strip() == "", f"{service}: build tools in the venv: {venv_tools.stdout}"
     assert len(fleet.containers("testing-worker")) == 3
     # non-root, and the devops worker able to use the engine: its entry point joined the
@@ -143,12 +146,19 @@ def test_killed_worker_task_is_re_offered_and_completed(fleet: ComposeFleet) -> 
     # bring the killed replica back for the rest of the run (same container: same agent id)
     if not fleet.inspect(victim)["State"]["Running"]:
         run(["docker", "start", victim])
-    wait_for("the killed replica to be back", lambda: any(
-        a["agent_id"] == victim_agent and a["status"] in ("idle", "working") for a in fleet.agents()), timeout=60)
+    wait_for(
+        "the killed replica to be back",
+        lambda: any(
+            a["agent_id"] == victim_agent and a["status"] in ("idle", "working") for a in fleet.agents()
+        ),
+        timeout=60,
+    )
 
 
 def _board_snapshot(fleet: ComposeFleet) -> dict[str, Any]:
-    out = fleet.compose("exec", "-T", "pm-agent", "python", "-m", "pm_agent_stub", "status", "--json", "--all")
+    out = fleet.compose(
+        "exec", "-T", "pm-agent", "python", "-m", "pm_agent_stub", "status", "--json", "--all"
+    )
     data: dict[str, Any] = json.loads(out.stdout)
     return data
 
@@ -156,14 +166,21 @@ def _board_snapshot(fleet: ComposeFleet) -> dict[str, Any]:
 def test_stub_restart_mid_run_loses_nothing(fleet: ComposeFleet) -> None:
     fleet.load_board(BOARDS / "restart.yaml")
     ids = board_ids("restart.yaml")
-    wait_for("restart tasks in progress", lambda: sum(
-        fleet.task(t)["task"]["status"] == "in_progress" for t in ids[:3]) >= 2, timeout=60)
+    wait_for(
+        "restart tasks in progress",
+        lambda: sum(fleet.task(t)["task"]["status"] == "in_progress" for t in ids[:3]) >= 2,
+        timeout=60,
+    )
     before = _board_snapshot(fleet)
     artifacts_before = {t: len(fleet.task(t)["artifacts"]) for t in DEMO_TASKS}
     t = time.monotonic()
     fleet.compose("restart", "pm-agent", timeout=120)
-    wait_for("the stub to answer again", lambda: http_get_json(f"http://127.0.0.1:{fleet.port}/healthz")[0] == 200,
-             timeout=60, interval=0.2)
+    wait_for(
+        "the stub to answer again",
+        lambda: http_get_json(f"http://127.0.0.1:{fleet.port}/healthz")[0] == 200,
+        timeout=60,
+        interval=0.2,
+    )
     timed("docker compose restart pm-agent (until /healthz)", t)
     after = _board_snapshot(fleet)
     status_before = {x["task_id"]: x["status"] for x in before["tasks"]}
@@ -175,9 +192,15 @@ def test_stub_restart_mid_run_loses_nothing(fleet: ComposeFleet) -> None:
     assert {a["agent_id"] for a in after["agents"]} == {a["agent_id"] for a in before["agents"]}
     assert {t: len(fleet.task(t)["artifacts"]) for t in DEMO_TASKS} == artifacts_before
     fleet.wait_done(ids, timeout=150)
-    events = fleet.compose("exec", "-T", "pm-agent", "python", "-c",
-                           "import sqlite3; c = sqlite3.connect('/data/pm_agent.db'); "
-                           "print(c.execute(\"select count(*) from events where kind = 'completed' and task_id like 'e2e-restart-%'\").fetchone()[0])")
+    events = fleet.compose(
+        "exec",
+        "-T",
+        "pm-agent",
+        "python",
+        "-c",
+        "import sqlite3; c = sqlite3.connect('/data/pm_agent.db'); "
+        "print(c.execute(\"select count(*) from events where kind = 'completed' and task_id like 'e2e-restart-%'\").fetchone()[0])",
+    )
     assert events.stdout.strip() == str(len(ids)), "each task completed exactly once"
 
 
@@ -187,9 +210,14 @@ def test_stub_restart_mid_run_loses_nothing(fleet: ComposeFleet) -> None:
 def test_compose_down_leaves_no_task_in_progress(fleet: ComposeFleet) -> None:
     fleet.load_board(BOARDS / "down.yaml")
     wait_task_running(fleet, "e2e-during-down")
-    follow = subprocess.Popen(["docker", "compose", "-p", fleet.project, "logs", "-f", "--no-color", "--tail", "0",
-                               *WORKERS], cwd=REPO, env=fleet.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True)
+    follow = subprocess.Popen(
+        ["docker", "compose", "-p", fleet.project, "logs", "-f", "--no-color", "--tail", "0", *WORKERS],
+        cwd=REPO,
+        env=fleet.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         time.sleep(1.0)  # let the log follower attach
         t = time.monotonic()
@@ -200,11 +228,15 @@ def test_compose_down_leaves_no_task_in_progress(fleet: ComposeFleet) -> None:
         if follow.poll() is None:
             follow.kill()
     (LOGS / f"{fleet.project}-down.log").write_text(out)
-    stopped = [json.loads(line.split("|", 1)[1]) for line in out.splitlines()
-               if '"worker stopped"' in line and "|" in line]
+    stopped = [
+        json.loads(line.split("|", 1)[1])
+        for line in out.splitlines()
+        if '"worker stopped"' in line and "|" in line
+    ]
     check_workers_stopped_by_themselves(stopped, out)
     assert seconds < 20, "workers exited within their grace, not by SIGKILL"
     # read as the fleet left it: `status` would expire overdue leases first and hide a task
     # that was left in progress
-    check_released_at_shutdown(board_as_left(f"{fleet.project}_pm-data", f"pm-agent-fleet/pm-agent:{TAG}"),
-                               "e2e-during-down")
+    check_released_at_shutdown(
+        board_as_left(f"{fleet.project}_pm-data", f"pm-agent-fleet/pm-agent:{TAG}"), "e2e-during-down"
+    )

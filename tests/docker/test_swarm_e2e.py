@@ -73,7 +73,9 @@ def record_settle(platform: str, fleet: Fleet, healthy_wall: float, done_at: lis
 
 def save_service_logs(fleet: SwarmFleet) -> None:
     """Every service's log (while the stack still has services) and the test's commands."""
-    names = run(["docker", "stack", "services", "--format", "{{.Name}}", fleet.stack], check=False).stdout.split()
+    names = run(
+        ["docker", "stack", "services", "--format", "{{.Name}}", fleet.stack], check=False
+    ).stdout.split()
     if not names:
         return
     logs = []
@@ -98,8 +100,10 @@ def swarm(engine_env: dict[str, str]) -> Iterator[None]:
     """This engine as a one-node swarm for the module; always left afterwards."""
     state = run(["docker", "info", "--format", "{{.Swarm.LocalNodeState}}"]).stdout.strip()
     if state != "inactive":
-        pytest.fail(f"this engine is already in a swarm (state {state!r}): the test makes its own one-node swarm "
-                    "and leaves it afterwards, so run it on an engine outside any swarm")
+        pytest.fail(
+            f"this engine is already in a swarm (state {state!r}): the test makes its own one-node swarm "
+            "and leaves it afterwards, so run it on an engine outside any swarm"
+        )
     run(["docker", "swarm", "init", "--advertise-addr", "127.0.0.1", "--listen-addr", "127.0.0.1:2377"])
     try:
         yield
@@ -110,8 +114,7 @@ def swarm(engine_env: dict[str, str]) -> Iterator[None]:
 @pytest.fixture(scope="module")
 def stack(swarm: None, images: dict[str, str]) -> Iterator[SwarmFleet]:
     port = free_port()
-    fleet = SwarmFleet(stack=unique_name("swarm"), env={**images, "PM_AGENT_PORT": str(port)},
-                       port=port)
+    fleet = SwarmFleet(stack=unique_name("swarm"), env={**images, "PM_AGENT_PORT": str(port)}, port=port)
     LOGS.mkdir(parents=True, exist_ok=True)
     try:
         t = time.monotonic()
@@ -121,7 +124,12 @@ def stack(swarm: None, images: dict[str, str]) -> Iterator[SwarmFleet]:
         yield fleet
     finally:
         save_service_logs(fleet)
-        run([str(REPO / "deploy" / "swarm" / "stack.sh"), "down", fleet.stack], env=fleet.env, check=False, timeout=600)
+        run(
+            [str(REPO / "deploy" / "swarm" / "stack.sh"), "down", fleet.stack],
+            env=fleet.env,
+            check=False,
+            timeout=600,
+        )
         run(["docker", "volume", "rm", f"{fleet.stack}_pm-data", f"{fleet.stack}_workspace"], check=False)
 
 
@@ -130,8 +138,7 @@ def stack(swarm: None, images: dict[str, str]) -> Iterator[SwarmFleet]:
 
 def test_compose_reference_demo_board_settles(images: dict[str, str]) -> None:
     port = free_port()
-    fleet = ComposeFleet(project=unique_name("ref"), env={**images, "PM_AGENT_PORT": str(port)},
-                         port=port)
+    fleet = ComposeFleet(project=unique_name("ref"), env={**images, "PM_AGENT_PORT": str(port)}, port=port)
     try:
         fleet.compose("up", "-d", "--wait", "--wait-timeout", "300", timeout=420)
         healthy = time.time()
@@ -160,8 +167,11 @@ def test_scaled_to_three_testing_replicas_the_demo_board_settles(stack: SwarmFle
 
 
 def test_three_testing_replicas_each_complete_tasks(stack: SwarmFleet) -> None:
-    wait_for("three running testing replicas", lambda: len(stack.containers("testing-worker", running=True)) == 3,
-             timeout=120)
+    wait_for(
+        "three running testing replicas",
+        lambda: len(stack.containers("testing-worker", running=True)) == 3,
+        timeout=120,
+    )
     completed_by = check_replicas_each_complete_tasks(stack, replicas=3)
     print(f"quick tasks by replica: {completed_by}")
 
@@ -169,16 +179,24 @@ def test_three_testing_replicas_each_complete_tasks(stack: SwarmFleet) -> None:
 def test_killed_task_container_task_completed_elsewhere(stack: SwarmFleet) -> None:
     victim_agent, victim, seconds = check_killed_worker_task_completed_elsewhere(stack)
     TIMINGS["swarm: docker kill -> its task completed elsewhere"] = seconds
+
     # Swarm replaces the killed task with a new container: a new hostname, a new agent id
     def replaced() -> list[str] | None:
         running = stack.containers("testing-worker", running=True)
         return running if len(running) == 3 and victim not in running else None
 
-    hostnames = {stack.inspect(c)["Config"]["Hostname"] for c in wait_for("Swarm to replace the killed replica",
-                                                                       replaced, timeout=120)}
-    wait_for("the replacement to register", lambda: {
-        a["agent_id"].removeprefix("testing-") for a in stack.agents() if a["status"] != "offline"} >= hostnames,
-        timeout=60)
+    hostnames = {
+        stack.inspect(c)["Config"]["Hostname"]
+        for c in wait_for("Swarm to replace the killed replica", replaced, timeout=120)
+    }
+    wait_for(
+        "the replacement to register",
+        lambda: (
+            {a["agent_id"].removeprefix("testing-") for a in stack.agents() if a["status"] != "offline"}
+            >= hostnames
+        ),
+        timeout=60,
+    )
     assert victim_agent.removeprefix("testing-") not in hostnames
 
 
@@ -187,9 +205,17 @@ def test_stack_down_leaves_no_task_in_progress(stack: SwarmFleet) -> None:
     wait_task_running(stack, "e2e-during-down")
     save_service_logs(stack)  # the services and their logs are gone after stack-down
     # one follower per worker container: each ends when its container stops
-    followers = [subprocess.Popen(["docker", "logs", "-f", "--tail", "0", cid], cwd=REPO, stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT, text=True)
-                 for w in WORKERS for cid in stack.containers(w, running=True)]
+    followers = [
+        subprocess.Popen(
+            ["docker", "logs", "-f", "--tail", "0", cid],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for w in WORKERS
+        for cid in stack.containers(w, running=True)
+    ]
     try:
         time.sleep(1.0)  # let the log followers attach
         t = time.monotonic()
@@ -203,6 +229,9 @@ def test_stack_down_leaves_no_task_in_progress(stack: SwarmFleet) -> None:
     (LOGS / f"{stack.stack}-down.log").write_text(out)
     stopped = [json.loads(line) for line in out.splitlines() if '"worker stopped"' in line]
     check_workers_stopped_by_themselves(stopped, out)
-    assert not run(["docker", "ps", "-aq", "--filter", f"label=com.docker.stack.namespace={stack.stack}"]).stdout.strip()
-    check_released_at_shutdown(board_as_left(f"{stack.stack}_pm-data", f"pm-agent-fleet/pm-agent:{TAG}"),
-                               "e2e-during-down")
+    assert not run(
+        ["docker", "ps", "-aq", "--filter", f"label=com.docker.stack.namespace={stack.stack}"]
+    ).stdout.strip()
+    check_released_at_shutdown(
+        board_as_left(f"{stack.stack}_pm-data", f"pm-agent-fleet/pm-agent:{TAG}"), "e2e-during-down"
+    )

@@ -43,8 +43,21 @@ pytestmark = [pytest.mark.docker, pytest.mark.timeout(2400)]
 
 HOST_UID = 1000  # the user who owns the project on the host (we may be root here)
 SETTLE = 600.0
-COPY_IGNORE = shutil.ignore_patterns(".git", ".venv", ".tools", ".run", ".env", "__pycache__", ".pytest_cache",
-                                     ".mypy_cache", ".ruff_cache", ".hypothesis", "*.db", "*.db-wal", "*.db-shm")
+COPY_IGNORE = shutil.ignore_patterns(
+    ".git",
+    ".venv",
+    ".tools",
+    ".run",
+    ".env",
+    "__pycache__",
+    ".pytest_cache",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".hypothesis",
+    "*.db",
+    "*.db-wal",
+    "*.db-shm",
+)
 
 
 @dataclass
@@ -63,12 +76,28 @@ class UserFleet:
 
     def compose(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
         """`docker compose ARGS` typed directly in the checkout: no PROJECT_DIR, PM_UID in the shell."""
-        return subprocess.run(["docker", "compose", *args], cwd=self.checkout, env=self.env, capture_output=True,
-                              text=True, timeout=timeout, check=False)
+        return subprocess.run(
+            ["docker", "compose", *args],
+            cwd=self.checkout,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
 
     def containers(self, service: str) -> list[str]:
-        return run(["docker", "ps", "-q", "--filter", f"label=com.docker.compose.project={self.env['COMPOSE_PROJECT_NAME']}",
-                    "--filter", f"label=com.docker.compose.service={service}"]).stdout.split()
+        return run(
+            [
+                "docker",
+                "ps",
+                "-q",
+                "--filter",
+                f"label=com.docker.compose.project={self.env['COMPOSE_PROJECT_NAME']}",
+                "--filter",
+                f"label=com.docker.compose.service={service}",
+            ]
+        ).stdout.split()
 
 
 @pytest.fixture(scope="module")
@@ -86,8 +115,13 @@ def fleet(engine_env: dict[str, str]) -> Iterator[UserFleet]:
     for path in [scratch / "home", scratch / "home" / "src", *scratch.joinpath("home").rglob("*")]:
         os.chown(path, HOST_UID, HOST_UID)
     port = free_port()
-    env = user_env(COMPOSE_PROJECT_NAME=f"user-{uuid.uuid4().hex[:8]}", TAG=f"user-{CHECKOUT}",
-                   PM_AGENT_PORT=str(port), PYTHON_IMAGE=engine_env["PYTHON_IMAGE"], COLUMNS="200")
+    env = user_env(
+        COMPOSE_PROJECT_NAME=f"user-{uuid.uuid4().hex[:8]}",
+        TAG=f"user-{CHECKOUT}",
+        PM_AGENT_PORT=str(port),
+        PYTHON_IMAGE=engine_env["PYTHON_IMAGE"],
+        COLUMNS="200",
+    )
     fleet = UserFleet(checkout, project, env, port)
     try:
         yield fleet
@@ -97,7 +131,9 @@ def fleet(engine_env: dict[str, str]) -> Iterator[UserFleet]:
         (REPO / ".run" / "e2e" / f"{env['COMPOSE_PROJECT_NAME']}.log").write_text(logs.stdout + logs.stderr)
         fleet.compose("down", "-v", "--timeout", "30", timeout=300)
         for image in (project.image, f"{project.image.rsplit(':', 1)[0]}-2:latest"):
-            subprocess.run(["docker", "image", "rm", "-f", image], capture_output=True, check=False, timeout=60)
+            subprocess.run(
+                ["docker", "image", "rm", "-f", image], capture_output=True, check=False, timeout=60
+            )
         shutil.rmtree(scratch, ignore_errors=True)
 
 
@@ -153,10 +189,20 @@ def test_the_new_users_project_under_compose(fleet: UserFleet) -> None:
         assert mounts[f"/workspace/{project.name}"]["Source"] == str(project.path), info["Name"]
     worker_user = json.loads(run(["docker", "inspect", testers[0]]).stdout)[0]["Config"]["User"]
     assert worker_user == f"{HOST_UID}:{HOST_UID}"
-    wait_for("two testing agents", lambda: len([a for a in agents(fleet.url) if a["role"] == "testing"
-                                                 and a["status"] != "offline"]) == 2, timeout=180)
-    again = fleet.make("add-task", "ID=image-2", "NAME=Build the shop image again", "SKILLS=docker",
-                       f'PAYLOAD={{"context": "{project.name}", "tag": "{project.image.rsplit(":", 1)[0]}-2:latest"}}')
+    wait_for(
+        "two testing agents",
+        lambda: (
+            len([a for a in agents(fleet.url) if a["role"] == "testing" and a["status"] != "offline"]) == 2
+        ),
+        timeout=180,
+    )
+    again = fleet.make(
+        "add-task",
+        "ID=image-2",
+        "NAME=Build the shop image again",
+        "SKILLS=docker",
+        f'PAYLOAD={{"context": "{project.name}", "tag": "{project.image.rsplit(":", 1)[0]}-2:latest"}}',
+    )
     assert again.returncode == 0, again.stderr
 
     def rebuilt() -> dict[str, object] | None:
@@ -169,4 +215,3 @@ def test_the_new_users_project_under_compose(fleet: UserFleet) -> None:
     status = fleet.make("status")
     assert status.returncode == 0, status.stderr
     assert "image-2" in status.stdout
-

@@ -17,15 +17,29 @@ class RecordingPM:
         self.artifacts: list[dict[str, Any]] = []
         self.reported = anyio.Event()  # set by the first progress report
 
-    async def report_progress(self, task_id: str, progress: float, message: str, *,
-                              status: str = "in_progress", checkpoint: Any = None) -> None:
+    async def report_progress(
+        self,
+        task_id: str,
+        progress: float,
+        message: str,
+        *,
+        status: str = "in_progress",
+        checkpoint: Any = None,
+    ) -> None:
         self.progress.append((progress, message, checkpoint))
         self.reported.set()
 
-    async def log_artifact(self, task_id: str, artifact_type: str, description: str,
-                           location: str | None = None, data: Any = None) -> Any:
-        self.artifacts.append({"artifact_type": artifact_type, "description": description,
-                               "location": location, "data": data})
+    async def log_artifact(
+        self,
+        task_id: str,
+        artifact_type: str,
+        description: str,
+        location: str | None = None,
+        data: Any = None,
+    ) -> Any:
+        self.artifacts.append(
+            {"artifact_type": artifact_type, "description": description, "location": location, "data": data}
+        )
 
         class _Result:
             artifact_id = len(self.artifacts)

@@ -29,11 +29,20 @@ def workspace(tmp_path: Path) -> Path:
 
 def test_register_and_finish_tasks_in_dependency_order(tmp_path: Path, workspace: Path) -> None:
     db = tmp_path / "board.db"
-    load_tasks(db, task("first", "steps", payload={"steps": 2, "ledger": "ledger.txt"}),
-               task("second", "steps", dependencies=["first"], payload={"steps": 1, "ledger": "ledger.txt"}))
+    load_tasks(
+        db,
+        task("first", "steps", payload={"steps": 2, "ledger": "ledger.txt"}),
+        task("second", "steps", dependencies=["first"], payload={"steps": 1, "ledger": "ledger.txt"}),
+    )
     stub = start_stub(db)
-    worker = start_worker([str(STEP_WORKER)], tmp_path / "w.log", PM_AGENT_URL=f"127.0.0.1:{stub.port}",
-                          AGENT_ID="steps-{hostname}", WORKSPACE=str(workspace), MAX_TASKS="2")
+    worker = start_worker(
+        [str(STEP_WORKER)],
+        tmp_path / "w.log",
+        PM_AGENT_URL=f"127.0.0.1:{stub.port}",
+        AGENT_ID="steps-{hostname}",
+        WORKSPACE=str(workspace),
+        MAX_TASKS="2",
+    )
     try:
         assert worker.proc.wait(timeout=60) == 0, worker.logs()
         status = board(db)
@@ -57,15 +66,22 @@ def test_worker_survives_stub_kill_and_restart(tmp_path: Path, workspace: Path) 
     load_tasks(db, *tasks)
     stub = start_stub(db)
     port = stub.port
-    worker = start_worker([str(STEP_WORKER)], tmp_path / "w.log", PM_AGENT_URL=f"http://127.0.0.1:{port}",
-                          AGENT_ID="survivor", WORKSPACE=str(workspace))
+    worker = start_worker(
+        [str(STEP_WORKER)],
+        tmp_path / "w.log",
+        PM_AGENT_URL=f"http://127.0.0.1:{port}",
+        AGENT_ID="survivor",
+        WORKSPACE=str(workspace),
+    )
     try:
         wait_until(lambda: board(db)["project_status"]["done"] >= 2, 60, message="two tasks done")
         stub.kill()  # SIGKILL, mid-run: the worker is in the middle of a task
         done_before = board(db)["project_status"]["done"]
         assert done_before < 8
         stub = start_stub(db, port=port)  # same address, same file
-        wait_until(lambda: board(db)["project_status"]["done"] == 8, 90, message="all tasks done after restart")
+        wait_until(
+            lambda: board(db)["project_status"]["done"] == 8, 90, message="all tasks done after restart"
+        )
         assert worker.alive(), "the worker must not need a restart"
         events = [e["event"] for e in worker.events()]
         assert "reconnected to stub" in events
@@ -77,16 +93,25 @@ def test_worker_survives_stub_kill_and_restart(tmp_path: Path, workspace: Path) 
         stub.stop()
 
 
-async def test_sigterm_releases_with_checkpoint_and_another_worker_resumes(tmp_path: Path, workspace: Path) -> None:
+async def test_sigterm_releases_with_checkpoint_and_another_worker_resumes(
+    tmp_path: Path, workspace: Path
+) -> None:
     db = tmp_path / "board.db"
     load_tasks(db, task("long", "steps", payload={"steps": 12, "step_seconds": 0.25, "ledger": "ledger.txt"}))
     stub = start_stub(db)
     url = f"127.0.0.1:{stub.port}"
-    first = start_worker([str(STEP_WORKER)], tmp_path / "a.log", PM_AGENT_URL=url, AGENT_ID="steps-a",
-                         WORKSPACE=str(workspace), SHUTDOWN_GRACE_SECONDS="0.3")
+    first = start_worker(
+        [str(STEP_WORKER)],
+        tmp_path / "a.log",
+        PM_AGENT_URL=url,
+        AGENT_ID="steps-a",
+        WORKSPACE=str(workspace),
+        SHUTDOWN_GRACE_SECONDS="0.3",
+    )
     second = None
     try:
         async with mcp.Client(stub.url) as client:
+
             async def checkpoint() -> int:
                 ctx = await call_tool(client, "get_task_context", {"task_id": "long"})
                 return int((ctx["task"].get("checkpoint") or {}).get("next_step", 0))
@@ -108,8 +133,14 @@ async def test_sigterm_releases_with_checkpoint_and_another_worker_resumes(tmp_p
             assert ctx["task"]["status"] == "todo"
             assert ctx["task"].get("holder") in (None, "")
 
-            second = start_worker([str(STEP_WORKER)], tmp_path / "b.log", PM_AGENT_URL=url, AGENT_ID="steps-b",
-                                  WORKSPACE=str(workspace), MAX_TASKS="1")
+            second = start_worker(
+                [str(STEP_WORKER)],
+                tmp_path / "b.log",
+                PM_AGENT_URL=url,
+                AGENT_ID="steps-b",
+                WORKSPACE=str(workspace),
+                MAX_TASKS="1",
+            )
             assert second.proc.wait(timeout=60) == 0, second.logs()
             ctx = await call_tool(client, "get_task_context", {"task_id": "long"})
             assert ctx["task"]["status"] == "done"
@@ -132,9 +163,15 @@ async def test_sigterm_releases_with_checkpoint_and_another_worker_resumes(tmp_p
 def test_worker_over_stdio_spawns_its_own_stub(tmp_path: Path, workspace: Path) -> None:
     db = tmp_path / "board.db"
     load_tasks(db, task("via-stdio", "steps", payload={"steps": 1}))
-    worker = start_worker([str(STEP_WORKER)], tmp_path / "w.log", PM_TRANSPORT="stdio",
-                          PM_STDIO_COMMAND=f"python -m pm_agent_stub serve --transport stdio --db {db}",
-                          AGENT_ID="stdio-worker", WORKSPACE=str(workspace), MAX_TASKS="1")
+    worker = start_worker(
+        [str(STEP_WORKER)],
+        tmp_path / "w.log",
+        PM_TRANSPORT="stdio",
+        PM_STDIO_COMMAND=f"python -m pm_agent_stub serve --transport stdio --db {db}",
+        AGENT_ID="stdio-worker",
+        WORKSPACE=str(workspace),
+        MAX_TASKS="1",
+    )
     try:
         assert worker.proc.wait(timeout=60) == 0, worker.logs()
         assert board(db)["by_id"]["via-stdio"]["status"] == "done"
@@ -150,11 +187,18 @@ def test_tutorial_worker_runs_unchanged(tmp_path: Path) -> None:
     db = tmp_path / "pm_agent.db"
     load_tasks(db, task("api-docs", "documentation", name="Write the API documentation"))
     bin_dir = str(Path(sys.executable).parent)  # its `python` must be this environment's
-    worker = start_worker([str(REPO_ROOT / "examples" / "tutorial_worker.py")], tmp_path / "tutorial.log",
-                          cwd=tmp_path, PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+    worker = start_worker(
+        [str(REPO_ROOT / "examples" / "tutorial_worker.py")],
+        tmp_path / "tutorial.log",
+        cwd=tmp_path,
+        PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+    )
     try:
-        wait_until(lambda: board(db)["by_id"]["api-docs"]["status"] == "done", 60,
-                   message="tutorial worker completes the task")
+        wait_until(
+            lambda: board(db)["by_id"]["api-docs"]["status"] == "done",
+            60,
+            message="tutorial worker completes the task",
+        )
         assert "Registered as Documentation Worker" in worker.logs()
         assert "Received task: Write the API documentation" in worker.logs()
         assert len(read_events(db, "completed", "api-docs")) == 1

@@ -46,8 +46,14 @@ def completed_message(proc: WorkerProcess, task_id: str) -> str | None:
 class Server:
     """What the three measurements need of a server: put tasks on it, count done ones, worker env."""
 
-    def __init__(self, name: str, add: Callable[[list[tuple[str, dict[str, Any]]]], list[str]],
-                 done: Callable[[list[str]], int], env: dict[str, str], stop: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        name: str,
+        add: Callable[[list[tuple[str, dict[str, Any]]]], list[str]],
+        done: Callable[[list[str]], int],
+        env: dict[str, str],
+        stop: Callable[[], None],
+    ) -> None:
         self.name, self.add, self.done, self.env, self.stop = name, add, done, env, stop
 
 
@@ -63,26 +69,48 @@ def stub_server(run: Path) -> Server:
 
     def done(ids: list[str]) -> int:
         import sqlite3
+
         conn = sqlite3.connect(db, timeout=15)
         try:
             marks = ",".join("?" * len(ids))
-            return int(conn.execute(f"SELECT COUNT(*) FROM tasks WHERE status = 'done' AND task_id IN ({marks})",
-                                    ids).fetchone()[0])
+            return int(
+                conn.execute(
+                    f"SELECT COUNT(*) FROM tasks WHERE status = 'done' AND task_id IN ({marks})", ids
+                ).fetchone()[0]
+            )
         finally:
             conn.close()
 
-    return Server("stub", add, done, {"PM_AGENT_URL": stub.url, "PM_PROTOCOL": "stub", "POLL_WAIT_SECONDS": "25",
-                                      "HEARTBEAT_SECONDS": "10"}, stub.stop)
+    return Server(
+        "stub",
+        add,
+        done,
+        {
+            "PM_AGENT_URL": stub.url,
+            "PM_PROTOCOL": "stub",
+            "POLL_WAIT_SECONDS": "25",
+            "HEARTBEAT_SECONDS": "10",
+        },
+        stub.stop,
+    )
 
 
 def marcus_server(run: Path) -> Server:
     marcus = start_marcus(run / "marcus")
 
     def add(tasks: list[tuple[str, dict[str, Any]]]) -> list[str]:
-        spec = [{"key": str(n), "name": f"Step task {name}", "labels": ["steps"], "project_id": "steps",
-                 "priority": "medium", "estimated_hours": 0.1,
-                 "description": f"{name}\n\n```json pm-payload\n{json.dumps(p)}\n```\n"}
-                for n, (name, p) in enumerate(tasks)]
+        spec = [
+            {
+                "key": str(n),
+                "name": f"Step task {name}",
+                "labels": ["steps"],
+                "project_id": "steps",
+                "priority": "medium",
+                "estimated_hours": 0.1,
+                "description": f"{name}\n\n```json pm-payload\n{json.dumps(p)}\n```\n",
+            }
+            for n, (name, p) in enumerate(tasks)
+        ]
         ids = marcus.seed(spec)
         return [ids[str(n)] for n in range(len(tasks))]
 
@@ -90,13 +118,33 @@ def marcus_server(run: Path) -> Server:
         board = marcus.board()
         return sum(1 for i in ids if board[i]["status"] == "done")
 
-    return Server("marcus", add, done, {"PM_AGENT_URL": marcus.url, "PM_PROTOCOL": "marcus", "PM_PROJECT_ID": "steps",
-                                        "POLL_WAIT_SECONDS": "25", "HEARTBEAT_SECONDS": "10"}, marcus.stop)
+    return Server(
+        "marcus",
+        add,
+        done,
+        {
+            "PM_AGENT_URL": marcus.url,
+            "PM_PROTOCOL": "marcus",
+            "PM_PROJECT_ID": "steps",
+            "POLL_WAIT_SECONDS": "25",
+            "HEARTBEAT_SECONDS": "10",
+        },
+        marcus.stop,
+    )
 
 
 def workers(server: Server, run: Path, workspace: Path, names: list[str]) -> list[WorkerProcess]:
-    return [start_worker([str(STEP_WORKER)], run / f"{n}.log", AGENT_ID=n, WORKSPACE=str(workspace),
-                         SHUTDOWN_GRACE_SECONDS="5", **server.env) for n in names]
+    return [
+        start_worker(
+            [str(STEP_WORKER)],
+            run / f"{n}.log",
+            AGENT_ID=n,
+            WORKSPACE=str(workspace),
+            SHUTDOWN_GRACE_SECONDS="5",
+            **server.env,
+        )
+        for n in names
+    ]
 
 
 def stop(procs: list[WorkerProcess]) -> None:
@@ -120,12 +168,16 @@ def pickup(server: Server, run: Path, workspace: Path, samples: int) -> list[flo
     [proc] = workers(server, run, workspace, [f"{server.name}-pickup"])
     out = []
     try:
-        wait_until(lambda: any(e.get("event") == "registered" for e in proc.events()), 60, message="registered")
+        wait_until(
+            lambda: any(e.get("event") == "registered" for e in proc.events()), 60, message="registered"
+        )
         for n in range(samples):
             time.sleep(random.uniform(2.0, 8.0))  # land anywhere in the worker's wait
             put = time.time()
             [task_id] = server.add([(f"pickup{n}", {"steps": 1})])
-            wait_until(lambda task_id=task_id: received_at(proc, task_id) is not None, 120, message="picked up")
+            wait_until(
+                lambda task_id=task_id: received_at(proc, task_id) is not None, 120, message="picked up"
+            )
             got = received_at(proc, task_id)
             assert got is not None
             out.append(got - put)
@@ -142,10 +194,14 @@ def sigkill(server: Server, run: Path, workspace: Path) -> tuple[float, str]:
     time.sleep(3)
     [rescuer] = workers(server, run, workspace, [f"{server.name}-rescuer"])
     try:
-        wait_until(lambda: any(e.get("event") == "registered" for e in rescuer.events()), 60, message="rescuer up")
+        wait_until(
+            lambda: any(e.get("event") == "registered" for e in rescuer.events()), 60, message="rescuer up"
+        )
         killed = time.time()
         victim.kill()
-        wait_until(lambda: received_at(rescuer, task_id) is not None, 900, message="task back to another worker")
+        wait_until(
+            lambda: received_at(rescuer, task_id) is not None, 900, message="task back to another worker"
+        )
         back = received_at(rescuer, task_id)
         assert back is not None
         wait_until(lambda: completed_message(rescuer, task_id) is not None, 120, message="rescued task done")
@@ -156,7 +212,9 @@ def sigkill(server: Server, run: Path, workspace: Path) -> tuple[float, str]:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.marcus.figures", description=__doc__)
-    parser.add_argument("--skip-kill", action="store_true", help="leave out the SIGKILL figure (saves ~7 min)")
+    parser.add_argument(
+        "--skip-kill", action="store_true", help="leave out the SIGKILL figure (saves ~7 min)"
+    )
     parser.add_argument("--pickup-samples", type=int, default=3)
     args = parser.parse_args(argv)
     results: dict[str, dict[str, Any]] = {}

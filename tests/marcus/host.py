@@ -76,8 +76,21 @@ def ensure_venv(source: Path | None = None) -> Path:
     env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
     uv = _uv()
     subprocess.run([uv, "venv", "--quiet", "--python", PYTHON, str(building)], check=True, env=env)
-    subprocess.run([uv, "pip", "install", "--quiet", "--python", str(building / "bin" / "python"),
-                    MCP_PIN, "-r", str(source / "requirements.txt")], check=True, env=env)
+    subprocess.run(
+        [
+            uv,
+            "pip",
+            "install",
+            "--quiet",
+            "--python",
+            str(building / "bin" / "python"),
+            MCP_PIN,
+            "-r",
+            str(source / "requirements.txt"),
+        ],
+        check=True,
+        env=env,
+    )
     (building / ".complete").write_text(venv_key(source) + "\n")
     try:
         building.rename(venv)  # atomic: a concurrent build loses the race and is thrown away
@@ -105,8 +118,16 @@ def offline_config(run: Path, port: int, host: str = "127.0.0.1") -> dict[str, A
 def marcus_env(python: Path, run: Path, config: Path) -> dict[str, str]:
     keep = ("PATH", "LANG", "LC_ALL", "TMPDIR")
     env = {k: v for k, v in os.environ.items() if k in keep}
-    env.update({"MARCUS_CONFIG": str(config), "MARCUS_TELEMETRY": "off", "HOME": str(run / "home"),
-                "PYTHONPATH": ".", "PYTHONUNBUFFERED": "1", "VIRTUAL_ENV": str(python.parent.parent)})
+    env.update(
+        {
+            "MARCUS_CONFIG": str(config),
+            "MARCUS_TELEMETRY": "off",
+            "HOME": str(run / "home"),
+            "PYTHONPATH": ".",
+            "PYTHONUNBUFFERED": "1",
+            "VIRTUAL_ENV": str(python.parent.parent),
+        }
+    )
     return env
 
 
@@ -139,11 +160,24 @@ class MarcusProcess(ServerProcess):
 
 def initialize_request(host_header: str | None = None, port: int = 0) -> urllib.request.Request:
     """A bare MCP `initialize` POST: answers 200 once the server is up (421 for a refused Host)."""
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize",
-                       "params": {"protocolVersion": "2025-06-18", "capabilities": {},
-                                  "clientInfo": {"name": "probe", "version": "1"}}}).encode()
-    req = urllib.request.Request(f"http://127.0.0.1:{port}/mcp", data=body, method="POST", headers={
-        "Content-Type": "application/json", "Accept": "application/json, text/event-stream"})
+    body = json.dumps(
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "probe", "version": "1"},
+            },
+        }
+    ).encode()
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}/mcp",
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/json", "Accept": "application/json, text/event-stream"},
+    )
     if host_header is not None:
         req.add_header("Host", host_header)
     return req
@@ -159,8 +193,14 @@ def post_initialize(port: int, host_header: str | None = None, timeout: float = 
         return int(exc.code)
 
 
-def start_marcus(run: Path, *, source: Path | None = None, python: Path | None = None,
-                 port: int | None = None, timeout: float = 120.0) -> MarcusProcess:
+def start_marcus(
+    run: Path,
+    *,
+    source: Path | None = None,
+    python: Path | None = None,
+    port: int | None = None,
+    timeout: float = 120.0,
+) -> MarcusProcess:
     """Copy the source into `run/marcus`, write the offline config, start, wait until it answers."""
     source = source or marcus_source()
     python = python or ensure_venv(source)
@@ -177,8 +217,14 @@ def start_marcus(run: Path, *, source: Path | None = None, python: Path | None =
     env = marcus_env(python, run, config)
     log_path = run / f"marcus-{time.monotonic_ns()}.log"
     with log_path.open("ab") as log:
-        proc = subprocess.Popen([str(python), "-m", "src.marcus_mcp.server", "--http"], cwd=tree, env=env,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [str(python), "-m", "src.marcus_mcp.server", "--http"],
+            cwd=tree,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     marcus = MarcusProcess(proc, port, run, python, tree, log_path, env)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -194,13 +240,27 @@ def start_marcus(run: Path, *, source: Path | None = None, python: Path | None =
     raise TimeoutError(f"Marcus did not answer within {timeout:.0f}s:\n{marcus.logs()[-4000:]}")
 
 
-def seed_board(python: Path, tree: Path, db: Path, tasks: list[dict[str, Any]], *, project_name: str = "fleet",
-               env: dict[str, str] | None = None) -> dict[str, str]:
+def seed_board(
+    python: Path,
+    tree: Path,
+    db: Path,
+    tasks: list[dict[str, Any]],
+    *,
+    project_name: str = "fleet",
+    env: dict[str, str] | None = None,
+) -> dict[str, str]:
     """Run `seed_board.py` in Marcus's venv: each task dict has a `key`; dependencies may name keys."""
     spec = {"db_path": str(db), "project_name": project_name, "tasks": tasks}
-    done = subprocess.run([str(python), str(SEED_SCRIPT)], input=json.dumps(spec), capture_output=True, text=True,
-                          cwd=tree, env=env or marcus_env(python, db.parent, db.parent / "none.json"),
-                          timeout=120, check=False)
+    done = subprocess.run(
+        [str(python), str(SEED_SCRIPT)],
+        input=json.dumps(spec),
+        capture_output=True,
+        text=True,
+        cwd=tree,
+        env=env or marcus_env(python, db.parent, db.parent / "none.json"),
+        timeout=120,
+        check=False,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"seeding Marcus's board failed ({done.returncode}):\n{done.stderr[-4000:]}")
     ids: dict[str, str] = json.loads(done.stdout.strip().splitlines()[-1])

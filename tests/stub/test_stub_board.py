@@ -269,7 +269,9 @@ def _vm_steps_per_cycle(db: Path, ready: int) -> tuple[float, Board]:
     Counted with sqlite's progress handler: deterministic work, not wall-clock time, so the
     test says whether cost grows with the board without depending on machine load.
     """
-    tasks = [{"id": f"t{i}", "name": f"T{i}", "required_skills": ["rare"] if i % 2 else []} for i in range(ready)]
+    tasks = [
+        {"id": f"t{i}", "name": f"T{i}", "required_skills": ["rare"] if i % 2 else []} for i in range(ready)
+    ]
     # A long chain at the end: only its head is ready, the rest wait on pending_deps.
     tasks += [{"id": f"c{i}", "name": "C", "dependencies": [f"c{i - 1}"] if i else []} for i in range(2_000)]
     load_tasks(db, *tasks)

@@ -247,7 +247,9 @@ def test_22000_agents_are_listed_a_page_at_a_time(stub_factory: Any, tmp_path: P
     shown = run_cli("status", "--db", str(db), env={"COLUMNS": "120"}, timeout=300)
     assert shown.returncode == 0, shown.stderr
     assert sum("flood-" in line for line in shown.stdout.splitlines()) == 200
-    assert "first 200 of 22000 registered, shown working, then idle, then offline" in " ".join(shown.stdout.split())
+    assert "first 200 of 22000 registered, shown working, then idle, then offline" in " ".join(
+        shown.stdout.split()
+    )
 
 
 def test_a_full_roster_refuses_new_ids_and_never_displaces_a_live_worker(stub_factory: Any) -> None:
@@ -349,7 +351,9 @@ def test_a_version_2_board_file_is_upgraded_in_place(stub_factory: Any, tmp_path
     rpc.close()
     check = sqlite3.connect(str(db))
     try:
-        assert check.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == str(SCHEMA_VERSION)
+        assert check.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == str(
+            SCHEMA_VERSION
+        )
         assert "data" not in {row[1] for row in check.execute("PRAGMA table_info(artifacts)")}
     finally:
         check.close()

@@ -203,7 +203,9 @@ async def test_every_tool_answers_in_every_shape_exactly_as_declared(stub: StubP
         assert len(listed["tasks"]) == 1, listed
         seen = {t["task_id"] for t in listed["tasks"]}
         while "next_cursor" in listed:
-            listed = await c.ok("list_tasks", {"limit": 200, "cursor": listed["next_cursor"]}, "the last page")
+            listed = await c.ok(
+                "list_tasks", {"limit": 200, "cursor": listed["next_cursor"]}, "the last page"
+            )
             seen |= {t["task_id"] for t in listed["tasks"]}
         assert {build, tests, docs, spare, extra} <= seen
         await c.ok("rerun_task", {"task_id": extra}, "already queued")

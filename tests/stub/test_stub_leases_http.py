@@ -197,11 +197,14 @@ async def test_not_task_holder_says_what_happened_to_the_hold(
 
         await call_tool(c, "request_next_task", {"agent_id": b})  # b takes the released task
         assert (await call_tool(c, "request_next_task", {"agent_id": a}))["assignment"]["task_id"] == blocked
-        await call_tool(c, "report_blocker", {"agent_id": a, "task_id": blocked, "blocker_description": "no disk"})
+        await call_tool(
+            c, "report_blocker", {"agent_id": a, "task_id": blocked, "blocker_description": "no disk"}
+        )
         (when,) = [e["at"] for e in read_events(stub.db, kind="blocked", task_id=blocked)]
         after_block = await call_tool(c, "report_task_progress", progress(a, blocked))
-        assert f"you reported it blocked at {iso(when)}; it is blocked and waits for resolve_blocker" in (
-            after_block["message"]
+        assert (
+            f"you reported it blocked at {iso(when)}; it is blocked and waits for resolve_blocker"
+            in (after_block["message"])
         )
 
     tid, w = f"expiring-{uniq}", f"w-{uniq}"
@@ -214,4 +217,7 @@ async def test_not_task_holder_says_what_happened_to_the_hold(
         )
         late = await call_tool(c, "report_task_progress", progress(w, tid))
         assert late["error"] == "not_task_holder"
-        assert f"your lease (attempt 1) expired at {iso(expired['at'])}; it is back in the queue" in late["message"]
+        assert (
+            f"your lease (attempt 1) expired at {iso(expired['at'])}; it is back in the queue"
+            in late["message"]
+        )

@@ -33,8 +33,11 @@ def refusal(board: Board, *tasks: dict[str, object]) -> str:
 def test_a_misspelt_skill_is_warned_about_with_the_closest_skill_and_on_the_board(board: Board) -> None:
     warnings = load(board, {"id": "tests", "name": "Run tests", "required_skills": ["tests"]})
     assert warnings == [
-        ("tests", "no worker has skill 'tests' (did you mean 'testing'?): no registered worker and no known "
-                  "worker role has it, so the task waits until such a worker registers")
+        (
+            "tests",
+            "no worker has skill 'tests' (did you mean 'testing'?): no registered worker and no known "
+            "worker role has it, so the task waits until such a worker registers",
+        )
     ]
     # ... and whenever the board is read, until a worker with that skill registers
     assert board.get_task_context("tests").task.warnings == [warnings[0][1]]
@@ -52,7 +55,12 @@ def test_a_payload_key_the_likely_worker_refuses_refuses_the_file_naming_it(boar
     message = refusal(
         board,
         {"id": "ok", "name": "OK", "required_skills": ["testing"], "payload": {"path": "app"}},
-        {"id": "t", "name": "T", "required_skills": ["testing"], "payload": {"path": "app", "comand": "pytest"}},
+        {
+            "id": "t",
+            "name": "T",
+            "required_skills": ["testing"],
+            "payload": {"path": "app", "comand": "pytest"},
+        },
     )
     assert message == (
         "fleet.yaml: task 't' field 'payload': the testing worker does not accept 'comand' (did you mean "
@@ -70,12 +78,22 @@ def test_a_test_task_without_skills_is_warned_about_naming_the_worker_its_payloa
 
 
 def test_an_agent_of_an_unknown_role_may_take_any_payload(board: Board) -> None:
-    board.register_agent("lint-1", "Lint", "lint", ["testing", "linting"])  # a custom worker with a known skill
-    assert load(board, {"id": "t", "name": "T", "required_skills": ["testing"], "payload": {"rules": "E,F"}}) == []
+    board.register_agent(
+        "lint-1", "Lint", "lint", ["testing", "linting"]
+    )  # a custom worker with a known skill
+    assert (
+        load(board, {"id": "t", "name": "T", "required_skills": ["testing"], "payload": {"rules": "E,F"}})
+        == []
+    )
 
 
 def test_the_optional_llm_role_counts_only_once_an_llm_agent_registered(board: Board) -> None:
-    task = {"id": "d", "name": "D", "required_skills": ["documentation"], "payload": {"path": "app", "ouput": "x"}}
+    task = {
+        "id": "d",
+        "name": "D",
+        "required_skills": ["documentation"],
+        "payload": {"path": "app", "ouput": "x"},
+    }
     assert "the documentation worker does not accept 'ouput' (did you mean 'output'?)" in refusal(board, task)
     board.register_agent("llm-1", "LLM", "llm", ["python", "documentation", "code-review"])
     assert load(board, task) == []  # an LLM worker may take it, and it reads any payload
@@ -83,9 +101,20 @@ def test_the_optional_llm_role_counts_only_once_an_llm_agent_registered(board: B
 
 def test_list_tasks_pages_through_the_board_in_board_order(board: Board) -> None:
     """`list_tasks` pages like every list (limit, cursor): each task once, in board order."""
-    board.load_text(tasks_yaml(*[{"id": f"t{i:03}", "name": "T", "required_skills": ["testing"],
-                                   "priority": ("low", "medium", "high", "urgent")[i % 4]} for i in range(250)]),
-                    "many.yaml")
+    board.load_text(
+        tasks_yaml(
+            *[
+                {
+                    "id": f"t{i:03}",
+                    "name": "T",
+                    "required_skills": ["testing"],
+                    "priority": ("low", "medium", "high", "urgent")[i % 4],
+                }
+                for i in range(250)
+            ]
+        ),
+        "many.yaml",
+    )
     board.register_agent("w", "W", "testing", ["testing"])
     for _ in range(3):  # three done, one in progress, one blocked: every rank of the board order
         offer = board.request_next_task("w").assignment

@@ -46,7 +46,9 @@ def checked(board: Board) -> Callable[..., Any]:
     return run
 
 
-def test_reruns_resolves_releases_expiries_and_deregistrations_say_what_became_offerable(tmp_path: Path) -> None:
+def test_reruns_resolves_releases_expiries_and_deregistrations_say_what_became_offerable(
+    tmp_path: Path,
+) -> None:
     db, clock = tmp_path / "b.db", Clock()
     load_tasks(
         db,

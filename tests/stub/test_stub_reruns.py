@@ -170,7 +170,9 @@ def test_a_deregistered_agent_is_offline_at_once_and_its_task_goes_back(board: B
     assert (info.status, info.current_task) == ("offline", None)
     assert status(board, "a") == "todo"
     assert board.get_task_context("a").task.attempt == 1  # released, not a failed attempt
-    assert read_events(db, "released", "a")[0]["detail"]["reason"] == "agent deregistered (its worker stopped)"
+    assert (
+        read_events(db, "released", "a")[0]["detail"]["reason"] == "agent deregistered (its worker stopped)"
+    )
     with pytest.raises(BoardError) as gone:
         board.heartbeat("w")
     assert gone.value.code == "agent_not_registered"
@@ -217,5 +219,7 @@ def test_a_board_file_of_schema_2_is_migrated_in_place(tmp_path: Path) -> None:
     ctx = board.get_task_context("old")
     assert (ctx.task.status, ctx.task.run, [a.run for a in ctx.artifacts]) == ("done", 1, [1])
     assert board.rerun_task("old", "after the upgrade", dependents=False).requeued == ["old"]
-    version = sqlite3.connect(str(db)).execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    version = (
+        sqlite3.connect(str(db)).execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    )
     assert version == (str(SCHEMA_VERSION),)

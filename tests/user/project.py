@@ -46,7 +46,7 @@ def with_tax(price: float, rate: float = 0.2) -> float:
     return round(price * (1 + rate), 2)
 '''.replace("BUG", BUG)
 
-TESTS = '''from shop import discount, total, with_tax
+TESTS = """from shop import discount, total, with_tax
 
 
 def test_total() -> None:
@@ -63,14 +63,14 @@ def test_discount() -> None:
 
 def test_with_tax() -> None:
     assert with_tax(10) == 12.0
-'''
+"""
 
-DOCKERFILE = '''ARG PYTHON_IMAGE=python:3.12-slim
+DOCKERFILE = """ARG PYTHON_IMAGE=python:3.12-slim
 FROM ${PYTHON_IMAGE}
 WORKDIR /app
 COPY shop/ shop/
 CMD ["python", "-c", "import shop; print(shop.total([2, 3]))"]
-'''
+"""
 
 
 @dataclass(frozen=True)
@@ -131,9 +131,12 @@ def make_argv(checkout: Path, *args: str) -> list[str]:
     return ["make", "--no-print-directory", "-C", str(checkout), *args, *([f"UV={found}"] if found else [])]
 
 
-def make(checkout: Path, *args: str, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(make_argv(checkout, *args), env=env, capture_output=True, text=True, timeout=timeout,
-                          check=False)
+def make(
+    checkout: Path, *args: str, env: dict[str, str], timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        make_argv(checkout, *args), env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
 
 
 def user_env(**extra: str) -> dict[str, str]:
@@ -150,8 +153,10 @@ def board(url: str) -> dict[str, dict[str, Any]]:
         async with mcp.Client(url) as client:
             listed = await call_tool(client, "list_tasks", {"limit": 200})  # a user's board: one page
             assert listed.get("success"), listed
-            return {t["task_id"]: await call_tool(client, "get_task_context", {"task_id": t["task_id"]})
-                    for t in listed["tasks"]}
+            return {
+                t["task_id"]: await call_tool(client, "get_task_context", {"task_id": t["task_id"]})
+                for t in listed["tasks"]
+            }
 
     return anyio.run(read)
 
@@ -173,7 +178,8 @@ def docker_answers() -> bool:
     if shutil.which("docker") is None:
         return False
     try:
-        return subprocess.run(["docker", "info"], capture_output=True, timeout=30, check=False).returncode == 0
+        return (
+            subprocess.run(["docker", "info"], capture_output=True, timeout=30, check=False).returncode == 0
+        )
     except (OSError, subprocess.TimeoutExpired):
         return False
-

@@ -12,11 +12,27 @@ import sys
 from tests.helpers import REPO_ROOT
 
 LOGVIEW = REPO_ROOT / "scripts" / "logview.py"
-ENTRY = {"agent_id": "testing-3f2a", "task_id": "unit-tests", "event": "task received", "level": "warning",
-         "timestamp": "2026-11-29T18:43:41.107437Z", "attempt": 2, "note": "two words\x1b[2J"}
-LINES = [f"testing-worker-1  | {json.dumps(ENTRY)}", "compose: container started",
-         json.dumps({"event": "task failed", "level": "error", "timestamp": "2026-11-29T18:43:42Z",
-                     "exception": "Traceback (most recent call last):\nValueError: bad"})]
+ENTRY = {
+    "agent_id": "testing-3f2a",
+    "task_id": "unit-tests",
+    "event": "task received",
+    "level": "warning",
+    "timestamp": "2026-11-29T18:43:41.107437Z",
+    "attempt": 2,
+    "note": "two words\x1b[2J",
+}
+LINES = [
+    f"testing-worker-1  | {json.dumps(ENTRY)}",
+    "compose: container started",
+    json.dumps(
+        {
+            "event": "task failed",
+            "level": "error",
+            "timestamp": "2026-11-29T18:43:42Z",
+            "exception": "Traceback (most recent call last):\nValueError: bad",
+        }
+    ),
+]
 
 
 def run_on(stdout_is_tty: bool) -> str:
@@ -24,8 +40,15 @@ def run_on(stdout_is_tty: bool) -> str:
     env = {**os.environ, "NO_COLOR": "1"}
     env.pop("LOG_RAW", None)
     if not stdout_is_tty:
-        return subprocess.run([sys.executable, str(LOGVIEW)], input=text, capture_output=True, text=True,
-                              env=env, timeout=30, check=True).stdout
+        return subprocess.run(
+            [sys.executable, str(LOGVIEW)],
+            input=text,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=30,
+            check=True,
+        ).stdout
     leader, follower = pty.openpty()
     proc = subprocess.Popen([sys.executable, str(LOGVIEW)], stdin=subprocess.PIPE, stdout=follower, env=env)
     os.close(follower)
@@ -48,8 +71,10 @@ def run_on(stdout_is_tty: bool) -> str:
 
 def test_on_a_terminal_each_json_line_reads_as_one_line_of_text() -> None:
     out = run_on(stdout_is_tty=True).splitlines()
-    assert out[0] == ("testing-worker-1  | 18:43:41 warning  task received  agent_id=testing-3f2a "
-                      "task_id=unit-tests attempt=2 note='two words\\x1b[2J'")
+    assert out[0] == (
+        "testing-worker-1  | 18:43:41 warning  task received  agent_id=testing-3f2a "
+        "task_id=unit-tests attempt=2 note='two words\\x1b[2J'"
+    )
     assert out[1] == "compose: container started"  # not JSON: as it is
     assert out[2] == "18:43:42 error    task failed"
     assert out[3:] == ["    Traceback (most recent call last):", "    ValueError: bad"]

@@ -35,8 +35,10 @@ def test_the_tables_payload_keys_are_the_workers_payload_model(worker: type[Work
         assert model is None, f"{worker.role} has a payload model: list its keys in pm_protocol.roles"
         return
     if model is None:
-        pytest.skip(f"{worker.role} reads its payload without a payload_model yet (its model is on branch "
-                    "i17-workers); the table lists the keys it reads")
+        pytest.skip(
+            f"{worker.role} reads its payload without a payload_model yet (its model is on branch "
+            "i17-workers); the table lists the keys it reads"
+        )
     assert role.payload_keys == set(model.model_fields)
 
 
@@ -44,7 +46,9 @@ def test_only_the_llm_role_is_optional() -> None:
     assert [r.name for r in ROLES if r.optional] == ["llm"]
 
 
-async def test_a_test_task_without_skills_is_not_turned_into_api_docs(tmp_path: object, pm_stub: object) -> None:
+async def test_a_test_task_without_skills_is_not_turned_into_api_docs(
+    tmp_path: object, pm_stub: object
+) -> None:
     """Issue 12 item 8: a test task without `required_skills`, taken by the documentation worker.
     The load warns (tests/stub/test_stub_load_checks.py); and should it be taken, the worker's
     payload model refuses `command` instead of writing API docs and reporting done."""
@@ -53,9 +57,16 @@ async def test_a_test_task_without_skills_is_not_turned_into_api_docs(tmp_path: 
     kit: StubKit = pm_stub  # type: ignore[assignment]
     (kit.workspace / "app").mkdir()
     (kit.workspace / "app" / "m.py").write_text("def f():\n    return 1\n")
-    run = await kit.run(DocumentationWorker, tasks=[
-        {"id": "tests", "name": "Run the tests", "payload": {"path": "app", "command": "python -m pytest -q"}},
-    ])
+    run = await kit.run(
+        DocumentationWorker,
+        tasks=[
+            {
+                "id": "tests",
+                "name": "Run the tests",
+                "payload": {"path": "app", "command": "python -m pytest -q"},
+            },
+        ],
+    )
     assert run.status("tests") == "blocked"
     assert "unknown field 'command'" in run.tasks["tests"].blockers[0].description
     assert not (kit.workspace / "app" / "docs").exists()

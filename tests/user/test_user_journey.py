@@ -76,12 +76,19 @@ def test_the_new_users_project_as_local_processes(project: Project) -> None:
     with log.open("wb") as out:
         fleet = subprocess.Popen(
             make_argv(REPO_ROOT, "demo", f"PROJECT_DIR={project.path}", "PROJECT_FILE=fleet.yaml"),
-            env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     try:
         # The docs are written and the failing test blocks its task, naming the test.
-        wait_until(lambda: _settled_first_round(url), timeout=SETTLE, interval=1.0,
-                   message=f"api-docs done and tests blocked (log: {log})")
+        wait_until(
+            lambda: _settled_first_round(url),
+            timeout=SETTLE,
+            interval=1.0,
+            message=f"api-docs done and tests blocked (log: {log})",
+        )
         index = project.path / "docs" / "api" / "index.md"
         assert index.is_file(), sorted(str(p) for p in project.path.rglob("*"))
         assert "discount" in (project.path / "docs" / "api" / "shop.md").read_text()
@@ -98,8 +105,12 @@ def test_the_new_users_project_as_local_processes(project: Project) -> None:
         rerun = make(REPO_ROOT, "rerun", "TASK=tests", "REASON=fixed the discount", env=env)
         assert rerun.returncode == 0, rerun.stderr
         assert "Task 'tests' is back in the queue (run 2)" in rerun.stderr
-        final = wait_until(lambda: _image_ended(url), timeout=SETTLE, interval=1.0,
-                           message=f"the image task to end (log: {log})")
+        final = wait_until(
+            lambda: _image_ended(url),
+            timeout=SETTLE,
+            interval=1.0,
+            message=f"the image task to end (log: {log})",
+        )
         tests = board(url)["tests"]
         assert tests["task"]["status"] == "done"
         assert tests["task"]["run"] == 2
@@ -128,11 +139,19 @@ def test_the_new_users_project_as_local_processes(project: Project) -> None:
     assert "stub unreachable" not in told, "the stub stopped before the workers had deregistered"
     # The stopped workers deregistered: offline at once (read from the kept board file).
     db = REPO_ROOT / ".run" / "projects" / project.name / "pm_agent.db"
-    listed = subprocess.run([sys.executable, "-m", "pm_agent_stub", "status", "--json", "--db", str(db)],
-                            env=env, capture_output=True, text=True, timeout=60, check=False, cwd=REPO_ROOT)
+    listed = subprocess.run(
+        [sys.executable, "-m", "pm_agent_stub", "status", "--json", "--db", str(db)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=REPO_ROOT,
+    )
     report = json.loads(listed.stdout)
     assert {a["agent_id"]: a["status"] for a in report["agents"]} == dict.fromkeys(
-        ("documentation-local", "testing-local", "devops-local"), "offline")
+        ("documentation-local", "testing-local", "devops-local"), "offline"
+    )
 
 
 def _settled_first_round(url: str) -> bool:
@@ -160,7 +179,9 @@ def unwritable() -> Iterator[Path]:
     try:
         workspace = root / "src"
         (workspace / "app" / "shop").mkdir(parents=True)
-        (workspace / "app" / "shop" / "__init__.py").write_text('"""A shop."""\n\ndef total(x):\n    return sum(x)\n')
+        (workspace / "app" / "shop" / "__init__.py").write_text(
+            '"""A shop."""\n\ndef total(x):\n    return sum(x)\n'
+        )
         (workspace / "app" / "tests").mkdir()
         for folder in (root, workspace, workspace / "app"):
             folder.chmod(0o755)
@@ -171,15 +192,31 @@ def unwritable() -> Iterator[Path]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def run_as_nobody(module: str, workspace: Path, task: dict[str, object], tmp_path: Path) -> tuple[str, dict[str, object]]:
+def run_as_nobody(
+    module: str, workspace: Path, task: dict[str, object], tmp_path: Path
+) -> tuple[str, dict[str, object]]:
     """The worker `module` as uid 65534 on one task; (its log, the task's context)."""
     stub = start_stub(tmp_path / "board.db")
     try:
         load_tasks(stub.db, task)
-        env = user_env(PM_AGENT_URL=stub.url, WORKSPACE=str(workspace), AGENT_ID="nobody-1", MAX_TASKS="1",
-                       HEALTH_DIR=str(workspace.parent / "health"), LOG_FORMAT="json", POLL_WAIT_SECONDS="2")
-        worker = subprocess.run([*NOBODY, sys.executable, "-m", module], env=env, capture_output=True, text=True,
-                                timeout=120, check=False, cwd=workspace.parent)
+        env = user_env(
+            PM_AGENT_URL=stub.url,
+            WORKSPACE=str(workspace),
+            AGENT_ID="nobody-1",
+            MAX_TASKS="1",
+            HEALTH_DIR=str(workspace.parent / "health"),
+            LOG_FORMAT="json",
+            POLL_WAIT_SECONDS="2",
+        )
+        worker = subprocess.run(
+            [*NOBODY, sys.executable, "-m", module],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            cwd=workspace.parent,
+        )
         assert worker.returncode == 0, worker.stderr[-2000:]
         return worker.stderr, board(stub.url)[str(task["id"])]
     finally:
@@ -197,21 +234,42 @@ def assert_permission_blocker(log: str, ctx: dict[str, object], app: Path) -> No
     assert '"level": "error"' not in log  # a person's problem, not the worker's bug
 
 
-def test_a_test_task_the_worker_may_not_write_the_report_of_says_uid_and_fix(unwritable: Path, tmp_path: Path) -> None:
-    log, ctx = run_as_nobody("testing_worker", unwritable, {"id": "tests", "name": "Tests",
-                                                           "required_skills": ["testing"], "payload": {"path": "app"}},
-                             tmp_path)
+def test_a_test_task_the_worker_may_not_write_the_report_of_says_uid_and_fix(
+    unwritable: Path, tmp_path: Path
+) -> None:
+    log, ctx = run_as_nobody(
+        "testing_worker",
+        unwritable,
+        {"id": "tests", "name": "Tests", "required_skills": ["testing"], "payload": {"path": "app"}},
+        tmp_path,
+    )
     assert_permission_blocker(log, ctx, unwritable / "app")
 
 
-def test_the_docs_task_on_a_project_it_may_not_write_says_uid_and_fix(unwritable: Path, tmp_path: Path) -> None:
+def test_the_docs_task_on_a_project_it_may_not_write_says_uid_and_fix(
+    unwritable: Path, tmp_path: Path
+) -> None:
     """Issue 12's case: the documentation worker and a project copied in as root."""
-    usable = subprocess.run([*NOBODY, sys.executable, "-c", "import os, sys; sys.exit(not os.access(sys.executable, os.X_OK))"],
-                            capture_output=True, timeout=60, check=False)
+    usable = subprocess.run(
+        [*NOBODY, sys.executable, "-c", "import os, sys; sys.exit(not os.access(sys.executable, os.X_OK))"],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
     if usable.returncode != 0:
-        pytest.skip(f"{sys.executable} cannot be run by uid 65534 here, and the documentation worker parses in a "
-                    "child process of it")
-    log, ctx = run_as_nobody("documentation_worker", unwritable, {"id": "api-docs", "name": "Docs",
-                                                                 "required_skills": ["documentation"],
-                                                                 "payload": {"path": "app/shop"}}, tmp_path)
+        pytest.skip(
+            f"{sys.executable} cannot be run by uid 65534 here, and the documentation worker parses in a "
+            "child process of it"
+        )
+    log, ctx = run_as_nobody(
+        "documentation_worker",
+        unwritable,
+        {
+            "id": "api-docs",
+            "name": "Docs",
+            "required_skills": ["documentation"],
+            "payload": {"path": "app/shop"},
+        },
+        tmp_path,
+    )
     assert_permission_blocker(log, ctx, unwritable / "app")

@@ -82,7 +82,9 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument(
         "--all", action="store_true", help=f"every task and agent, not the first {STATUS_TASK_LIMIT} of each"
     )
-    status.add_argument("--watch", action="store_true", help="a live view: redraws on every change until Ctrl-C")
+    status.add_argument(
+        "--watch", action="store_true", help="a live view: redraws on every change until Ctrl-C"
+    )
     status.add_argument("--interval", type=float, default=1.0, help="--watch redraws at least this often (s)")
 
     load = sub.add_parser("load", help="add a project file's tasks to the board (idempotent by task id)")

@@ -63,7 +63,9 @@ class FileWatch:
             log.warning("inotify_unavailable", error=os.strerror(ctypes.get_errno()))
             return False
         if add(fd, os.fsencode(self.db.parent), WATCHED) < 0:
-            log.warning("inotify_unavailable", error=os.strerror(ctypes.get_errno()), path=str(self.db.parent))
+            log.warning(
+                "inotify_unavailable", error=os.strerror(ctypes.get_errno()), path=str(self.db.parent)
+            )
             os.close(fd)
             return False
         self._fd = fd

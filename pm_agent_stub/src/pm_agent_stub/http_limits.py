@@ -93,7 +93,11 @@ class SlowClientProtocol(H11Protocol):
             return None
         if self.conn.their_state is h11.IDLE:
             return "headers"
-        if self.conn.their_state is h11.SEND_BODY and self.conn.our_state in (h11.DONE, h11.MUST_CLOSE, h11.CLOSED):
+        if self.conn.their_state is h11.SEND_BODY and self.conn.our_state in (
+            h11.DONE,
+            h11.MUST_CLOSE,
+            h11.CLOSED,
+        ):
             return "linger"  # answered already (401, 413, 503); the rest of the body is discarded
         return None  # the body is the app's to bound (BodyDeadline), or the stub is answering
 

@@ -145,10 +145,14 @@ class BoardMetrics:
         )
         self.loaded = Counter("pm_agent_tasks_loaded", "Tasks added from project files.", registry=reg)
         self.reruns = Counter(
-            "pm_agent_task_reruns", "Done or blocked tasks put back in the queue for a fresh run.", registry=reg
+            "pm_agent_task_reruns",
+            "Done or blocked tasks put back in the queue for a fresh run.",
+            registry=reg,
         )
         self.deregistrations = Counter(
-            "pm_agent_agent_deregistrations", "Workers that said they were stopping (deregister_agent).", registry=reg
+            "pm_agent_agent_deregistrations",
+            "Workers that said they were stopping (deregister_agent).",
+            registry=reg,
         )
         self.forgotten = Counter(
             "pm_agent_agents_forgotten",

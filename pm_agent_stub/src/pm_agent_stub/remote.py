@@ -159,7 +159,9 @@ async def watch_remote(url: str, token: str | None, console: Console, interval: 
 
     board_url = url.rsplit("/mcp", 1)[0] + "/dashboard/api/board"
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    async with httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(CALL_TIMEOUT_SECONDS, connect=10.0)) as http:
+    async with httpx2.AsyncClient(
+        headers=headers, timeout=httpx2.Timeout(CALL_TIMEOUT_SECONDS, connect=10.0)
+    ) as http:
         try:
             with Live(console=console, auto_refresh=False, transient=False) as live:
                 while True:
@@ -170,8 +172,11 @@ async def watch_remote(url: str, token: str | None, console: Console, interval: 
                             "unreachable", f"no stub answers at {board_url} ({type(exc).__name__}: {exc})"
                         ) from None
                     if answer.status_code == 401:
-                        raise OperatorError("unauthorized", f"the stub at {url} refused the token: set "
-                                            "PM_AGENT_TOKEN (or PM_AGENT_TOKEN_FILE) to the stub's token")
+                        raise OperatorError(
+                            "unauthorized",
+                            f"the stub at {url} refused the token: set "
+                            "PM_AGENT_TOKEN (or PM_AGENT_TOKEN_FILE) to the stub's token",
+                        )
                     if answer.status_code != 200:
                         raise OperatorError("unreachable", f"{board_url} answered HTTP {answer.status_code}")
                     live.update(render(BoardSnapshot.model_validate(answer.json()), console), refresh=True)

@@ -86,7 +86,9 @@ def _table(title: str, columns: Sequence[Column], *, ids_fold: bool) -> Table:
     return table
 
 
-def worker_table(console: Console, agents: Sequence[AgentInfo], last_seen: Sequence[str]) -> tuple[Table, list[str]]:
+def worker_table(
+    console: Console, agents: Sequence[AgentInfo], last_seen: Sequence[str]
+) -> tuple[Table, list[str]]:
     """The workers table of `status` and `status --watch` (which shows `last_seen` as "3 s ago")."""
     return fitted_table(
         console,

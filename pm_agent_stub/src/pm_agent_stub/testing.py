@@ -155,7 +155,18 @@ def start_stub(
     log_path = db.with_name(f"{db.stem}-stub-{time.monotonic_ns()}.log")
     for attempt in range(3):
         chosen = port or free_port()
-        cmd = [sys.executable, *wrap, "-m", "pm_agent_stub", "serve", "--port", str(chosen), "--db", str(db), *args]
+        cmd = [
+            sys.executable,
+            *wrap,
+            "-m",
+            "pm_agent_stub",
+            "serve",
+            "--port",
+            str(chosen),
+            "--db",
+            str(db),
+            *args,
+        ]
         if project is not None:
             cmd += ["--project", str(project)]
         full_env = stub_env(env)

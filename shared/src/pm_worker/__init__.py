@@ -1,16 +1,16 @@
 """pm_worker: everything a PM Agent worker needs except its own craft.
 
-    from pm_worker import Worker, TaskContext, Assignment, TaskBlocked, run
+from pm_worker import Worker, TaskContext, Assignment, TaskBlocked, run
 
-    class EchoWorker(Worker):
-        role, name, skills = "echo", "Echo Worker", ("echo",)
+class EchoWorker(Worker):
+    role, name, skills = "echo", "Echo Worker", ("echo",)
 
-        async def execute(self, task: Assignment, ctx: TaskContext) -> str:
-            await ctx.progress(50, "echoing")
-            return task.description
+    async def execute(self, task: Assignment, ctx: TaskContext) -> str:
+        await ctx.progress(50, "echoing")
+        return task.description
 
-    if __name__ == "__main__":
-        run(EchoWorker)
+if __name__ == "__main__":
+    run(EchoWorker)
 """
 
 from __future__ import annotations
@@ -44,13 +44,28 @@ if TYPE_CHECKING:
 # Lazy exports (PEP 562): `python -m pm_worker.health`, a container HEALTHCHECK run every
 # few seconds, must not pay for importing the MCP SDK (about a CPU-second).
 _EXPORTS = {
-    "Identity": "client", "PMClient": "client", "TaskContext": "context",
-    "AgentNotRegistered": "errors", "InvalidArgument": "errors", "NotTaskHolder": "errors", "PMError": "errors",
-    "TaskAlreadyComplete": "errors", "TaskBlocked": "errors", "TaskInterrupt": "errors", "TaskNotFound": "errors",
-    "TaskReleased": "errors", "TransportError": "errors", "Unauthorized": "errors", "WorkerError": "errors",
+    "Identity": "client",
+    "PMClient": "client",
+    "TaskContext": "context",
+    "AgentNotRegistered": "errors",
+    "InvalidArgument": "errors",
+    "NotTaskHolder": "errors",
+    "PMError": "errors",
+    "TaskAlreadyComplete": "errors",
+    "TaskBlocked": "errors",
+    "TaskInterrupt": "errors",
+    "TaskNotFound": "errors",
+    "TaskReleased": "errors",
+    "TransportError": "errors",
+    "Unauthorized": "errors",
+    "WorkerError": "errors",
     "SettingsError": "errors",
-    "Artifact": "models", "Assignment": "models", "TaskOffer": "models",
-    "run": "runner", "WorkerSettings": "settings", "load_settings": "settings",
+    "Artifact": "models",
+    "Assignment": "models",
+    "TaskOffer": "models",
+    "run": "runner",
+    "WorkerSettings": "settings",
+    "load_settings": "settings",
     "Worker": "worker",
 }
 

@@ -46,13 +46,21 @@ class Identity:
 class PMClient:
     """`async with PMClient(settings, identity) as pm: await pm.request_next_task(...)`."""
 
-    def __init__(self, settings: WorkerSettings, identity: Identity | None = None,
-                 *, dialect: Dialect | None = None, retry_overrides: dict[str, Any] | None = None,
-                 connect: Callable[[WorkerSettings], ToolConnection] = Connection) -> None:
+    def __init__(
+        self,
+        settings: WorkerSettings,
+        identity: Identity | None = None,
+        *,
+        dialect: Dialect | None = None,
+        retry_overrides: dict[str, Any] | None = None,
+        connect: Callable[[WorkerSettings], ToolConnection] = Connection,
+    ) -> None:
         self.settings = settings
         self.identity = identity
         self._auto = dialect is None and settings.pm_protocol == "auto"
-        self._dialect: Dialect | None = dialect or (None if self._auto else make_dialect(settings.pm_protocol, settings))
+        self._dialect: Dialect | None = dialect or (
+            None if self._auto else make_dialect(settings.pm_protocol, settings)
+        )
         self.outgoing = Outgoing([settings.token()])
         self._connect = connect
         self._conn: ToolConnection | None = None
@@ -140,11 +148,15 @@ class PMClient:
             raise self.dialect.error(tool, reply.answer)
         return reply.answer
 
-    async def _send_once(self, tool: str, arguments: dict[str, Any], *, extra_timeout: float = 0.0) -> dict[str, Any]:
+    async def _send_once(
+        self, tool: str, arguments: dict[str, Any], *, extra_timeout: float = 0.0
+    ) -> dict[str, Any]:
         """One call on the current connection: no reconnect (used while (re)connecting)."""
         return await self._once(tool, arguments, self.settings.call_timeout_seconds + extra_timeout)
 
-    async def call(self, tool: str, arguments: dict[str, Any], *, extra_timeout: float = 0.0) -> dict[str, Any]:
+    async def call(
+        self, tool: str, arguments: dict[str, Any], *, extra_timeout: float = 0.0
+    ) -> dict[str, Any]:
         """Call `tool`, reconnecting on transport failures; error answers raise `PMError` subclasses.
 
         This is the `send` every dialect method is given. On a live connection the call goes
@@ -183,8 +195,13 @@ class PMClient:
             raise RuntimeError("this client has no agent identity")
         out = self.outgoing
         dialect = await self._ready()  # already chosen when called while (re)connecting
-        return await dialect.register(send, ident.agent_id, out.text(ident.name, MAX_NAME),
-                                           out.text(ident.role, MAX_NAME), list(ident.skills))
+        return await dialect.register(
+            send,
+            ident.agent_id,
+            out.text(ident.name, MAX_NAME),
+            out.text(ident.role, MAX_NAME),
+            list(ident.skills),
+        )
 
     # -- the contract's tools, in the fleet's terms ------------------------------------
 
@@ -195,19 +212,28 @@ class PMClient:
         dialect = await self._ready()
         return await dialect.request_next_task(self.call, self.agent_id, wait_seconds)
 
-    async def report_progress(self, task_id: str, progress: float, message: str, status: str = "in_progress",
-                              checkpoint: Any = UNSET) -> models.ProgressAck:
+    async def report_progress(
+        self,
+        task_id: str,
+        progress: float,
+        message: str,
+        status: str = "in_progress",
+        checkpoint: Any = UNSET,
+    ) -> models.ProgressAck:
         out = self.outgoing
         fitted: Checkpoint = UNSET if checkpoint is UNSET else out.json(checkpoint, "the checkpoint")
         dialect = await self._ready()
-        return await dialect.report_progress(self.call, self.agent_id, task_id, progress, out.text(message),
-                                                  status, fitted)
+        return await dialect.report_progress(
+            self.call, self.agent_id, task_id, progress, out.text(message), status, fitted
+        )
 
-    async def report_blocker(self, task_id: str, description: str,
-                             severity: str = "medium") -> models.BlockerResult:
+    async def report_blocker(
+        self, task_id: str, description: str, severity: str = "medium"
+    ) -> models.BlockerResult:
         dialect = await self._ready()
-        return await dialect.report_blocker(self.call, self.agent_id, task_id, self.outgoing.text(description),
-                                                 severity)
+        return await dialect.report_blocker(
+            self.call, self.agent_id, task_id, self.outgoing.text(description), severity
+        )
 
     async def heartbeat(self) -> models.HeartbeatResult:
         dialect = await self._ready()
@@ -221,13 +247,25 @@ class PMClient:
         """The last call of a clean stop: this agent shows offline at once (docs/protocol.md)."""
         return await self.dialect.deregister(self.call, self.agent_id)
 
-    async def log_artifact(self, task_id: str, artifact_type: str, description: str,
-                           location: str | None = None, data: Any = None) -> models.ArtifactResult:
+    async def log_artifact(
+        self,
+        task_id: str,
+        artifact_type: str,
+        description: str,
+        location: str | None = None,
+        data: Any = None,
+    ) -> models.ArtifactResult:
         out = self.outgoing
         dialect = await self._ready()
         return await dialect.log_artifact(
-            self.call, self.agent_id, task_id, out.text(artifact_type, MAX_NAME), out.text(description),
-            out.optional_text(location), None if data is None else out.json(data, "the artifact's data"))
+            self.call,
+            self.agent_id,
+            task_id,
+            out.text(artifact_type, MAX_NAME),
+            out.text(description),
+            out.optional_text(location),
+            None if data is None else out.json(data, "the artifact's data"),
+        )
 
     async def get_task_context(self, task_id: str, cursor: str | None = None) -> models.TaskContextResult:
         """The task with one page of each of its lists; pass the answer's `next_cursor` for more."""

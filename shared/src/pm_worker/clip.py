@@ -36,10 +36,10 @@ def clip(text: str, limit: int, *, keep: Keep = "head") -> str:
     if keep == "head":
         return text[:room] + note
     if keep == "tail":
-        return note + text[len(text) - room:]
+        return note + text[len(text) - room :]
     tail = room // TAIL_SHARE
     head = room - tail
-    return text[:head] + note + (text[len(text) - tail:] if tail else "")
+    return text[:head] + note + (text[len(text) - tail :] if tail else "")
 
 
 def shown(value: Any, limit: int = 80) -> str:

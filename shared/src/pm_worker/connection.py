@@ -111,8 +111,11 @@ class Connection:
         ready = asyncio.create_task(self._ready.wait())
         dead = asyncio.create_task(self._dead.wait())
         try:
-            await asyncio.wait({ready, dead}, timeout=self._settings.call_timeout_seconds,
-                               return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(
+                {ready, dead},
+                timeout=self._settings.call_timeout_seconds,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
         finally:
             ready.cancel()
             dead.cancel()
@@ -120,7 +123,9 @@ class Connection:
             failure = self._failure
             await self.close()
             if failure is not None and _unauthorized(failure):
-                raise Unauthorized("the stub refused our token: set PM_AGENT_TOKEN (or PM_AGENT_TOKEN_FILE) to the stub's token")
+                raise Unauthorized(
+                    "the stub refused our token: set PM_AGENT_TOKEN (or PM_AGENT_TOKEN_FILE) to the stub's token"
+                )
             reason = describe(failure) if failure else "timed out connecting"
             if self._http_error:
                 # The SDK hides the HTTP status behind "Server returned an error response".
@@ -171,8 +176,10 @@ class Connection:
         if response.status_code >= 400:
             self._http_error = f"HTTP {response.status_code} {response.reason_phrase}"
             if response.status_code == 421:
-                self._http_error += (": the server refuses this Host header; set PM_AGENT_HOST_HEADER to one it "
-                                     "accepts (Marcus: localhost:<port>)")
+                self._http_error += (
+                    ": the server refuses this Host header; set PM_AGENT_HOST_HEADER to one it "
+                    "accepts (Marcus: localhost:<port>)"
+                )
 
     async def _serve(self, client: Client) -> None:
         self._client = client
@@ -217,8 +224,10 @@ class Connection:
             result = call.result()
         except MCPError as exc:
             if _unauthorized(exc):
-                raise Unauthorized("the stub refused our token: set PM_AGENT_TOKEN (or PM_AGENT_TOKEN_FILE) to the stub's token",
-                                   tool=name) from exc
+                raise Unauthorized(
+                    "the stub refused our token: set PM_AGENT_TOKEN (or PM_AGENT_TOKEN_FILE) to the stub's token",
+                    tool=name,
+                ) from exc
             # A protocol-level error (not a tool error): the stub is up but unhappy, e.g. restarting.
             await self.close()
             raise TransportError(f"{name}: {exc.error.message}") from exc

@@ -31,11 +31,15 @@ class TaskContext:
         rel = (relative or ".").strip() or "."
         candidate = (self.workspace / rel).resolve()
         if candidate != self.workspace and self.workspace not in candidate.parents:
-            raise TaskBlocked(f"path {rel!r} leaves the workspace {self.workspace}; give a path relative to it",
-                              severity="high")
+            raise TaskBlocked(
+                f"path {rel!r} leaves the workspace {self.workspace}; give a path relative to it",
+                severity="high",
+            )
         if must_exist and not candidate.exists():
-            raise TaskBlocked(f"missing file or folder: {rel!r} does not exist in the workspace {self.workspace}",
-                              severity="high")
+            raise TaskBlocked(
+                f"missing file or folder: {rel!r} does not exist in the workspace {self.workspace}",
+                severity="high",
+            )
         return candidate
 
     def in_project(self, path: str | None, output: str) -> str:
@@ -70,11 +74,15 @@ class TaskContext:
         self.last_checkpoint = data
         await self._client.report_progress(self.task.task_id, self.last_progress, message, checkpoint=data)
 
-    async def artifact(self, artifact_type: str, description: str, location: str | None = None,
-                       data: Any = None) -> int:
-        result = await self._client.log_artifact(self.task.task_id, artifact_type, description, location, data)
-        self.log.info("artifact logged", artifact_type=artifact_type, location=location,
-                      artifact_id=result.artifact_id)
+    async def artifact(
+        self, artifact_type: str, description: str, location: str | None = None, data: Any = None
+    ) -> int:
+        result = await self._client.log_artifact(
+            self.task.task_id, artifact_type, description, location, data
+        )
+        self.log.info(
+            "artifact logged", artifact_type=artifact_type, location=location, artifact_id=result.artifact_id
+        )
         return result.artifact_id
 
     async def context(self, cursor: str | None = None) -> TaskContextResult:

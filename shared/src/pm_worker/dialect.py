@@ -79,7 +79,9 @@ class Send(Protocol):
     `extra_timeout` is added to the call's timeout (a long-poll waits that much longer).
     """
 
-    async def __call__(self, tool: str, arguments: dict[str, Any], *, extra_timeout: float = 0.0) -> dict[str, Any]: ...
+    async def __call__(
+        self, tool: str, arguments: dict[str, Any], *, extra_timeout: float = 0.0
+    ) -> dict[str, Any]: ...
 
 
 class Dialect(Protocol):
@@ -89,29 +91,49 @@ class Dialect(Protocol):
 
     def error(self, tool: str, answer: dict[str, Any]) -> PMError: ...
 
-    async def register(self, send: Send, agent_id: str, name: str, role: str,
-                       skills: list[str]) -> models.RegisterResult: ...
+    async def register(
+        self, send: Send, agent_id: str, name: str, role: str, skills: list[str]
+    ) -> models.RegisterResult: ...
 
     async def request_next_task(self, send: Send, agent_id: str, wait_seconds: float) -> models.TaskOffer: ...
 
-    async def report_progress(self, send: Send, agent_id: str, task_id: str, progress: float, message: str,
-                              status: str, checkpoint: Checkpoint) -> models.ProgressAck: ...
+    async def report_progress(
+        self,
+        send: Send,
+        agent_id: str,
+        task_id: str,
+        progress: float,
+        message: str,
+        status: str,
+        checkpoint: Checkpoint,
+    ) -> models.ProgressAck: ...
 
-    async def report_blocker(self, send: Send, agent_id: str, task_id: str, description: str,
-                             severity: str) -> models.BlockerResult: ...
+    async def report_blocker(
+        self, send: Send, agent_id: str, task_id: str, description: str, severity: str
+    ) -> models.BlockerResult: ...
 
     async def heartbeat(self, send: Send, agent_id: str) -> models.HeartbeatResult: ...
 
-    async def release_task(self, send: Send, agent_id: str, task_id: str,
-                           reason: str) -> models.MessageResult: ...
+    async def release_task(
+        self, send: Send, agent_id: str, task_id: str, reason: str
+    ) -> models.MessageResult: ...
 
     async def deregister(self, send: Send, agent_id: str) -> models.MessageResult: ...
 
-    async def log_artifact(self, send: Send, agent_id: str, task_id: str, artifact_type: str, description: str,
-                           location: str | None, data: JsonValue) -> models.ArtifactResult: ...
+    async def log_artifact(
+        self,
+        send: Send,
+        agent_id: str,
+        task_id: str,
+        artifact_type: str,
+        description: str,
+        location: str | None,
+        data: JsonValue,
+    ) -> models.ArtifactResult: ...
 
-    async def get_task_context(self, send: Send, task_id: str,
-                               cursor: str | None = None) -> models.TaskContextResult: ...
+    async def get_task_context(
+        self, send: Send, task_id: str, cursor: str | None = None
+    ) -> models.TaskContextResult: ...
 
     async def get_artifact(self, send: Send, artifact_id: int) -> models.ArtifactContent: ...
 

@@ -86,7 +86,14 @@ class Unauthorized(PMError):
 
 _BY_CODE: dict[str, type[PMError]] = {
     cls.code: cls
-    for cls in (InvalidArgument, AgentNotRegistered, TaskNotFound, NotTaskHolder, TaskAlreadyComplete, Unauthorized)
+    for cls in (
+        InvalidArgument,
+        AgentNotRegistered,
+        TaskNotFound,
+        NotTaskHolder,
+        TaskAlreadyComplete,
+        Unauthorized,
+    )
 }
 
 

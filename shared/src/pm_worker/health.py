@@ -33,8 +33,11 @@ def write_record(health_dir: Path, agent_id: str, state: str, **extra: Any) -> N
     health_dir.mkdir(parents=True, exist_ok=True)
     path = record_path(health_dir, agent_id)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"agent_id": agent_id, "pid": os.getpid(), "state": state,
-                               "updated_at": time.time(), **extra}))
+    tmp.write_text(
+        json.dumps(
+            {"agent_id": agent_id, "pid": os.getpid(), "state": state, "updated_at": time.time(), **extra}
+        )
+    )
     tmp.replace(path)
 
 

@@ -32,8 +32,9 @@ def _redacting(secrets: Iterable[str | None]) -> structlog.typing.Processor:
     return redact
 
 
-def configure_logging(fmt: Literal["json", "console"] | None = None, level: str = "info",
-                      secrets: Iterable[str | None] = ()) -> None:
+def configure_logging(
+    fmt: Literal["json", "console"] | None = None, level: str = "info", secrets: Iterable[str | None] = ()
+) -> None:
     if fmt is None:
         fmt = "console" if sys.stderr.isatty() else "json"
     renderer: structlog.typing.Processor
@@ -53,6 +54,8 @@ def configure_logging(fmt: Literal["json", "console"] | None = None, level: str 
         cache_logger_on_first_use=True,
     )
     # The MCP SDK and httpx log through stdlib logging; keep their chatter at warning.
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+    )
     for noisy in ("mcp", "httpx", "httpx2", "httpcore", "httpcore2"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

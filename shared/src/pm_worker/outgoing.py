@@ -45,8 +45,11 @@ def fit_json(value: Any, what: str, limit: int = MAX_JSON_BYTES) -> JsonValue:
     except TypeError as exc:  # not JSON at all (a Path, a datetime, a set ...)
         return stand_in(what, f"it is not JSON ({exc}); send strings, numbers, lists and objects")
     if size > limit:
-        return stand_in(what, f"{size:,} bytes of JSON is more than the {limit:,} the protocol allows; "
-                              "store big data in the workspace and send its location")
+        return stand_in(
+            what,
+            f"{size:,} bytes of JSON is more than the {limit:,} the protocol allows; "
+            "store big data in the workspace and send its location",
+        )
     result: JsonValue = value
     return result
 
@@ -68,7 +71,9 @@ class Outgoing:
         if isinstance(value, str):
             return self.redact(value)
         if isinstance(value, dict):
-            return {self.redact(k) if isinstance(k, str) else k: self._redact_json(v) for k, v in value.items()}
+            return {
+                self.redact(k) if isinstance(k, str) else k: self._redact_json(v) for k, v in value.items()
+            }
         if isinstance(value, list | tuple):
             return [self._redact_json(v) for v in value]
         return value

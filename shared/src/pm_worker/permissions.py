@@ -59,7 +59,9 @@ def describe(exc: PermissionError, *, role: str, in_container: bool) -> str:
         what = f"was denied access to {target}"
     owned = f" (owned by uid {owner[0]})" if owner is not None else ""
     if owner is not None and owner[0] == uid:
-        fix = f"`chmod -R u+rwX {folder}`" + (f" (`docker compose exec {role}-worker ...`)" if in_container else "")
+        fix = f"`chmod -R u+rwX {folder}`" + (
+            f" (`docker compose exec {role}-worker ...`)" if in_container else ""
+        )
     elif in_container and owner is not None and owner[0] != 0:
         fix = (
             f"run the fleet as the folder's owner: `PM_UID={owner[0]} PM_GID={owner[1]} make up` in the fleet's "

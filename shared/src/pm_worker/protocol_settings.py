@@ -41,8 +41,13 @@ class ProtocolSettings(BaseSettings):
     def _protocol_blank_is_unset(cls, value: Any) -> Any:
         # Named apart from WorkerSettings._blank_is_unset: pydantic keys validators by name,
         # so a subclass validator of the same name would silently replace this one.
-        return None if isinstance(value, str) and not value.strip() else value.strip() if isinstance(value, str) \
+        return (
+            None
+            if isinstance(value, str) and not value.strip()
+            else value.strip()
+            if isinstance(value, str)
             else value
+        )
 
     @field_validator("pm_agent_host_header")
     @classmethod
@@ -59,5 +64,7 @@ class MissingProjectId(SettingsError):
     """Marcus without PM_PROJECT_ID: the one line the worker prints before exiting 2."""
 
     def __init__(self, url: str) -> None:
-        super().__init__(f"invalid setting PM_PROJECT_ID: required by the Marcus server at {url} "
-                         "(Marcus offers an agent only its project's tasks); set PM_PROJECT_ID=<project id>")
+        super().__init__(
+            f"invalid setting PM_PROJECT_ID: required by the Marcus server at {url} "
+            "(Marcus offers an agent only its project's tasks); set PM_PROJECT_ID=<project id>"
+        )

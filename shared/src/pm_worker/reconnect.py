@@ -26,12 +26,17 @@ log = structlog.get_logger("pm_worker.reconnect")
 def _log_retry(state: RetryCallState) -> None:
     exc = state.outcome.exception() if state.outcome else None
     wait = state.next_action.sleep if state.next_action else 0.0
-    log.warning("stub unreachable, retrying", attempt=state.attempt_number, wait_seconds=round(wait, 2),
-                error=str(exc))
+    log.warning(
+        "stub unreachable, retrying",
+        attempt=state.attempt_number,
+        wait_seconds=round(wait, 2),
+        error=str(exc),
+    )
 
 
-def reconnect_policy(give_up_seconds: float, max_wait: float = 10.0, multiplier: float = 0.25,
-                     **overrides: Any) -> AsyncRetrying:
+def reconnect_policy(
+    give_up_seconds: float, max_wait: float = 10.0, multiplier: float = 0.25, **overrides: Any
+) -> AsyncRetrying:
     kwargs: dict[str, Any] = {
         "retry": retry_if_exception_type(TransportError),
         "stop": stop_after_delay(give_up_seconds),

@@ -29,9 +29,13 @@ async def _serve(worker: Worker) -> int:
 
 def run(worker_cls: type[Worker], argv: list[str] | None = None) -> None:
     """Parse `--check`, read settings (one clear line and exit 2 if bad), run the loop, exit."""
-    parser = argparse.ArgumentParser(prog=f"python -m {worker_cls.__module__.split('.')[0]}",
-                                     description=f"{worker_cls.name}: a PM Agent worker ({worker_cls.role}).")
-    parser.add_argument("--check", action="store_true", help="exit 0 if this worker's loop is alive (HEALTHCHECK)")
+    parser = argparse.ArgumentParser(
+        prog=f"python -m {worker_cls.__module__.split('.')[0]}",
+        description=f"{worker_cls.name}: a PM Agent worker ({worker_cls.role}).",
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="exit 0 if this worker's loop is alive (HEALTHCHECK)"
+    )
     args = parser.parse_args(argv)
     # Before anything else: the token may sit in this process's initial environment, which
     # /proc/<pid>/environ shows to every process of our user (see pm_worker.secrecy).
@@ -52,6 +56,7 @@ def run(worker_cls: type[Worker], argv: list[str] | None = None) -> None:
     if token_in_env and not undumpable:
         structlog.get_logger("pm_worker.runner").warning(
             "could not make this process non-dumpable: its children may read the token from "
-            "/proc/<pid>/environ; prefer PM_AGENT_TOKEN_FILE")
+            "/proc/<pid>/environ; prefer PM_AGENT_TOKEN_FILE"
+        )
     settings.workspace.mkdir(parents=True, exist_ok=True)
     sys.exit(asyncio.run(_serve(worker_cls(settings))))

@@ -79,7 +79,9 @@ class WorkerSettings(ProtocolSettings):
     def _lower(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
 
-    @field_validator("pm_agent_token", "pm_agent_token_file", "agent_id", "agent_name", "agent_role", mode="before")
+    @field_validator(
+        "pm_agent_token", "pm_agent_token_file", "agent_id", "agent_name", "agent_role", mode="before"
+    )
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
@@ -90,8 +92,10 @@ class WorkerSettings(ProtocolSettings):
         if self.pm_agent_token_file is None:
             return self
         if self.pm_agent_token is not None:
-            raise ValueError("PM_AGENT_TOKEN and PM_AGENT_TOKEN_FILE are both set; set only one "
-                             "(PM_AGENT_TOKEN_FILE keeps the token out of the environment)")
+            raise ValueError(
+                "PM_AGENT_TOKEN and PM_AGENT_TOKEN_FILE are both set; set only one "
+                "(PM_AGENT_TOKEN_FILE keeps the token out of the environment)"
+            )
         try:
             self.pm_agent_token = SecretStr(read_token_file(self.pm_agent_token_file))
         except ValueError as exc:

@@ -33,11 +33,15 @@ class StubDialect:
     def error(self, tool: str, answer: dict[str, Any]) -> PMError:
         code = answer.get("error")
         message = answer.get("message")
-        return error_for(code if isinstance(code, str) else "error",
-                         message if isinstance(message, str) else str(answer), tool=tool)
+        return error_for(
+            code if isinstance(code, str) else "error",
+            message if isinstance(message, str) else str(answer),
+            tool=tool,
+        )
 
-    async def _call(self, send: Send, tool: str, arguments: dict[str, Any], result: type[R],
-                    extra_timeout: float = 0.0) -> R:
+    async def _call(
+        self, send: Send, tool: str, arguments: dict[str, Any], result: type[R], extra_timeout: float = 0.0
+    ) -> R:
         spec = TOOLS_BY_NAME[tool]
         if result is not spec.result:
             raise TypeError(f"{tool} answers with {spec.result.__name__}, not {result.__name__}")
@@ -45,65 +49,113 @@ class StubDialect:
             checked = spec.args.model_validate(arguments)
         except ValidationError as exc:
             # What the stub would have answered; caught here so nothing malformed is sent.
-            raise InvalidArgument(f"not sent, the arguments break the protocol: {_problems(exc)}",
-                                  tool=tool) from None
+            raise InvalidArgument(
+                f"not sent, the arguments break the protocol: {_problems(exc)}", tool=tool
+            ) from None
         answer = await send(tool, checked.wire(), extra_timeout=extra_timeout)
         try:
             return result.model_validate(answer)
         except ValidationError as exc:
-            raise TransportError(f"{tool}: the answer is not a {result.__name__} ({_problems(exc)}); "
-                                 "is PM_AGENT_URL a PM Agent stub?") from None
+            raise TransportError(
+                f"{tool}: the answer is not a {result.__name__} ({_problems(exc)}); "
+                "is PM_AGENT_URL a PM Agent stub?"
+            ) from None
 
-    async def register(self, send: Send, agent_id: str, name: str, role: str,
-                       skills: list[str]) -> models.RegisterResult:
-        return await self._call(send, "register_agent",
-                                {"agent_id": agent_id, "name": name, "role": role, "skills": skills},
-                                models.RegisterResult)
+    async def register(
+        self, send: Send, agent_id: str, name: str, role: str, skills: list[str]
+    ) -> models.RegisterResult:
+        return await self._call(
+            send,
+            "register_agent",
+            {"agent_id": agent_id, "name": name, "role": role, "skills": skills},
+            models.RegisterResult,
+        )
 
     async def request_next_task(self, send: Send, agent_id: str, wait_seconds: float) -> models.TaskOffer:
         arguments: dict[str, Any] = {"agent_id": agent_id}
         if wait_seconds:
             arguments["wait_seconds"] = float(wait_seconds)
-        return await self._call(send, "request_next_task", arguments, models.TaskOffer,
-                                extra_timeout=wait_seconds)
+        return await self._call(
+            send, "request_next_task", arguments, models.TaskOffer, extra_timeout=wait_seconds
+        )
 
-    async def report_progress(self, send: Send, agent_id: str, task_id: str, progress: float, message: str,
-                              status: str, checkpoint: Checkpoint) -> models.ProgressAck:
-        arguments: dict[str, Any] = {"agent_id": agent_id, "task_id": task_id, "status": status,
-                                     "progress": float(progress), "message": message}
+    async def report_progress(
+        self,
+        send: Send,
+        agent_id: str,
+        task_id: str,
+        progress: float,
+        message: str,
+        status: str,
+        checkpoint: Checkpoint,
+    ) -> models.ProgressAck:
+        arguments: dict[str, Any] = {
+            "agent_id": agent_id,
+            "task_id": task_id,
+            "status": status,
+            "progress": float(progress),
+            "message": message,
+        }
         if checkpoint is not UNSET:
             arguments["checkpoint"] = checkpoint
         return await self._call(send, "report_task_progress", arguments, models.ProgressAck)
 
-    async def report_blocker(self, send: Send, agent_id: str, task_id: str, description: str,
-                             severity: str) -> models.BlockerResult:
-        return await self._call(send, "report_blocker", {"agent_id": agent_id, "task_id": task_id,
-                                                         "blocker_description": description, "severity": severity},
-                                models.BlockerResult)
+    async def report_blocker(
+        self, send: Send, agent_id: str, task_id: str, description: str, severity: str
+    ) -> models.BlockerResult:
+        return await self._call(
+            send,
+            "report_blocker",
+            {
+                "agent_id": agent_id,
+                "task_id": task_id,
+                "blocker_description": description,
+                "severity": severity,
+            },
+            models.BlockerResult,
+        )
 
     async def heartbeat(self, send: Send, agent_id: str) -> models.HeartbeatResult:
         return await self._call(send, "heartbeat", {"agent_id": agent_id}, models.HeartbeatResult)
 
-    async def release_task(self, send: Send, agent_id: str, task_id: str,
-                           reason: str) -> models.MessageResult:
-        return await self._call(send, "release_task", {"agent_id": agent_id, "task_id": task_id, "reason": reason},
-                                models.MessageResult)
+    async def release_task(
+        self, send: Send, agent_id: str, task_id: str, reason: str
+    ) -> models.MessageResult:
+        return await self._call(
+            send,
+            "release_task",
+            {"agent_id": agent_id, "task_id": task_id, "reason": reason},
+            models.MessageResult,
+        )
 
     async def deregister(self, send: Send, agent_id: str) -> models.MessageResult:
         return await self._call(send, "deregister_agent", {"agent_id": agent_id}, models.MessageResult)
 
-    async def log_artifact(self, send: Send, agent_id: str, task_id: str, artifact_type: str, description: str,
-                           location: str | None, data: JsonValue) -> models.ArtifactResult:
-        arguments: dict[str, Any] = {"agent_id": agent_id, "task_id": task_id, "artifact_type": artifact_type,
-                                     "description": description}
+    async def log_artifact(
+        self,
+        send: Send,
+        agent_id: str,
+        task_id: str,
+        artifact_type: str,
+        description: str,
+        location: str | None,
+        data: JsonValue,
+    ) -> models.ArtifactResult:
+        arguments: dict[str, Any] = {
+            "agent_id": agent_id,
+            "task_id": task_id,
+            "artifact_type": artifact_type,
+            "description": description,
+        }
         if location is not None:
             arguments["location"] = location
         if data is not None:
             arguments["data"] = data
         return await self._call(send, "log_artifact", arguments, models.ArtifactResult)
 
-    async def get_task_context(self, send: Send, task_id: str,
-                               cursor: str | None = None) -> models.TaskContextResult:
+    async def get_task_context(
+        self, send: Send, task_id: str, cursor: str | None = None
+    ) -> models.TaskContextResult:
         arguments: dict[str, Any] = {"task_id": task_id}
         if cursor is not None:
             arguments["cursor"] = cursor
@@ -113,8 +165,9 @@ class StubDialect:
         return await self._call(send, "get_artifact", {"artifact_id": artifact_id}, models.ArtifactContent)
 
     async def resolve_blocker(self, send: Send, task_id: str, resolution: str) -> models.ResolveResult:
-        return await self._call(send, "resolve_blocker", {"task_id": task_id, "resolution": resolution},
-                                models.ResolveResult)
+        return await self._call(
+            send, "resolve_blocker", {"task_id": task_id, "resolution": resolution}, models.ResolveResult
+        )
 
     async def get_project_status(self, send: Send) -> models.ProjectStatus:
         return await self._call(send, "get_project_status", {}, models.ProjectStatus)
@@ -123,8 +176,9 @@ class StubDialect:
         return await self._call(send, "get_agent_status", {"agent_id": agent_id}, models.AgentStatus)
 
     async def list_registered_agents(self, send: Send, cursor: str | None = None) -> models.AgentList:
-        return await self._call(send, "list_registered_agents", {} if cursor is None else {"cursor": cursor},
-                                models.AgentList)
+        return await self._call(
+            send, "list_registered_agents", {} if cursor is None else {"cursor": cursor}, models.AgentList
+        )
 
     async def ping(self, send: Send, echo: str | None) -> models.Pong:
         return await self._call(send, "ping", {} if echo is None else {"echo": echo}, models.Pong)

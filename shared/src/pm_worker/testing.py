@@ -122,7 +122,8 @@ class RunningStub:
         cursor = whole.next_cursor
         while cursor is not None:
             page = TaskContextResult.model_validate(
-                await self.call("get_task_context", {"task_id": task_id, "cursor": cursor}))
+                await self.call("get_task_context", {"task_id": task_id, "cursor": cursor})
+            )
             whole.progress_log[:0] = page.progress_log  # progress and blockers page back in time
             whole.blockers[:0] = page.blockers
             whole.artifacts += page.artifacts
@@ -167,24 +168,33 @@ class StubKit:
         from pm_worker.settings import WorkerSettings
 
         values: dict[str, Any] = {
-            "agent_id": "test-worker", "workspace": self.workspace, "health_dir": self.root / "health",
-            "poll_wait_seconds": 0.1, "heartbeat_seconds": 0.5, "shutdown_grace_seconds": 1.0,
-            "reconnect_give_up_seconds": 10.0, "call_timeout_seconds": 10.0,
+            "agent_id": "test-worker",
+            "workspace": self.workspace,
+            "health_dir": self.root / "health",
+            "poll_wait_seconds": 0.1,
+            "heartbeat_seconds": 0.5,
+            "shutdown_grace_seconds": 1.0,
+            "reconnect_give_up_seconds": 10.0,
+            "call_timeout_seconds": 10.0,
         }
         values.update(overrides)
         return WorkerSettings(**values)
 
     @contextlib.asynccontextmanager
-    async def serve(self, tasks: Tasks = (), *, lease_seconds: float = 60.0,
-                    max_attempts: int = 3) -> AsyncIterator[RunningStub]:
+    async def serve(
+        self, tasks: Tasks = (), *, lease_seconds: float = 60.0, max_attempts: int = 3
+    ) -> AsyncIterator[RunningStub]:
         """The real stub on a fresh board file, its lease sweeper running, `tasks` loaded."""
         from pm_agent_stub.server import build_server
         from pm_agent_stub.settings import StubSettings
 
         self._boards += 1
         db = self.root / f"board-{self._boards}.db"
-        server = build_server(StubSettings().model_copy(
-            update={"db": db, "lease_seconds": lease_seconds, "max_attempts": max_attempts}))
+        server = build_server(
+            StubSettings().model_copy(
+                update={"db": db, "lease_seconds": lease_seconds, "max_attempts": max_attempts}
+            )
+        )
         stub = RunningStub(server, db)
         try:
             stub.load(tasks)
@@ -193,9 +203,17 @@ class StubKit:
         finally:
             server.close()
 
-    async def run(self, worker: type[Worker] | Worker, tasks: Tasks = (), *, timeout: float = 60.0,
-                  until: Callable[[ProjectCounts], bool] = settled, lease_seconds: float = 60.0,
-                  max_attempts: int = 3, **settings: Any) -> Run:
+    async def run(
+        self,
+        worker: type[Worker] | Worker,
+        tasks: Tasks = (),
+        *,
+        timeout: float = 60.0,
+        until: Callable[[ProjectCounts], bool] = settled,
+        lease_seconds: float = 60.0,
+        max_attempts: int = 3,
+        **settings: Any,
+    ) -> Run:
         """Run `worker` (a class, built with `self.settings(**settings)`, or an instance) on `tasks`
         until `until(counts)` holds (default: all done or blocked); stop it; report.
 
@@ -204,8 +222,10 @@ class StubKit:
         if isinstance(worker, type):
             worker = worker(self.settings(**settings))
         elif settings:
-            raise TypeError(f"settings ({', '.join(settings)}) go with a worker class; build the instance "
-                            "with pm_stub.settings(...) instead")
+            raise TypeError(
+                f"settings ({', '.join(settings)}) go with a worker class; build the instance "
+                "with pm_stub.settings(...) instead"
+            )
         async with self.serve(tasks, lease_seconds=lease_seconds, max_attempts=max_attempts) as stub:
             worker.connect = stub.connect
             running = asyncio.create_task(worker.run(), name=f"worker:{worker.agent_id}")
@@ -220,12 +240,18 @@ class StubKit:
             worker.request_stop()
             async with asyncio.timeout(worker.settings.shutdown_grace_seconds + 30):
                 exit_code = await running
-            report = Run(tasks={tid: await stub.task(tid) for tid in stub.task_ids}, db=stub.db,
-                         counters=Counter(worker.counters), exit_code=exit_code)
+            report = Run(
+                tasks={tid: await stub.task(tid) for tid in stub.task_ids},
+                db=stub.db,
+                counters=Counter(worker.counters),
+                exit_code=exit_code,
+            )
         if timed_out:
             states = ", ".join(f"{tid}={ctx.task.status}" for tid, ctx in report.tasks.items())
-            raise TimeoutError(f"`until` did not hold within {timeout}s ({states}); "
-                               f"worker exit code {exit_code}, counters {dict(report.counters)}")
+            raise TimeoutError(
+                f"`until` did not hold within {timeout}s ({states}); "
+                f"worker exit code {exit_code}, counters {dict(report.counters)}"
+            )
         return report
 
 

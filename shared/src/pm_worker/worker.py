@@ -121,8 +121,11 @@ class Worker:
             log.warning("second stop signal: releasing the current task now")
             self._force.set()
         else:
-            log.info("stop requested", grace_seconds=self.settings.shutdown_grace_seconds,
-                     current_task=self.current_task)
+            log.info(
+                "stop requested",
+                grace_seconds=self.settings.shutdown_grace_seconds,
+                current_task=self.current_task,
+            )
             self._stop.set()
 
     def make_client(self) -> PMClient:
@@ -138,9 +141,14 @@ class Worker:
                 self._client = client
                 reg = await self._until_stopped(client.register())
                 if reg is not None:
-                    log.info("registered", dialect=client.dialect.name, name=self.identity.name,
-                             role=self.identity.role,
-                             skills=list(self.identity.skills), workspace=str(self.settings.workspace))
+                    log.info(
+                        "registered",
+                        dialect=client.dialect.name,
+                        name=self.identity.name,
+                        role=self.identity.role,
+                        skills=list(self.identity.skills),
+                        workspace=str(self.settings.workspace),
+                    )
                     await self._loop(client)
                     if self.stopping:
                         # Covers a restarted worker (same id) stopped before it asked for the
@@ -155,8 +163,11 @@ class Worker:
             log.error("stub refused this worker", error=str(exc))
             code = 1
         except TransportError as exc:
-            log.error("gave up reaching the stub", error=str(exc),
-                      give_up_seconds=self.settings.reconnect_give_up_seconds)
+            log.error(
+                "gave up reaching the stub",
+                error=str(exc),
+                give_up_seconds=self.settings.reconnect_give_up_seconds,
+            )
             code = 1
         except PMError as exc:
             log.error("the stub refused this worker", error=str(exc))
@@ -166,7 +177,11 @@ class Worker:
             with contextlib.suppress(asyncio.CancelledError):
                 await beat
             health.remove_record(self.settings.health_dir, self.agent_id)
-            log.info("worker stopped", exit_code=code, **{f"tasks_{k}": v for k, v in sorted(self.counters.items())})
+            log.info(
+                "worker stopped",
+                exit_code=code,
+                **{f"tasks_{k}": v for k, v in sorted(self.counters.items())},
+            )
             structlog.contextvars.unbind_contextvars("agent_id")
         return code
 
@@ -174,7 +189,9 @@ class Worker:
         while True:
             state = "working" if self.current_task else ("stopping" if self.stopping else "idle")
             with contextlib.suppress(OSError):
-                health.write_record(self.settings.health_dir, self.agent_id, state, current_task=self.current_task)
+                health.write_record(
+                    self.settings.health_dir, self.agent_id, state, current_task=self.current_task
+                )
             await asyncio.sleep(health.REFRESH_SECONDS)
 
     async def _until_stopped(self, coro: Any) -> Any:
@@ -235,8 +252,10 @@ class Worker:
                 await client.deregister()
             log.info("deregistered")
         except (PMError, TransportError, TimeoutError) as exc:
-            log.warning("could not deregister; the stub will show this agent offline after its timeout",
-                        error=str(exc))
+            log.warning(
+                "could not deregister; the stub will show this agent offline after its timeout",
+                error=str(exc),
+            )
 
     async def _handle(self, client: PMClient, task: Assignment) -> None:
         structlog.contextvars.bind_contextvars(task_id=task.task_id)
@@ -245,8 +264,12 @@ class Worker:
             if not self.should_accept_task(task):
                 await self._decline(client, task)
                 return
-            log.info("task received", task_name=task.task_name, attempt=task.attempt,
-                     resumed_from_checkpoint=task.checkpoint is not None)
+            log.info(
+                "task received",
+                task_name=task.task_name,
+                attempt=task.attempt,
+                resumed_from_checkpoint=task.checkpoint is not None,
+            )
             ctx = TaskContext(client, task, self.settings.workspace)
             outcome = await self._execute_with_lease(client, task, ctx)
             await self._report(client, task, ctx, outcome)
@@ -272,23 +295,33 @@ class Worker:
             await asyncio.wait({work, stop}, return_when=asyncio.FIRST_COMPLETED)
             if not work.done():
                 ctx.stopping = True
-                log.info("stopping: letting the current task finish", grace_seconds=self.settings.shutdown_grace_seconds)
+                log.info(
+                    "stopping: letting the current task finish",
+                    grace_seconds=self.settings.shutdown_grace_seconds,
+                )
                 force = asyncio.ensure_future(self._force.wait())
                 try:
-                    await asyncio.wait({work, force}, timeout=self.settings.shutdown_grace_seconds,
-                                       return_when=asyncio.FIRST_COMPLETED)
+                    await asyncio.wait(
+                        {work, force},
+                        timeout=self.settings.shutdown_grace_seconds,
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
                 finally:
                     force.cancel()
                 if not work.done():
                     work.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await work
-                    return Outcome(OutcomeKind.RELEASED,
-                                   "worker shut down before the task finished; resume from checkpoint")
+                    return Outcome(
+                        OutcomeKind.RELEASED,
+                        "worker shut down before the task finished; resume from checkpoint",
+                    )
             if work.cancelled():
                 # Our heartbeat cancelled it (lease lost), or `execute` raised CancelledError itself,
                 # which older workers did to mean "give the task back" (now `TaskReleased`).
-                return Outcome(OutcomeKind.FENCED if fenced.is_set() else OutcomeKind.RELEASED, "task cancelled")
+                return Outcome(
+                    OutcomeKind.FENCED if fenced.is_set() else OutcomeKind.RELEASED, "task cancelled"
+                )
             return work.result()
         finally:
             stop.cancel()
@@ -304,8 +337,9 @@ class Worker:
             if problem is not None:
                 raise TaskBlocked(problem, "medium")
             if self.payload_model is not None:
-                ctx.payload = parse_payload(self.payload_model, task.payload, task_id=task.task_id,
-                                            role=self.identity.role)
+                ctx.payload = parse_payload(
+                    self.payload_model, task.payload, task_id=task.task_id, role=self.identity.role
+                )
             message = await self.execute(task, ctx)
         except TaskBlocked as exc:
             return Outcome(OutcomeKind.BLOCKED, exc.description, exc.severity)
@@ -317,16 +351,20 @@ class Worker:
             raise
         except PermissionError as exc:
             # A person's problem (who owns the folder), not a bug: no traceback, the fix in the blocker.
-            text = permissions.describe(exc, role=self.identity.role,
-                                        in_container=permissions.in_fleet_container(self.settings.workspace))
+            text = permissions.describe(
+                exc,
+                role=self.identity.role,
+                in_container=permissions.in_fleet_container(self.settings.workspace),
+            )
             return Outcome(OutcomeKind.BLOCKED, text, "high")
         except Exception as exc:
             log.exception("task failed")
             return Outcome(OutcomeKind.FAILED, f"{type(exc).__name__}: {exc}", "high")
         return Outcome(OutcomeKind.COMPLETED, message or f"{task.task_name}: done")
 
-    async def _heartbeat(self, client: PMClient, task: Assignment, work: asyncio.Task[Outcome],
-                         fenced: asyncio.Event) -> None:
+    async def _heartbeat(
+        self, client: PMClient, task: Assignment, work: asyncio.Task[Outcome], fenced: asyncio.Event
+    ) -> None:
         """Keep the lease alive while `execute` runs; stop the work if the lease was lost."""
         while not work.done():
             await asyncio.sleep(self.settings.heartbeat_seconds)
@@ -336,8 +374,10 @@ class Worker:
                 log.warning("heartbeat failed", error=str(exc))
                 continue
             if beat.current_task != task.task_id:
-                log.warning("lease lost: the stub gave this task to someone else; stopping it",
-                            holder_task=beat.current_task)
+                log.warning(
+                    "lease lost: the stub gave this task to someone else; stopping it",
+                    holder_task=beat.current_task,
+                )
                 fenced.set()
                 work.cancel()
                 return
@@ -355,7 +395,9 @@ class Worker:
         except PMError as exc:
             await self._block_refused(client, task, outcome, exc)
 
-    async def _send_outcome(self, client: PMClient, task: Assignment, ctx: TaskContext, outcome: Outcome) -> None:
+    async def _send_outcome(
+        self, client: PMClient, task: Assignment, ctx: TaskContext, outcome: Outcome
+    ) -> None:
         """Report `outcome`; a server failure other than a refusal (e.g. internal_error) is retried once."""
         for attempt in (1, 2):
             try:
@@ -364,32 +406,48 @@ class Worker:
                     log.info("task completed", message=outcome.message, ack=ack.status)
                 elif outcome.kind is OutcomeKind.RELEASED:
                     await client.release_task(task.task_id, outcome.message)
-                    log.info("task released", reason=outcome.message, checkpoint=ctx.last_checkpoint is not None)
+                    log.info(
+                        "task released", reason=outcome.message, checkpoint=ctx.last_checkpoint is not None
+                    )
                 else:
                     res = await client.report_blocker(task.task_id, outcome.message, outcome.severity)
-                    log.warning("task blocked", description=outcome.message, severity=outcome.severity,
-                                suggestion=res.resolution_suggestion)
+                    log.warning(
+                        "task blocked",
+                        description=outcome.message,
+                        severity=outcome.severity,
+                        suggestion=res.resolution_suggestion,
+                    )
                 return
             except (InvalidArgument, NotTaskHolder, TaskAlreadyComplete):
                 raise
             except PMError as exc:
                 if attempt == 2:
                     raise
-                log.warning("the stub failed to record the outcome; trying once more", outcome=outcome.kind,
-                            error=str(exc))
+                log.warning(
+                    "the stub failed to record the outcome; trying once more",
+                    outcome=outcome.kind,
+                    error=str(exc),
+                )
 
-    async def _block_refused(self, client: PMClient, task: Assignment, outcome: Outcome, refusal: PMError) -> None:
+    async def _block_refused(
+        self, client: PMClient, task: Assignment, outcome: Outcome, refusal: PMError
+    ) -> None:
         """An outcome the stub will not take becomes a short blocker that says so.
 
         Never left as it is: the worker would keep the lease, be handed the same task by its
         next request and run it again, forever.
         """
         self.counters["report_refused"] += 1
-        text = (f"The stub refused this task's {outcome.kind} report, so the worker blocked the task instead of "
-                f"running it again. The refusal: {fit_text(str(refusal), REFUSAL_CHARS)} "
-                f"The report was: {fit_text(outcome.message, REFUSAL_CHARS)}")
-        log.error("the stub refused the task's outcome; blocking the task instead", outcome=outcome.kind,
-                  error=str(refusal))
+        text = (
+            f"The stub refused this task's {outcome.kind} report, so the worker blocked the task instead of "
+            f"running it again. The refusal: {fit_text(str(refusal), REFUSAL_CHARS)} "
+            f"The report was: {fit_text(outcome.message, REFUSAL_CHARS)}"
+        )
+        log.error(
+            "the stub refused the task's outcome; blocking the task instead",
+            outcome=outcome.kind,
+            error=str(refusal),
+        )
         try:
             await client.report_blocker(task.task_id, text, "high")
         except (NotTaskHolder, TaskAlreadyComplete) as exc:
@@ -397,6 +455,9 @@ class Worker:
             log.warning("report refused: this worker no longer holds the task", error=str(exc))
         except PMError as exc:
             # Nothing left to tell the stub: pause so the held task is not re-run at full speed.
-            log.error("the stub refused the blocker too; pausing before asking for work again",
-                      error=str(exc), pause_seconds=REFUSED_PAUSE_SECONDS)
+            log.error(
+                "the stub refused the blocker too; pausing before asking for work again",
+                error=str(exc),
+                pause_seconds=REFUSED_PAUSE_SECONDS,
+            )
             await self._until_stopped(asyncio.sleep(REFUSED_PAUSE_SECONDS))

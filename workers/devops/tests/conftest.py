@@ -26,8 +26,10 @@ def local_base_image() -> tuple[str | None, str]:
                 return name, ""
             except docker.errors.ImageNotFound:
                 continue
-        return None, (f"the engine has none of {', '.join(filter(None, candidates))} and there is no registry; "
-                      "run `eval \"$(../shared/docker/ensure-engine.sh)\"` first")
+        return None, (
+            f"the engine has none of {', '.join(filter(None, candidates))} and there is no registry; "
+            'run `eval "$(../shared/docker/ensure-engine.sh)"` first'
+        )
     finally:
         client.close()
 

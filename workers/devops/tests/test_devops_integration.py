@@ -34,12 +34,26 @@ CMD ["cat", "/greeting.txt"]
 
 def start_worker(stub: StubProcess, workspace: Path, log: Path, **env: str) -> subprocess.Popen[bytes]:
     full = {k: v for k, v in os.environ.items() if not k.startswith(("PM_", "AGENT_", "DOCKER_HOST"))}
-    full.update({"PM_AGENT_URL": stub.url, "WORKSPACE": str(workspace), "LOG_FORMAT": "json",
-                 "HEALTH_DIR": str(workspace.parent / "health"), "POLL_WAIT_SECONDS": "2",
-                 "SHUTDOWN_GRACE_SECONDS": "5", "PYTHONUNBUFFERED": "1", **env})
+    full.update(
+        {
+            "PM_AGENT_URL": stub.url,
+            "WORKSPACE": str(workspace),
+            "LOG_FORMAT": "json",
+            "HEALTH_DIR": str(workspace.parent / "health"),
+            "POLL_WAIT_SECONDS": "2",
+            "SHUTDOWN_GRACE_SECONDS": "5",
+            "PYTHONUNBUFFERED": "1",
+            **env,
+        }
+    )
     with log.open("ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "devops_worker"], stdout=out, stderr=subprocess.STDOUT,
-                                env=full, cwd=REPO_ROOT)
+        return subprocess.Popen(
+            [sys.executable, "-m", "devops_worker"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=full,
+            cwd=REPO_ROOT,
+        )
 
 
 def read(path: Path) -> str:
@@ -56,8 +70,9 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
-async def wait_settled(stub: StubProcess, task_ids: list[str], proc: subprocess.Popen[bytes], log: Path,
-                       timeout: float) -> dict[str, dict[str, Any]]:
+async def wait_settled(
+    stub: StubProcess, task_ids: list[str], proc: subprocess.Popen[bytes], log: Path, timeout: float
+) -> dict[str, dict[str, Any]]:
     """Each task's context once every task is done or blocked."""
     with anyio.fail_after(timeout):
         while True:
@@ -87,15 +102,35 @@ async def test_builds_and_smoke_tests_a_real_image(board: tuple[Path, Path], bas
     (workspace / "hello" / "greeting.txt").write_text(f"hello from {token}\n")
     tag = f"pm-fleet-test/hello-{token}:latest"
     project = tmp / "board.yaml"
-    project.write_text(tasks_yaml(
-        {"id": "image", "name": "Build and smoke-test hello", "required_skills": ["docker"], "priority": "high",
-         "payload": {"context": "hello", "tag": tag, "smoke_command": "cat /greeting.txt",
-                     "expect_output": f"hello from {token}"}},
-        {"id": "image-wrong", "name": "Same image, wrong expectation", "required_skills": ["docker"],
-         "dependencies": ["image"],
-         "payload": {"context": "hello", "tag": f"{tag}-wrong", "smoke_command": ["cat", "/greeting.txt"],
-                     "expect_output": "goodbye"}},
-        project="devops-it"))
+    project.write_text(
+        tasks_yaml(
+            {
+                "id": "image",
+                "name": "Build and smoke-test hello",
+                "required_skills": ["docker"],
+                "priority": "high",
+                "payload": {
+                    "context": "hello",
+                    "tag": tag,
+                    "smoke_command": "cat /greeting.txt",
+                    "expect_output": f"hello from {token}",
+                },
+            },
+            {
+                "id": "image-wrong",
+                "name": "Same image, wrong expectation",
+                "required_skills": ["docker"],
+                "dependencies": ["image"],
+                "payload": {
+                    "context": "hello",
+                    "tag": f"{tag}-wrong",
+                    "smoke_command": ["cat", "/greeting.txt"],
+                    "expect_output": "goodbye",
+                },
+            },
+            project="devops-it",
+        )
+    )
     stub = start_stub(tmp / "board.db", project=project)
     log = tmp / "worker.log"
     proc = start_worker(stub, workspace, log, AGENT_ID="devops-it", MAX_TASKS="2", PYTHON_IMAGE=base_image)
@@ -123,8 +158,9 @@ async def test_builds_and_smoke_tests_a_real_image(board: tuple[Path, Path], bas
         assert f"hello from {token}" in blocker["description"], "the blocker quotes the container's output"
         assert blocker["resolution_suggestion"]
         leftovers = client.containers.list(all=True, filters={"label": "pm-agent-fleet.smoke-test"})
-        assert not [c for c in leftovers if c.labels.get("pm-agent-fleet.task") in ("image", "image-wrong")], \
-            "smoke-test containers are removed"
+        assert not [
+            c for c in leftovers if c.labels.get("pm-agent-fleet.task") in ("image", "image-wrong")
+        ], "smoke-test containers are removed"
         proc.wait(timeout=30)
         assert proc.returncode == 0, log.read_text()
     finally:
@@ -137,15 +173,25 @@ async def test_builds_and_smoke_tests_a_real_image(board: tuple[Path, Path], bas
 
 
 @pytest.mark.anyio
-async def test_build_failure_is_a_blocker_with_the_engine_output(board: tuple[Path, Path], base_image: str) -> None:
+async def test_build_failure_is_a_blocker_with_the_engine_output(
+    board: tuple[Path, Path], base_image: str
+) -> None:
     workspace, tmp = board
     (workspace / "hello" / "Dockerfile").write_text(
-        "ARG PYTHON_IMAGE\nFROM ${PYTHON_IMAGE}\nRUN echo about to fail && exit 7\n")
+        "ARG PYTHON_IMAGE\nFROM ${PYTHON_IMAGE}\nRUN echo about to fail && exit 7\n"
+    )
     project = tmp / "board.yaml"
-    project.write_text(tasks_yaml(
-        {"id": "broken", "name": "Broken build", "required_skills": ["docker"],
-         "payload": {"context": "hello", "tag": f"pm-fleet-test/broken-{uuid.uuid4().hex[:8]}"}},
-        project="devops-it"))
+    project.write_text(
+        tasks_yaml(
+            {
+                "id": "broken",
+                "name": "Broken build",
+                "required_skills": ["docker"],
+                "payload": {"context": "hello", "tag": f"pm-fleet-test/broken-{uuid.uuid4().hex[:8]}"},
+            },
+            project="devops-it",
+        )
+    )
     stub = start_stub(tmp / "board.db", project=project)
     log = tmp / "worker.log"
     proc = start_worker(stub, workspace, log, AGENT_ID="devops-it", MAX_TASKS="1", PYTHON_IMAGE=base_image)
@@ -167,14 +213,22 @@ async def test_unreachable_engine_ends_as_a_blocker_saying_so(board: tuple[Path,
     workspace, tmp = board
     (workspace / "hello" / "greeting.txt").write_text("hi\n")
     project = tmp / "board.yaml"
-    project.write_text(tasks_yaml(
-        {"id": "image", "name": "Build hello", "required_skills": ["docker"],
-         "payload": {"context": "hello", "smoke_command": "cat /greeting.txt"}},
-        project="devops-it"))
+    project.write_text(
+        tasks_yaml(
+            {
+                "id": "image",
+                "name": "Build hello",
+                "required_skills": ["docker"],
+                "payload": {"context": "hello", "smoke_command": "cat /greeting.txt"},
+            },
+            project="devops-it",
+        )
+    )
     stub = start_stub(tmp / "board.db", project=project)
     log = tmp / "worker.log"
-    proc = start_worker(stub, workspace, log, AGENT_ID="devops-it", MAX_TASKS="1",
-                        DOCKER_HOST="unix:///nonexistent.sock")
+    proc = start_worker(
+        stub, workspace, log, AGENT_ID="devops-it", MAX_TASKS="1", DOCKER_HOST="unix:///nonexistent.sock"
+    )
     try:
         ctxs = await wait_settled(stub, ["image"], proc, log, timeout=60)
         ctx = ctxs["image"]
@@ -192,7 +246,8 @@ async def test_unreachable_engine_ends_as_a_blocker_saying_so(board: tuple[Path,
 
 @pytest.mark.anyio
 async def test_a_tag_on_an_image_the_fleet_did_not_build_is_never_moved(
-        board: tuple[Path, Path], base_image: str) -> None:
+    board: tuple[Path, Path], base_image: str
+) -> None:
     """A tag that already names a foreign image (here a fresh tag of the base image, standing in
     for the fleet's own base image) is refused; the tag still names the same image afterwards."""
     import docker
@@ -205,10 +260,17 @@ async def test_a_tag_on_an_image_the_fleet_did_not_build_is_never_moved(
     client.images.get(base_image).tag(repo, version)
     before = client.images.get(foreign).id
     project = tmp / "board.yaml"
-    project.write_text(tasks_yaml(
-        {"id": "clobber", "name": "Build over a foreign tag", "required_skills": ["docker"],
-         "payload": {"context": "hello", "tag": foreign}},
-        project="devops-it"))
+    project.write_text(
+        tasks_yaml(
+            {
+                "id": "clobber",
+                "name": "Build over a foreign tag",
+                "required_skills": ["docker"],
+                "payload": {"context": "hello", "tag": foreign},
+            },
+            project="devops-it",
+        )
+    )
     stub = start_stub(tmp / "board.db", project=project)
     log = tmp / "worker.log"
     proc = start_worker(stub, workspace, log, AGENT_ID="devops-it", MAX_TASKS="1", PYTHON_IMAGE=base_image)
@@ -218,7 +280,8 @@ async def test_a_tag_on_an_image_the_fleet_did_not_build_is_never_moved(
         [blocker] = ctxs["clobber"]["blockers"]
         assert blocker["description"].startswith(
             f"payload.tag {foreign!r} already names image {before[:19]}, which this fleet did not build "
-            "(it has no pm-agent-fleet.task label): the worker never moves such a tag.")
+            "(it has no pm-agent-fleet.task label): the worker never moves such a tag."
+        )
         assert client.images.get(foreign).id == before
     finally:
         stop(proc)
@@ -230,15 +293,24 @@ async def test_a_tag_on_an_image_the_fleet_did_not_build_is_never_moved(
 
 @pytest.mark.anyio
 async def test_a_build_with_one_enormous_output_line_ends_in_one_blocker(
-        board: tuple[Path, Path], base_image: str) -> None:
+    board: tuple[Path, Path], base_image: str
+) -> None:
     workspace, tmp = board
     (workspace / "hello" / "Dockerfile").write_text(
-        "ARG PYTHON_IMAGE\nFROM ${PYTHON_IMAGE}\nRUN python -c \"print('E' * 20000); raise SystemExit(3)\"\n")
+        "ARG PYTHON_IMAGE\nFROM ${PYTHON_IMAGE}\nRUN python -c \"print('E' * 20000); raise SystemExit(3)\"\n"
+    )
     project = tmp / "board.yaml"
-    project.write_text(tasks_yaml(
-        {"id": "loud", "name": "Loud broken build", "required_skills": ["docker"],
-         "payload": {"context": "hello", "tag": f"pm-fleet-test/loud-{uuid.uuid4().hex[:8]}"}},
-        project="devops-it"))
+    project.write_text(
+        tasks_yaml(
+            {
+                "id": "loud",
+                "name": "Loud broken build",
+                "required_skills": ["docker"],
+                "payload": {"context": "hello", "tag": f"pm-fleet-test/loud-{uuid.uuid4().hex[:8]}"},
+            },
+            project="devops-it",
+        )
+    )
     stub = start_stub(tmp / "board.db", project=project)
     log = tmp / "worker.log"
     proc = start_worker(stub, workspace, log, AGENT_ID="devops-it", MAX_TASKS="1", PYTHON_IMAGE=base_image)

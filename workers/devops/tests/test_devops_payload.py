@@ -15,8 +15,13 @@ from pm_worker.settings import load_settings
 
 
 def assignment(payload: dict[str, Any], task_id: str = "build-image", checkpoint: Any = None) -> Assignment:
-    return Assignment(task_id=task_id, task_name=f"Task {task_id}", required_skills=["docker"],
-                      payload=payload, checkpoint=checkpoint)
+    return Assignment(
+        task_id=task_id,
+        task_name=f"Task {task_id}",
+        required_skills=["docker"],
+        payload=payload,
+        checkpoint=checkpoint,
+    )
 
 
 def context(pm: Any, task: Assignment, workspace: Path) -> TaskContext:
@@ -39,8 +44,9 @@ def workspace(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def worker(tmp_path: Path) -> DevOpsWorker:
-    return DevOpsWorker(load_settings(agent_id="devops-test", workspace=tmp_path / "ws",
-                                      health_dir=tmp_path / "health"))
+    return DevOpsWorker(
+        load_settings(agent_id="devops-test", workspace=tmp_path / "ws", health_dir=tmp_path / "health")
+    )
 
 
 # -- payload ---------------------------------------------------------------------------
@@ -57,8 +63,10 @@ def test_defaults() -> None:
 
 
 def test_default_tag_is_derived_from_the_task_id() -> None:
-    assert parse_payload(assignment({}, task_id="Build_Demo.Image")).image_tag("Build_Demo.Image") == \
-        "pm-fleet/build-demo-image:latest"
+    assert (
+        parse_payload(assignment({}, task_id="Build_Demo.Image")).image_tag("Build_Demo.Image")
+        == "pm-fleet/build-demo-image:latest"
+    )
     assert BuildPayload(tag="demo-calc").image_tag("x") == "demo-calc:latest"
     assert BuildPayload(tag="localhost:5000/team/demo:1.2").image_tag("x") == "localhost:5000/team/demo:1.2"
 
@@ -114,18 +122,23 @@ def test_python_image_passes_through_from_the_environment_unless_given() -> None
 def test_locate_context_and_dockerfile(workspace: Path, pm: Any) -> None:
     ctx = TaskContext(pm, assignment({}), workspace)
     assert DevOpsWorker._locate(ctx, BuildPayload(context="app")) == (workspace / "app", "Dockerfile")
-    assert DevOpsWorker._locate(ctx, BuildPayload(context="app", dockerfile="docker/Dockerfile.prod")) == \
-        (workspace / "app", "docker/Dockerfile.prod")
+    assert DevOpsWorker._locate(ctx, BuildPayload(context="app", dockerfile="docker/Dockerfile.prod")) == (
+        workspace / "app",
+        "docker/Dockerfile.prod",
+    )
 
 
-@pytest.mark.parametrize(("payload", "words"), [
-    ({"context": "nope"}, "missing file or folder"),
-    ({"context": "../.."}, "leaves the workspace"),
-    ({"context": "app/Dockerfile"}, "is a file"),
-    ({"context": "app", "dockerfile": "Dockerfile.missing"}, "missing file or folder"),
-    ({"context": "app", "dockerfile": "../Dockerfile.outside"}, "inside the build context"),
-    ({"context": "app", "dockerfile": "docker"}, "inside the build context"),
-])
+@pytest.mark.parametrize(
+    ("payload", "words"),
+    [
+        ({"context": "nope"}, "missing file or folder"),
+        ({"context": "../.."}, "leaves the workspace"),
+        ({"context": "app/Dockerfile"}, "is a file"),
+        ({"context": "app", "dockerfile": "Dockerfile.missing"}, "missing file or folder"),
+        ({"context": "app", "dockerfile": "../Dockerfile.outside"}, "inside the build context"),
+        ({"context": "app", "dockerfile": "docker"}, "inside the build context"),
+    ],
+)
 def test_bad_paths_are_blockers(workspace: Path, pm: Any, payload: dict[str, Any], words: str) -> None:
     ctx = TaskContext(pm, assignment(payload), workspace)
     with pytest.raises(TaskBlocked, match=words):
@@ -145,7 +158,12 @@ IMAGE = ImageInfo(image_id="sha256:" + "ab" * 32, size=12_345_678, tags=("demo:l
 
 @pytest.fixture
 def fake_engine(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    calls: dict[str, Any] = {"build": 0, "smoke": [], "existing": None, "smoke_result": SmokeResult(0, "5\n", False, 0.1)}
+    calls: dict[str, Any] = {
+        "build": 0,
+        "smoke": [],
+        "existing": None,
+        "smoke_result": SmokeResult(0, "5\n", False, 0.1),
+    }
 
     def build(client: Any, **kw: Any) -> ImageInfo:
         calls["build"] += 1
@@ -165,17 +183,28 @@ def fake_engine(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     monkeypatch.setattr(engine, "build", build)
     monkeypatch.setattr(engine, "smoke", smoke)
     monkeypatch.setattr(engine, "existing_image", lambda client, image_id, tag: calls["existing"])
-    monkeypatch.setattr(engine, "check_tag", lambda client, tag: None)  # the real one: test_devops_integration
+    monkeypatch.setattr(
+        engine, "check_tag", lambda client, tag: None
+    )  # the real one: test_devops_integration
     return calls
 
 
-PAYLOAD = {"context": "app", "tag": "demo:latest", "smoke_command": "python -m calc add 2 3", "expect_output": "5"}
+PAYLOAD = {
+    "context": "app",
+    "tag": "demo:latest",
+    "smoke_command": "python -m calc add 2 3",
+    "expect_output": "5",
+}
 
 
 @pytest.mark.anyio
 async def test_success_checkpoints_the_build_and_logs_the_image(
-        worker: DevOpsWorker, workspace: Path, pm: Any, fake_engine: dict[str, Any],
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    worker: DevOpsWorker,
+    workspace: Path,
+    pm: Any,
+    fake_engine: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("PYTHON_IMAGE", "python:3.11-slim")
     task = assignment(PAYLOAD)
     message = await worker.execute(task, context(pm, task, workspace))
@@ -188,8 +217,15 @@ async def test_success_checkpoints_the_build_and_logs_the_image(
     assert kw["tag"] == "demo:latest"
     assert fake_engine["smoke"][0]["command"] == ["python", "-m", "calc", "add", "2", "3"]
     assert fake_engine["smoke"][0]["image_id"] == IMAGE.image_id
-    assert pm.checkpoints == [{"stage": "built", "image_id": IMAGE.image_id, "tag": "demo:latest",
-                                    "size": IMAGE.size, "build_seconds": pytest.approx(0, abs=5)}]
+    assert pm.checkpoints == [
+        {
+            "stage": "built",
+            "image_id": IMAGE.image_id,
+            "tag": "demo:latest",
+            "size": IMAGE.size,
+            "build_seconds": pytest.approx(0, abs=5),
+        }
+    ]
     [art] = pm.artifacts
     assert art["artifact_type"] == "docker_image"
     assert art["location"] == "demo:latest"
@@ -202,9 +238,12 @@ async def test_success_checkpoints_the_build_and_logs_the_image(
 
 @pytest.mark.anyio
 async def test_resume_skips_the_build_when_the_checkpointed_image_exists(
-        worker: DevOpsWorker, workspace: Path, pm: Any, fake_engine: dict[str, Any]) -> None:
+    worker: DevOpsWorker, workspace: Path, pm: Any, fake_engine: dict[str, Any]
+) -> None:
     fake_engine["existing"] = IMAGE
-    task = assignment(PAYLOAD, checkpoint={"stage": "built", "image_id": IMAGE.image_id, "tag": "demo:latest"})
+    task = assignment(
+        PAYLOAD, checkpoint={"stage": "built", "image_id": IMAGE.image_id, "tag": "demo:latest"}
+    )
     message = await worker.execute(task, context(pm, task, workspace))
     assert fake_engine["build"] == 0
     assert "reused the image sha256:abababababab from this task's checkpoint" in message
@@ -214,14 +253,27 @@ async def test_resume_skips_the_build_when_the_checkpointed_image_exists(
 
 @pytest.mark.anyio
 async def test_an_image_a_dependency_built_with_this_tag_is_reused(
-        worker: DevOpsWorker, workspace: Path, pm: Any, fake_engine: dict[str, Any]) -> None:
+    worker: DevOpsWorker, workspace: Path, pm: Any, fake_engine: dict[str, Any]
+) -> None:
     fake_engine["existing"] = IMAGE
     # an artifact as the stub sends it (every field present)
     sent = {"agent_id": "devops-1", "description": "the image", "created_at": "2026-01-01T00:00:00+00:00"}
-    other = Artifact(artifact_id=1, artifact_type="docker_image", task_id="build-image", location="other:1",
-                     data={"image_id": "sha256:" + "cd" * 32}, **sent)
-    same = Artifact(artifact_id=2, artifact_type="docker_image", task_id="build-image", location="demo:latest",
-                    data={"image_id": IMAGE.image_id, "build_seconds": 4.2}, **sent)
+    other = Artifact(
+        artifact_id=1,
+        artifact_type="docker_image",
+        task_id="build-image",
+        location="other:1",
+        data={"image_id": "sha256:" + "cd" * 32},
+        **sent,
+    )
+    same = Artifact(
+        artifact_id=2,
+        artifact_type="docker_image",
+        task_id="build-image",
+        location="demo:latest",
+        data={"image_id": IMAGE.image_id, "build_seconds": 4.2},
+        **sent,
+    )
     task = assignment(PAYLOAD).model_copy(update={"dependency_artifacts": [other, same]})
     message = await worker.execute(task, context(pm, task, workspace))
     assert fake_engine["build"] == 0
@@ -231,18 +283,24 @@ async def test_an_image_a_dependency_built_with_this_tag_is_reused(
 
 @pytest.mark.anyio
 async def test_nocache_always_builds(
-        worker: DevOpsWorker, workspace: Path, pm: Any, fake_engine: dict[str, Any]) -> None:
+    worker: DevOpsWorker, workspace: Path, pm: Any, fake_engine: dict[str, Any]
+) -> None:
     fake_engine["existing"] = IMAGE
-    task = assignment({**PAYLOAD, "nocache": True},
-                      checkpoint={"stage": "built", "image_id": IMAGE.image_id, "tag": "demo:latest"})
+    task = assignment(
+        {**PAYLOAD, "nocache": True},
+        checkpoint={"stage": "built", "image_id": IMAGE.image_id, "tag": "demo:latest"},
+    )
     await worker.execute(task, context(pm, task, workspace))
     assert fake_engine["build"] == 1
 
 
 @pytest.mark.anyio
 async def test_resume_rebuilds_when_the_checkpointed_image_is_gone(
-        worker: DevOpsWorker, workspace: Path, pm: Any, fake_engine: dict[str, Any]) -> None:
-    task = assignment(PAYLOAD, checkpoint={"stage": "built", "image_id": IMAGE.image_id, "tag": "demo:latest"})
+    worker: DevOpsWorker, workspace: Path, pm: Any, fake_engine: dict[str, Any]
+) -> None:
+    task = assignment(
+        PAYLOAD, checkpoint={"stage": "built", "image_id": IMAGE.image_id, "tag": "demo:latest"}
+    )
     await worker.execute(task, context(pm, task, workspace))
     assert fake_engine["build"] == 1
     assert any("from this task's checkpoint is gone; building again" in m for _, m, _ in pm.progress)
@@ -250,7 +308,8 @@ async def test_resume_rebuilds_when_the_checkpointed_image_is_gone(
 
 @pytest.mark.anyio
 async def test_no_smoke_command_means_build_only(
-        worker: DevOpsWorker, workspace: Path, pm: Any, fake_engine: dict[str, Any]) -> None:
+    worker: DevOpsWorker, workspace: Path, pm: Any, fake_engine: dict[str, Any]
+) -> None:
     task = assignment({"context": "app"})
     message = await worker.execute(task, context(pm, task, workspace))
     assert fake_engine["smoke"] == []
@@ -259,14 +318,28 @@ async def test_no_smoke_command_means_build_only(
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize(("result", "words"), [
-    (SmokeResult(3, "Traceback: boom\n", False, 0.2), "failed with exit code 3; output:\nTraceback: boom"),
-    (SmokeResult(0, "6\n", False, 0.2), "exited 0 but its output does not contain '5'; output:\n6"),
-    (SmokeResult(-1, "still going", True, 120.0), "did not finish within 120s; output so far:\nstill going"),
-])
+@pytest.mark.parametrize(
+    ("result", "words"),
+    [
+        (
+            SmokeResult(3, "Traceback: boom\n", False, 0.2),
+            "failed with exit code 3; output:\nTraceback: boom",
+        ),
+        (SmokeResult(0, "6\n", False, 0.2), "exited 0 but its output does not contain '5'; output:\n6"),
+        (
+            SmokeResult(-1, "still going", True, 120.0),
+            "did not finish within 120s; output so far:\nstill going",
+        ),
+    ],
+)
 async def test_smoke_failures_are_blockers_with_the_output(
-        worker: DevOpsWorker, workspace: Path, pm: Any, fake_engine: dict[str, Any],
-        result: SmokeResult, words: str) -> None:
+    worker: DevOpsWorker,
+    workspace: Path,
+    pm: Any,
+    fake_engine: dict[str, Any],
+    result: SmokeResult,
+    words: str,
+) -> None:
     fake_engine["smoke_result"] = result
     task = assignment(PAYLOAD)
     with pytest.raises(TaskBlocked) as err:
@@ -278,11 +351,16 @@ async def test_smoke_failures_are_blockers_with_the_output(
 
 @pytest.mark.anyio
 async def test_build_failure_is_a_blocker_with_the_engine_text(
-        worker: DevOpsWorker, workspace: Path, pm: Any, fake_engine: dict[str, Any],
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    worker: DevOpsWorker,
+    workspace: Path,
+    pm: Any,
+    fake_engine: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     def failing_build(client: Any, **kw: Any) -> ImageInfo:
-        raise BuildFailed("Docker build of demo:latest failed: The command '/bin/sh -c false' returned a "
-                          "non-zero code: 1")
+        raise BuildFailed(
+            "Docker build of demo:latest failed: The command '/bin/sh -c false' returned a non-zero code: 1"
+        )
 
     monkeypatch.setattr(engine, "build", failing_build)
     task = assignment(PAYLOAD)
@@ -294,7 +372,8 @@ async def test_build_failure_is_a_blocker_with_the_engine_text(
 
 @pytest.mark.anyio
 async def test_unreachable_engine_is_a_blocker_saying_so(
-        worker: DevOpsWorker, workspace: Path, pm: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    worker: DevOpsWorker, workspace: Path, pm: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent.sock")
     task = assignment(PAYLOAD)
     with pytest.raises(TaskBlocked) as err:
@@ -339,8 +418,12 @@ async def test_build_output_is_reported_throttled(worker: DevOpsWorker, workspac
 
 @pytest.mark.anyio
 async def test_cancel_during_the_smoke_test_removes_its_container(
-        worker: DevOpsWorker, workspace: Path, pm: Any, fake_engine: dict[str, Any],
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    worker: DevOpsWorker,
+    workspace: Path,
+    pm: Any,
+    fake_engine: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     import threading
 
     import anyio
@@ -372,11 +455,13 @@ async def test_cancel_during_the_smoke_test_removes_its_container(
 
 @pytest.mark.anyio
 async def test_a_build_faster_than_the_first_tick_still_reports_its_last_step(
-        workspace: Path, pm: Any) -> None:
+    workspace: Path, pm: Any
+) -> None:
     """Issue 13: a 0.3 s build whose only reported line was ` ---> Running in ...`."""
     state = BuildState()
-    progress = BuildProgress(TaskContext(pm, assignment({}), workspace), state, "demo:latest",
-                             interval=2.0, lines=40)
+    progress = BuildProgress(
+        TaskContext(pm, assignment({}), workspace), state, "demo:latest", interval=2.0, lines=40
+    )
     state.add("Step 1/2 : FROM python:3.11-slim")
     await progress.tick()
     state.add(" ---> 70cf2e589f94")

@@ -46,7 +46,10 @@ def hostile_workspace(root: Path) -> Path:
     pkg = ws / "lib" / "pkg"
     write(pkg / "__init__.py", '"""A package with links planted in it."""\n')
     write(pkg / "core.py", 'def alpha(x: int) -> int:\n    """Alpha."""\n    return x\n')
-    write(ws / "lib" / "common" / "shared.py", 'def beta() -> None:\n    """Beta, linked in from a sibling."""\n')
+    write(
+        ws / "lib" / "common" / "shared.py",
+        'def beta() -> None:\n    """Beta, linked in from a sibling."""\n',
+    )
     (pkg / "leakdir").symlink_to(outside)  # a folder link out of the workspace
     (pkg / "leak.py").symlink_to(outside / "secret.py")  # a file link out of it
     (pkg / "shared.py").symlink_to(Path("..") / "common" / "shared.py")  # a file link that stays inside
@@ -74,8 +77,18 @@ def board(stub: StubProcess, tmp_path_factory: pytest.TempPathFactory) -> dict[s
         "deep": {"path": "deep", "output": "site/deep/"},
         "chain": {"path": "chain", "output": "site/chain/"},
     }
-    load_tasks(stub.db, *({"id": f"{skill}-{name}", "name": f"Docs for {name}", "required_skills": [skill],
-                           "payload": payload} for name, payload in tasks.items()))
+    load_tasks(
+        stub.db,
+        *(
+            {
+                "id": f"{skill}-{name}",
+                "name": f"Docs for {name}",
+                "required_skills": [skill],
+                "payload": payload,
+            }
+            for name, payload in tasks.items()
+        ),
+    )
     code, log = run_worker(stub, ws, skill, max_tasks=len(tasks))
     assert code == 0, log
     return {"workspace": ws, "log": log, **{name: task_context(stub, f"{skill}-{name}") for name in tasks}}
@@ -122,10 +135,16 @@ def test_a_file_over_the_size_cap_is_refused_before_it_is_read(board: dict[str, 
 @pytest.mark.parametrize(
     ("name", "words"),
     [
-        ("deep", "deep/nested.py: too large or too deeply nested to parse within DOCS_PARSE_MEMORY_MB=2048 "
-                 "(MemoryError); fix the file, then resolve this blocker"),
-        ("chain", "chain/attrs.py: nested too deeply to document (RecursionError); "
-                  "fix the file, then resolve this blocker"),
+        (
+            "deep",
+            "deep/nested.py: too large or too deeply nested to parse within DOCS_PARSE_MEMORY_MB=2048 "
+            "(MemoryError); fix the file, then resolve this blocker",
+        ),
+        (
+            "chain",
+            "chain/attrs.py: nested too deeply to document (RecursionError); "
+            "fix the file, then resolve this blocker",
+        ),
     ],
 )
 def test_parser_bombs_are_blockers_naming_the_file(board: dict[str, Any], name: str, words: str) -> None:
@@ -139,8 +158,15 @@ def test_caps_on_files_per_task(stub: StubProcess, tmp_path: Path) -> None:
     ws = tmp_path / "workspace"
     shutil.copytree(FIXTURES / "shapes", ws / "lib" / "shapes")
     skill = f"hostile-{uuid.uuid4().hex[:8]}"
-    load_tasks(stub.db, {"id": f"{skill}-many", "name": "Too many files", "required_skills": [skill],
-                         "payload": {"path": "lib/shapes"}})
+    load_tasks(
+        stub.db,
+        {
+            "id": f"{skill}-many",
+            "name": "Too many files",
+            "required_skills": [skill],
+            "payload": {"path": "lib/shapes"},
+        },
+    )
     code, log = run_worker(stub, ws, skill, max_tasks=1, DOCS_MAX_FILES="3")
     assert code == 0, log
     context = task_context(stub, f"{skill}-many")
@@ -179,22 +205,49 @@ def test_a_stuck_parser_does_not_stop_the_heartbeat(tmp_path: Path) -> None:
     """The parser child is frozen (SIGSTOP) mid-task: the lease (3 s) stays alive through the
     worker's heartbeats, and the parse time limit (9 s) ends the task with a blocker naming the file."""
     ws = tmp_path / "workspace"
-    body = "".join(f"def f{i}(a: int, b: str = 'x') -> int:\n    '''Doc {i}.'''\n    return a\n\n" for i in range(150))
+    body = "".join(
+        f"def f{i}(a: int, b: str = 'x') -> int:\n    '''Doc {i}.'''\n    return a\n\n" for i in range(150)
+    )
     for n in range(200):
         write(ws / "many" / f"m{n:03d}.py", body)
     stub = start_stub(tmp_path / "board.db", env={"PM_LEASE_SECONDS": "3"})
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PM_", "AGENT_", "LOG_", "DOCS_"))}
-    env.update({"PM_AGENT_URL": stub.url, "WORKSPACE": str(ws), "AGENT_ID": "docs-stuck-parser",
-                "MAX_TASKS": "1", "POLL_WAIT_SECONDS": "1", "HEARTBEAT_SECONDS": "0.3", "LOG_FORMAT": "json",
-                "HEALTH_DIR": str(tmp_path / "health"), "DOCS_PARSE_TIMEOUT_SECONDS": "9"})
-    load_tasks(stub.db, {"id": "many", "name": "Many modules", "required_skills": ["documentation"],
-                         "payload": {"path": "many"}})
-    worker = subprocess.Popen([sys.executable, "-m", "documentation_worker"], cwd=REPO_ROOT, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    env.update(
+        {
+            "PM_AGENT_URL": stub.url,
+            "WORKSPACE": str(ws),
+            "AGENT_ID": "docs-stuck-parser",
+            "MAX_TASKS": "1",
+            "POLL_WAIT_SECONDS": "1",
+            "HEARTBEAT_SECONDS": "0.3",
+            "LOG_FORMAT": "json",
+            "HEALTH_DIR": str(tmp_path / "health"),
+            "DOCS_PARSE_TIMEOUT_SECONDS": "9",
+        }
+    )
+    load_tasks(
+        stub.db,
+        {
+            "id": "many",
+            "name": "Many modules",
+            "required_skills": ["documentation"],
+            "payload": {"path": "many"},
+        },
+    )
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "documentation_worker"],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         [(parser, _)] = wait_until(
             lambda: [c for c in children_of(worker.pid) if "documentation_worker.parse_child" in c[1]],
-            timeout=60, interval=0.005, message="the parser child")
+            timeout=60,
+            interval=0.005,
+            message="the parser child",
+        )
         os.kill(parser, signal.SIGSTOP)
         stopped = time.monotonic()
         out, _ = worker.communicate(timeout=120)
@@ -204,7 +257,8 @@ def test_a_stuck_parser_does_not_stop_the_heartbeat(tmp_path: Path) -> None:
         [blocker] = context["blockers"]
         assert re.fullmatch(
             r"many/m\d{3}\.py: parsing took longer than 9 s \(DOCS_PARSE_TIMEOUT_SECONDS\); the file is too large "
-            r"or too complex to document; fix the file, then resolve this blocker", blocker["description"]
+            r"or too complex to document; fix the file, then resolve this blocker",
+            blocker["description"],
         ), blocker
         # frozen for 3 lease lengths and more, yet never expired: the heartbeats went on
         assert frozen_for > 3 * 3
@@ -262,7 +316,7 @@ class HoldingProxy:
         try:
             while data := src.recv(65536):
                 if watch:
-                    seen = (seen + data)[-(len(data) + len(self.marker)):]
+                    seen = (seen + data)[-(len(data) + len(self.marker)) :]
                     with self._lock:
                         hold = self._armed and self.marker in seen
                         if hold:
@@ -281,10 +335,24 @@ class HoldingProxy:
 
 def start_docs_worker(url: str, ws: Path, tmp: Path, agent_id: str) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PM_", "AGENT_", "LOG_", "DOCS_"))}
-    env.update({"PM_AGENT_URL": url, "WORKSPACE": str(ws), "AGENT_ID": agent_id, "MAX_TASKS": "1",
-                "POLL_WAIT_SECONDS": "1", "LOG_FORMAT": "json", "HEALTH_DIR": str(tmp / "health")})
-    return subprocess.Popen([sys.executable, "-m", "documentation_worker"], cwd=REPO_ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    env.update(
+        {
+            "PM_AGENT_URL": url,
+            "WORKSPACE": str(ws),
+            "AGENT_ID": agent_id,
+            "MAX_TASKS": "1",
+            "POLL_WAIT_SECONDS": "1",
+            "LOG_FORMAT": "json",
+            "HEALTH_DIR": str(tmp / "health"),
+        }
+    )
+    return subprocess.Popen(
+        [sys.executable, "-m", "documentation_worker"],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
 
 
 def finish(worker: subprocess.Popen[bytes]) -> str:
@@ -314,13 +382,21 @@ def test_planted_temp_file_links_are_not_followed(stub: StubProcess, tmp_path: P
             (out / f".{page}.{worker.pid}.tmp").symlink_to(victims / page)  # the old temp name
         (victims / "final.txt").write_text("VICTIM\n")
         (out / "shapes.units.md").symlink_to(victims / "final.txt")  # a link at a page's own name
-        load_tasks(stub.db, {"id": skill, "name": "Docs into d6", "required_skills": ["documentation"],
-                             "payload": {"path": "shapes", "output": "docs/d6/"}})
+        load_tasks(
+            stub.db,
+            {
+                "id": skill,
+                "name": "Docs into d6",
+                "required_skills": ["documentation"],
+                "payload": {"path": "shapes", "output": "docs/d6/"},
+            },
+        )
     finally:
         finish(worker)
     assert task_context(stub, skill)["task"]["status"] == "done"
     assert {p.name: p.read_text() for p in victims.iterdir()} == dict.fromkeys(
-        ["index.md", "shapes.md", "final.txt"], "VICTIM\n")
+        ["index.md", "shapes.md", "final.txt"], "VICTIM\n"
+    )
     assert (out / "index.md").read_text().startswith("# `shapes` API reference")
     assert not (out / "shapes.units.md").is_symlink()  # the link itself was replaced by the page
     leftovers = sorted(p.name for p in out.iterdir() if p.name.startswith(".") and not p.is_symlink())
@@ -337,8 +413,15 @@ def test_output_folder_swapped_for_a_link_mid_task(tmp_path: Path) -> None:
     stub = start_stub(tmp_path / "board.db")
     proxy = HoldingProxy(stub.port, b"Writing pages: 1/6")
     try:
-        load_tasks(stub.db, {"id": "swap", "name": "Docs", "required_skills": ["documentation"],
-                             "payload": {"path": "shapes", "output": "docs/api/"}})
+        load_tasks(
+            stub.db,
+            {
+                "id": "swap",
+                "name": "Docs",
+                "required_skills": ["documentation"],
+                "payload": {"path": "shapes", "output": "docs/api/"},
+            },
+        )
         worker = start_docs_worker(proxy.url, ws, tmp_path, "docs-swap")
         try:
             assert proxy.holding.wait(120), "the worker never reported its first page"

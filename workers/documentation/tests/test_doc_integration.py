@@ -26,14 +26,24 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 WORKER_TIMEOUT = 120.0
 
 
-def run_worker(stub: StubProcess, workspace: Path, skill: str, max_tasks: int, **extra: str) -> tuple[int, str]:
+def run_worker(
+    stub: StubProcess, workspace: Path, skill: str, max_tasks: int, **extra: str
+) -> tuple[int, str]:
     """Run the worker until it has handled `max_tasks` tasks (it then exits by itself); (exit code, log).
 
     Its own skills plus one only this test's tasks require: no other test's task reaches it.
     `extra` are more environment variables (e.g. ``DOCS_MAX_FILES="3"``)."""
-    return run_worker_to_end("documentation_worker", stub, workspace, agent_id=f"docs-it-{skill}",
-                             skills=f"documentation,markdown,api-docs,tutorials,{skill}", max_tasks=max_tasks,
-                             timeout=WORKER_TIMEOUT, clear=("DOCS_",), **extra)
+    return run_worker_to_end(
+        "documentation_worker",
+        stub,
+        workspace,
+        agent_id=f"docs-it-{skill}",
+        skills=f"documentation,markdown,api-docs,tutorials,{skill}",
+        max_tasks=max_tasks,
+        timeout=WORKER_TIMEOUT,
+        clear=("DOCS_",),
+        **extra,
+    )
 
 
 def squash(text: str) -> str:

@@ -38,10 +38,13 @@ def test_a_folder_moved_after_opening_keeps_receiving_the_writes(tmp_path: Path)
     assert list(outside.iterdir()) == []
 
 
-@pytest.mark.parametrize(("setup", "problem"), [
-    ("link", "docs cannot be used as a folder: it is a symbolic link"),
-    ("file", "docs cannot be used as a folder: it is not a folder"),
-])
+@pytest.mark.parametrize(
+    ("setup", "problem"),
+    [
+        ("link", "docs cannot be used as a folder: it is a symbolic link"),
+        ("file", "docs cannot be used as a folder: it is not a folder"),
+    ],
+)
 def test_links_and_files_on_the_way_are_refused(tmp_path: Path, setup: str, problem: str) -> None:
     ws = tmp_path / "ws"
     ws.mkdir()
@@ -62,12 +65,17 @@ def test_lists_are_cut_to_their_budget_with_a_count() -> None:
     assert listed("pages", ["a.md"]) == {"pages": ["a.md"]}
     checkpoint = pages_checkpoint("api", "docs/api/", set(names))
     assert checkpoint["not_listed"] == 2000 - len(checkpoint["written"])
-    assert pages_checkpoint("api", "out", {"b.md", "a.md"}) == {"kind": "api", "output": "out",
-                                                                "written": ["a.md", "b.md"]}
+    assert pages_checkpoint("api", "out", {"b.md", "a.md"}) == {
+        "kind": "api",
+        "output": "out",
+        "written": ["a.md", "b.md"],
+    }
 
 
 def test_the_note_on_what_was_not_read_stays_short() -> None:
-    found = Found(skipped=[f"{'d' * 250}/" * 60 + f"l{i} (a link to a folder: never followed)" for i in range(9)])
+    found = Found(
+        skipped=[f"{'d' * 250}/" * 60 + f"l{i} (a link to a folder: never followed)" for i in range(9)]
+    )
     note = skipped_note(found)
     assert len(note) < 2000
     assert note.endswith("; and 4 more)")

@@ -30,7 +30,11 @@ def names(ws: Path, root: str, **limits: int) -> list[tuple[str, str]]:
 
 
 def test_reads_a_package_in_order(ws: Path) -> None:
-    assert names(ws, "pkg") == [("pkg", "pkg/__init__.py"), ("pkg.a", "pkg/a.py"), ("pkg.sub.b", "pkg/sub/b.py")]
+    assert names(ws, "pkg") == [
+        ("pkg", "pkg/__init__.py"),
+        ("pkg.a", "pkg/a.py"),
+        ("pkg.sub.b", "pkg/sub/b.py"),
+    ]
     assert names(ws, "pkg/a.py") == [("a", "a.py")]
     assert names(ws, "pkg/sub") == [("b", "sub/b.py")]
 
@@ -81,7 +85,10 @@ def test_a_root_swapped_for_a_link_after_the_check_is_refused(ws: Path, tmp_path
     [
         ({"max_files": 2}, "more than 2 Python files under pkg (DOCS_MAX_FILES)"),
         ({"max_file_bytes": 5}, "pkg/a.py is 6 bytes, over the 5-byte cap per file (DOCS_MAX_FILE_BYTES)"),
-        ({"max_total_bytes": 10}, "add up to more than 10 bytes (DOCS_MAX_TOTAL_BYTES, reached at pkg/sub/b.py)"),
+        (
+            {"max_total_bytes": 10},
+            "add up to more than 10 bytes (DOCS_MAX_TOTAL_BYTES, reached at pkg/sub/b.py)",
+        ),
         ({"max_entries": 3}, "more than 3 directory entries under pkg (DOCS_MAX_ENTRIES)"),
         ({"max_depth": 1}, "pkg/sub is nested more than 1 folders deep (DOCS_MAX_DEPTH)"),
     ],

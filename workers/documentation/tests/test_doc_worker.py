@@ -31,8 +31,15 @@ def make_worker(workspace: Path) -> DocumentationWorker:
 
 def sent_artifact(fields: dict[str, Any]) -> dict[str, Any]:
     """An artifact as the stub sends it: every field present (those not given get plain values)."""
-    return {"artifact_id": 1, "agent_id": "worker-1", "description": "", "location": None, "data": None,
-            "created_at": "2026-01-01T00:00:00+00:00", **fields}
+    return {
+        "artifact_id": 1,
+        "agent_id": "worker-1",
+        "description": "",
+        "location": None,
+        "data": None,
+        "created_at": "2026-01-01T00:00:00+00:00",
+        **fields,
+    }
 
 
 def make_task(payload: dict[str, Any], **fields: Any) -> Assignment:
@@ -145,12 +152,14 @@ async def test_stopping_saves_a_checkpoint_and_ends_cancelled(workspace: Path, p
 
 
 async def test_tutorial_links_the_api_reference_from_its_artifact(workspace: Path, pm: Any) -> None:
-    api = sent_artifact({
-        "artifact_type": "api_docs",
-        "task_id": "api",
-        "location": "site/api/",
-        "data": {"index": "site/api/index.md"},
-    })
+    api = sent_artifact(
+        {
+            "artifact_type": "api_docs",
+            "task_id": "api",
+            "location": "site/api/",
+            "data": {"index": "site/api/index.md"},
+        }
+    )
     task = make_task(
         {"kind": "tutorial", "path": "shapes", "output": "site/start.md"}, dependency_artifacts=[api]
     )
@@ -177,18 +186,22 @@ async def test_report_from_dependency_artifacts(workspace: Path, pm: Any) -> Non
     (workspace / "reports").mkdir()
     (workspace / "reports" / "unit.xml").write_text("<testsuites/>")
     artifacts = [
-        sent_artifact({
-            "artifact_type": "test_report",
-            "task_id": "unit",
-            "location": "reports/unit.xml",
-            "data": {"passed": 14, "failed": 0, "skipped": 0, "errors": 0},
-        }),
-        sent_artifact({
-            "artifact_type": "docker_image",
-            "task_id": "build",
-            "location": "demo:latest",
-            "description": "image",
-        }),
+        sent_artifact(
+            {
+                "artifact_type": "test_report",
+                "task_id": "unit",
+                "location": "reports/unit.xml",
+                "data": {"passed": 14, "failed": 0, "skipped": 0, "errors": 0},
+            }
+        ),
+        sent_artifact(
+            {
+                "artifact_type": "docker_image",
+                "task_id": "build",
+                "location": "demo:latest",
+                "description": "image",
+            }
+        ),
     ]
     task = make_task(
         {"kind": "report", "output": "docs/report.md", "title": "Results"}, dependency_artifacts=artifacts
@@ -213,8 +226,14 @@ async def test_report_without_artifacts_blocks(workspace: Path, pm: Any) -> None
         ({"path": "missing"}, "does not exist"),
         ({"path": "shapes", "output": "/etc/api"}, "leaves the workspace"),
         ({"path": 7}, "payload.path must be a non-empty string"),
-        ({"path": "shapes", "ouput": "site/"}, r"unknown field 'ouput' \(accepted fields: kind, path, output, "),
-        ({"kind": "tutorial", "path": "shapes", "api_docs": ["x"]}, "payload.api_docs must be a non-empty string"),
+        (
+            {"path": "shapes", "ouput": "site/"},
+            r"unknown field 'ouput' \(accepted fields: kind, path, output, ",
+        ),
+        (
+            {"kind": "tutorial", "path": "shapes", "api_docs": ["x"]},
+            "payload.api_docs must be a non-empty string",
+        ),
     ],
 )
 async def test_bad_payloads_block(workspace: Path, pm: Any, payload: dict[str, Any], problem: str) -> None:

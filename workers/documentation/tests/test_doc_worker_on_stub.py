@@ -19,14 +19,30 @@ SKILLS = ["documentation"]
 
 async def test_api_then_tutorial_through_the_board(pm_stub: StubKit) -> None:
     shutil.copytree(FIXTURES / "shapes", pm_stub.workspace / "shapes")
-    run = await pm_stub.run(DocumentationWorker, tasks=[
-        {"id": "api", "name": "API reference", "required_skills": SKILLS,
-         "payload": {"path": "shapes", "output": "docs/api"}},
-        {"id": "tutorial", "name": "Getting started", "required_skills": SKILLS, "dependencies": ["api"],
-         "payload": {"kind": "tutorial", "path": "shapes", "output": "docs/start.md"}},
-        {"id": "nowhere", "name": "Docs for a missing package", "required_skills": SKILLS,
-         "payload": {"path": "no-such-package"}},
-    ])
+    run = await pm_stub.run(
+        DocumentationWorker,
+        tasks=[
+            {
+                "id": "api",
+                "name": "API reference",
+                "required_skills": SKILLS,
+                "payload": {"path": "shapes", "output": "docs/api"},
+            },
+            {
+                "id": "tutorial",
+                "name": "Getting started",
+                "required_skills": SKILLS,
+                "dependencies": ["api"],
+                "payload": {"kind": "tutorial", "path": "shapes", "output": "docs/start.md"},
+            },
+            {
+                "id": "nowhere",
+                "name": "Docs for a missing package",
+                "required_skills": SKILLS,
+                "payload": {"path": "no-such-package"},
+            },
+        ],
+    )
     assert run.status("api") == "done"
     assert run.status("tutorial") == "done"
     [api_docs] = run.tasks["api"].artifacts

@@ -112,14 +112,17 @@ class FakeModel:
         return f"http://127.0.0.1:{self.port}/v1"
 
     def start(self) -> FakeModel:
-        app = Starlette(routes=[
-            Route("/v1/messages", self._messages, methods=["POST"]),
-            Route("/v1/chat/completions", self._chat, methods=["POST"]),
-            Route("/v1/models", self._models, methods=["GET"]),
-        ])
+        app = Starlette(
+            routes=[
+                Route("/v1/messages", self._messages, methods=["POST"]),
+                Route("/v1/chat/completions", self._chat, methods=["POST"]),
+                Route("/v1/models", self._models, methods=["GET"]),
+            ]
+        )
         self.port = free_port()
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off",
-                                access_log=False)
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off", access_log=False
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="fake-model", daemon=True)
         self._thread.start()
@@ -143,53 +146,101 @@ class FakeModel:
         return dict(body)
 
     async def _models(self, request: Request) -> JSONResponse:
-        return JSONResponse({"object": "list", "data": [{"id": MODEL_ID, "object": "model", "type": "model"}]})
+        return JSONResponse(
+            {"object": "list", "data": [{"id": MODEL_ID, "object": "model", "type": "model"}]}
+        )
 
     async def _messages(self, request: Request) -> JSONResponse:
         body = await self._record(request)
         reply = self._next()
         if reply is None:
-            return JSONResponse({"type": "error", "error": {"type": "invalid_request_error",
-                                                            "message": "fake: script exhausted"}}, status_code=400)
+            return JSONResponse(
+                {
+                    "type": "error",
+                    "error": {"type": "invalid_request_error", "message": "fake: script exhausted"},
+                },
+                status_code=400,
+            )
         if reply.status != 200:
-            return JSONResponse({"type": "error", "error": {"type": "rate_limit_error" if reply.status == 429
-                                                            else "api_error", "message": f"fake {reply.status}"}},
-                                status_code=reply.status, headers=reply.headers)
+            return JSONResponse(
+                {
+                    "type": "error",
+                    "error": {
+                        "type": "rate_limit_error" if reply.status == 429 else "api_error",
+                        "message": f"fake {reply.status}",
+                    },
+                },
+                status_code=reply.status,
+                headers=reply.headers,
+            )
         content: list[dict[str, Any]] = []
         if reply.text:
             content.append({"type": "text", "text": reply.text})
         for c in reply.calls:
-            content.append({"type": "tool_use", "id": f"toolu_{next(self._ids)}", "name": c.name,
-                            "input": c.arguments if c.raw is None else c.raw})
-        return JSONResponse({
-            "id": f"msg_{next(self._ids)}", "type": "message", "role": "assistant", "model": body.get("model"),
-            "content": content, "stop_reason": "tool_use" if reply.calls else "end_turn", "stop_sequence": None,
-            "usage": {"input_tokens": reply.usage[0], "output_tokens": reply.usage[1]},
-        })
+            content.append(
+                {
+                    "type": "tool_use",
+                    "id": f"toolu_{next(self._ids)}",
+                    "name": c.name,
+                    "input": c.arguments if c.raw is None else c.raw,
+                }
+            )
+        return JSONResponse(
+            {
+                "id": f"msg_{next(self._ids)}",
+                "type": "message",
+                "role": "assistant",
+                "model": body.get("model"),
+                "content": content,
+                "stop_reason": "tool_use" if reply.calls else "end_turn",
+                "stop_sequence": None,
+                "usage": {"input_tokens": reply.usage[0], "output_tokens": reply.usage[1]},
+            }
+        )
 
     async def _chat(self, request: Request) -> JSONResponse:
         body = await self._record(request)
         reply = self._next()
         if reply is None:
-            return JSONResponse({"error": {"message": "fake: script exhausted", "type": "invalid_request_error"}},
-                                status_code=400)
+            return JSONResponse(
+                {"error": {"message": "fake: script exhausted", "type": "invalid_request_error"}},
+                status_code=400,
+            )
         if reply.status != 200:
-            return JSONResponse({"error": {"message": f"fake {reply.status}", "type": "rate_limit"}},
-                                status_code=reply.status, headers=reply.headers)
+            return JSONResponse(
+                {"error": {"message": f"fake {reply.status}", "type": "rate_limit"}},
+                status_code=reply.status,
+                headers=reply.headers,
+            )
         message: dict[str, Any] = {"role": "assistant", "content": reply.text or None}
         if reply.calls:
             message["tool_calls"] = [
-                {"id": f"call_{next(self._ids)}", "type": "function",
-                 "function": {"name": c.name, "arguments": c.raw if c.raw is not None else json.dumps(c.arguments)}}
+                {
+                    "id": f"call_{next(self._ids)}",
+                    "type": "function",
+                    "function": {
+                        "name": c.name,
+                        "arguments": c.raw if c.raw is not None else json.dumps(c.arguments),
+                    },
+                }
                 for c in reply.calls
             ]
-        return JSONResponse({
-            "id": f"chatcmpl-{next(self._ids)}", "object": "chat.completion", "created": int(time.time()),
-            "model": body.get("model"),
-            "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls" if reply.calls else "stop"}],
-            "usage": {"prompt_tokens": reply.usage[0], "completion_tokens": reply.usage[1],
-                      "total_tokens": sum(reply.usage)},
-        })
+        return JSONResponse(
+            {
+                "id": f"chatcmpl-{next(self._ids)}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": body.get("model"),
+                "choices": [
+                    {"index": 0, "message": message, "finish_reason": "tool_calls" if reply.calls else "stop"}
+                ],
+                "usage": {
+                    "prompt_tokens": reply.usage[0],
+                    "completion_tokens": reply.usage[1],
+                    "total_tokens": sum(reply.usage),
+                },
+            }
+        )
 
     # -- what the worker sent ------------------------------------------------------
 
@@ -201,14 +252,21 @@ class FakeModel:
             last = body["messages"][-1]
             for block in last["content"] if isinstance(last["content"], list) else []:
                 if block.get("type") == "tool_result":
-                    out.append({"id": block["tool_use_id"], "content": _text(block.get("content")),
-                                "is_error": bool(block.get("is_error"))})
+                    out.append(
+                        {
+                            "id": block["tool_use_id"],
+                            "content": _text(block.get("content")),
+                            "is_error": bool(block.get("is_error")),
+                        }
+                    )
             return out
         for msg in reversed(body["messages"]):
             if msg.get("role") != "tool":
                 break
             content = str(msg.get("content"))
-            out.insert(0, {"id": msg["tool_call_id"], "content": content, "is_error": content.startswith("ERROR:")})
+            out.insert(
+                0, {"id": msg["tool_call_id"], "content": content, "is_error": content.startswith("ERROR:")}
+            )
         return out
 
     def system_prompt(self, index: int = 0) -> str:

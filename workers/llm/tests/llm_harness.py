@@ -38,16 +38,18 @@ def board_tasks() -> list[dict[str, Any]]:
     for scenario in SCENARIOS:
         for dialect in DIALECTS:
             tid = task_id(scenario, dialect)
-            tasks.append({
-                "id": tid,
-                "name": f"Document the calc module ({scenario}, {dialect})",
-                "description": "calc.py has no documentation. Write a short Markdown page for it.",
-                "instructions": "Read calc.py, then write docs/calc.md describing each function.",
-                "priority": "high",
-                "required_skills": ["python", f"t-{tid}"],
-                "labels": ["docs"],
-                "payload": {"path": "proj", "output": "docs/calc.md", "scenario": scenario},
-            })
+            tasks.append(
+                {
+                    "id": tid,
+                    "name": f"Document the calc module ({scenario}, {dialect})",
+                    "description": "calc.py has no documentation. Write a short Markdown page for it.",
+                    "instructions": "Read calc.py, then write docs/calc.md describing each function.",
+                    "priority": "high",
+                    "required_skills": ["python", f"t-{tid}"],
+                    "labels": ["docs"],
+                    "payload": {"path": "proj", "output": "docs/calc.md", "scenario": scenario},
+                }
+            )
     return tasks
 
 
@@ -90,17 +92,32 @@ def worker_env(extra: dict[str, str]) -> dict[str, str]:
 
 def provider_env(dialect: str, fake: FakeModel) -> dict[str, str]:
     if dialect == "anthropic":
-        return {"LLM_PROVIDER": "anthropic", "ANTHROPIC_API_KEY": TEST_KEY,
-                "ANTHROPIC_BASE_URL": fake.anthropic_url, "LLM_MODEL": "fake-model"}
-    return {"LLM_PROVIDER": "openai", "LLM_BASE_URL": fake.openai_url, "LLM_API_KEY": TEST_KEY,
-            "LLM_MODEL": "fake-model"}
+        return {
+            "LLM_PROVIDER": "anthropic",
+            "ANTHROPIC_API_KEY": TEST_KEY,
+            "ANTHROPIC_BASE_URL": fake.anthropic_url,
+            "LLM_MODEL": "fake-model",
+        }
+    return {
+        "LLM_PROVIDER": "openai",
+        "LLM_BASE_URL": fake.openai_url,
+        "LLM_API_KEY": TEST_KEY,
+        "LLM_MODEL": "fake-model",
+    }
 
 
 def run_worker(env: dict[str, str], timeout: float = 180.0) -> WorkerRun:
     """`python -m llm_worker` to completion (MAX_TASKS=1 makes it exit after one task)."""
     started = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "llm_worker"], env=worker_env(env), cwd=REPO_ROOT,
-                          capture_output=True, text=True, timeout=timeout, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "llm_worker"],
+        env=worker_env(env),
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
     return WorkerRun(proc.returncode, proc.stderr, time.monotonic() - started)
 
 
@@ -114,8 +131,9 @@ def make_workspace(tmp_path: Path) -> Path:
     return ws
 
 
-def run_scenario(scenario: str, dialect: str, fake: FakeModel, stub: StubProcess, ws: Path,
-                 **extra: str) -> WorkerRun:
+def run_scenario(
+    scenario: str, dialect: str, fake: FakeModel, stub: StubProcess, ws: Path, **extra: str
+) -> WorkerRun:
     tid = task_id(scenario, dialect)
     env = {
         "PM_AGENT_URL": stub.url,

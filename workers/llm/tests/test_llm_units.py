@@ -55,26 +55,36 @@ def test_safe_path_accepts_paths_inside(root: Path, path: str) -> None:
     assert resolved == root or root in resolved.parents
 
 
-@pytest.mark.parametrize(("path", "why"), [
-    ("../x", "leaves the task folder"),
-    ("../../etc/passwd", "leaves the task folder"),
-    ("sub/../../x", "leaves the task folder"),
-    ("out/x.txt", "leaves the task folder"),
-    ("/etc/passwd", "absolute path"),
-    ("C:\\Windows\\x", "absolute path"),
-    ("~/x", "absolute path"),
-    ("", "empty path"),
-    ("  ", "empty path"),
-    ("a\x00b", "NUL"),
-])
+@pytest.mark.parametrize(
+    ("path", "why"),
+    [
+        ("../x", "leaves the task folder"),
+        ("../../etc/passwd", "leaves the task folder"),
+        ("sub/../../x", "leaves the task folder"),
+        ("out/x.txt", "leaves the task folder"),
+        ("/etc/passwd", "absolute path"),
+        ("C:\\Windows\\x", "absolute path"),
+        ("~/x", "absolute path"),
+        ("", "empty path"),
+        ("  ", "empty path"),
+        ("a\x00b", "NUL"),
+    ],
+)
 def test_safe_path_refuses_escapes(root: Path, path: str, why: str) -> None:
     with pytest.raises(PathRefused, match=why):
         safe_path(root, path)
 
 
 def make_task(**fields: Any) -> Assignment:
-    return Assignment.model_validate({"task_id": "t1", "task_name": "Write docs", "description": "Describe calc",
-                                      "payload": {"path": "proj"}, **fields})
+    return Assignment.model_validate(
+        {
+            "task_id": "t1",
+            "task_name": "Write docs",
+            "description": "Describe calc",
+            "payload": {"path": "proj"},
+            **fields,
+        }
+    )
 
 
 def make_ctx(workspace: Path, task: Assignment | None = None) -> tuple[TaskContext, RecordingPM]:
@@ -83,8 +93,12 @@ def make_ctx(workspace: Path, task: Assignment | None = None) -> tuple[TaskConte
 
 
 def settings(**overrides: Any) -> LLMSettings:
-    base: dict[str, Any] = {"llm_provider": "openai", "llm_base_url": "http://127.0.0.1:9/v1", "llm_model": "m",
-                            "llm_retry_max_wait_seconds": 0}
+    base: dict[str, Any] = {
+        "llm_provider": "openai",
+        "llm_base_url": "http://127.0.0.1:9/v1",
+        "llm_model": "m",
+        "llm_retry_max_wait_seconds": 0,
+    }
     return LLMSettings(**{**base, **overrides})
 
 
@@ -105,11 +119,13 @@ async def test_toolbox_tools(root: Path) -> None:
     async def run(name: str, **args: Any) -> Any:
         return await box.run(ToolCall("c", name, args, json.dumps(args)))
 
-    assert (await run("write_file", path="sub/new/a.md", content="héllo")).content == "wrote 6 bytes to sub/new/a.md"
+    assert (
+        await run("write_file", path="sub/new/a.md", content="héllo")
+    ).content == "wrote 6 bytes to sub/new/a.md"
     assert (root / "sub" / "new" / "a.md").read_text() == "héllo"
     assert box.files_written == ["proj/sub/new/a.md"]
     assert (await run("read_file", path="sub/new/a.md")).content == "héllo"
-    listing = (await run("list_dir", path="."))
+    listing = await run("list_dir", path=".")
     assert listing.content.splitlines()[1:] == ["in@ (symlink)", "out@ (symlink)", "sub/"]
     assert (await run("read_file", path="sub")).is_error
     assert (await run("read_file", path="nope.txt")).content == "read_file: 'nope.txt' does not exist"
@@ -125,8 +141,9 @@ async def test_toolbox_tools(root: Path) -> None:
 
     assert (await run("report_progress", percent=40, message="half")).content == "progress recorded: 40%"
     assert pm.progress[-1][:2] == (40.0, "half (tokens in 1 / out 2)")
-    assert (await run("log_artifact", artifact_type="file", description="d", location="sub/new/a.md")).content \
-        == "artifact 1 recorded"
+    assert (
+        await run("log_artifact", artifact_type="file", description="d", location="sub/new/a.md")
+    ).content == "artifact 1 recorded"
     assert pm.artifacts[-1]["location"] == "proj/sub/new/a.md"
     await run("log_artifact", artifact_type="link", description="d", location="https://example.invalid/x")
     assert pm.artifacts[-1]["location"] == "https://example.invalid/x"
@@ -139,8 +156,15 @@ async def test_toolbox_tools(root: Path) -> None:
 
 def test_tool_specs_are_clean_json_schemas() -> None:
     specs = {s.name: s for s in TOOL_SPECS}
-    assert set(specs) == {"list_dir", "read_file", "write_file", "report_progress", "report_blocker",
-                          "log_artifact", "finish"}
+    assert set(specs) == {
+        "list_dir",
+        "read_file",
+        "write_file",
+        "report_progress",
+        "report_blocker",
+        "log_artifact",
+        "finish",
+    }
     write = specs["write_file"].schema
     assert write["type"] == "object"
     assert sorted(write["required"]) == ["content", "path"]
@@ -261,8 +285,13 @@ def test_anthropic_default_model_and_secret_not_shown(clean_env: pytest.MonkeyPa
 
 TRANSCRIPT: list[Entry] = [
     UserText("do it"),
-    AssistantTurn("looking", (ToolCall("c1", "list_dir", {"path": "."}, '{"path": "."}'),
-                              ToolCall("c2", "write_file", None, '{"path": ', error="not valid JSON"))),
+    AssistantTurn(
+        "looking",
+        (
+            ToolCall("c1", "list_dir", {"path": "."}, '{"path": "."}'),
+            ToolCall("c2", "write_file", None, '{"path": ', error="not valid JSON"),
+        ),
+    ),
     ToolResults((ToolResult("c1", "list_dir", "a.txt"), ToolResult("c2", "write_file", "bad JSON", True))),
     UserText("go on"),
     AssistantTurn(""),
@@ -272,7 +301,12 @@ TRANSCRIPT: list[Entry] = [
 def test_anthropic_wire_shape() -> None:
     msgs = anthropic_messages(TRANSCRIPT)
     assert [m["role"] for m in msgs] == ["user", "assistant", "user", "assistant"]
-    assert msgs[1]["content"][1] == {"type": "tool_use", "id": "c1", "name": "list_dir", "input": {"path": "."}}
+    assert msgs[1]["content"][1] == {
+        "type": "tool_use",
+        "id": "c1",
+        "name": "list_dir",
+        "input": {"path": "."},
+    }
     assert msgs[1]["content"][2]["input"] == {}  # broken arguments replayed as an empty object
     assert msgs[2]["content"] == [
         {"type": "tool_result", "tool_use_id": "c1", "content": "a.txt", "is_error": False},
@@ -299,8 +333,19 @@ def test_openai_argument_parsing() -> None:
     assert "must be a JSON object" in (parse_arguments("[1]")[2] or "")
     with pytest.raises(ModelError, match="malformed"):
         from_response({"error": "nope"})
-    turn = from_response({"choices": [{"message": {"content": [{"type": "text", "text": "hi"}], "tool_calls": [
-        {"function": {"name": "finish", "arguments": '{"summary": "s"}'}}]}, "finish_reason": "tool_calls"}]})
+    turn = from_response(
+        {
+            "choices": [
+                {
+                    "message": {
+                        "content": [{"type": "text", "text": "hi"}],
+                        "tool_calls": [{"function": {"name": "finish", "arguments": '{"summary": "s"}'}}],
+                    },
+                    "finish_reason": "tool_calls",
+                }
+            ]
+        }
+    )
     assert turn.text == "hi"
     assert turn.tool_calls[0].id == "call_0"
     assert turn.usage == Usage(0, 0)
@@ -326,8 +371,9 @@ class ScriptedBackend:
     async def check(self) -> None:
         return None
 
-    async def complete(self, system: str, transcript: Sequence[Entry], tools: Sequence[ToolSpec],
-                       max_tokens: int) -> ModelTurn:
+    async def complete(
+        self, system: str, transcript: Sequence[Entry], tools: Sequence[ToolSpec], max_tokens: int
+    ) -> ModelTurn:
         self.seen.append(list(transcript))
         item = self.turns.pop(0)
         if isinstance(item, Exception):
@@ -339,8 +385,9 @@ class ScriptedBackend:
 
 
 def model_turn(*calls: tuple[str, dict[str, Any]], usage: tuple[int, int] = (10, 5)) -> ModelTurn:
-    return ModelTurn("", tuple(ToolCall(f"c{i}", n, a, json.dumps(a)) for i, (n, a) in enumerate(calls)),
-                     Usage(*usage))
+    return ModelTurn(
+        "", tuple(ToolCall(f"c{i}", n, a, json.dumps(a)) for i, (n, a) in enumerate(calls)), Usage(*usage)
+    )
 
 
 IDENTITY = Identity(agent_id="llm-1", name="LLM Worker", role="llm", skills=("python",))
@@ -350,14 +397,20 @@ async def test_loop_resumes_from_its_checkpoint(tmp_path: Path) -> None:
     (tmp_path / "proj").mkdir()
     task = make_task(attempt=2, checkpoint={"llm": {"steps": 4, "files_written": ["proj/a.md"]}})
     ctx, pm = make_ctx(tmp_path, task)
-    backend = ScriptedBackend([model_turn(("write_file", {"path": "b.md", "content": "b"})),
-                               model_turn(("finish", {"summary": "resumed"}))])
+    backend = ScriptedBackend(
+        [
+            model_turn(("write_file", {"path": "b.md", "content": "b"})),
+            model_turn(("finish", {"summary": "resumed"})),
+        ]
+    )
     message = await AgentLoop(task, ctx, backend, settings(), IDENTITY).run()
     first = backend.seen[0][0]
     assert isinstance(first, UserText)
     assert "stopped after 4 model turns and wrote: proj/a.md" in first.text
-    assert message.startswith("resumed\n\n[llm scripted/script-1: 2 model turns, tokens in 20 / out 10; "
-                              "files written: proj/a.md, proj/b.md]")
+    assert message.startswith(
+        "resumed\n\n[llm scripted/script-1: 2 model turns, tokens in 20 / out 10; "
+        "files written: proj/a.md, proj/b.md]"
+    )
     checkpoints = pm.checkpoints
     assert [cp["llm"]["steps"] for cp in checkpoints] == [1, 2]
     assert checkpoints[-1]["llm"]["attempt"] == 2

@@ -15,24 +15,42 @@ CALC_DOC = "# calc\n\n- `add(a, b)`: add two numbers.\n"
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
-def test_completes_a_task_with_workspace_tools(dialect: str, fake_model: FakeModel, board: StubProcess,
-                                               workspace: Path) -> None:
-    fake_model.script([
-        turn(call("list_dir", {"path": "."}), text="Let me look at the task folder.", usage=(1000, 50)),
-        turn(call("read_file", {"path": "calc.py"}), usage=(1200, 40)),
-        turn(call("write_file", {"path": "docs/calc.md", "content": CALC_DOC}),
-             call("report_progress", {"percent": 80, "message": "docs/calc.md written"}), usage=(1500, 200)),
-        turn(call("log_artifact", {"artifact_type": "api_docs", "description": "Markdown page for calc",
-                                   "location": "docs/calc.md", "data": {"functions": 1}}), usage=(1700, 60)),
-        turn(call("finish", {"summary": "Documented calc.add in docs/calc.md."}), usage=(1800, 30)),
-    ])
+def test_completes_a_task_with_workspace_tools(
+    dialect: str, fake_model: FakeModel, board: StubProcess, workspace: Path
+) -> None:
+    fake_model.script(
+        [
+            turn(call("list_dir", {"path": "."}), text="Let me look at the task folder.", usage=(1000, 50)),
+            turn(call("read_file", {"path": "calc.py"}), usage=(1200, 40)),
+            turn(
+                call("write_file", {"path": "docs/calc.md", "content": CALC_DOC}),
+                call("report_progress", {"percent": 80, "message": "docs/calc.md written"}),
+                usage=(1500, 200),
+            ),
+            turn(
+                call(
+                    "log_artifact",
+                    {
+                        "artifact_type": "api_docs",
+                        "description": "Markdown page for calc",
+                        "location": "docs/calc.md",
+                        "data": {"functions": 1},
+                    },
+                ),
+                usage=(1700, 60),
+            ),
+            turn(call("finish", {"summary": "Documented calc.add in docs/calc.md."}), usage=(1800, 30)),
+        ]
+    )
     run = run_scenario("docs", dialect, fake_model, board, workspace)
     assert run.returncode == 0, run.stderr
 
     # The file the model wrote, where it asked, nothing else new.
     assert (workspace / "proj" / "docs" / "calc.md").read_text() == CALC_DOC
     assert sorted(p.relative_to(workspace).as_posix() for p in workspace.rglob("*") if p.is_file()) == [
-        "proj/calc.py", "proj/docs/calc.md"]
+        "proj/calc.py",
+        "proj/docs/calc.md",
+    ]
 
     # What the model saw: its identity and the board's rules, the assignment, real tool results.
     system = fake_model.system_prompt()
@@ -82,21 +100,28 @@ def test_completes_a_task_with_workspace_tools(dialect: str, fake_model: FakeMod
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
-def test_path_escapes_are_refused_and_reported_to_the_model(dialect: str, fake_model: FakeModel,
-                                                            board: StubProcess, workspace: Path) -> None:
-    root = workspace.parent  # <tmp>/root: ../../etc/passwd from <tmp>/root/ws/proj lands at <tmp>/root/etc/passwd
+def test_path_escapes_are_refused_and_reported_to_the_model(
+    dialect: str, fake_model: FakeModel, board: StubProcess, workspace: Path
+) -> None:
+    root = (
+        workspace.parent
+    )  # <tmp>/root: ../../etc/passwd from <tmp>/root/ws/proj lands at <tmp>/root/etc/passwd
     outside = root.parent / "outside"
     outside.mkdir()
     (workspace / "proj" / "link").symlink_to(outside, target_is_directory=True)
     (workspace / "secret.txt").write_text("not for this task")
-    fake_model.script([
-        turn(call("write_file", {"path": "../../etc/passwd", "content": "pwned::0:0::/:/bin/sh\n"})),
-        turn(call("write_file", {"path": str(outside / "abs.txt"), "content": "x"}),
-             call("write_file", {"path": "link/through-symlink.txt", "content": "x"}),
-             call("read_file", {"path": "../secret.txt"})),
-        turn(call("write_file", {"path": "ok.txt", "content": "inside"})),
-        turn(call("finish", {"summary": "Wrote ok.txt only."})),
-    ])
+    fake_model.script(
+        [
+            turn(call("write_file", {"path": "../../etc/passwd", "content": "pwned::0:0::/:/bin/sh\n"})),
+            turn(
+                call("write_file", {"path": str(outside / "abs.txt"), "content": "x"}),
+                call("write_file", {"path": "link/through-symlink.txt", "content": "x"}),
+                call("read_file", {"path": "../secret.txt"}),
+            ),
+            turn(call("write_file", {"path": "ok.txt", "content": "inside"})),
+            turn(call("finish", {"summary": "Wrote ok.txt only."})),
+        ]
+    )
     run = run_scenario("escape", dialect, fake_model, board, workspace)
     assert run.returncode == 0, run.stderr
 
@@ -112,8 +137,9 @@ def test_path_escapes_are_refused_and_reported_to_the_model(dialect: str, fake_m
     assert "leaves the task folder" in round2[1]["content"]
     assert "leaves the task folder" in round2[2]["content"]
     assert "not for this task" not in round2[2]["content"]
-    assert fake_model.tool_results(3) == [{"id": fake_model.tool_results(3)[0]["id"],
-                                           "content": "wrote 6 bytes to ok.txt", "is_error": False}]
+    assert fake_model.tool_results(3) == [
+        {"id": fake_model.tool_results(3)[0]["id"], "content": "wrote 6 bytes to ok.txt", "is_error": False}
+    ]
     assert len(run.named("refused a path outside the task folder")) == 4
     ctx = task_context(board, task_id("escape", dialect))
     assert ctx["task"]["status"] == "done"
@@ -121,17 +147,23 @@ def test_path_escapes_are_refused_and_reported_to_the_model(dialect: str, fake_m
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
-def test_malformed_tool_arguments_go_back_to_the_model(dialect: str, fake_model: FakeModel, board: StubProcess,
-                                                       workspace: Path) -> None:
-    broken = (call("write_file", raw='{"path": "notes.md", "content": "unterminated')  # invalid JSON
-              if dialect == "openai" else call("write_file", raw="notes.md"))          # not an object
-    fake_model.script([
-        turn(broken),
-        turn(call("write_file", {"path": "notes.md", "text": "wrong field name"})),
-        turn(call("report_progress", {"percent": 250, "message": "too far"}), call("no_such_tool", {})),
-        turn(call("write_file", {"path": "notes.md", "content": "fixed"})),
-        turn(call("finish", {"summary": "Corrected my calls."})),
-    ])
+def test_malformed_tool_arguments_go_back_to_the_model(
+    dialect: str, fake_model: FakeModel, board: StubProcess, workspace: Path
+) -> None:
+    broken = (
+        call("write_file", raw='{"path": "notes.md", "content": "unterminated')  # invalid JSON
+        if dialect == "openai"
+        else call("write_file", raw="notes.md")
+    )  # not an object
+    fake_model.script(
+        [
+            turn(broken),
+            turn(call("write_file", {"path": "notes.md", "text": "wrong field name"})),
+            turn(call("report_progress", {"percent": 250, "message": "too far"}), call("no_such_tool", {})),
+            turn(call("write_file", {"path": "notes.md", "content": "fixed"})),
+            turn(call("finish", {"summary": "Corrected my calls."})),
+        ]
+    )
     run = run_scenario("malformed", dialect, fake_model, board, workspace)
     assert run.returncode == 0, run.stderr
 
@@ -152,13 +184,16 @@ def test_malformed_tool_arguments_go_back_to_the_model(dialect: str, fake_model:
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
-def test_429_is_retried_after_retry_after(dialect: str, fake_model: FakeModel, board: StubProcess,
-                                          workspace: Path) -> None:
-    fake_model.script([
-        http_error(429, {"retry-after": "1"}),
-        http_error(503),
-        turn(call("finish", {"summary": "Done after a rate limit."})),
-    ])
+def test_429_is_retried_after_retry_after(
+    dialect: str, fake_model: FakeModel, board: StubProcess, workspace: Path
+) -> None:
+    fake_model.script(
+        [
+            http_error(429, {"retry-after": "1"}),
+            http_error(503),
+            turn(call("finish", {"summary": "Done after a rate limit."})),
+        ]
+    )
     run = run_scenario("ratelimit", dialect, fake_model, board, workspace, LLM_RETRY_MAX_WAIT_SECONDS="2")
     assert run.returncode == 0, run.stderr
     times = [r.at for r in fake_model.requests]
@@ -174,8 +209,9 @@ def test_429_is_retried_after_retry_after(dialect: str, fake_model: FakeModel, b
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
-def test_step_budget_runs_out_as_a_blocker(dialect: str, fake_model: FakeModel, board: StubProcess,
-                                           workspace: Path) -> None:
+def test_step_budget_runs_out_as_a_blocker(
+    dialect: str, fake_model: FakeModel, board: StubProcess, workspace: Path
+) -> None:
     fake_model.script([turn(call("list_dir", {"path": "."}))], repeat_last=True)  # never finishes
     run = run_scenario("budget", dialect, fake_model, board, workspace, LLM_MAX_STEPS="2")
     assert run.returncode == 0, run.stderr
@@ -184,30 +220,41 @@ def test_step_budget_runs_out_as_a_blocker(dialect: str, fake_model: FakeModel, 
     assert ctx["task"]["status"] == "blocked"
     [blocker] = ctx["blockers"]
     assert blocker["description"].startswith(
-        "LLM budget ran out: 2 model turns used (LLM_MAX_STEPS=2) without the model calling finish")
+        "LLM budget ran out: 2 model turns used (LLM_MAX_STEPS=2) without the model calling finish"
+    )
     assert "tokens in 200 / out 40" in blocker["description"]
     assert ctx["task"]["checkpoint"]["llm"]["steps"] == 2
 
 
 @pytest.mark.parametrize("dialect", ["openai"])
-def test_token_budget_runs_out_as_a_blocker(dialect: str, fake_model: FakeModel, board: StubProcess,
-                                            workspace: Path) -> None:
+def test_token_budget_runs_out_as_a_blocker(
+    dialect: str, fake_model: FakeModel, board: StubProcess, workspace: Path
+) -> None:
     fake_model.script([turn(call("list_dir", {"path": "."}), usage=(900, 100))], repeat_last=True)
     run = run_scenario("tokens", dialect, fake_model, board, workspace, LLM_MAX_TOKENS_PER_TASK="2500")
     assert run.returncode == 0, run.stderr
     assert len(fake_model.requests) == 3  # 1000, 2000, 3000 tokens: the third turn crosses 2500
     [blocker] = task_context(board, task_id("tokens", dialect))["blockers"]
-    assert blocker["description"].startswith("LLM budget ran out: 3000 tokens used (LLM_MAX_TOKENS_PER_TASK=2500)")
+    assert blocker["description"].startswith(
+        "LLM budget ran out: 3000 tokens used (LLM_MAX_TOKENS_PER_TASK=2500)"
+    )
 
 
 @pytest.mark.parametrize("dialect", ["anthropic"])
-def test_model_reported_blocker_blocks_the_task(dialect: str, fake_model: FakeModel, board: StubProcess,
-                                                workspace: Path) -> None:
-    fake_model.script([
-        turn(text="I cannot do this."),  # no tool call: reminded to use the tools
-        turn(call("report_blocker", {"description": "calc.py imports a missing module 'numbers2'",
-                                     "severity": "high"})),
-    ])
+def test_model_reported_blocker_blocks_the_task(
+    dialect: str, fake_model: FakeModel, board: StubProcess, workspace: Path
+) -> None:
+    fake_model.script(
+        [
+            turn(text="I cannot do this."),  # no tool call: reminded to use the tools
+            turn(
+                call(
+                    "report_blocker",
+                    {"description": "calc.py imports a missing module 'numbers2'", "severity": "high"},
+                )
+            ),
+        ]
+    )
     run = run_scenario("blocker", dialect, fake_model, board, workspace)
     assert run.returncode == 0, run.stderr
     assert "had no tool call" in str(fake_model.requests[1].body["messages"][-1])  # reminded to use the tools
@@ -226,8 +273,14 @@ def _lines(text: str) -> list[str]:
 
 
 def test_missing_anthropic_key_stops_at_start(tmp_path: Path) -> None:
-    run = run_worker({"LLM_PROVIDER": "anthropic", "PM_AGENT_URL": f"127.0.0.1:{free_port()}",
-                      "WORKSPACE": str(tmp_path / "ws")}, timeout=60)
+    run = run_worker(
+        {
+            "LLM_PROVIDER": "anthropic",
+            "PM_AGENT_URL": f"127.0.0.1:{free_port()}",
+            "WORKSPACE": str(tmp_path / "ws"),
+        },
+        timeout=60,
+    )
     assert run.returncode == 2
     [line] = _lines(run.stderr)
     assert line.startswith("python -m llm_worker: ANTHROPIC_API_KEY is not set")
@@ -238,7 +291,8 @@ def test_unreachable_endpoint_stops_at_start(dialect: str, tmp_path: Path, fake_
     dead = f"http://127.0.0.1:{free_port()}"
     env = provider_env(dialect, fake_model)
     env["ANTHROPIC_BASE_URL" if dialect == "anthropic" else "LLM_BASE_URL"] = dead + (
-        "" if dialect == "anthropic" else "/v1")
+        "" if dialect == "anthropic" else "/v1"
+    )
     env.update({"PM_AGENT_URL": f"127.0.0.1:{free_port()}", "WORKSPACE": str(tmp_path / "ws")})
     run = run_worker(env, timeout=60)
     assert run.returncode == 1

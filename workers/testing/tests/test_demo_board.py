@@ -163,7 +163,10 @@ def test_demo_board_ends_with_one_blocker(demo_run: tuple[StubProcess, Path]) ->
         data = board[task_id]["artifacts"][0]["data"]
         assert data["failed"] == 0
         assert data["passed"] > 0
-        assert f"| `{task_id}` | {data['passed']} | 0 | 0 | 0 | `demo-project/reports/{task_id}.xml` |" in report_page
+        assert (
+            f"| `{task_id}` | {data['passed']} | 0 | 0 | 0 | `demo-project/reports/{task_id}.xml` |"
+            in report_page
+        )
     tutorial = (workspace / "demo-project" / "docs" / "getting-started.md").read_text()
     assert "[API reference](api/index.md)" in tutorial
     assert "- `add(a: Number, b: Number, /) -> Number`: Return the sum of ``a`` and ``b``." in tutorial

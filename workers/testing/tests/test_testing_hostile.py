@@ -31,14 +31,14 @@ from pm_agent_stub.testing import (
 from tests.helpers import REPO_ROOT
 
 NO_PLUGINS = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
-MANY_TESTS = '''\
+MANY_TESTS = """\
 import pytest
 
 
 @pytest.mark.parametrize("case", [f"case-{i:05d}-" + "x" * 40 for i in range(6000)])
 def test_fails(case):
     assert case == "expected"
-'''
+"""
 ESCAPER = (
     "import subprocess; p = subprocess.Popen(['setsid', 'sleep', '300']); "
     "open('grandchild.pid', 'w').write(str(p.pid)); print('started', p.pid)"
@@ -67,24 +67,58 @@ def board(tmp_path_factory: pytest.TempPathFactory) -> Any:
     skill = f"hostile-{uuid.uuid4().hex[:8]}"
     tasks = {
         "long-line": {"command": "python -c \"print('E'*20000); raise SystemExit(1)\""},
-        "many": {"path": "many", "command": "python -m pytest -q --tb=line -p no:cacheprovider", "env": NO_PLUGINS},
-        "outside-report": {"path": "small", "command": f"python -m pytest -q --junitxml={victim}", "env": NO_PLUGINS},
-        "escape": {"path": "escape", "command": f"python -c \"{ESCAPER}\""},
+        "many": {
+            "path": "many",
+            "command": "python -m pytest -q --tb=line -p no:cacheprovider",
+            "env": NO_PLUGINS,
+        },
+        "outside-report": {
+            "path": "small",
+            "command": f"python -m pytest -q --junitxml={victim}",
+            "env": NO_PLUGINS,
+        },
+        "escape": {"path": "escape", "command": f'python -c "{ESCAPER}"'},
     }
     stub = start_stub(root / "board.db")
-    load_tasks(stub.db, *({"id": f"{skill}-{name}", "name": name, "required_skills": [skill], "payload": payload}
-                          for name, payload in tasks.items()))
+    load_tasks(
+        stub.db,
+        *(
+            {"id": f"{skill}-{name}", "name": name, "required_skills": [skill], "payload": payload}
+            for name, payload in tasks.items()
+        ),
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PM_", "AGENT_", "LOG_"))}
-    env.update({"PM_AGENT_URL": stub.url, "WORKSPACE": str(ws), "AGENT_ID": f"testing-{skill}",
-                "AGENT_SKILLS": f"testing,{skill}", "MAX_TASKS": str(len(tasks)), "POLL_WAIT_SECONDS": "1",
-                "LOG_FORMAT": "json", "HEALTH_DIR": str(root / "health")})
+    env.update(
+        {
+            "PM_AGENT_URL": stub.url,
+            "WORKSPACE": str(ws),
+            "AGENT_ID": f"testing-{skill}",
+            "AGENT_SKILLS": f"testing,{skill}",
+            "MAX_TASKS": str(len(tasks)),
+            "POLL_WAIT_SECONDS": "1",
+            "LOG_FORMAT": "json",
+            "HEALTH_DIR": str(root / "health"),
+        }
+    )
     try:
-        done = subprocess.run([sys.executable, "-m", "testing_worker"], cwd=REPO_ROOT, env=env, capture_output=True,
-                              text=True, timeout=300, check=False)
+        done = subprocess.run(
+            [sys.executable, "-m", "testing_worker"],
+            cwd=REPO_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
         assert done.returncode == 0, done.stdout + done.stderr
-        yield {"ws": ws, "victim": victim, "stub": stub, "log": done.stdout + done.stderr,
-               **{name: task_context(stub, f"{skill}-{name}") for name in tasks},
-               **{f"{name}-id": f"{skill}-{name}" for name in tasks}}
+        yield {
+            "ws": ws,
+            "victim": victim,
+            "stub": stub,
+            "log": done.stdout + done.stderr,
+            **{name: task_context(stub, f"{skill}-{name}") for name in tasks},
+            **{f"{name}-id": f"{skill}-{name}" for name in tasks},
+        }
     finally:
         stub.stop()
         pid_file = ws / "escape" / "grandchild.pid"
@@ -100,7 +134,8 @@ def test_one_enormous_output_line_ends_in_one_recorded_blocker(board: dict[str, 
     text = blocker["description"]
     assert text.startswith(
         "test command failed in .: python -c \"print('E'*20000); raise SystemExit(1)\" exited with code 1; "
-        "last output:\nEEEE")
+        "last output:\nEEEE"
+    )
     assert text.endswith(" characters]")
     assert "… [cut " in text
     assert len(text) < 2000
@@ -120,7 +155,8 @@ def test_six_thousand_failing_tests_still_give_a_report(board: dict[str, Any]) -
     assert len(data["failures"]) <= 100
     [blocker] = context["blockers"]
     assert blocker["description"].startswith(
-        f"6000 of 6000 tests failed in many: test_many.py::test_fails[case-00000-{'x' * 40}] — AssertionError: ")
+        f"6000 of 6000 tests failed in many: test_many.py::test_fails[case-00000-{'x' * 40}] — AssertionError: "
+    )
     assert blocker["description"].endswith("; and 5990 more")
 
 
@@ -129,7 +165,8 @@ def test_a_report_outside_the_workspace_is_refused_untouched(board: dict[str, An
     assert context["task"]["status"] == "blocked"
     [blocker] = context["blockers"]
     assert blocker["description"].startswith(
-        f"payload.command writes its JUnit report to '{board['victim']}', outside the workspace ")
+        f"payload.command writes its JUnit report to '{board['victim']}', outside the workspace "
+    )
     assert board["victim"].read_text() == "<testsuite tests='1'><testcase name='not yours'/></testsuite>"
     assert context["artifacts"] == []
 

@@ -52,9 +52,15 @@ def board(stub: StubProcess, tmp_path_factory: pytest.TempPathFactory) -> dict[s
             "payload": {"path": "project", "comand": "python -m pytest -q failing"},
         },
     )
-    code, log = run_worker_to_end("testing_worker", stub, workspace, agent_id=f"testing-it-{skill}",
-                                  skills=f"testing,pytest,unit-testing,integration-testing,{skill}", max_tasks=3,
-                                  timeout=WORKER_TIMEOUT)
+    code, log = run_worker_to_end(
+        "testing_worker",
+        stub,
+        workspace,
+        agent_id=f"testing-it-{skill}",
+        skills=f"testing,pytest,unit-testing,integration-testing,{skill}",
+        max_tasks=3,
+        timeout=WORKER_TIMEOUT,
+    )
     assert code == 0, log
     return {
         "workspace": workspace,

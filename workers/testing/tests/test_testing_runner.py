@@ -172,8 +172,11 @@ async def test_a_setsid_grandchild_does_not_survive_the_run(tmp_path: Path, how:
     pid_file = tmp_path / "pid"
     try:
         result = await run_command(
-            [sys.executable, "-c", ESCAPER, str(pid_file), how], tmp_path, timeout=3 if how == "hang" else 60,
-            kill_grace=2)
+            [sys.executable, "-c", ESCAPER, str(pid_file), how],
+            tmp_path,
+            timeout=3 if how == "hang" else 60,
+            kill_grace=2,
+        )
         assert result.timed_out == (how == "hang")
         assert result.tail == ("escaper started",)
         grandchild = int(pid_file.read_text())
@@ -187,8 +190,9 @@ async def test_a_setsid_grandchild_does_not_survive_the_run(tmp_path: Path, how:
 async def test_long_lines_are_cut_and_a_line_without_end_cannot_grow_memory(tmp_path: Path) -> None:
     script = "import sys\nprint('E' * 20000)\nsys.stdout.write('x' * 50_000_000)\nsys.stdout.flush()"
     seen: list[str] = []
-    result = await run_command([sys.executable, "-c", script], tmp_path, timeout=120, on_line=seen.append,
-                               line_limit=100)
+    result = await run_command(
+        [sys.executable, "-c", script], tmp_path, timeout=120, on_line=seen.append, line_limit=100
+    )
     assert result.returncode == 0
     first, last = result.tail
     assert len(first) == len(last) == 100

@@ -166,7 +166,9 @@ async def test_passing_suite(workspace: Path, pm: Any) -> None:
     task = make_task({"path": "suite", "command": "python -m pytest -q tests", "env": NO_PLUGINS})
     message = await execute(workspace, pm, task)
     assert message.startswith("4 passed, 0 failed, 1 skipped, 0 errors in suite (")
-    assert message.endswith("report suite/reports/unit-tests.xml")  # inside the project, not the workspace top
+    assert message.endswith(
+        "report suite/reports/unit-tests.xml"
+    )  # inside the project, not the workspace top
     assert (workspace / "suite" / "reports" / "unit-tests.xml").is_file()
     assert pm.progress[0][1] == "Running python -m pytest -q tests in suite (timeout 300 s)"
     assert pm.progress[-1][1].startswith("4 passed, 0 failed, 1 skipped, 0 errors in suite")
@@ -280,7 +282,10 @@ async def test_missing_program_blocks(workspace: Path, pm: Any) -> None:
         ({"path": "suite", "env": {"PM_AGENT_TOKEN": "x"}}, "not a variable name a task may set"),
         ({"path": "suite", "env": ["A=1"]}, "payload.env must be a mapping"),
         ({"path": "suite", "command": ""}, "payload.command must be a non-empty string"),
-        ({"path": "suite", "comand": "pytest -x"}, r"unknown field 'comand' \(accepted fields: path, command, "),
+        (
+            {"path": "suite", "comand": "pytest -x"},
+            r"unknown field 'comand' \(accepted fields: path, command, ",
+        ),
         ({"path": "suite", "timeout_seconds": True}, "timeout_seconds must be a number"),
         ({"path": "suite", "env": {"A": [1]}}, "payload.env.A must be text or a number"),
     ],
@@ -291,8 +296,10 @@ async def test_bad_payloads_block(workspace: Path, pm: Any, payload: dict[str, A
 
 
 def test_report_data_fits_the_stub_with_exact_counts() -> None:
-    cases = tuple(CaseResult(f"test_many.py::test_fails[case-{i:05d}-{'x' * 40}]", "failed", "E" * 300)
-                  for i in range(6000))
+    cases = tuple(
+        CaseResult(f"test_many.py::test_fails[case-{i:05d}-{'x' * 40}]", "failed", "E" * 300)
+        for i in range(6000)
+    )
     result = RunResult(argv=("pytest",), returncode=1, timed_out=False, duration=1.0, tail=(), line_count=0)
     data = report_data(JUnitReport(cases=cases), result, "many", "python -m pytest")
     size = len(json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode())

@@ -40,7 +40,9 @@ RETRY_AFTER_SECONDS: Final = 5
 UNSET: Final[Any] = object()  # "checkpoint not given", unlike an explicit null
 # Where a caller finds task ids, said when the id it sent is not on the board.
 WORKER_IDS: Final = "use the task_id from your assignment (request_next_task) or check get_project_status."
-OPERATOR_IDS: Final = "ids are case-sensitive and shown whole by `python -m pm_agent_stub status` (list_tasks)."
+OPERATOR_IDS: Final = (
+    "ids are case-sensitive and shown whole by `python -m pm_agent_stub status` (list_tasks)."
+)
 
 
 @dataclass

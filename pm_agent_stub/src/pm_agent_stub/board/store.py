@@ -33,9 +33,7 @@ _CHUNK: Final = 500  # ids per `IN (...)`, well under SQLite's variable limit
 _NO_END: Final = 2**63 - 1  # above every rowid: "from the newest"
 # Correlated subqueries on `agents AS a`, through the partial index on holders (without
 # INDEXED BY the planner takes tasks_status and visits every in-progress task per agent).
-_HOLDS: Final = (
-    "SELECT 1 FROM tasks AS t INDEXED BY tasks_holder WHERE t.holder = a.agent_id AND t.status = 'in_progress'"
-)
+_HOLDS: Final = "SELECT 1 FROM tasks AS t INDEXED BY tasks_holder WHERE t.holder = a.agent_id AND t.status = 'in_progress'"
 _CURRENT_TASK: Final = (
     "SELECT t.task_id FROM tasks AS t INDEXED BY tasks_holder "
     "WHERE t.holder = a.agent_id AND t.status = 'in_progress' LIMIT 1"

@@ -36,8 +36,9 @@ class StatusReport(r.WireModel):
     tasks_truncated: bool
 
 
-async def gather(fetch: Callable[[int, str | None], Awaitable[tuple[list[T], str | None]]],
-                 limit: int | None) -> tuple[list[T], bool]:
+async def gather(
+    fetch: Callable[[int, str | None], Awaitable[tuple[list[T], str | None]]], limit: int | None
+) -> tuple[list[T], bool]:
     """Up to `limit` items (None: all) from pages `fetch(size, cursor)`; (items, whether more were left)."""
     items: list[T] = []
     cursor: str | None = None

@@ -83,8 +83,11 @@ def refusal(tool: str, answer: dict[str, Any]) -> PMError:
     if error.startswith("Agent has no project_id"):
         # Marcus forgot us (it keeps agents in memory; a restart loses them): register again.
         return AgentNotRegistered(error, tool=tool)
-    return PMError(message if not error or error in message else f"{error}: {message}", tool=tool,
-                   code=status or "marcus_error")
+    return PMError(
+        message if not error or error in message else f"{error}: {message}",
+        tool=tool,
+        code=status or "marcus_error",
+    )
 
 
 def checked(tool: str, answer: dict[str, Any]) -> dict[str, Any]:
@@ -95,20 +98,36 @@ def checked(tool: str, answer: dict[str, Any]) -> dict[str, Any]:
     raise refusal(tool, body)
 
 
-def register_result(answer: dict[str, Any], *, agent_id: str, name: str, role: str,
-                    skills: list[str]) -> RegisterResult:
+def register_result(
+    answer: dict[str, Any], *, agent_id: str, name: str, role: str, skills: list[str]
+) -> RegisterResult:
     body = checked("register_agent", answer)
-    agent = AgentData(agent_id=str(body.get("agent_id") or agent_id), name=name, role=role, skills=skills,
-                      registered_at="")
-    return RegisterResult.model_validate({"success": True, "agent_data": agent, "project_id": body.get("project_id"),
-                                          "message": str(body.get("message") or f"Agent {name} registered")})
+    agent = AgentData(
+        agent_id=str(body.get("agent_id") or agent_id), name=name, role=role, skills=skills, registered_at=""
+    )
+    return RegisterResult.model_validate(
+        {
+            "success": True,
+            "agent_data": agent,
+            "project_id": body.get("project_id"),
+            "message": str(body.get("message") or f"Agent {name} registered"),
+        }
+    )
 
 
 def pong(answer: dict[str, Any]) -> Pong:
     body = checked("ping", answer)
     echo = body.get("echo")
-    return Pong.model_validate({"success": True, "pong": True, "status": "online", "uptime_seconds": 0.0,
-                                "echo": echo if isinstance(echo, str) else None, "provider": body.get("provider")})
+    return Pong.model_validate(
+        {
+            "success": True,
+            "pong": True,
+            "status": "online",
+            "uptime_seconds": 0.0,
+            "echo": echo if isinstance(echo, str) else None,
+            "provider": body.get("provider"),
+        }
+    )
 
 
 def retry_after(body: dict[str, Any]) -> float:
@@ -128,16 +147,24 @@ def task_offer(answer: dict[str, Any], *, workspace: Path | None = None) -> Task
         return TaskOffer(success=True, has_task=True, assignment=assignment(task, workspace=workspace))
     current = body.get("current_task")
     if isinstance(current, dict) and current.get("id"):
-        return HeldTask(task_id=str(current["id"]), name=str(current.get("name") or ""),
-                        status=str(current.get("status") or ""))
+        return HeldTask(
+            task_id=str(current["id"]),
+            name=str(current.get("name") or ""),
+            status=str(current.get("status") or ""),
+        )
     if "retry_after_seconds" in body:
         reason = str(body.get("retry_reason") or "no tasks currently available")
-        return TaskOffer(success=True, has_task=False, message=f"Marcus: {reason}",
-                         retry_after_seconds=retry_after(body))
+        return TaskOffer(
+            success=True, has_task=False, message=f"Marcus: {reason}", retry_after_seconds=retry_after(body)
+        )
     if body.get("status") == "EXPERIMENT_COMPLETE":
         # Marcus tells its own agents to exit; a fleet worker stays and asks again later.
-        return TaskOffer(success=True, has_task=False, message="Marcus: the experiment is complete",
-                         retry_after_seconds=DEFAULT_RETRY_SECONDS)
+        return TaskOffer(
+            success=True,
+            has_task=False,
+            message="Marcus: the experiment is complete",
+            retry_after_seconds=DEFAULT_RETRY_SECONDS,
+        )
     raise refusal("request_next_task", body)
 
 
@@ -205,16 +232,18 @@ def dependency_artifacts(entries: list[Any], workspace: Path | None) -> list[Art
         except ValidationError:
             data = None
         description = str(envelope.get("description") or entry.get("description") or "")
-        out.append(Artifact(
-            artifact_id=int(envelope.get("artifact_id") or index),
-            task_id=str(envelope.get("task_id") or entry.get("dependency_task_id") or ""),
-            agent_id=str(envelope.get("agent_id") or ""),
-            artifact_type=str(envelope.get("artifact_type") or entry.get("artifact_type") or "artifact"),
-            description=description,
-            location=envelope.get("location") if envelope else (marcus_location or None),
-            data=data,
-            created_at=str(envelope.get("created_at") or ""),
-        ))
+        out.append(
+            Artifact(
+                artifact_id=int(envelope.get("artifact_id") or index),
+                task_id=str(envelope.get("task_id") or entry.get("dependency_task_id") or ""),
+                agent_id=str(envelope.get("agent_id") or ""),
+                artifact_type=str(envelope.get("artifact_type") or entry.get("artifact_type") or "artifact"),
+                description=description,
+                location=envelope.get("location") if envelope else (marcus_location or None),
+                data=data,
+                created_at=str(envelope.get("created_at") or ""),
+            )
+        )
     return out
 
 
@@ -228,12 +257,24 @@ def context_artifacts(answer: dict[str, Any], workspace: Path | None) -> list[Ar
     context = body.get("context")
     if not isinstance(context, dict):
         context = {}
-    entries = [a for a in context.get("artifacts") or [] if isinstance(a, dict) and a.get("dependency_task_id")]
+    entries = [
+        a for a in context.get("artifacts") or [] if isinstance(a, dict) and a.get("dependency_task_id")
+    ]
     return dependency_artifacts(entries, workspace)
 
 
-def artifact_arguments(*, task_id: str, agent_id: str, artifact_id: int, artifact_type: str, description: str,
-                       location: str | None, data: Any, project_root: Path, created_at: str) -> dict[str, Any]:
+def artifact_arguments(
+    *,
+    task_id: str,
+    agent_id: str,
+    artifact_id: int,
+    artifact_type: str,
+    description: str,
+    location: str | None,
+    data: Any,
+    project_root: Path,
+    created_at: str,
+) -> dict[str, Any]:
     """`log_artifact` arguments: Marcus writes our artifact as a JSON file under `project_root`.
 
     Marcus's own `location` is where it writes the file; ours (a docs folder, an image tag)
@@ -241,12 +282,26 @@ def artifact_arguments(*, task_id: str, agent_id: str, artifact_id: int, artifac
     """
     safe_type = "".join(c if c.isalnum() or c in "-_" else "_" for c in artifact_type)[:60] or "artifact"
     filename = f"{artifact_id:03d}-{safe_type}.json"
-    envelope = {"pm_artifact": ENVELOPE_VERSION, "artifact_id": artifact_id, "task_id": task_id,
-                "agent_id": agent_id, "artifact_type": artifact_type, "description": description,
-                "location": location, "data": data, "created_at": created_at}
-    return {"task_id": task_id, "filename": filename, "content": envelope, "artifact_type": artifact_type,
-            "project_root": str(project_root), "description": description,
-            "location": f"{ARTIFACT_DIR}/{task_id}/{filename}"}
+    envelope = {
+        "pm_artifact": ENVELOPE_VERSION,
+        "artifact_id": artifact_id,
+        "task_id": task_id,
+        "agent_id": agent_id,
+        "artifact_type": artifact_type,
+        "description": description,
+        "location": location,
+        "data": data,
+        "created_at": created_at,
+    }
+    return {
+        "task_id": task_id,
+        "filename": filename,
+        "content": envelope,
+        "artifact_type": artifact_type,
+        "project_root": str(project_root),
+        "description": description,
+        "location": f"{ARTIFACT_DIR}/{task_id}/{filename}",
+    }
 
 
 def artifact_result(answer: dict[str, Any], artifact_id: int) -> ArtifactResult:
@@ -263,8 +318,14 @@ def progress_ack(answer: dict[str, Any], status: str) -> ProgressAck:
     """`report_task_progress`; a lost lease raises `LeaseLost` (never retry that completion)."""
     body = checked("report_task_progress", answer)
     extra = {k: v for k, v in body.items() if k not in ("success", "message")}
-    return ProgressAck(success=True, acknowledged=True, status=_ACK_STATUS.get(status, "progress_recorded"),
-                       message=str(body.get("message") or ""), lease_expires_at=None, **extra)
+    return ProgressAck(
+        success=True,
+        acknowledged=True,
+        status=_ACK_STATUS.get(status, "progress_recorded"),
+        message=str(body.get("message") or ""),
+        lease_expires_at=None,
+        **extra,
+    )
 
 
 def suggestion_text(suggestions: Any) -> str:
@@ -294,6 +355,12 @@ def blocker_result(answer: dict[str, Any]) -> BlockerResult:
     body = checked("report_blocker", answer)
     suggestions = body.get("suggestions")
     text = suggestion_text(suggestions) or "Marcus gave no suggestion; see the task's comments on its board."
-    return BlockerResult.model_validate({"success": True, "message": str(body.get("message") or "blocker reported"),
-                                         "blocker_id": None, "resolution_suggestion": text,
-                                         "suggestions": suggestions})
+    return BlockerResult.model_validate(
+        {
+            "success": True,
+            "message": str(body.get("message") or "blocker reported"),
+            "blocker_id": None,
+            "resolution_suggestion": text,
+            "suggestions": suggestions,
+        }
+    )

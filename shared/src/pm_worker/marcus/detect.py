@@ -27,11 +27,14 @@ def dialect_for_tools(names: Iterable[str]) -> Dialect:
     tools = frozenset(names)
     missing = CORE - tools
     if missing:
-        raise UnknownDialect(f"the server lacks the PM Agent tools {sorted(missing)} (it offers {sorted(tools)}); "
-                             "is PM_AGENT_URL a PM Agent?")
+        raise UnknownDialect(
+            f"the server lacks the PM Agent tools {sorted(missing)} (it offers {sorted(tools)}); "
+            "is PM_AGENT_URL a PM Agent?"
+        )
     if tools >= STUB_SIGNATURE:
         return "stub"
     if not (STUB_SIGNATURE & tools) and MARCUS_SIGNATURE & tools:
         return "marcus"
-    raise UnknownDialect(f"cannot tell the dialect from the tools {sorted(tools)}; set PM_PROTOCOL=stub or "
-                         "PM_PROTOCOL=marcus")
+    raise UnknownDialect(
+        f"cannot tell the dialect from the tools {sorted(tools)}; set PM_PROTOCOL=stub or PM_PROTOCOL=marcus"
+    )

@@ -48,8 +48,11 @@ def _is_payload_block(info: str) -> bool:
 
 def find_blocks(description: str) -> list[tuple[str, str]]:
     """Every `pm-payload` block as (info string, body), in order."""
-    return [(m["info"].strip(), m["body"]) for m in _FENCE.finditer(description or "")
-            if _is_payload_block(m["info"])]
+    return [
+        (m["info"].strip(), m["body"])
+        for m in _FENCE.finditer(description or "")
+        if _is_payload_block(m["info"])
+    ]
 
 
 def _refuse_constant(name: str) -> Any:
@@ -62,7 +65,9 @@ def _parse(info: str, body: str) -> Any:
         try:
             return json.loads(body or "{}", parse_constant=_refuse_constant)
         except json.JSONDecodeError as exc:
-            raise PayloadError(f"the pm-payload block is not valid JSON: {exc.msg} at line {exc.lineno}") from None
+            raise PayloadError(
+                f"the pm-payload block is not valid JSON: {exc.msg} at line {exc.lineno}"
+            ) from None
     try:
         return yaml.safe_load(body) if body.strip() else {}
     except yaml.YAMLError as exc:
@@ -94,20 +99,26 @@ def extract_payload(description: str) -> dict[str, JsonValue] | None:
     if value is None:
         value = {}
     if not isinstance(value, dict):
-        raise PayloadError(f"the pm-payload block holds a {type(value).__name__}; it must be a mapping "
-                           f"of field names to values, e.g. {EXAMPLE}")
+        raise PayloadError(
+            f"the pm-payload block holds a {type(value).__name__}; it must be a mapping "
+            f"of field names to values, e.g. {EXAMPLE}"
+        )
     _finite(value)
     try:
         return _JSON_OBJECT.validate_python(value)
     except ValidationError as exc:
         err = exc.errors()[0]
         key = ".".join(str(p) for p in err["loc"]) or "payload"
-        raise PayloadError(f"the pm-payload block's {key} is not a JSON value ({err['msg']}); "
-                           "quote dates and other special values as strings") from None
+        raise PayloadError(
+            f"the pm-payload block's {key} is not a JSON value ({err['msg']}); "
+            "quote dates and other special values as strings"
+        ) from None
 
 
 def missing_payload_message(task_id: str, role: str) -> str:
     """The blocker for a task with no block, for a worker that needs one."""
-    return (f"Marcus task {task_id} has no pm-payload block, so the {role} worker has no inputs. "
-            f"Add a fenced block to the task's description, e.g. {EXAMPLE}, with the fields of "
-            f"docs/workers.md#{role}, then move the task back to todo.")
+    return (
+        f"Marcus task {task_id} has no pm-payload block, so the {role} worker has no inputs. "
+        f"Add a fenced block to the task's description, e.g. {EXAMPLE}, with the fields of "
+        f"docs/workers.md#{role}, then move the task back to todo."
+    )

@@ -90,8 +90,16 @@ class LocalState:
     def hold(self, assignment: Assignment, progress: float = 0.0, now: float | None = None) -> None:
         """Remember the task as soon as it is assigned (before any work on it)."""
         at = time.time() if now is None else now
-        _write(self._agent_file(), {"agent_id": self.agent_id, "task": assignment.wire(), "progress": progress,
-                                    "last_report_at": at, "held_since": at})
+        _write(
+            self._agent_file(),
+            {
+                "agent_id": self.agent_id,
+                "task": assignment.wire(),
+                "progress": progress,
+                "last_report_at": at,
+                "held_since": at,
+            },
+        )
 
     def held(self) -> HeldRecord | None:
         raw = _read(self._agent_file())
@@ -99,8 +107,12 @@ class LocalState:
             return None
         try:
             task = Assignment.model_validate(raw["task"])
-            return HeldRecord(task, float(raw.get("progress") or 0.0), float(raw["last_report_at"]),
-                              float(raw.get("held_since") or raw["last_report_at"]))
+            return HeldRecord(
+                task,
+                float(raw.get("progress") or 0.0),
+                float(raw["last_report_at"]),
+                float(raw.get("held_since") or raw["last_report_at"]),
+            )
         except (ValidationError, KeyError, TypeError, ValueError):
             return None
 
@@ -118,7 +130,11 @@ class LocalState:
         path = self._agent_file()
         if task_id is not None:
             raw = _read(path)
-            if raw is not None and isinstance(raw.get("task"), dict) and raw["task"].get("task_id") != task_id:
+            if (
+                raw is not None
+                and isinstance(raw.get("task"), dict)
+                and raw["task"].get("task_id") != task_id
+            ):
                 return
         path.unlink(missing_ok=True)
 
@@ -126,16 +142,27 @@ class LocalState:
 
     def save_checkpoint(self, task_id: str, data: Any, progress: float, now: float | None = None) -> None:
         value = _JSON.validate_python(data)  # refuses what JSON cannot hold, before anything is written
-        _write(self._task_file(task_id), {"task_id": task_id, "checkpoint": value, "progress": progress,
-                                          "agent_id": self.agent_id,
-                                          "saved_at": time.time() if now is None else now})
+        _write(
+            self._task_file(task_id),
+            {
+                "task_id": task_id,
+                "checkpoint": value,
+                "progress": progress,
+                "agent_id": self.agent_id,
+                "saved_at": time.time() if now is None else now,
+            },
+        )
 
     def checkpoint(self, task_id: str) -> Checkpoint | None:
         raw = _read(self._task_file(task_id))
         if raw is None or raw.get("task_id") != task_id:
             return None
-        return Checkpoint(raw.get("checkpoint"), float(raw.get("progress") or 0.0), str(raw.get("agent_id") or ""),
-                          float(raw.get("saved_at") or 0.0))
+        return Checkpoint(
+            raw.get("checkpoint"),
+            float(raw.get("progress") or 0.0),
+            str(raw.get("agent_id") or ""),
+            float(raw.get("saved_at") or 0.0),
+        )
 
     def drop_checkpoint(self, task_id: str) -> None:
         """After the completion was accepted: the checkpoint can never be needed again."""

@@ -64,10 +64,12 @@ def unreachable(exc: BaseException) -> EngineUnreachable:
     text = clip(str(exc) or type(exc).__name__, ENGINE_TEXT_LIMIT)
     hint = ""
     if "permission denied" in text.lower():
-        hint = (" (this user may not use the socket: start the container as root so its entry point"
-                " joins the socket's group before it drops to uid 10001, as docker-compose.yml does"
-                " with `user: \"0:0\"`; or give uid 10001 the socket's group, e.g. `--group-add"
-                " $(stat -c %g /var/run/docker.sock)`)")
+        hint = (
+            " (this user may not use the socket: start the container as root so its entry point"
+            " joins the socket's group before it drops to uid 10001, as docker-compose.yml does"
+            ' with `user: "0:0"`; or give uid 10001 the socket\'s group, e.g. `--group-add'
+            " $(stat -c %g /var/run/docker.sock)`)"
+        )
     return EngineUnreachable(f"Docker engine unreachable at {engine_address()}: {text}{hint}")
 
 
@@ -139,17 +141,38 @@ def _lines(chunk: dict[str, Any]) -> Iterator[str]:
         yield text
 
 
-def build(client: docker.DockerClient, *, context: Path, dockerfile: str, tag: str,
-          build_args: dict[str, str], labels: dict[str, str], pull: bool, nocache: bool,
-          timeout: float, state: BuildState, stop: threading.Event) -> ImageInfo:
+def build(
+    client: docker.DockerClient,
+    *,
+    context: Path,
+    dockerfile: str,
+    tag: str,
+    build_args: dict[str, str],
+    labels: dict[str, str],
+    pull: bool,
+    nocache: bool,
+    timeout: float,
+    state: BuildState,
+    stop: threading.Event,
+) -> ImageInfo:
     """Build `context` as `tag`, feeding every output line to `state`; the new image's info."""
     deadline = time.monotonic() + timeout
     image_id: str | None = None
     error: str | None = None
     try:
-        stream = client.api.build(path=str(context), dockerfile=dockerfile, tag=tag, buildargs=build_args,
-                                  labels=labels, pull=pull, nocache=nocache, rm=True, forcerm=True,
-                                  decode=True, timeout=int(timeout))
+        stream = client.api.build(
+            path=str(context),
+            dockerfile=dockerfile,
+            tag=tag,
+            buildargs=build_args,
+            labels=labels,
+            pull=pull,
+            nocache=nocache,
+            rm=True,
+            forcerm=True,
+            decode=True,
+            timeout=int(timeout),
+        )
     except docker.errors.APIError as exc:
         raise BuildFailed(f"Docker build of {tag} refused: {engine_text(exc)}") from None
     except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
@@ -159,8 +182,9 @@ def build(client: docker.DockerClient, *, context: Path, dockerfile: str, tag: s
             if stop.is_set():
                 raise Cancelled()
             if time.monotonic() > deadline:
-                raise BuildFailed(f"Docker build of {tag} timed out after {timeout:.0f}s "
-                                  f"(last output: {state.last_line!r})")
+                raise BuildFailed(
+                    f"Docker build of {tag} timed out after {timeout:.0f}s (last output: {state.last_line!r})"
+                )
             if not isinstance(chunk, dict):
                 continue
             for line in _lines(chunk):
@@ -173,8 +197,10 @@ def build(client: docker.DockerClient, *, context: Path, dockerfile: str, tag: s
                 error = clip(str(detail.get("message") or chunk["error"]).strip(), ENGINE_TEXT_LIMIT)
                 state.add(f"ERROR: {error}")
     except requests.exceptions.ReadTimeout:
-        raise BuildFailed(f"Docker build of {tag} timed out after {timeout:.0f}s with no output "
-                          f"(last output: {state.last_line!r})") from None
+        raise BuildFailed(
+            f"Docker build of {tag} timed out after {timeout:.0f}s with no output "
+            f"(last output: {state.last_line!r})"
+        ) from None
     except (requests.exceptions.RequestException, docker.errors.DockerException, OSError) as exc:
         raise unreachable(exc) from None
     finally:
@@ -221,8 +247,15 @@ class SmokeResult:
     seconds: float
 
 
-def smoke(client: docker.DockerClient, *, image_id: str, command: list[str], timeout: float,
-          labels: dict[str, str], on_container: Callable[[str], None]) -> SmokeResult:
+def smoke(
+    client: docker.DockerClient,
+    *,
+    image_id: str,
+    command: list[str],
+    timeout: float,
+    labels: dict[str, str],
+    on_container: Callable[[str], None],
+) -> SmokeResult:
     """Run `command` in a new container of `image_id`, wait (bounded), collect output, remove it.
 
     `on_container` gets the container id as soon as it exists, so the async side can
@@ -231,8 +264,9 @@ def smoke(client: docker.DockerClient, *, image_id: str, command: list[str], tim
     try:
         container = client.containers.create(image_id, command=command, detach=True, labels=labels)
     except docker.errors.APIError as exc:
-        raise SmokeFailed(f"smoke test container for {image_id[:19]} could not be created: "
-                          f"{engine_text(exc)}") from None
+        raise SmokeFailed(
+            f"smoke test container for {image_id[:19]} could not be created: {engine_text(exc)}"
+        ) from None
     except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
         raise unreachable(exc) from None
     on_container(str(container.id))
@@ -251,8 +285,9 @@ def smoke(client: docker.DockerClient, *, image_id: str, command: list[str], tim
         except docker.errors.NotFound:
             raise Cancelled() from None  # removed under us: the task was cancelled
         except docker.errors.APIError as exc:
-            raise SmokeFailed(f"smoke test `{_show(command)}` could not run in {image_id[:19]}: "
-                              f"{engine_text(exc)}") from None
+            raise SmokeFailed(
+                f"smoke test `{_show(command)}` could not run in {image_id[:19]}: {engine_text(exc)}"
+            ) from None
         try:
             raw = container.logs(stdout=True, stderr=True)
         except docker.errors.NotFound:

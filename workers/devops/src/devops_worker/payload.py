@@ -41,8 +41,10 @@ class BuildPayload(BaseModel):
     @classmethod
     def _args_as_text(cls, value: Any) -> Any:
         if isinstance(value, dict):
-            return {str(k): ("" if v is None else str(v).lower() if isinstance(v, bool) else str(v))
-                    for k, v in value.items()}
+            return {
+                str(k): ("" if v is None else str(v).lower() if isinstance(v, bool) else str(v))
+                for k, v in value.items()
+            }
         return value
 
     @field_validator("smoke_command", mode="before")
@@ -65,7 +67,9 @@ class BuildPayload(BaseModel):
             return None
         value = value.strip()
         if not _TAG.match(value):
-            raise ValueError(f"{value!r} is not a valid image reference (e.g. 'demo-calc:latest', lower-case name)")
+            raise ValueError(
+                f"{value!r} is not a valid image reference (e.g. 'demo-calc:latest', lower-case name)"
+            )
         return value
 
     def image_tag(self, task_id: str) -> str:

@@ -69,8 +69,10 @@ def to_swarm(config: dict[str, Any]) -> dict[str, Any]:
     out["services"] = {name: swarm_service(svc) for name, svc in (config.get("services") or {}).items()}
     for section in ("networks", "volumes"):
         if isinstance(out.get(section), dict):
-            out[section] = {k: ({kk: vv for kk, vv in v.items() if kk != "name"} if isinstance(v, dict) else v)
-                            for k, v in out[section].items()}
+            out[section] = {
+                k: ({kk: vv for kk, vv in v.items() if kk != "name"} if isinstance(v, dict) else v)
+                for k, v in out[section].items()
+            }
     return out
 
 
@@ -82,7 +84,10 @@ def main() -> int:
     else:
         error = ""
     if not isinstance(config, dict) or "services" not in config:
-        print(f"devops_worker.swarm: expected `docker compose config --format json` on stdin{error}", file=sys.stderr)
+        print(
+            f"devops_worker.swarm: expected `docker compose config --format json` on stdin{error}",
+            file=sys.stderr,
+        )
         return 2
     json.dump(to_swarm(config), sys.stdout, indent=2)
     sys.stdout.write("\n")

@@ -25,8 +25,14 @@ def answer(name: str, path: str, data: bytes, memory_mb: int) -> dict[str, Any]:
     except SourceError as exc:
         return {"error": {"line": exc.line, "problem": exc.problem}}
     except MemoryError:
-        return {"error": {"line": None, "problem": (
-            f"too large or too deeply nested to parse within DOCS_PARSE_MEMORY_MB={memory_mb} (MemoryError)")}}
+        return {
+            "error": {
+                "line": None,
+                "problem": (
+                    f"too large or too deeply nested to parse within DOCS_PARSE_MEMORY_MB={memory_mb} (MemoryError)"
+                ),
+            }
+        }
     except RecursionError:
         return {"error": {"line": None, "problem": "nested too deeply to document (RecursionError)"}}
 
@@ -45,8 +51,16 @@ def serve(memory_mb: int, stdin: BinaryIO, stdout: BinaryIO) -> None:
         try:
             out = json.dumps(answer(request["name"], request["path"], data, memory_mb))
         except MemoryError:  # the facts themselves did not fit
-            out = json.dumps({"error": {"line": None, "problem": (
-                f"too large to document within DOCS_PARSE_MEMORY_MB={memory_mb} (MemoryError)")}})
+            out = json.dumps(
+                {
+                    "error": {
+                        "line": None,
+                        "problem": (
+                            f"too large to document within DOCS_PARSE_MEMORY_MB={memory_mb} (MemoryError)"
+                        ),
+                    }
+                }
+            )
         stdout.write(out.encode() + b"\n")
         stdout.flush()
 

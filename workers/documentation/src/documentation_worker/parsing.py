@@ -54,8 +54,13 @@ class ParserProcess:
     async def _start(self) -> asyncio.subprocess.Process:
         if self._proc is None or self._proc.returncode is not None:
             self._proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "documentation_worker.parse_child", str(self.memory_mb),
-                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=ANSWER_LIMIT,
+                sys.executable,
+                "-m",
+                "documentation_worker.parse_child",
+                str(self.memory_mb),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                limit=ANSWER_LIMIT,
                 env={k: v for k, v in os.environ.items() if k not in PRIVATE_ENV},
             )
         return self._proc
@@ -73,16 +78,24 @@ class ParserProcess:
                 line = await proc.stdout.readline()
         except TimeoutError:
             await self.close()
-            raise SourceError(source.path, None, f"parsing took longer than {self.timeout:g} s "
-                                                 "(DOCS_PARSE_TIMEOUT_SECONDS); the file is too large or too "
-                                                 "complex to document") from None
+            raise SourceError(
+                source.path,
+                None,
+                f"parsing took longer than {self.timeout:g} s "
+                "(DOCS_PARSE_TIMEOUT_SECONDS); the file is too large or too "
+                "complex to document",
+            ) from None
         except (ConnectionError, ValueError, asyncio.LimitOverrunError):
             line = b""
         if not line:
             code = await self._reap()
             how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
-            raise SourceError(source.path, None, f"the parser process died while reading it ({how}; it may need "
-                                                 f"more than DOCS_PARSE_MEMORY_MB={self.memory_mb})")
+            raise SourceError(
+                source.path,
+                None,
+                f"the parser process died while reading it ({how}; it may need "
+                f"more than DOCS_PARSE_MEMORY_MB={self.memory_mb})",
+            )
         # a big module's facts take a while to decode: in a thread, so the event loop keeps ticking
         return await asyncio.to_thread(_decode, source.path, line)
 

@@ -41,7 +41,11 @@ class DocsPayload(BaseModel):
             return "api"
         if isinstance(value, str):
             kind = value.strip().lower()
-            for family, aliases in (("api", API_KINDS), ("tutorial", TUTORIAL_KINDS), ("report", REPORT_KINDS)):
+            for family, aliases in (
+                ("api", API_KINDS),
+                ("tutorial", TUTORIAL_KINDS),
+                ("report", REPORT_KINDS),
+            ):
                 if kind in aliases:
                     return family
         raise ValueError(f"unknown payload.kind {shown(value)}; use 'api' (default), 'tutorial' or 'report'")
@@ -67,5 +71,7 @@ def _non_empty(field: str, value: Any, limit: int) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"payload.{field} must be a non-empty string, got {shown(value)}")
     if len(value) > limit or "\x00" in value:
-        raise ValueError(f"payload.{field} must be at most {limit} characters, without NUL, got {shown(value)}")
+        raise ValueError(
+            f"payload.{field} must be at most {limit} characters, without NUL, got {shown(value)}"
+        )
     return value.strip()

@@ -88,7 +88,9 @@ def write_file(dir_fd: int, name: str, text: str) -> None:
         raise UnsafePath(f"{name!r} is not a file name")
     data = text.encode("utf-8")
     tmp = f".{name[:200]}.{secrets.token_hex(8)}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644, dir_fd=dir_fd)
+    fd = os.open(
+        tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644, dir_fd=dir_fd
+    )
     try:
         with os.fdopen(fd, "wb", closefd=True) as out:
             out.write(data)

@@ -146,7 +146,9 @@ class _Reader:
             name = entry.name
             if entry.is_symlink():
                 if entry.is_dir():
-                    self.found.skipped.append(f"{self._label(parts, name)} (a link to a folder: never followed)")
+                    self.found.skipped.append(
+                        f"{self._label(parts, name)} (a link to a folder: never followed)"
+                    )
                 elif name.endswith(".py"):
                     self._add(fd, parts, name)
             elif entry.is_dir(follow_symlinks=False):

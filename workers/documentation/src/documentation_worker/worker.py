@@ -84,8 +84,9 @@ class DocumentationWorker(Worker):
         classes = sum(len(m.classes) for m in modules)
         functions = sum(len(m.functions) for m in modules)
         await ctx.progress(
-            30, f"Analysed {len(modules)} modules of {package}: {classes} classes, {functions} functions"
-            + skipped_note(found)
+            30,
+            f"Analysed {len(modules)} modules of {package}: {classes} classes, {functions} functions"
+            + skipped_note(found),
         )
 
         test_reports = [a for a in await dependency_artifacts(ctx) if a.artifact_type == "test_report"]
@@ -238,8 +239,9 @@ class DocumentationWorker(Worker):
             raise TaskBlocked(f"no Python modules found in {ctx.relative(source)}", severity="medium")
         where = PurePosixPath(ctx.relative(source.parent))
         modules: list[ModuleDoc] = []
-        async with ParserProcess(timeout=self.limits.parse_timeout_seconds,
-                                 memory_mb=self.limits.parse_memory_mb) as parser:
+        async with ParserProcess(
+            timeout=self.limits.parse_timeout_seconds, memory_mb=self.limits.parse_memory_mb
+        ) as parser:
             for module in found.sources:
                 try:
                     modules.append(await parser.parse(module))
@@ -369,7 +371,9 @@ def output_folder(ctx: TaskContext, folder: Path, shown: str) -> Iterator[int]:
         with opened_dir(ctx.workspace, folder.relative_to(ctx.workspace), create=True) as fd:
             yield fd
     except UnsafePath as exc:
-        raise TaskBlocked(f"payload.output {shown!r}: {exc}; give a folder inside the workspace", "high") from None
+        raise TaskBlocked(
+            f"payload.output {shown!r}: {exc}; give a folder inside the workspace", "high"
+        ) from None
 
 
 async def write_page(folder_fd: int, name: str, text: str, shown: str) -> None:

@@ -45,8 +45,14 @@ def previous_run(checkpoint: Any) -> dict[str, Any] | None:
 
 
 class AgentLoop:
-    def __init__(self, task: Assignment, ctx: TaskContext, backend: ModelBackend, settings: LLMSettings,
-                 identity: Identity) -> None:
+    def __init__(
+        self,
+        task: Assignment,
+        ctx: TaskContext,
+        backend: ModelBackend,
+        settings: LLMSettings,
+        identity: Identity,
+    ) -> None:
         self.task = task
         self.ctx = ctx
         self.backend = backend
@@ -60,40 +66,61 @@ class AgentLoop:
         self.root.mkdir(parents=True, exist_ok=True)
         self.folder = ctx.relative(self.root) if self.root != ctx.workspace else "."
         earlier_files = [str(f) for f in (self.resumed or {}).get("files_written") or []]
-        self.toolbox = Toolbox(ctx, self.root, settings, usage_note=self.state.note, files_written=earlier_files)
+        self.toolbox = Toolbox(
+            ctx, self.root, settings, usage_note=self.state.note, files_written=earlier_files
+        )
 
     def _budget_left(self) -> str | None:
         s, st = self.settings, self.state
         if st.steps >= s.llm_max_steps:
-            return (f"LLM budget ran out: {st.steps} model turns used (LLM_MAX_STEPS={s.llm_max_steps}) "
-                    f"without the model calling finish")
+            return (
+                f"LLM budget ran out: {st.steps} model turns used (LLM_MAX_STEPS={s.llm_max_steps}) "
+                f"without the model calling finish"
+            )
         if st.usage.total >= s.llm_max_tokens_per_task:
-            return (f"LLM budget ran out: {st.usage.total} tokens used "
-                    f"(LLM_MAX_TOKENS_PER_TASK={s.llm_max_tokens_per_task}) without the model calling finish")
+            return (
+                f"LLM budget ran out: {st.usage.total} tokens used "
+                f"(LLM_MAX_TOKENS_PER_TASK={s.llm_max_tokens_per_task}) without the model calling finish"
+            )
         return None
 
     def _footer(self) -> str:
         files = ", ".join(self.toolbox.files_written) or "none"
-        return (f"[llm {self.backend.provider}/{self.backend.model}: {self.state.steps} model turns, "
-                f"{self.state.note()}; files written: {files}]")
+        return (
+            f"[llm {self.backend.provider}/{self.backend.model}: {self.state.steps} model turns, "
+            f"{self.state.note()}; files written: {files}]"
+        )
 
     def _blocked(self, description: str, severity: str) -> TaskBlocked:
         footer = self._footer()
-        return TaskBlocked(f"{truncate(description, MESSAGE_LIMIT - len(footer))} {footer}", severity=severity)
+        return TaskBlocked(
+            f"{truncate(description, MESSAGE_LIMIT - len(footer))} {footer}", severity=severity
+        )
 
     async def run(self) -> str:
         s = self.settings
-        system = system_prompt(agent_id=self.identity.agent_id, role=self.identity.role,
-                               skills=self.identity.skills, folder=self.folder,
-                               max_steps=s.llm_max_steps, max_tokens=s.llm_max_tokens_per_task)
-        transcript: list[Entry] = [UserText(assignment_message(self.task, folder=self.folder, resumed=self.resumed))]
-        await self.ctx.progress(1, f"LLM agent started ({self.backend.provider}/{self.backend.model}, "
-                                   f"budget {s.llm_max_steps} turns / {s.llm_max_tokens_per_task} tokens)")
+        system = system_prompt(
+            agent_id=self.identity.agent_id,
+            role=self.identity.role,
+            skills=self.identity.skills,
+            folder=self.folder,
+            max_steps=s.llm_max_steps,
+            max_tokens=s.llm_max_tokens_per_task,
+        )
+        transcript: list[Entry] = [
+            UserText(assignment_message(self.task, folder=self.folder, resumed=self.resumed))
+        ]
+        await self.ctx.progress(
+            1,
+            f"LLM agent started ({self.backend.provider}/{self.backend.model}, "
+            f"budget {s.llm_max_steps} turns / {s.llm_max_tokens_per_task} tokens)",
+        )
         while True:
             exhausted = self._budget_left()
             if exhausted:
-                raise self._blocked(f"{exhausted}. Raise the budget or split the task, then resolve this blocker.",
-                                    "medium")
+                raise self._blocked(
+                    f"{exhausted}. Raise the budget or split the task, then resolve this blocker.", "medium"
+                )
             turn = await self._model_turn(system, transcript)
             transcript.append(turn.as_entry())
             if not turn.tool_calls:
@@ -106,9 +133,13 @@ class AgentLoop:
             for call in turn.tool_calls:
                 outcome = await self.toolbox.run(call)
                 results.append(ToolResult(call.id, call.name, outcome.content, outcome.is_error))
-                log.info("tool call", tool=call.name, is_error=outcome.is_error,
-                         arguments=truncate(call.raw_arguments, s.llm_log_chars),
-                         result=truncate(outcome.content, s.llm_log_chars))
+                log.info(
+                    "tool call",
+                    tool=call.name,
+                    is_error=outcome.is_error,
+                    arguments=truncate(call.raw_arguments, s.llm_log_chars),
+                    result=truncate(outcome.content, s.llm_log_chars),
+                )
                 if outcome.finish is not None:
                     ended = outcome.finish
                     break
@@ -129,31 +160,48 @@ class AgentLoop:
         started = time.monotonic()
         try:
             turn = await call_with_retries(
-                s, lambda: self.backend.complete(system, transcript, TOOL_SPECS, s.llm_max_output_tokens))
+                s, lambda: self.backend.complete(system, transcript, TOOL_SPECS, s.llm_max_output_tokens)
+            )
         except RetryableModelError as exc:
-            raise self._blocked(f"the model endpoint {self.backend.endpoint} kept failing after "
-                                f"{s.llm_retry_attempts} attempts: {exc}", "high") from None
+            raise self._blocked(
+                f"the model endpoint {self.backend.endpoint} kept failing after "
+                f"{s.llm_retry_attempts} attempts: {exc}",
+                "high",
+            ) from None
         except ModelError as exc:
-            raise self._blocked(f"the model endpoint {self.backend.endpoint} refused the call: {exc}", "high") from None
+            raise self._blocked(
+                f"the model endpoint {self.backend.endpoint} refused the call: {exc}", "high"
+            ) from None
         self.state.steps += 1
         self.state.usage = self.state.usage + turn.usage
-        log.info("model turn", step=self.state.steps, provider=self.backend.provider, model=turn.model or self.backend.model,
-                 stop_reason=turn.stop_reason, text=truncate(turn.text, s.llm_log_chars),
-                 tool_calls=[f"{c.name}({truncate(c.raw_arguments, 120)})" for c in turn.tool_calls],
-                 input_tokens=turn.usage.input_tokens, output_tokens=turn.usage.output_tokens,
-                 total_input_tokens=self.state.usage.input_tokens,
-                 total_output_tokens=self.state.usage.output_tokens,
-                 seconds=round(time.monotonic() - started, 3))
+        log.info(
+            "model turn",
+            step=self.state.steps,
+            provider=self.backend.provider,
+            model=turn.model or self.backend.model,
+            stop_reason=turn.stop_reason,
+            text=truncate(turn.text, s.llm_log_chars),
+            tool_calls=[f"{c.name}({truncate(c.raw_arguments, 120)})" for c in turn.tool_calls],
+            input_tokens=turn.usage.input_tokens,
+            output_tokens=turn.usage.output_tokens,
+            total_input_tokens=self.state.usage.input_tokens,
+            total_output_tokens=self.state.usage.output_tokens,
+            seconds=round(time.monotonic() - started, 3),
+        )
         return turn
 
     async def _checkpoint(self, what: str) -> None:
         s, st = self.settings, self.state
-        data = {"llm": {
-            "attempt": self.task.attempt,
-            "steps": st.steps,
-            "files_written": list(self.toolbox.files_written),
-            "usage": st.usage.as_dict(),
-            "provider": self.backend.provider,
-            "model": self.backend.model,
-        }}
-        await self.ctx.checkpoint(data, f"step {st.steps}/{s.llm_max_steps}: {truncate(what, 500)} ({st.note()})")
+        data = {
+            "llm": {
+                "attempt": self.task.attempt,
+                "steps": st.steps,
+                "files_written": list(self.toolbox.files_written),
+                "usage": st.usage.as_dict(),
+                "provider": self.backend.provider,
+                "model": self.backend.model,
+            }
+        }
+        await self.ctx.checkpoint(
+            data, f"step {st.steps}/{s.llm_max_steps}: {truncate(what, 500)} ({st.note()})"
+        )

@@ -40,8 +40,12 @@ def to_messages(transcript: Sequence[Entry]) -> list[dict[str, Any]]:
             role = "assistant"
             blocks = [{"type": "text", "text": entry.text}] if entry.text.strip() else []
             blocks += [
-                {"type": "tool_use", "id": call.id, "name": call.name,
-                 "input": call.arguments if call.arguments is not None else {}}
+                {
+                    "type": "tool_use",
+                    "id": call.id,
+                    "name": call.name,
+                    "input": call.arguments if call.arguments is not None else {},
+                }
                 for call in entry.tool_calls
             ]
             if not blocks:
@@ -49,7 +53,12 @@ def to_messages(transcript: Sequence[Entry]) -> list[dict[str, Any]]:
         else:
             role = "user"
             blocks = [
-                {"type": "tool_result", "tool_use_id": r.call_id, "content": r.content, "is_error": r.is_error}
+                {
+                    "type": "tool_result",
+                    "tool_use_id": r.call_id,
+                    "content": r.content,
+                    "is_error": r.is_error,
+                }
                 for r in entry.results
             ]
         if messages and messages[-1]["role"] == role:
@@ -76,11 +85,19 @@ def from_message(message: Any) -> ModelTurn:
             if isinstance(raw, dict):
                 calls.append(ToolCall(block.id, block.name, raw, json.dumps(raw)))
             else:
-                calls.append(ToolCall(block.id, block.name, None, str(raw),
-                                      error=f"the input was {type(raw).__name__}, not a JSON object"))
+                calls.append(
+                    ToolCall(
+                        block.id,
+                        block.name,
+                        None,
+                        str(raw),
+                        error=f"the input was {type(raw).__name__}, not a JSON object",
+                    )
+                )
     usage = message.usage
-    extra_in = (getattr(usage, "cache_creation_input_tokens", None) or 0) + \
-        (getattr(usage, "cache_read_input_tokens", None) or 0)
+    extra_in = (getattr(usage, "cache_creation_input_tokens", None) or 0) + (
+        getattr(usage, "cache_read_input_tokens", None) or 0
+    )
     return ModelTurn(
         text="\n".join(texts),
         tool_calls=tuple(calls),
@@ -121,11 +138,14 @@ class AnthropicBackend:
                 f"({type(exc).__name__}: {exc or 'no answer'}); check the URL or unset it to use the Anthropic API"
             ) from None
         if resp.status_code in (401, 403):
-            raise StartupError(f"ANTHROPIC_API_KEY was refused by {self.settings.anthropic_base_url} "
-                               f"(HTTP {resp.status_code})")
+            raise StartupError(
+                f"ANTHROPIC_API_KEY was refused by {self.settings.anthropic_base_url} "
+                f"(HTTP {resp.status_code})"
+            )
 
-    async def complete(self, system: str, transcript: Sequence[Entry], tools: Sequence[ToolSpec],
-                       max_tokens: int) -> ModelTurn:
+    async def complete(
+        self, system: str, transcript: Sequence[Entry], tools: Sequence[ToolSpec], max_tokens: int
+    ) -> ModelTurn:
         try:
             message = await self._client.messages.create(
                 model=self.model,
@@ -137,8 +157,11 @@ class AnthropicBackend:
         except anthropic.APIStatusError as exc:
             detail = exc.api_message or exc.message
             if exc.status_code == 429 or exc.status_code >= 500:
-                raise RetryableModelError(f"HTTP {exc.status_code}: {detail}", status=exc.status_code,
-                                          retry_after=parse_retry_after(exc.response.headers)) from None
+                raise RetryableModelError(
+                    f"HTTP {exc.status_code}: {detail}",
+                    status=exc.status_code,
+                    retry_after=parse_retry_after(exc.response.headers),
+                ) from None
             raise ModelError(f"HTTP {exc.status_code}: {detail}", status=exc.status_code) from None
         except anthropic.APIConnectionError as exc:
             raise RetryableModelError(f"cannot reach {self.endpoint}: {exc.message}") from None

@@ -41,8 +41,9 @@ class ModelBackend(Protocol):
     async def check(self) -> None:
         """Raise `StartupError` unless the endpoint answers (and accepts the key, where it can tell)."""
 
-    async def complete(self, system: str, transcript: Sequence[Entry], tools: Sequence[ToolSpec],
-                       max_tokens: int) -> ModelTurn:
+    async def complete(
+        self, system: str, transcript: Sequence[Entry], tools: Sequence[ToolSpec], max_tokens: int
+    ) -> ModelTurn:
         """One model call. Raise `RetryableModelError` or `ModelError` on failure."""
 
     async def aclose(self) -> None: ...

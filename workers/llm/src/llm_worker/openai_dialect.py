@@ -28,8 +28,11 @@ def to_messages(system: str, transcript: Sequence[Entry]) -> list[dict[str, Any]
             msg: dict[str, Any] = {"role": "assistant", "content": entry.text or None}
             if entry.tool_calls:
                 msg["tool_calls"] = [
-                    {"id": call.id, "type": "function",
-                     "function": {"name": call.name, "arguments": call.raw_arguments}}
+                    {
+                        "id": call.id,
+                        "type": "function",
+                        "function": {"name": call.name, "arguments": call.raw_arguments},
+                    }
                     for call in entry.tool_calls
                 ]
             elif not entry.text:
@@ -44,8 +47,13 @@ def to_messages(system: str, transcript: Sequence[Entry]) -> list[dict[str, Any]
 
 
 def to_tools(tools: Sequence[ToolSpec]) -> list[dict[str, Any]]:
-    return [{"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.schema}}
-            for t in tools]
+    return [
+        {
+            "type": "function",
+            "function": {"name": t.name, "description": t.description, "parameters": t.schema},
+        }
+        for t in tools
+    ]
 
 
 def parse_arguments(raw: Any) -> tuple[dict[str, Any] | None, str, str | None]:
@@ -79,7 +87,9 @@ def from_response(data: Any) -> ModelTurn:
         choice = data["choices"][0]
         message = choice["message"]
     except (KeyError, IndexError, TypeError):
-        raise ModelError(f"malformed chat-completions response (no choices[0].message): {str(data)[:300]}") from None
+        raise ModelError(
+            f"malformed chat-completions response (no choices[0].message): {str(data)[:300]}"
+        ) from None
     calls: list[ToolCall] = []
     for i, call in enumerate(message.get("tool_calls") or []):
         function = call.get("function") if isinstance(call, dict) else None
@@ -109,23 +119,33 @@ class OpenAIBackend:
         headers = {"content-type": "application/json"}
         if settings.llm_api_key:
             headers["authorization"] = f"Bearer {settings.llm_api_key.get_secret_value()}"
-        self._http = httpx2.AsyncClient(headers=headers, timeout=settings.llm_timeout_seconds, transport=transport)
+        self._http = httpx2.AsyncClient(
+            headers=headers, timeout=settings.llm_timeout_seconds, transport=transport
+        )
 
     async def check(self) -> None:
         url = f"{self.base_url}/models"
         try:
             resp = await self._http.get(url, timeout=min(10.0, self.settings.llm_timeout_seconds))
         except httpx2.HTTPError as exc:
-            raise EndpointUnreachable(f"cannot reach LLM_BASE_URL {self.base_url} (GET {url}: "
-                                      f"{type(exc).__name__}: {exc or 'no answer'}); is the model server running?") from None
+            raise EndpointUnreachable(
+                f"cannot reach LLM_BASE_URL {self.base_url} (GET {url}: "
+                f"{type(exc).__name__}: {exc or 'no answer'}); is the model server running?"
+            ) from None
         if resp.status_code in (401, 403):
-            raise StartupError(f"LLM_BASE_URL {self.base_url} refused the key (GET /models: HTTP {resp.status_code}); "
-                               "check LLM_API_KEY")
+            raise StartupError(
+                f"LLM_BASE_URL {self.base_url} refused the key (GET /models: HTTP {resp.status_code}); "
+                "check LLM_API_KEY"
+            )
         if resp.status_code == 404:
-            raise StartupError(f"LLM_BASE_URL {self.base_url} has no /models (HTTP 404): not an OpenAI-compatible "
-                               "endpoint; the URL usually ends in /v1")
+            raise StartupError(
+                f"LLM_BASE_URL {self.base_url} has no /models (HTTP 404): not an OpenAI-compatible "
+                "endpoint; the URL usually ends in /v1"
+            )
         if resp.status_code >= 400:
-            raise EndpointUnreachable(f"LLM_BASE_URL {self.base_url} answered GET /models with HTTP {resp.status_code}")
+            raise EndpointUnreachable(
+                f"LLM_BASE_URL {self.base_url} answered GET /models with HTTP {resp.status_code}"
+            )
 
     async def listed_models(self) -> list[str]:
         """The ids GET /models lists (empty if it lists none or the shape is unknown)."""
@@ -136,8 +156,9 @@ class OpenAIBackend:
         except (httpx2.HTTPError, ValueError, AttributeError):
             return []
 
-    async def complete(self, system: str, transcript: Sequence[Entry], tools: Sequence[ToolSpec],
-                       max_tokens: int) -> ModelTurn:
+    async def complete(
+        self, system: str, transcript: Sequence[Entry], tools: Sequence[ToolSpec], max_tokens: int
+    ) -> ModelTurn:
         body = {
             "model": self.model,
             "messages": to_messages(system, transcript),
@@ -151,8 +172,11 @@ class OpenAIBackend:
         except httpx2.HTTPError as exc:
             raise RetryableModelError(f"cannot reach {url}: {type(exc).__name__}: {exc}") from None
         if resp.status_code == 429 or resp.status_code >= 500:
-            raise RetryableModelError(f"HTTP {resp.status_code}: {resp.text[:300]}", status=resp.status_code,
-                                      retry_after=parse_retry_after(resp.headers))
+            raise RetryableModelError(
+                f"HTTP {resp.status_code}: {resp.text[:300]}",
+                status=resp.status_code,
+                retry_after=parse_retry_after(resp.headers),
+            )
         if resp.status_code >= 400:
             raise ModelError(f"HTTP {resp.status_code}: {resp.text[:500]}", status=resp.status_code)
         try:

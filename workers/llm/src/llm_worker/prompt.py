@@ -47,14 +47,23 @@ you call finish, the task is reported blocked.
 - Only finish completes the task; a reply without a tool call does nothing.
 """
 
-NUDGE = ("Your reply had no tool call, so nothing happened. Continue the task with the tools; call finish "
-         "with a summary when it is done, or report_blocker if you cannot go on.")
+NUDGE = (
+    "Your reply had no tool call, so nothing happened. Continue the task with the tools; call finish "
+    "with a summary when it is done, or report_blocker if you cannot go on."
+)
 
 
-def system_prompt(*, agent_id: str, role: str, skills: Sequence[str], folder: str, max_steps: int,
-                  max_tokens: int) -> str:
-    return SYSTEM_PROMPT.format(agent_id=agent_id, role=role, skills=", ".join(skills) or "(none)",
-                                folder=folder, max_steps=max_steps, max_tokens=max_tokens)
+def system_prompt(
+    *, agent_id: str, role: str, skills: Sequence[str], folder: str, max_steps: int, max_tokens: int
+) -> str:
+    return SYSTEM_PROMPT.format(
+        agent_id=agent_id,
+        role=role,
+        skills=", ".join(skills) or "(none)",
+        folder=folder,
+        max_steps=max_steps,
+        max_tokens=max_tokens,
+    )
 
 
 def _json(value: Any, limit: int) -> str:

@@ -73,8 +73,13 @@ def retrying(settings: LLMSettings, *, what: str = "model call") -> AsyncRetryin
     def before_sleep(state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome is not None else None
         wait = state.next_action.sleep if state.next_action is not None else 0.0
-        log.warning(f"{what} failed; retrying", error=str(exc), status=getattr(exc, "status", None),
-                    wait_seconds=round(wait, 2), retries_remaining=attempts - state.attempt_number)
+        log.warning(
+            f"{what} failed; retrying",
+            error=str(exc),
+            status=getattr(exc, "status", None),
+            wait_seconds=round(wait, 2),
+            retries_remaining=attempts - state.attempt_number,
+        )
 
     return AsyncRetrying(
         stop=stop_after_attempt(attempts) | stop_after_delay(settings.llm_retry_total_seconds),
@@ -85,7 +90,9 @@ def retrying(settings: LLMSettings, *, what: str = "model call") -> AsyncRetryin
     )
 
 
-async def call_with_retries(settings: LLMSettings, call: Callable[[], Awaitable[T]], *, what: str = "model call") -> T:
+async def call_with_retries(
+    settings: LLMSettings, call: Callable[[], Awaitable[T]], *, what: str = "model call"
+) -> T:
     async for attempt in retrying(settings, what=what):
         with attempt:
             return await call()

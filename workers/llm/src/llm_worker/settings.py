@@ -17,10 +17,24 @@ from pm_worker.settings import SettingsError
 
 DEFAULT_ANTHROPIC_MODEL = "claude-sonnet-4-5"
 
-_PLACEHOLDERS = frozenset({
-    "changeme", "change-me", "change_me", "your-api-key", "your_api_key", "your-key", "api-key",
-    "xxx", "xxxx", "todo", "sk-ant-...", "sk-...", "none", "null",
-})
+_PLACEHOLDERS = frozenset(
+    {
+        "changeme",
+        "change-me",
+        "change_me",
+        "your-api-key",
+        "your_api_key",
+        "your-key",
+        "api-key",
+        "xxx",
+        "xxxx",
+        "todo",
+        "sk-ant-...",
+        "sk-...",
+        "none",
+        "null",
+    }
+)
 
 
 def is_placeholder(secret: str) -> bool:
@@ -62,8 +76,9 @@ class LLMSettings(BaseSettings):
     def _lower(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
 
-    @field_validator("llm_model", "anthropic_base_url", "llm_base_url", "anthropic_api_key", "llm_api_key",
-                     mode="before")
+    @field_validator(
+        "llm_model", "anthropic_base_url", "llm_base_url", "anthropic_api_key", "llm_api_key", mode="before"
+    )
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -85,19 +100,27 @@ class LLMSettings(BaseSettings):
         if self.llm_provider == "anthropic":
             key = self.anthropic_api_key.get_secret_value() if self.anthropic_api_key else ""
             if not key:
-                raise ValueError("ANTHROPIC_API_KEY is not set: LLM_PROVIDER=anthropic needs an API key "
-                                 "(or set LLM_PROVIDER=openai with LLM_BASE_URL for a local model)")
+                raise ValueError(
+                    "ANTHROPIC_API_KEY is not set: LLM_PROVIDER=anthropic needs an API key "
+                    "(or set LLM_PROVIDER=openai with LLM_BASE_URL for a local model)"
+                )
             if is_placeholder(key):
                 raise ValueError("ANTHROPIC_API_KEY holds a placeholder, not a key")
         else:
             if not self.llm_base_url:
-                raise ValueError("LLM_BASE_URL is not set: LLM_PROVIDER=openai needs an OpenAI-compatible "
-                                 "endpoint, e.g. http://localhost:11434/v1 (Ollama) or http://vllm:8000/v1")
+                raise ValueError(
+                    "LLM_BASE_URL is not set: LLM_PROVIDER=openai needs an OpenAI-compatible "
+                    "endpoint, e.g. http://localhost:11434/v1 (Ollama) or http://vllm:8000/v1"
+                )
             if not self.llm_model:
-                raise ValueError("LLM_MODEL is not set: LLM_PROVIDER=openai needs the model name the endpoint "
-                                 "serves, e.g. llama3.1:8b (see GET LLM_BASE_URL/models)")
+                raise ValueError(
+                    "LLM_MODEL is not set: LLM_PROVIDER=openai needs the model name the endpoint "
+                    "serves, e.g. llama3.1:8b (see GET LLM_BASE_URL/models)"
+                )
             if self.llm_api_key and is_placeholder(self.llm_api_key.get_secret_value()):
-                raise ValueError("LLM_API_KEY holds a placeholder, not a key (leave it unset if the endpoint needs none)")
+                raise ValueError(
+                    "LLM_API_KEY holds a placeholder, not a key (leave it unset if the endpoint needs none)"
+                )
         return self
 
     @property

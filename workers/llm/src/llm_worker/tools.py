@@ -39,7 +39,9 @@ class ReadFileArgs(_Args):
 
 
 class ListDirArgs(_Args):
-    path: str = Field(default=".", description="Folder path relative to the task folder ('.' for the folder itself)")
+    path: str = Field(
+        default=".", description="Folder path relative to the task folder ('.' for the folder itself)"
+    )
 
 
 class WriteFileArgs(_Args):
@@ -53,30 +55,40 @@ class ReportProgressArgs(_Args):
 
 
 class ReportBlockerArgs(_Args):
-    description: str = Field(min_length=1, max_length=5000,
-                             description="What stops the task and what would unblock it")
+    description: str = Field(
+        min_length=1, max_length=5000, description="What stops the task and what would unblock it"
+    )
     severity: Literal["low", "medium", "high", "critical"] = "medium"
 
 
 class LogArtifactArgs(_Args):
-    artifact_type: str = Field(min_length=1, max_length=100, description="e.g. file, report, api_docs, review")
+    artifact_type: str = Field(
+        min_length=1, max_length=100, description="e.g. file, report, api_docs, review"
+    )
     description: str = Field(min_length=1, max_length=2000)
     location: str | None = Field(default=None, description="A path relative to the task folder, or a URL")
     data: Any = Field(default=None, description="Any JSON worth keeping with the artifact (small)")
 
 
 class FinishArgs(_Args):
-    summary: str = Field(min_length=1, max_length=8000, description="What was done; the task's completion message")
+    summary: str = Field(
+        min_length=1, max_length=8000, description="What was done; the task's completion message"
+    )
 
 
 TOOL_DESCRIPTIONS: dict[str, tuple[type[_Args], str]] = {
-    "list_dir": (ListDirArgs, "List a folder of the task's workspace (folders end in '/', files show their size)."),
+    "list_dir": (
+        ListDirArgs,
+        "List a folder of the task's workspace (folders end in '/', files show their size).",
+    ),
     "read_file": (ReadFileArgs, "Read a text file of the task's workspace."),
     "write_file": (WriteFileArgs, "Create or replace a text file in the task's workspace."),
     "report_progress": (ReportProgressArgs, "Tell PM Agent how far the task is."),
-    "report_blocker": (ReportBlockerArgs,
-                       "Report that the task cannot go on and why. This ends the task as blocked; use it only "
-                       "when you cannot proceed."),
+    "report_blocker": (
+        ReportBlockerArgs,
+        "Report that the task cannot go on and why. This ends the task as blocked; use it only "
+        "when you cannot proceed.",
+    ),
     "log_artifact": (LogArtifactArgs, "Record something you produced so later tasks can find it."),
     "finish": (FinishArgs, "Finish the task with a summary of what was done. Call it once, last."),
 }
@@ -110,8 +122,10 @@ def safe_path(root: Path, relative: str) -> Path:
         raise PathRefused(f"absolute path {text!r} refused: paths are relative to the task folder")
     candidate = (root / text).resolve()
     if candidate != root and root not in candidate.parents:
-        raise PathRefused(f"path {text!r} leaves the task folder (it resolves outside it, through '..' or a "
-                          "symlink); only paths inside the task folder can be used")
+        raise PathRefused(
+            f"path {text!r} leaves the task folder (it resolves outside it, through '..' or a "
+            "symlink); only paths inside the task folder can be used"
+        )
     return candidate
 
 
@@ -134,8 +148,14 @@ def describe_validation(exc: ValidationError) -> str:
 class Toolbox:
     """Carries out the model's tool calls for one task; remembers which files it wrote."""
 
-    def __init__(self, ctx: TaskContext, root: Path, settings: LLMSettings,
-                 usage_note: Callable[[], str] = lambda: "", files_written: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        ctx: TaskContext,
+        root: Path,
+        settings: LLMSettings,
+        usage_note: Callable[[], str] = lambda: "",
+        files_written: list[str] | None = None,
+    ) -> None:
         self.ctx = ctx
         self.root = root.resolve()
         self.settings = settings
@@ -150,24 +170,35 @@ class Toolbox:
     async def run(self, call: ToolCall) -> ToolOutcome:
         entry = TOOL_DESCRIPTIONS.get(call.name)
         if entry is None:
-            return ToolOutcome(f"unknown tool {call.name!r}; the tools are: {', '.join(TOOL_DESCRIPTIONS)}",
-                               is_error=True)
+            return ToolOutcome(
+                f"unknown tool {call.name!r}; the tools are: {', '.join(TOOL_DESCRIPTIONS)}", is_error=True
+            )
         model, _ = entry
         schema = json.dumps(_schema(model)["properties"])
         if call.arguments is None:
-            return ToolOutcome(f"{call.name}: {call.error or 'the arguments are not a JSON object'}. "
-                               f"Send a JSON object with these fields: {schema}", is_error=True)
+            return ToolOutcome(
+                f"{call.name}: {call.error or 'the arguments are not a JSON object'}. "
+                f"Send a JSON object with these fields: {schema}",
+                is_error=True,
+            )
         try:
             args = model.model_validate(call.arguments)
         except ValidationError as exc:
-            return ToolOutcome(f"{call.name}: invalid arguments ({describe_validation(exc)}). "
-                               f"Send a JSON object with these fields: {schema}", is_error=True)
+            return ToolOutcome(
+                f"{call.name}: invalid arguments ({describe_validation(exc)}). "
+                f"Send a JSON object with these fields: {schema}",
+                is_error=True,
+            )
         try:
             return await self._dispatch(call.name, args)
         except PathRefused as exc:
             self.refused.append(str(exc))
-            log.warning("refused a path outside the task folder", tool=call.name,
-                        arguments=truncate(call.raw_arguments, self.settings.llm_log_chars), reason=str(exc))
+            log.warning(
+                "refused a path outside the task folder",
+                tool=call.name,
+                arguments=truncate(call.raw_arguments, self.settings.llm_log_chars),
+                reason=str(exc),
+            )
             return ToolOutcome(f"{call.name}: {exc}", is_error=True)
         except OSError as exc:
             return ToolOutcome(f"{call.name}: {exc.strerror or exc}", is_error=True)
@@ -222,7 +253,9 @@ class Toolbox:
         with target.open("rb") as fh:
             data = fh.read(limit)
         if b"\x00" in data:
-            return ToolOutcome(f"read_file: {args.path!r} is a binary file ({size} bytes); not shown", is_error=True)
+            return ToolOutcome(
+                f"read_file: {args.path!r} is a binary file ({size} bytes); not shown", is_error=True
+            )
         text = data.decode("utf-8", errors="replace")
         if size > limit:
             text += f"\n… [truncated: showing the first {limit} of {size} bytes]"
@@ -232,8 +265,11 @@ class Toolbox:
         target = safe_path(self.root, args.path)
         data = args.content.encode("utf-8")
         if len(data) > self.settings.llm_write_max_bytes:
-            return ToolOutcome(f"write_file: content is {len(data)} bytes; the limit is "
-                               f"{self.settings.llm_write_max_bytes} (LLM_WRITE_MAX_BYTES)", is_error=True)
+            return ToolOutcome(
+                f"write_file: content is {len(data)} bytes; the limit is "
+                f"{self.settings.llm_write_max_bytes} (LLM_WRITE_MAX_BYTES)",
+                is_error=True,
+            )
         if target == self.root or target.is_dir():
             return ToolOutcome(f"write_file: {args.path!r} is a folder", is_error=True)
         await asyncio.to_thread(self._write_inside, target, data)
@@ -251,7 +287,9 @@ class Toolbox:
             fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
         except OSError as exc:
             if exc.errno == errno.ELOOP:
-                raise PathRefused(f"{self.where(target)} is a symlink; it is not followed for writing") from None
+                raise PathRefused(
+                    f"{self.where(target)} is a symlink; it is not followed for writing"
+                ) from None
             raise
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)

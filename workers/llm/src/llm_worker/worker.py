@@ -27,8 +27,12 @@ class LLMWorker(Worker):
     name = "LLM Worker"
     skills = ("python", "documentation", "code-review")
 
-    def __init__(self, settings: WorkerSettings | None = None, llm_settings: LLMSettings | None = None,
-                 backend: ModelBackend | None = None) -> None:
+    def __init__(
+        self,
+        settings: WorkerSettings | None = None,
+        llm_settings: LLMSettings | None = None,
+        backend: ModelBackend | None = None,
+    ) -> None:
         super().__init__(settings)
         self.llm = llm_settings or load_llm_settings()
         self.backend = backend or make_backend(self.llm)
@@ -47,8 +51,11 @@ class LLMWorker(Worker):
         if listed is not None:
             models = await listed()
             if models and self.backend.model not in models:
-                log.warning("LLM_MODEL is not among the endpoint's models", model=self.backend.model,
-                            listed=models[:20])
+                log.warning(
+                    "LLM_MODEL is not among the endpoint's models",
+                    model=self.backend.model,
+                    listed=models[:20],
+                )
 
     async def run(self) -> int:
         logging.getLogger("anthropic").setLevel(logging.WARNING)
@@ -58,9 +65,14 @@ class LLMWorker(Worker):
             except StartupError as exc:
                 log.error(f"cannot start: {exc}", provider=self.backend.provider, model=self.backend.model)
                 return 1
-            log.info("model endpoint ready", provider=self.backend.provider, model=self.backend.model,
-                     endpoint=self.backend.endpoint, max_steps=self.llm.llm_max_steps,
-                     max_tokens_per_task=self.llm.llm_max_tokens_per_task)
+            log.info(
+                "model endpoint ready",
+                provider=self.backend.provider,
+                model=self.backend.model,
+                endpoint=self.backend.endpoint,
+                max_steps=self.llm.llm_max_steps,
+                max_tokens_per_task=self.llm.llm_max_tokens_per_task,
+            )
             return await super().run()
         finally:
             await self.backend.aclose()

@@ -45,8 +45,10 @@ class TestingPayload(BaseModel):
             raise ValueError(f"payload.{info.field_name} must be a non-empty string, got {shown(value)}")
         limit = MAX_COMMAND if info.field_name == "command" else MAX_PATH
         if len(value) > limit or "\x00" in value:
-            raise ValueError(f"payload.{info.field_name} must be at most {limit} characters, without NUL, "
-                             f"got {shown(value)}")
+            raise ValueError(
+                f"payload.{info.field_name} must be at most {limit} characters, without NUL, "
+                f"got {shown(value)}"
+            )
         return value.strip()
 
     @field_validator("timeout_seconds", mode="before")

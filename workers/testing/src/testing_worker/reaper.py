@@ -137,7 +137,9 @@ def main(argv: list[str]) -> None:
         signal.signal(sig, _on_terminate)
     become_subreaper()
     try:
-        child = subprocess.Popen(command, restore_signals=True)  # same group, so the worker's signals reach it
+        child = subprocess.Popen(
+            command, restore_signals=True
+        )  # same group, so the worker's signals reach it
     except OSError as exc:
         print(f"cannot run {command[0]!r}: {exc.strerror or exc}", file=sys.stderr, flush=True)
         sys.exit(127)

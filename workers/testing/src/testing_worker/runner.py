@@ -184,7 +184,9 @@ def check_program(program: str, cwd: Path, env: Mapping[str, str] | None) -> Non
         return
     search = (os.environ if env is None else env).get("PATH", os.defpath)
     if shutil.which(program, path=search) is None:
-        raise CommandNotFound(f"cannot run {shown(program, 200)}: No such file or directory (not found on PATH)")
+        raise CommandNotFound(
+            f"cannot run {shown(program, 200)}: No such file or directory (not found on PATH)"
+        )
 
 
 def _cut_line(text: str, dropped: int, limit: int) -> str:

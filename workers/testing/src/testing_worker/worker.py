@@ -129,8 +129,9 @@ class TestingWorker(Worker):
     # -- pieces ----------------------------------------------------------------------
 
     @staticmethod
-    def _report_path(task: Assignment, ctx: TaskContext, spec: TestingPayload, argv: Sequence[str],
-                     cwd: Path) -> Path:
+    def _report_path(
+        task: Assignment, ctx: TaskContext, spec: TestingPayload, argv: Sequence[str], cwd: Path
+    ) -> Path:
         own = existing_junit(argv)
         if own is not None:  # the command names its own report: read that one, if it is ours to read
             target = (cwd / own).resolve()
@@ -303,7 +304,8 @@ def report_data(report: JUnitReport, result: RunResult, path: str, command: str)
     failing tests still give a report the stub stores."""
     failing = [clip(case.test_id, ID_LIMIT) for case in report.failing]
     failures = [
-        {"id": clip(c.test_id, ID_LIMIT), "outcome": c.outcome, "message": c.message} for c in report.failing[:100]
+        {"id": clip(c.test_id, ID_LIMIT), "outcome": c.outcome, "message": c.message}
+        for c in report.failing[:100]
     ]
     data: dict[str, Any] = {
         **report.counts(),
@@ -359,8 +361,10 @@ def read_report(report: Path, workspace: Path, cwd: Path) -> JUnitReport:
         if not is_inside(opened, workspace):
             raise JUnitError(f"the JUnit report {report} lies outside the workspace after the run; not read")
         if st.st_size > MAX_REPORT_BYTES:
-            raise JUnitError(f"the JUnit report is {st.st_size:,} bytes, over the {MAX_REPORT_BYTES:,} bytes "
-                             "the worker reads")
+            raise JUnitError(
+                f"the JUnit report is {st.st_size:,} bytes, over the {MAX_REPORT_BYTES:,} bytes "
+                "the worker reads"
+            )
         data = file.read(MAX_REPORT_BYTES + 1)
     if len(data) > MAX_REPORT_BYTES:
         raise JUnitError(f"the JUnit report grew over the {MAX_REPORT_BYTES:,} bytes the worker reads")
