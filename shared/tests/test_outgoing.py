@@ -102,10 +102,8 @@ async def test_an_outcome_the_stub_refuses_becomes_a_short_blocker_not_a_loop(tm
     class SendsAsGiven(StubDialect):
         """Skips the local argument check, so the real stub is the one that refuses."""
 
-        async def _call(
-            self, send: Any, tool: str, arguments: dict[str, Any], result: Any, extra_timeout: float = 0.0
-        ) -> Any:
-            return result.model_validate(await send(tool, arguments, extra_timeout=extra_timeout))
+        async def call(self, send: Any, tool: Any, args: Any, *, extra_timeout: float = 0.0) -> Any:
+            return tool.read(await send(tool.name, args, extra_timeout=extra_timeout))
 
     kit = StubKit(tmp_path)
     worker = LoudWorker(kit.settings())

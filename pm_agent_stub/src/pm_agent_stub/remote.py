@@ -11,24 +11,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
-from pydantic import ValidationError
 
 from pm_agent_stub.board_access import OperatorError
-from pm_protocol import TOOLS_BY_NAME
+from pm_protocol import InvalidCall, UnexpectedAnswer, call
 from pm_protocol import results as r
-from pm_protocol.errors import ErrorResult
-from pm_protocol.results import WireModel
+from pm_protocol import tools as T
+from pm_protocol.errors import refusal
+from pm_protocol.tools import A, R, Tool
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-R = TypeVar("R", bound=WireModel)
 
 CALL_TIMEOUT_SECONDS = 60.0
 
@@ -89,19 +88,27 @@ class RemoteBoard:
     async def close(self) -> None:
         await self._stack.aclose()
 
-    async def call(self, tool: str, arguments: dict[str, Any], result: type[R]) -> R:
-        """Call `tool` with `arguments` (checked by its argument model first); its result, or OperatorError."""
-        spec = TOOLS_BY_NAME[tool]
+    async def call(self, tool: Tool[A, R], args: A | dict[str, Any]) -> R:
+        """Call `tool` with `args` (checked by its argument model first); its result, or OperatorError."""
         try:
-            checked = spec.args.model_validate(arguments).wire()
-        except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:3])
-            raise OperatorError("invalid_argument", f"not sent to the stub: {problems}") from None
+            return await call(self._send, tool, args)
+        except InvalidCall as exc:
+            raise OperatorError("invalid_argument", f"not sent to the stub: {exc.message}") from None
+        except UnexpectedAnswer as exc:
+            raise OperatorError(
+                "unreachable",
+                f"{self.url} answered {tool.name} in an unknown shape ({exc.message}): "
+                "is it a PM Agent stub of this version?",
+            ) from None
+
+    async def _send(
+        self, tool: str, arguments: dict[str, Any], *, extra_timeout: float = 0.0
+    ) -> dict[str, Any]:
         if self._client is None:
             await self.open()
         assert self._client is not None
         try:
-            answer = await self._client.call_tool(tool, checked)
+            answer = await self._client.call_tool(tool, arguments)
         except Exception as exc:  # the stub went away mid-call, or refused us
             raise self._unreachable(exc) from None
         obj = answer.structured_content
@@ -110,43 +117,32 @@ class RemoteBoard:
                 "unreachable", f"{self.url} answered {tool} with no JSON object: is it a PM Agent stub?"
             )
         if answer.is_error:
-            error = ErrorResult.model_validate(obj)
-            raise OperatorError(error.error, error.message)
-        try:
-            return result.model_validate(obj)
-        except ValidationError as exc:
-            raise OperatorError(
-                "unreachable",
-                f"{self.url} answered {tool} in an unknown shape ({exc.error_count()} problems): "
-                "is it a PM Agent stub of this version?",
-            ) from None
+            refused = refusal(tool, obj)
+            raise OperatorError(refused.code, refused.message)
+        return obj
 
     async def load_text(self, text: str, source: str) -> r.LoadResult:
-        return await self.call("load_project", {"text": text, "source": source}, r.LoadResult)
+        return await self.call(T.load_project, {"text": text, "source": source})
 
     async def list_tasks(self, limit: int, cursor: str | None = None) -> r.TaskList:
         page = {"limit": limit} | ({"cursor": cursor} if cursor else {})
-        return await self.call("list_tasks", page, r.TaskList)
+        return await self.call(T.list_tasks, page)
 
     async def project_status(self) -> r.ProjectStatus:
-        return await self.call("get_project_status", {}, r.ProjectStatus)
+        return await self.call(T.get_project_status, {})
 
     async def agents(self, limit: int, cursor: str | None = None) -> r.AgentList:
         page = {"limit": limit} | ({"cursor": cursor} if cursor else {})
-        return await self.call("list_registered_agents", page, r.AgentList)
+        return await self.call(T.list_registered_agents, page)
 
     async def task_context(self, task_id: str) -> r.TaskContextResult:
-        return await self.call("get_task_context", {"task_id": task_id}, r.TaskContextResult)
+        return await self.call(T.get_task_context, {"task_id": task_id})
 
     async def rerun(self, task_id: str, reason: str, dependents: bool) -> r.RerunResult:
-        return await self.call(
-            "rerun_task", {"task_id": task_id, "reason": reason, "dependents": dependents}, r.RerunResult
-        )
+        return await self.call(T.rerun_task, {"task_id": task_id, "reason": reason, "dependents": dependents})
 
     async def resolve(self, task_id: str, resolution: str) -> r.ResolveResult:
-        return await self.call(
-            "resolve_blocker", {"task_id": task_id, "resolution": resolution}, r.ResolveResult
-        )
+        return await self.call(T.resolve_blocker, {"task_id": task_id, "resolution": resolution})
 
 
 async def watch_remote(url: str, token: str | None, console: Console, interval: float) -> int:

@@ -15,11 +15,11 @@ is locked. `request_next_task` with `wait_seconds` long-polls through the notifi
 from __future__ import annotations
 
 import asyncio
+import inspect
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, get_type_hints
 
 import mcp.types as mcp_types
 from pydantic import ValidationError
@@ -35,11 +35,53 @@ from pm_protocol import results as r
 from pm_protocol.errors import ErrorCode, ErrorResult
 from pm_protocol.limits import dumps
 from pm_protocol.results import WireModel
-from pm_protocol.tools import TOOLS, Tool
+from pm_protocol.tools import TOOLS, TOOLS_BY_NAME, Tool
 
 log = get_logger("pm_agent_stub.tools")
 
 Handler = Callable[[Any, Any], Awaitable[WireModel]]
+
+
+def bind(board: Board, tool: Tool[Any, Any]) -> Callable[[a.ToolArgs], WireModel]:
+    """The board's method named after `tool`, called with the tool's arguments by name.
+
+    Checked here, once, so a board and a contract that drifted apart stop the stub at start
+    instead of failing a call: the method takes exactly the argument model's fields and
+    returns the tool's result model, and a default it declares is the model's. A field the
+    caller left out is passed with the model's default, except where the method's default is
+    `UNSET` ("not given", e.g. a checkpoint, unlike an explicit null): then it is not passed.
+    """
+    method = getattr(board, tool.name, None)
+    if method is None:
+        raise RuntimeError(
+            f"the board has no method {tool.name}() for the tool of that name (pm_protocol.TOOLS)"
+        )
+    params = inspect.signature(method).parameters
+    fields = tool.args.model_fields
+    wrong = []
+    if set(params) != set(fields):
+        wrong.append(
+            f"takes ({', '.join(params)}), the tool's {tool.args.__name__} has ({', '.join(fields)})"
+        )
+    for name, param in params.items():
+        field = fields.get(name)
+        if field is not None and param.default not in (inspect.Parameter.empty, UNSET, field.default):
+            wrong.append(f"defaults {name} to {param.default!r}, the contract to {field.default!r}")
+    returns = get_type_hints(method).get("return")
+    if returns is not tool.result:
+        wrong.append(f"returns {getattr(returns, '__name__', returns)}, the tool {tool.result.__name__}")
+    if wrong:
+        raise RuntimeError(f"Board.{tool.name} is out of step with pm_protocol.TOOLS: {'; '.join(wrong)}")
+    unless_given = frozenset(n for n, p in params.items() if p.default is UNSET)
+
+    def run(x: a.ToolArgs) -> WireModel:
+        given = x.model_fields_set
+        answer: WireModel = method(
+            **{n: getattr(x, n) for n in fields if n in given or n not in unless_given}
+        )
+        return answer
+
+    return run
 
 
 def _disconnect_waiter(request: Any) -> Callable[[], Awaitable[None]] | None:
@@ -62,18 +104,6 @@ def _is_gone(request: Any) -> bool:
     return bool(getattr(request, "_is_disconnected", False))
 
 
-@dataclass(frozen=True)
-class ToolSpec:
-    """A tool of `pm_protocol.tools.TOOLS` bound to the stub's handler for it."""
-
-    tool: Tool
-    handler: Handler
-
-    @property
-    def name(self) -> str:
-        return self.tool.name
-
-
 def result(obj: dict[str, Any], *, is_error: bool = False) -> mcp_types.CallToolResult:
     """The one result shape: JSON text and the same object as structured content."""
     return mcp_types.CallToolResult(
@@ -87,7 +117,7 @@ def error(code: ErrorCode, message: str) -> mcp_types.CallToolResult:
     return result(ErrorResult(error=code, message=message).model_dump(mode="json"), is_error=True)
 
 
-def _usage(tool: Tool) -> str:
+def _usage(tool: Tool[Any, Any]) -> str:
     parts = []
     for fname, finfo in tool.args.model_fields.items():
         optional = "" if finfo.is_required() else " (optional)"
@@ -95,7 +125,7 @@ def _usage(tool: Tool) -> str:
     return f"{tool.name} takes " + ("; ".join(parts) if parts else "no arguments") + "."
 
 
-def _invalid(tool: Tool, exc: ValidationError) -> str:
+def _invalid(tool: Tool[Any, Any], exc: ValidationError) -> str:
     problems = []
     for err in exc.errors()[:5]:
         field = ".".join(str(p) for p in err["loc"]) or "(arguments)"
@@ -112,6 +142,10 @@ def _invalid(tool: Tool, exc: ValidationError) -> str:
 class ToolRouter:
     """Routes each MCP tool call to the board: validates it, runs its handler, wraps the answer.
 
+    Every tool of `pm_protocol.TOOLS` is answered by the `Board` method of the same name, called
+    with the tool's arguments by name on the board thread (`bind`, checked when the router is
+    built), except the three the event loop answers itself: `request_next_task` (its long-poll),
+    `ping` (never touches the board) and `load_project` (parses the file off the board thread).
     (The llm worker's `Toolbox` is another thing: the tools a model may call.)
     """
 
@@ -120,53 +154,22 @@ class ToolRouter:
         self.db = db
         self.notifier = notifier
         self.started_at = started_at
-        handlers = self._handlers()
-        missing = [t.name for t in TOOLS if t.name not in handlers]
-        extra = sorted(set(handlers) - {t.name for t in TOOLS})
-        if missing or extra:
-            raise RuntimeError(
-                f"stub handlers out of step with pm_protocol.TOOLS: missing {missing}, extra {extra}"
-            )
-        self.specs: Final[dict[str, ToolSpec]] = {t.name: ToolSpec(t, handlers[t.name]) for t in TOOLS}
+        own: dict[str, Handler] = {
+            "request_next_task": self._request_next_task,
+            "ping": self._ping,
+            "load_project": self._load_project,
+        }
+        self.handlers: Final[dict[str, Handler]] = {
+            t.name: own.get(t.name) or self._on_board(bind(board, t)) for t in TOOLS
+        }
         self._tools: list[mcp_types.Tool] | None = None
         self._polls: dict[str, list[tuple[asyncio.Event, Waiter]]] = {}
 
-    def _handlers(self) -> dict[str, Handler]:
-        """The stub's answer to each tool of `pm_protocol.TOOLS`, by name."""
-        b = self.board
-        sync = self._on_board
-        return {
-            "register_agent": sync(lambda x: b.register_agent(x.agent_id, x.name, x.role, x.skills)),
-            "request_next_task": self._request_next_task,
-            "report_task_progress": sync(self._report_task_progress),
-            "report_blocker": sync(
-                lambda x: b.report_blocker(x.agent_id, x.task_id, x.blocker_description, x.severity)
-            ),
-            "get_project_status": sync(lambda _: b.get_project_status()),
-            "get_agent_status": sync(lambda x: b.get_agent_status(x.agent_id)),
-            "list_registered_agents": sync(lambda x: b.list_registered_agents(x.limit, x.cursor)),
-            "ping": self._here(self._ping),
-            "heartbeat": sync(lambda x: b.heartbeat(x.agent_id)),
-            "release_task": sync(lambda x: b.release_task(x.agent_id, x.task_id, x.reason)),
-            "log_artifact": sync(
-                lambda x: b.log_artifact(
-                    x.agent_id, x.task_id, x.artifact_type, x.description, x.location, x.data
-                )
-            ),
-            "get_task_context": sync(lambda x: b.get_task_context(x.task_id, x.limit, x.cursor)),
-            "get_artifact": sync(lambda x: b.get_artifact(x.artifact_id)),
-            "deregister_agent": sync(lambda x: b.deregister_agent(x.agent_id)),
-            "resolve_blocker": sync(lambda x: b.resolve_blocker(x.task_id, x.resolution)),
-            "load_project": self._load_project,
-            "list_tasks": sync(lambda x: b.list_tasks(x.limit, x.cursor)),
-            "rerun_task": sync(lambda x: b.rerun_task(x.task_id, x.reason, x.dependents)),
-        }
-
-    def _on_board(self, fn: Callable[[Any], WireModel]) -> Handler:
+    def _on_board(self, fn: Callable[[a.ToolArgs], WireModel]) -> Handler:
         """A handler that runs `fn(args)` on the board thread."""
         db = self.db
 
-        async def handler(x: Any, request: Any = None) -> WireModel:
+        async def handler(x: a.ToolArgs, request: Any = None) -> WireModel:
             return await db.call(fn, x)
 
         return handler
@@ -176,15 +179,6 @@ class ToolRouter:
         board call would otherwise wait out), then load it on the board thread."""
         spec = await asyncio.to_thread(parsed_project, x.text, x.source)
         return await self.db.call(self.board.load_spec, spec, x.source)
-
-    @staticmethod
-    def _here(fn: Callable[[Any], WireModel]) -> Handler:
-        """A handler that never touches the board: answered on the event loop."""
-
-        async def handler(x: Any, request: Any = None) -> WireModel:
-            return fn(x)
-
-        return handler
 
     def _supersede(self, agent_id: str) -> None:
         """End this agent's pending long-polls: a newer call means the old caller is gone."""
@@ -243,13 +237,7 @@ class ToolRouter:
                 if not polls:
                     del self._polls[x.agent_id]
 
-    def _report_task_progress(self, x: a.ReportTaskProgressArgs) -> r.ProgressAck:
-        checkpoint = x.checkpoint if "checkpoint" in x.model_fields_set else UNSET
-        return self.board.report_task_progress(
-            x.agent_id, x.task_id, x.status, x.progress, x.message, checkpoint
-        )
-
-    def _ping(self, x: a.PingArgs) -> r.Pong:
+    async def _ping(self, x: a.PingArgs, request: Any = None) -> r.Pong:
         return r.Pong(
             success=True,
             pong=True,
@@ -274,20 +262,20 @@ class ToolRouter:
         self, name: str, arguments: dict[str, Any] | None, request: Any = None
     ) -> mcp_types.CallToolResult:
         """Validate, run, and wrap; never raises except for cancellation."""
-        spec = self.specs.get(name)
-        if spec is None:
+        tool = TOOLS_BY_NAME.get(name)
+        if tool is None:
             return error(
-                "invalid_argument", f"unknown tool {name!r}; the tools are: {', '.join(self.specs)}."
+                "invalid_argument", f"unknown tool {name!r}; the tools are: {', '.join(self.handlers)}."
             )
         try:
-            parsed = spec.tool.args.model_validate(arguments or {})
+            parsed = tool.args.model_validate(arguments or {})
         except ValidationError as exc:
-            return error("invalid_argument", _invalid(spec.tool, exc))
+            return error("invalid_argument", _invalid(tool, exc))
         agent_id = getattr(parsed, "agent_id", None)
         if isinstance(agent_id, str):
             self._supersede(agent_id)
         try:
-            answer = await spec.handler(parsed, request)
+            answer = await self.handlers[name](parsed, request)
         except BoardError as exc:
             return error(exc.code, exc.message)
         except asyncio.CancelledError:

@@ -12,26 +12,28 @@ shapes — is a dialect's business, and only a dialect's:
     PMClient ── fits every outgoing text to the limits and redacts the token (pm_worker.outgoing),
         │       then asks its dialect
         ▼
-    Dialect (StubDialect in stub_dialect.py; another server: another class)
-        │  send(tool, arguments) → the answer's JSON object; error answers come back raised,
-        │  as `dialect.error(tool, answer)` made them
+    Dialect (StubDialect in stub_dialect.py: the contract as it is; MarcusDialect: a translation)
+        │  `dialect.call(send, tool, args)`: the contract's tool and arguments (`pm_protocol.tools`,
+        │  `pm_protocol.args`) in, the tool's result model out
         ▼
-    PMClient.call ── reconnects with backoff, re-registers after a reconnect or an
-        │            `AgentNotRegistered`, then repeats the call
+    send = PMClient.call ── reconnects with backoff, re-registers after a reconnect or an
+        │            `AgentNotRegistered`, then repeats the call; error answers come back
+        │            raised, as `dialect.error(tool, answer)` made them
         ▼
     Connection (MCP over streamable HTTP, stdio, or an in-process server)
 
-Writing a dialect for another server (e.g. upstream Marcus):
+Writing a dialect for another server (e.g. upstream Marcus, marcus/dialect.py):
 
-- Implement every method of `Dialect` below and pass an instance to
+- Implement `call(send, tool, args)` and `error(tool, answer)` and pass an instance to
   `PMClient(settings, identity, dialect=MarcusDialect())` (or override `Worker.make_client`).
   One `PMClient` owns one dialect instance, so a dialect may keep state (e.g. the task it
   believes this agent holds).
 - Call tools only through the `send` you are given: it is what reconnects, retries and
-  re-registers. Arguments you get are already fitted to the protocol's limits and redacted;
-  build the server's arguments from them. A call that breaks the server's contract before it
-  is sent should raise `InvalidArgument`, as the server would have.
-- Return the fleet's models. Translate the server's answer (e.g. Marcus's
+  re-registers. Check the arguments you get with `tool.arguments(args)` (the contract's
+  model; every text is already fitted to the protocol's limits and redacted) and build the
+  server's arguments from them. `"checkpoint" in args.model_fields_set` tells a checkpoint given as
+  null from none given.
+- Return the tool's result model (`tool.result`). Translate the server's answer (e.g. Marcus's
   `{"task": {"id", "title", ...}}` into an `Assignment`); a field the server has no notion of
   keeps its default (`Assignment.lease` is None where there are no leases). An answer you
   cannot read is a `TransportError` (the server is not the one you think it is).
@@ -57,7 +59,8 @@ from typing import Any, Literal, Protocol
 
 from pydantic import JsonValue
 
-from pm_worker import models
+from pm_protocol.calls import Send as Send
+from pm_protocol.tools import A, R, Tool
 from pm_worker.errors import PMError
 
 
@@ -71,78 +74,15 @@ UNSET: Literal[Unset.UNSET] = Unset.UNSET
 Checkpoint = JsonValue | Literal[Unset.UNSET]
 
 
-class Send(Protocol):
-    """Calls one tool through `PMClient` and returns the answer's JSON object.
-
-    Error answers are raised (as `Dialect.error` builds them); transport failures are
-    retried inside, and surface only after `RECONNECT_GIVE_UP_SECONDS` as `TransportError`.
-    `extra_timeout` is added to the call's timeout (a long-poll waits that much longer).
-    """
-
-    async def __call__(
-        self, tool: str, arguments: dict[str, Any], *, extra_timeout: float = 0.0
-    ) -> dict[str, Any]: ...
-
-
 class Dialect(Protocol):
-    """One PM server's wire: builds each call's arguments and reads each answer."""
+    """One PM server's wire: makes each of the contract's calls and reads its answer."""
 
     name: str
 
     def error(self, tool: str, answer: dict[str, Any]) -> PMError: ...
 
-    async def register(
-        self, send: Send, agent_id: str, name: str, role: str, skills: list[str]
-    ) -> models.RegisterResult: ...
-
-    async def request_next_task(self, send: Send, agent_id: str, wait_seconds: float) -> models.TaskOffer: ...
-
-    async def report_progress(
-        self,
-        send: Send,
-        agent_id: str,
-        task_id: str,
-        progress: float,
-        message: str,
-        status: str,
-        checkpoint: Checkpoint,
-    ) -> models.ProgressAck: ...
-
-    async def report_blocker(
-        self, send: Send, agent_id: str, task_id: str, description: str, severity: str
-    ) -> models.BlockerResult: ...
-
-    async def heartbeat(self, send: Send, agent_id: str) -> models.HeartbeatResult: ...
-
-    async def release_task(
-        self, send: Send, agent_id: str, task_id: str, reason: str
-    ) -> models.MessageResult: ...
-
-    async def deregister(self, send: Send, agent_id: str) -> models.MessageResult: ...
-
-    async def log_artifact(
-        self,
-        send: Send,
-        agent_id: str,
-        task_id: str,
-        artifact_type: str,
-        description: str,
-        location: str | None,
-        data: JsonValue,
-    ) -> models.ArtifactResult: ...
-
-    async def get_task_context(
-        self, send: Send, task_id: str, cursor: str | None = None
-    ) -> models.TaskContextResult: ...
-
-    async def get_artifact(self, send: Send, artifact_id: int) -> models.ArtifactContent: ...
-
-    async def resolve_blocker(self, send: Send, task_id: str, resolution: str) -> models.ResolveResult: ...
-
-    async def get_project_status(self, send: Send) -> models.ProjectStatus: ...
-
-    async def get_agent_status(self, send: Send, agent_id: str) -> models.AgentStatus: ...
-
-    async def list_registered_agents(self, send: Send, cursor: str | None = None) -> models.AgentList: ...
-
-    async def ping(self, send: Send, echo: str | None) -> models.Pong: ...
+    async def call(
+        self, send: Send, tool: Tool[A, R], args: A | dict[str, Any], *, extra_timeout: float = 0.0
+    ) -> R:
+        """`tool` with `args` (its model, or a dict checked with `tool.arguments`: `InvalidCall`)."""
+        ...

@@ -270,7 +270,9 @@ class Board:
             **blocker,
         )
 
-    def report_blocker(self, agent_id: str, task_id: str, description: str, severity: str) -> r.BlockerResult:
+    def report_blocker(
+        self, agent_id: str, task_id: str, blocker_description: str, severity: str
+    ) -> r.BlockerResult:
         with self._call() as txn:
             self._agent(agent_id, txn.now)
             row = self._task(task_id)
@@ -284,11 +286,13 @@ class Board:
             if row["status"] == "blocked" and self.store.open_blocker_author(task_id) == agent_id:
                 # The agent that blocked it adds detail (e.g. status=blocked, then report_blocker).
                 blocker_id, suggestion = self.lifecycle.add_blocker(
-                    txn, task_id, agent_id, description, severity, row["attempt"]
+                    txn, task_id, agent_id, blocker_description, severity, row["attempt"]
                 )
             else:
                 self.lifecycle.require_holder(txn, agent_id, row, "report_blocker")
-                blocker_id, suggestion = self.lifecycle.block(txn, agent_id, row, description, severity)
+                blocker_id, suggestion = self.lifecycle.block(
+                    txn, agent_id, row, blocker_description, severity
+                )
             return r.BlockerResult(
                 success=True,
                 message=f"Blocker {blocker_id} recorded; task '{task_id}' waits for resolve_blocker "

@@ -30,6 +30,9 @@ from typing import Any
 import structlog
 from pydantic import JsonValue
 
+from pm_protocol import args as a
+from pm_protocol.results import WireModel
+from pm_protocol.tools import A, R, Tool
 from pm_worker import models
 from pm_worker.dialect import UNSET, Checkpoint, Send
 from pm_worker.errors import NotTaskHolder, PMError, TaskAlreadyComplete
@@ -106,6 +109,48 @@ class MarcusDialect:
 
     def error(self, tool: str, answer: dict[str, Any]) -> PMError:
         return answers.refusal(tool, answers.unwrap(answer))
+
+    async def call(
+        self, send: Send, tool: Tool[A, R], args: A | dict[str, Any], *, extra_timeout: float = 0.0
+    ) -> R:
+        """The contract's call, translated: each tool to the method below that speaks it to Marcus."""
+        result = await self._translate(send, tool.name, tool.arguments(args))
+        if not isinstance(result, tool.result):  # a translation answering with the wrong model is a bug here
+            raise TypeError(f"{tool.name} answered {type(result).__name__}, not {tool.result.__name__}")
+        return result
+
+    async def _translate(self, send: Send, tool: str, x: a.ToolArgs) -> WireModel:
+        match tool, x:
+            case "register_agent", a.RegisterAgentArgs():
+                return await self.register(send, x.agent_id, x.name, x.role, x.skills)
+            case "request_next_task", a.RequestNextTaskArgs():
+                return await self.request_next_task(send, x.agent_id, x.wait_seconds)
+            case "report_task_progress", a.ReportTaskProgressArgs():
+                checkpoint: Checkpoint = x.checkpoint if "checkpoint" in x.model_fields_set else UNSET
+                return await self.report_progress(
+                    send, x.agent_id, x.task_id, x.progress, x.message, x.status, checkpoint
+                )
+            case "report_blocker", a.ReportBlockerArgs():
+                return await self.report_blocker(
+                    send, x.agent_id, x.task_id, x.blocker_description, x.severity
+                )
+            case "heartbeat", a.AgentOnlyArgs():
+                return await self.heartbeat(send, x.agent_id)
+            case "release_task", a.ReleaseTaskArgs():
+                return await self.release_task(send, x.agent_id, x.task_id, x.reason)
+            case "deregister_agent", a.AgentOnlyArgs():
+                return await self.deregister(send, x.agent_id)
+            case "log_artifact", a.LogArtifactArgs():
+                return await self.log_artifact(
+                    send, x.agent_id, x.task_id, x.artifact_type, x.description, x.location, x.data
+                )
+            case "get_task_context", a.TaskContextArgs():
+                return await self.get_task_context(send, x.task_id, x.cursor)
+            case "ping", a.PingArgs():
+                return answers.pong(await send("ping", {"echo": x.echo or ""}))
+        # Marcus's artifacts come whole in get_task_context (no get_artifact); the operator's
+        # tools and the board's reports (project and agent status, lists) are Marcus's own UI's.
+        raise _unsupported(tool)
 
     async def _ask(self, send: Send, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
         """One call; if Marcus forgot this agent (it keeps agents in memory), register and ask again."""
@@ -494,25 +539,6 @@ class MarcusDialect:
         return models.TaskContextResult(
             success=True, task=detail, progress_log=[], blockers=[], artifacts=[], dependency_artifacts=found
         )
-
-    async def get_artifact(self, send: Send, artifact_id: int) -> models.ArtifactContent:
-        # Marcus's artifacts come whole (data included) in get_task_context; there is no fetch by id.
-        raise _unsupported("get_artifact")
-
-    async def resolve_blocker(self, send: Send, task_id: str, resolution: str) -> models.ResolveResult:
-        raise _unsupported("resolve_blocker")
-
-    async def get_project_status(self, send: Send) -> models.ProjectStatus:
-        raise _unsupported("get_project_status")
-
-    async def get_agent_status(self, send: Send, agent_id: str) -> models.AgentStatus:
-        raise _unsupported("get_agent_status")
-
-    async def list_registered_agents(self, send: Send, cursor: str | None = None) -> models.AgentList:
-        raise _unsupported("list_registered_agents")
-
-    async def ping(self, send: Send, echo: str | None) -> models.Pong:
-        return answers.pong(await send("ping", {"echo": echo or ""}))
 
 
 __all__ = ["MarcusDialect"]
