@@ -45,6 +45,7 @@ from prometheus_client.process_collector import ProcessCollector
 from pm_agent_stub import __version__
 from pm_agent_stub.board import Board, BoardEvent, Commit
 from pm_agent_stub.logs import get_logger
+from pm_agent_stub.tool_results import answer_object
 from pm_protocol.errors import ERROR_CODES
 from pm_protocol.tools import TOOLS_BY_NAME
 
@@ -252,7 +253,7 @@ class BoardMetrics:
         tool = name if name in TOOLS_BY_NAME else "unknown"
         self.tool_seconds.labels(tool).observe(seconds)
         if answer.is_error:
-            code = (answer.structured_content or {}).get("error")
+            code = (answer_object(answer) or {}).get("error")
             self.tool_errors.labels(tool, code if code in ERROR_CODES else "other").inc()
 
     # ------------------------------------------------------------------ exposition

@@ -19,6 +19,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
 from pm_agent_stub.board_access import OperatorError
+from pm_agent_stub.tool_results import answer_object
 from pm_protocol import InvalidCall, UnexpectedAnswer, call
 from pm_protocol import results as r
 from pm_protocol import tools as T
@@ -111,8 +112,8 @@ class RemoteBoard:
             answer = await self._client.call_tool(tool, arguments)
         except Exception as exc:  # the stub went away mid-call, or refused us
             raise self._unreachable(exc) from None
-        obj = answer.structured_content
-        if not isinstance(obj, dict):
+        obj = answer_object(answer)
+        if obj is None:
             raise OperatorError(
                 "unreachable", f"{self.url} answered {tool} with no JSON object: is it a PM Agent stub?"
             )

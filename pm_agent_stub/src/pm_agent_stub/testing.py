@@ -190,13 +190,17 @@ def start_stub(
 
 
 def parse_result(result: Any) -> dict[str, Any]:
-    """The JSON object of a tool result; asserts the protocol's shape (text == structured, is_error)."""
+    """The JSON object of a tool result; asserts the protocol's shape (docs/protocol.md, "Results
+    and errors"): a success is the same object as text and as structured content, an error
+    (`is_error`) is text only."""
     text = result.content[0].text
     obj = json.loads(text)
     assert isinstance(obj, dict), text
-    if result.structured_content is not None:
-        assert result.structured_content == obj, (result.structured_content, obj)
     assert bool(result.is_error) == (obj.get("success") is False), text
+    if result.is_error:
+        assert result.structured_content is None, result.structured_content
+    else:
+        assert result.structured_content == obj, (result.structured_content, obj)
     return obj
 
 

@@ -2,9 +2,9 @@
 bound to the stub's handlers, plus one `call` that never raises.
 
 Handlers return `pm_protocol.results` models; `call` turns them into JSON (`.wire()`) in
-one place. Every result is one JSON object, as `content[0].text` and as
-`structured_content`; failures carry `ErrorResult` (`{"success": false, "error": code,
-"message": ...}`) with `is_error` set.
+one place, shaped by tool_results.py: a success as `structured_content` (described by the
+tool's `outputSchema`) and the same JSON as `content[0].text`; a failure as the
+`ErrorResult` JSON text with `is_error` set.
 
 Every handler that touches the board runs it on the board thread (board_thread.py) and
 awaits the answer; `ping` never touches the board, so it answers even while the database
@@ -30,10 +30,9 @@ from pm_agent_stub.board_thread import BoardThread
 from pm_agent_stub.errors import BoardError
 from pm_agent_stub.logs import get_logger
 from pm_agent_stub.notify import Notifier, Waiter
+from pm_agent_stub.tool_results import failure, success
 from pm_protocol import args as a
 from pm_protocol import results as r
-from pm_protocol.errors import ErrorCode, ErrorResult
-from pm_protocol.limits import dumps
 from pm_protocol.results import WireModel
 from pm_protocol.tools import TOOLS, TOOLS_BY_NAME, Tool
 
@@ -104,17 +103,21 @@ def _is_gone(request: Any) -> bool:
     return bool(getattr(request, "_is_disconnected", False))
 
 
-def result(obj: dict[str, Any], *, is_error: bool = False) -> mcp_types.CallToolResult:
-    """The one result shape: JSON text and the same object as structured content."""
-    return mcp_types.CallToolResult(
-        content=[mcp_types.TextContent(type="text", text=dumps(obj))],
-        structured_content=obj,
-        is_error=is_error,
+def listed(tool: Tool[Any, Any]) -> mcp_types.Tool:
+    """The tool as `tools/list` shows it: its argument and result models' JSON schemas, and what
+    calling it does (MCP annotations: hints for clients, from the contract's own flags)."""
+    return mcp_types.Tool(
+        name=tool.name,
+        description=tool.description,
+        input_schema=tool.args.model_json_schema(),
+        output_schema=tool.result.model_json_schema(mode="serialization"),
+        annotations=mcp_types.ToolAnnotations(
+            read_only_hint=tool.read_only,
+            destructive_hint=tool.destructive,
+            idempotent_hint=tool.read_only or tool.idempotent,
+            open_world_hint=False,  # the board is all it touches
+        ),
     )
-
-
-def error(code: ErrorCode, message: str) -> mcp_types.CallToolResult:
-    return result(ErrorResult(error=code, message=message).model_dump(mode="json"), is_error=True)
 
 
 def _usage(tool: Tool[Any, Any]) -> str:
@@ -247,15 +250,11 @@ class ToolRouter:
         )
 
     def list_tools(self) -> list[mcp_types.Tool]:
-        # Built once: generating the 13 JSON schemas costs ~10 ms of the event loop, and every
-        # client connection asks (the SDK client fetches tools/list to learn output schemas).
+        # Built once: generating the JSON schemas of 18 tools' arguments and results costs tens
+        # of ms of the event loop, and every client connection asks (the SDK client fetches
+        # tools/list to learn the output schemas it validates answers with).
         if self._tools is None:
-            self._tools = [
-                mcp_types.Tool(
-                    name=t.name, description=t.description, input_schema=t.args.model_json_schema()
-                )
-                for t in TOOLS
-            ]
+            self._tools = [listed(t) for t in TOOLS]
         return list(self._tools)
 
     async def call(
@@ -264,36 +263,36 @@ class ToolRouter:
         """Validate, run, and wrap; never raises except for cancellation."""
         tool = TOOLS_BY_NAME.get(name)
         if tool is None:
-            return error(
+            return failure(
                 "invalid_argument", f"unknown tool {name!r}; the tools are: {', '.join(self.handlers)}."
             )
         try:
             parsed = tool.args.model_validate(arguments or {})
         except ValidationError as exc:
-            return error("invalid_argument", _invalid(tool, exc))
+            return failure("invalid_argument", _invalid(tool, exc))
         agent_id = getattr(parsed, "agent_id", None)
         if isinstance(agent_id, str):
             self._supersede(agent_id)
         try:
             answer = await self.handlers[name](parsed, request)
         except BoardError as exc:
-            return error(exc.code, exc.message)
+            return failure(exc.code, exc.message)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
                 log.warning("board_locked", tool=name, error=str(exc))
-                return error(
+                return failure(
                     "internal_error",
                     f"{name}: the board file stayed locked by another process for longer than the "
                     "stub waits (15 s; a very large `load`, or a process stuck inside a transaction); "
                     "nothing was written. Retry in a few seconds.",
                 )
             log.exception("tool_failed", tool=name)
-            return error(
+            return failure(
                 "internal_error",
                 f"{name} failed inside the stub ({type(exc).__name__}: {exc}); nothing was "
                 "written. Retry once; if it persists, report it with the stub's log.",
             )
         # The one place a result model becomes JSON: every answer leaves through here.
-        return result(answer.wire())
+        return success(answer.wire())

@@ -36,6 +36,13 @@ class Tool(Generic[A, R]):
     operator: bool = False
     """For people and their tools (the CLI), not for workers: a worker loop never calls it.
     Same endpoint and same bearer token as every other tool."""
+    read_only: bool = False
+    """Changes nothing a caller could see (MCP `readOnlyHint`; a board call may still expire due
+    leases first, as every call does)."""
+    idempotent: bool = False
+    """Calling it again with the same arguments changes nothing more (`idempotentHint`)."""
+    destructive: bool = False
+    """May throw away what the board held (`destructiveHint`): results, checkpoints, progress."""
 
     def arguments(self, given: A | dict[str, Any]) -> A:
         """`given` as this tool's argument model; `InvalidCall` says what breaks the contract."""
@@ -68,6 +75,7 @@ register_agent: Final = Tool(
     a.RegisterAgentArgs,
     r.RegisterResult,
     "Register (or re-register) this worker with its skills. Do this first; re-registering keeps a held task.",
+    idempotent=True,
 )
 request_next_task: Final = Tool(
     "request_next_task",
@@ -75,6 +83,7 @@ request_next_task: Final = Tool(
     r.TaskOffer,
     "Get your assignment: the task you hold (lease renewed) or the best eligible one. "
     "wait_seconds long-polls until a task is ready.",
+    idempotent=True,
 )
 report_task_progress: Final = Tool(
     "report_task_progress",
@@ -90,24 +99,34 @@ report_blocker: Final = Tool(
     "Report that the task you hold is blocked; returns a resolution_suggestion and frees you.",
 )
 get_project_status: Final = Tool(
-    "get_project_status", a.NoArgs, r.ProjectStatus, "Task counts by status and worker counts."
+    "get_project_status",
+    a.NoArgs,
+    r.ProjectStatus,
+    "Task counts by status and worker counts.",
+    read_only=True,
 )
 get_agent_status: Final = Tool(
-    "get_agent_status", a.AgentOnlyArgs, r.AgentStatus, "One agent's status and current task."
+    "get_agent_status",
+    a.AgentOnlyArgs,
+    r.AgentStatus,
+    "One agent's status and current task.",
+    read_only=True,
 )
 list_registered_agents: Final = Tool(
     "list_registered_agents",
     a.PageArgs,
     r.AgentList,
     "Registered agents with their status, a page at a time (limit, cursor = next_cursor).",
+    read_only=True,
 )
-ping: Final = Tool("ping", a.PingArgs, r.Pong, "Liveness check; echoes `echo`.")
+ping: Final = Tool("ping", a.PingArgs, r.Pong, "Liveness check; echoes `echo`.", read_only=True)
 heartbeat: Final = Tool(
     "heartbeat",
     a.AgentOnlyArgs,
     r.HeartbeatResult,
     "Renew the lease of your current task and your last-seen time.",
     extension=True,
+    idempotent=True,
 )
 release_task: Final = Tool(
     "release_task",
@@ -115,6 +134,7 @@ release_task: Final = Tool(
     r.MessageResult,
     "Give a held task back to the queue now (keeps its checkpoint; not a failed attempt).",
     extension=True,
+    idempotent=True,
 )
 log_artifact: Final = Tool(
     "log_artifact",
@@ -130,6 +150,7 @@ get_task_context: Final = Tool(
     "A task with a page of its progress log, blockers, artifacts and its dependencies' artifacts "
     "(next pages: cursor = next_cursor).",
     extension=True,
+    read_only=True,
 )
 get_artifact: Final = Tool(
     "get_artifact",
@@ -137,6 +158,7 @@ get_artifact: Final = Tool(
     r.ArtifactContent,
     "One artifact with its data (lists carry only small data inline).",
     extension=True,
+    read_only=True,
 )
 deregister_agent: Final = Tool(
     "deregister_agent",
@@ -145,6 +167,7 @@ deregister_agent: Final = Tool(
     "Say this worker is stopping: it shows offline at once, and a task it still holds goes back to the "
     "queue. Register again to come back.",
     extension=True,
+    idempotent=True,
 )
 resolve_blocker: Final = Tool(
     "resolve_blocker",
@@ -153,6 +176,7 @@ resolve_blocker: Final = Tool(
     OPERATOR + "Close a task's open blockers and put it back in the queue with its attempts reset.",
     extension=True,
     operator=True,
+    idempotent=True,
 )
 load_project: Final = Tool(
     "load_project",
@@ -162,6 +186,7 @@ load_project: Final = Tool(
     "A bad file is refused whole; warnings say which tasks no worker can take.",
     extension=True,
     operator=True,
+    idempotent=True,
 )
 list_tasks: Final = Tool(
     "list_tasks",
@@ -171,6 +196,7 @@ list_tasks: Final = Tool(
     "a page at a time (limit, cursor = next_cursor).",
     extension=True,
     operator=True,
+    read_only=True,
 )
 rerun_task: Final = Tool(
     "rerun_task",
@@ -180,6 +206,7 @@ rerun_task: Final = Tool(
     "dependents=true reruns the done or blocked tasks that depend on it too.",
     extension=True,
     operator=True,
+    destructive=True,
 )
 
 TOOLS: Final[tuple[Tool[Any, Any], ...]] = (
