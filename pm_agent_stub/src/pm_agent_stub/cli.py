@@ -5,8 +5,10 @@
 - by default the running stub, over HTTP (`--url`, else `PM_AGENT_URL`, else
   `http://127.0.0.1:$PM_AGENT_PORT/mcp`), with the token of `PM_AGENT_TOKEN` or
   `PM_AGENT_TOKEN_FILE` — what `make load`, `make show` ... use, wherever the stub runs;
-- with `--db FILE`, a board file opened in this process (offline; safe next to a running
-  stub). Only `load --create` makes a new file; every other command refuses a missing one.
+- with `--db FILE`, that board file served in this process and called through the same tool
+  router in memory (operator_link.py; safe next to a running stub); `load --db` loads the file
+  as `serve --project` does. Only `load --create` makes a new file; every other command
+  refuses a missing one.
 
 Files named on the command line (`load FILE`) are read here, on the machine the CLI runs
 on, and their text is sent to the stub: the stub never needs to see your filesystem.
@@ -24,16 +26,21 @@ import os
 import resource
 import sys
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from pm_agent_stub.board import Board
-from pm_agent_stub.board_access import BoardAccess, FileBoard, OperatorError
+from pm_agent_stub.board import open_board
+from pm_agent_stub.errors import BoardError
 from pm_agent_stub.logs import configure_logging, get_logger
-from pm_agent_stub.project_file import ProjectFileError, load_project_file
+from pm_agent_stub.operator_link import OperatorError, OperatorLink, existing_board
+from pm_agent_stub.project_file import ProjectFileError, ProjectSpec, load_project_file, parse_project
 from pm_agent_stub.settings import StubSettings, load_settings
+from pm_protocol import tools
 from pm_protocol.endpoint import normalize_agent_url, read_token_file
 from pm_protocol.limits import MAX_PROJECT_TEXT, PRIORITIES
 from pm_protocol.results import LoadResult
+
+if TYPE_CHECKING:
+    from pm_agent_stub.server import PMAgentServer
 
 log = get_logger("pm_agent_stub.cli")
 
@@ -172,31 +179,31 @@ def client_token() -> str | None:
     return token
 
 
-async def _open(ns: argparse.Namespace, *, create: bool = False) -> BoardAccess:
+def _link(ns: argparse.Namespace, *, create: bool = False) -> OperatorLink:
+    """The board the command names: `--db FILE` served in this process, else the running stub."""
     if ns.db is not None:
-        settings = load_settings().model_copy(update={"db": ns.db})
-        return FileBoard.open(settings, create=create)
-    from pm_agent_stub.remote import RemoteBoard
-
+        return OperatorLink.on_file(load_settings().model_copy(update={"db": ns.db}), create=create)
     try:
         url = normalize_agent_url(ns.url or default_url())
     except ValueError as exc:
         raise UsageError(f"--url/PM_AGENT_URL: {exc}") from None
-    return await RemoteBoard(url, client_token()).open()
+    return OperatorLink.over_http(url, client_token())
 
 
 # ---------------------------------------------------------------------------- commands
 
 
-def _print_load(result: LoadResult) -> None:
+def print_loaded(result: LoadResult) -> None:
+    """What a load added, and its warnings, on stderr (`load`, the demo)."""
     print(result.message, file=sys.stderr)
     for w in result.warnings:
         print(f"warning: task '{w.task_id}': {w.warning}", file=sys.stderr)
 
 
-def _read_project_text(file: str, *, over_http: bool) -> tuple[str, str]:
-    """(text, name for messages) of the file on this machine; checked here first, so a bad file
-    is refused with its host path and nothing is sent. Over HTTP a file must also fit one request."""
+def _project_file(file: str, *, over_http: bool) -> tuple[str, ProjectSpec, str]:
+    """(text, checked spec, name for messages) of the file on this machine; checked here first, so
+    a bad file is refused with its host path and nothing is sent. Over HTTP a file must also fit
+    one request."""
     if file == "-":
         text, label = sys.stdin.read(), "<stdin>"
     else:
@@ -206,15 +213,16 @@ def _read_project_text(file: str, *, over_http: bool) -> tuple[str, str]:
             raise UsageError(f"{label}: no such file on this machine ({path.absolute()})")
         if over_http and path.stat().st_size > MAX_PROJECT_TEXT:
             raise UsageError(_too_big(label, path.stat().st_size))
-        try:
-            load_project_file(path)  # the same checks the stub runs (those needing the board aside)
-        except ProjectFileError as exc:
-            raise UsageError(str(exc)) from None
-        text = path.read_text(encoding="utf-8")
-    size = len(text.encode("utf-8"))
-    if over_http and size > MAX_PROJECT_TEXT:
-        raise UsageError(_too_big(label, size))
-    return text, label
+        text = ""
+    try:  # the same checks the stub runs (those needing the board aside)
+        spec = parse_project(text, label) if file == "-" else load_project_file(label)
+    except ProjectFileError as exc:
+        raise UsageError(str(exc)) from None
+    if over_http:
+        text = text or Path(label).read_text(encoding="utf-8")
+        if len(text.encode("utf-8")) > MAX_PROJECT_TEXT:
+            raise UsageError(_too_big(label, len(text.encode("utf-8"))))
+    return text, spec, label
 
 
 def _too_big(label: str, size: int) -> str:
@@ -238,14 +246,31 @@ def _check_create(ns: argparse.Namespace) -> None:
         print(f"creating a new board file at {ns.db}", file=sys.stderr)
 
 
-async def cmd_load(ns: argparse.Namespace) -> int:
-    text, label = _read_project_text(ns.file, over_http=ns.db is None)
-    _check_create(ns)
-    access = await _open(ns, create=ns.create)
+def load_here(server: PMAgentServer, spec: ProjectSpec, label: str) -> int:
+    """A project file read and checked on this machine, loaded into the server's board with no
+    request in between (`serve --project`, `load --db`), so no request-size limit; its exit code."""
     try:
-        _print_load(await access.load_text(text, label))
-    finally:
-        await access.close()
+        result = server.load(spec, label)
+    except BoardError as exc:  # e.g. a dependency on a task that is not on the board
+        print(exc.message, file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print_loaded(result)
+    return 0
+
+
+async def cmd_load(ns: argparse.Namespace) -> int:
+    text, spec, label = _project_file(ns.file, over_http=ns.db is None)
+    _check_create(ns)
+    if ns.db is not None:
+        from pm_agent_stub.server import build_server
+
+        server = build_server(load_settings().model_copy(update={"db": ns.db}))
+        try:
+            return load_here(server, spec, label)
+        finally:
+            server.close()
+    async with _link(ns) as link:
+        print_loaded(await link.call(tools.load_project, {"text": text, "source": label}))
     return 0
 
 
@@ -281,11 +306,9 @@ async def cmd_add_task(ns: argparse.Namespace) -> int:
     document: dict[str, Any] = {"tasks": [task]}
     if ns.project:
         document["project"] = ns.project
-    access = await _open(ns)
-    try:
-        result = await access.load_text(json.dumps(document, ensure_ascii=False), "add-task")
-    finally:
-        await access.close()
+    async with _link(ns) as link:
+        text = json.dumps(document, ensure_ascii=False)
+        result = await link.call(tools.load_project, {"text": text, "source": "add-task"})
     if result.skipped:
         print(
             f"task '{ns.id}' is already on the board; nothing added (`rerun {ns.id}` runs it again)",
@@ -299,13 +322,10 @@ async def cmd_add_task(ns: argparse.Namespace) -> int:
 
 
 async def cmd_status(ns: argparse.Namespace) -> int:
-    from pm_agent_stub.board.views import collect
+    from pm_agent_stub.status_report import collect
 
-    access = await _open(ns)
-    try:
-        report = await collect(access, None if ns.all or ns.json else STATUS_TASK_LIMIT)
-    finally:
-        await access.close()
+    async with _link(ns) as link:
+        report = await collect(link, None if ns.all or ns.json else STATUS_TASK_LIMIT)
     if ns.json:
         json.dump(report.wire(), sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -330,8 +350,9 @@ def watch_status(ns: argparse.Namespace) -> int:
     if ns.db is not None:
         from pm_agent_stub.dashboard.terminal import watch
 
-        local = FileBoard.open(load_settings().model_copy(update={"db": ns.db}), create=False)
-        return watch(local.board, Console(), ns.interval)
+        settings = load_settings().model_copy(update={"db": ns.db})
+        existing_board(settings)
+        return watch(open_board(settings), Console(), ns.interval)
     from pm_agent_stub.remote import watch_remote
 
     try:
@@ -345,11 +366,8 @@ def watch_status(ns: argparse.Namespace) -> int:
 
 
 async def cmd_show(ns: argparse.Namespace) -> int:
-    access = await _open(ns)
-    try:
-        ctx = await access.task_context(ns.task_id)
-    finally:
-        await access.close()
+    async with _link(ns) as link:
+        ctx = await link.call(tools.get_task_context, {"task_id": ns.task_id})
     if ns.json:
         json.dump(ctx.wire(), sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -363,21 +381,16 @@ async def cmd_show(ns: argparse.Namespace) -> int:
 
 
 async def cmd_rerun(ns: argparse.Namespace) -> int:
-    access = await _open(ns)
-    try:
-        result = await access.rerun(ns.task_id, ns.reason, ns.with_dependents)
-    finally:
-        await access.close()
+    async with _link(ns) as link:
+        arguments = {"task_id": ns.task_id, "reason": ns.reason, "dependents": ns.with_dependents}
+        result = await link.call(tools.rerun_task, arguments)
     print(result.message, file=sys.stderr)
     return 0 if result.requeued else EXIT_REFUSED
 
 
 async def cmd_resolve(ns: argparse.Namespace) -> int:
-    access = await _open(ns)
-    try:
-        result = await access.resolve(ns.task_id, ns.resolution)
-    finally:
-        await access.close()
+    async with _link(ns) as link:
+        result = await link.call(tools.resolve_blocker, {"task_id": ns.task_id, "resolution": ns.resolution})
     print(result.message, file=sys.stderr)
     return 0
 
@@ -404,22 +417,6 @@ def explain(exc: OperatorError, ns: argparse.Namespace) -> str:
 
 
 # ---------------------------------------------------------------------------- serve
-
-
-def _load_file(board: Board, path: Path) -> int:
-    try:
-        spec = load_project_file(path)
-        outcome = board.load_project(spec, str(path))
-    except ProjectFileError as exc:
-        print(str(exc), file=sys.stderr)
-        return EXIT_BAD_INPUT
-    print(
-        f"{path}: loaded {outcome.added} new task(s), {outcome.skipped} already on the board",
-        file=sys.stderr,
-    )
-    for task_id, warning in outcome.warnings:
-        print(f"warning: task '{task_id}': {warning}", file=sys.stderr)
-    return 0
 
 
 def _lift_descriptor_limit() -> int:
@@ -466,10 +463,16 @@ def _serve(settings: StubSettings, transport: str) -> int:
     descriptors = _lift_descriptor_limit()
 
     server = build_server(settings)
-    project = settings.project_file
-    if project is not None and server.db.call_sync(_load_file, server.board, project) != 0:
-        server.close()
-        return EXIT_BAD_INPUT
+    if settings.project_file is not None:
+        try:
+            spec = load_project_file(settings.project_file)
+        except ProjectFileError as exc:
+            print(str(exc), file=sys.stderr)
+            server.close()
+            return EXIT_BAD_INPUT
+        if load_here(server, spec, str(settings.project_file)) != 0:
+            server.close()
+            return EXIT_BAD_INPUT
     try:
         if transport == "stdio":
             asyncio.run(_serve_stdio(server))

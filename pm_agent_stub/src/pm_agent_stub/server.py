@@ -22,8 +22,10 @@ from pm_agent_stub.board import open_board
 from pm_agent_stub.board_thread import BoardThread
 from pm_agent_stub.metrics import BoardMetrics
 from pm_agent_stub.notify import Notifier
+from pm_agent_stub.project_file import ProjectSpec
 from pm_agent_stub.settings import StubSettings
 from pm_agent_stub.tools import ToolRouter
+from pm_protocol import results as r
 
 INSTRUCTIONS = (
     "PM Agent coordinator. register_agent first, then loop: request_next_task (wait_seconds to long-poll), "
@@ -73,6 +75,11 @@ class PMAgentServer(MCPServer[Any]):
             self.notifier.stop()
             sweeper.cancel()
             await asyncio.gather(sweeper, return_exceptions=True)
+
+    def load(self, spec: ProjectSpec, source: str) -> r.LoadResult:
+        """A project file read and checked in this process, loaded on the board thread before serving
+        (`serve --project`) or instead (`load --db`): no request carries it, so no request-size limit."""
+        return self.db.call_sync(self.board.load_spec, spec, source)
 
     def health(self) -> dict[str, Any]:
         """What /healthz shows; never waits on the database."""

@@ -23,7 +23,7 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
-from pm_agent_stub.board.views import StatusReport
+from pm_agent_stub.status_report import StatusReport
 from pm_protocol.results import AgentInfo, ProjectCounts, TaskSummary, WorkerCounts
 
 STATUS_STYLE = {"todo": "white", "in_progress": "cyan", "blocked": "red", "done": "green"}

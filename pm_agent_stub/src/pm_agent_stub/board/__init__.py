@@ -14,7 +14,6 @@ from its SQL):
 | `context.py` | `get_task_context`'s four lists a page at a time, and its cursor |
 | `paging.py` | pages of growing lists (count and byte bounds) and their cursors |
 | `loading.py` | adding a project file's tasks |
-| `views.py` | the operator's `status` report |
 
 `open_board(settings)` is the one way the server and the CLI open a board.
 """

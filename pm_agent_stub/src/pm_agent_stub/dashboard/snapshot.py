@@ -1,6 +1,6 @@
 """The board as the dashboard shows it: one `BoardSnapshot`, for the web page and `status --watch`.
 
-Built from the operator views `status` uses (`get_project_status`, views.list_agents) plus
+Built from the operator views `status` uses (`get_project_status`, `Roster.by_status`) plus
 bounded reads of store.py, all through indexes, so its cost follows what is shown, not the
 size of the board: at most `PER_COLUMN` tasks per status (with each column's total), the
 open blockers of blocked tasks, the newest artifacts of each shown task (never their data),
@@ -17,7 +17,6 @@ from collections import defaultdict
 from typing import Any, Final
 
 from pm_agent_stub.board import Board, rows
-from pm_agent_stub.board.views import list_agents
 from pm_agent_stub.db import read_transaction
 from pm_agent_stub.timefmt import iso
 from pm_protocol import results as r
@@ -104,7 +103,7 @@ def take_snapshot(board: Board, *, per_column: int = PER_COLUMN, now: float | No
     now = time.time() if now is None else now
     store = board.store
     with read_transaction(board.conn):
-        agents = list_agents(board, now, MAX_AGENTS)
+        agents = board.roster.by_status(now, MAX_AGENTS)
         task_rows = {s: store.tasks_with_status(s, per_column) for s in COLUMN_ORDER}
         shown = [row["task_id"] for rs in task_rows.values() for row in rs]
         waiting: dict[str, list[str]] = defaultdict(list)
