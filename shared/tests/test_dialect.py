@@ -1,4 +1,4 @@
-"""The seam between PMClient and a server's wire (pm_worker.dialect): replies, errors, a second dialect."""
+"""The seam between PMClient and a server's wire (pm_worker.dialects.base): replies, errors, a second dialect."""
 
 from __future__ import annotations
 
@@ -24,9 +24,9 @@ from pm_worker import (
     Worker,
 )
 from pm_worker.connection import parse_result
-from pm_worker.dialect import Send
+from pm_worker.dialects.base import Send
+from pm_worker.dialects.stub import StubDialect
 from pm_worker.models import HeartbeatResult, MessageResult, TaskOffer
-from pm_worker.stub_dialect import StubDialect
 from pm_worker.testing import StubKit
 
 from fakes import Recorder

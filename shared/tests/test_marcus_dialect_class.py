@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from pm_worker.dialect import UNSET
+from pm_worker.dialects.base import UNSET
+from pm_worker.dialects.marcus import MarcusDialect
 from pm_worker.marcus.answers import LeaseLost
-from pm_worker.marcus.dialect import MarcusDialect
 from pm_worker.marcus.state import LocalState
 from pm_worker.protocol_settings import MissingProjectId
 

@@ -13,8 +13,8 @@ from typing import Any
 from pm_agent_stub.testing import read_events
 from pm_protocol.limits import MAX_JSON_BYTES, MAX_NAME, MAX_TEXT, json_size
 from pm_worker import Assignment, TaskBlocked, TaskContext, TaskReleased, Worker
+from pm_worker.dialects.stub import StubDialect
 from pm_worker.outgoing import REDACTED, Outgoing, fit_json, fit_text
-from pm_worker.stub_dialect import StubDialect
 from pm_worker.testing import StubKit
 
 TOKEN = "tok-9f8e7d6c5b4a39281706"

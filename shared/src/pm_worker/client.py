@@ -2,7 +2,7 @@
 
 Each method builds the contract's arguments (`pm_protocol.args`) from the fleet's terms,
 fitting what it sends (`pm_worker.outgoing`), and makes the call with `call_tool(tool, args)`,
-which any tool of `pm_protocol.tools` can use directly. The dialect (`pm_worker.dialect`: the
+which any tool of `pm_protocol.tools` can use directly. The dialect (`pm_worker.dialects.base`: the
 stub's or Marcus's, as `PM_PROTOCOL` says; `auto` reads the server's tools/list once per
 connection) makes it through `call`: (re)connect if needed, call, and on a transport failure
 reconnect with the backoff policy and call again. After a reconnect the agent re-registers first, so a stub whose database was
@@ -26,15 +26,12 @@ from pm_protocol.limits import MAX_NAME
 from pm_protocol.tools import A, R, Tool
 from pm_worker import models
 from pm_worker.connection import Connection, ToolConnection
-from pm_worker.dialect import UNSET, Dialect, Send
+from pm_worker.dialects.base import UNSET, Dialect, Send
+from pm_worker.dialects.choose import dialect_for_tools, make_dialect
 from pm_worker.errors import AgentNotRegistered, InvalidArgument, TransportError
-from pm_worker.marcus.detect import Dialect as DialectName
-from pm_worker.marcus.detect import dialect_for_tools
-from pm_worker.marcus.dialect import MarcusDialect
 from pm_worker.outgoing import Outgoing
 from pm_worker.reconnect import reconnect_policy
 from pm_worker.settings import WorkerSettings
-from pm_worker.stub_dialect import StubDialect
 
 log = structlog.get_logger("pm_worker.client")
 
@@ -61,9 +58,10 @@ class PMClient:
     ) -> None:
         self.settings = settings
         self.identity = identity
-        self._auto = dialect is None and settings.pm_protocol == "auto"
+        named = settings.pm_protocol
+        self._auto = dialect is None and named == "auto"
         self._dialect: Dialect | None = dialect or (
-            None if self._auto else make_dialect(settings.pm_protocol, settings)
+            None if named == "auto" else make_dialect(named, settings)
         )
         self.outgoing = Outgoing([settings.token()])
         self._connect = connect
@@ -103,7 +101,7 @@ class PMClient:
     async def _choose(self, conn: ToolConnection) -> None:
         """PM_PROTOCOL=auto: the dialect this server speaks, from its tools/list, on every new connection."""
         name = dialect_for_tools(await conn.tool_names(self.settings.call_timeout_seconds))
-        if self._dialect is None or self._dialect.name != DIALECT_NAMES[name]:
+        if self._dialect is None or self._dialect.name != name:
             self._dialect = make_dialect(name, self.settings)
             log.info("dialect chosen from the server's tools", dialect=name, url=self.settings.pm_agent_url)
 
@@ -324,13 +322,3 @@ class PMClient:
 def _given(**fields: Any) -> dict[str, Any]:
     """The arguments that have a value: an optional argument left out stays out of the call."""
     return {name: value for name, value in fields.items() if value is not None}
-
-
-DIALECT_NAMES: dict[DialectName, str] = {"stub": StubDialect.name, "marcus": MarcusDialect.name}
-
-
-def make_dialect(name: str, settings: WorkerSettings) -> Dialect:
-    """A fresh dialect for `name` (`stub` or `marcus`)."""
-    if name == "marcus":
-        return MarcusDialect.from_settings(settings)
-    return StubDialect()

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from pm_worker.dialects.choose import DialectName
 from pm_worker.errors import SettingsError
 
 _HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?$")
@@ -21,7 +22,7 @@ _HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?$")
 class ProtocolSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
 
-    pm_protocol: Literal["auto", "stub", "marcus"] = "auto"
+    pm_protocol: Literal["auto"] | DialectName = "auto"
     """`auto` reads the server's tools/list once per connection and logs the dialect it chose."""
     pm_project_id: str | None = None
     """Marcus's project: it refuses agents without one and offers them only its tasks."""

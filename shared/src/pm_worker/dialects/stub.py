@@ -13,14 +13,14 @@ from typing import Any
 from pm_protocol import UnexpectedAnswer, call
 from pm_protocol.errors import refusal
 from pm_protocol.tools import A, R, Tool
-from pm_worker.dialect import Send
+from pm_worker.dialects.base import Send
 from pm_worker.errors import PMError, TransportError, error_for
 
 
 class StubDialect:
     """Tools, arguments and answers exactly as docs/protocol.md and `pm_protocol` define them."""
 
-    name = "pm-agent-stub"
+    name = "stub"
 
     def error(self, tool: str, answer: dict[str, Any]) -> PMError:
         refused = refusal(tool, answer)

@@ -12,7 +12,7 @@ shapes — is a dialect's business, and only a dialect's:
     PMClient ── fits every outgoing text to the limits and redacts the token (pm_worker.outgoing),
         │       then asks its dialect
         ▼
-    Dialect (StubDialect in stub_dialect.py: the contract as it is; MarcusDialect: a translation)
+    Dialect (StubDialect in stub.py: the contract as it is; MarcusDialect in marcus.py: a translation)
         │  `dialect.call(send, tool, args)`: the contract's tool and arguments (`pm_protocol.tools`,
         │  `pm_protocol.args`) in, the tool's result model out
         ▼
@@ -22,7 +22,7 @@ shapes — is a dialect's business, and only a dialect's:
         ▼
     Connection (MCP over streamable HTTP, stdio, or an in-process server)
 
-Writing a dialect for another server (e.g. upstream Marcus, marcus/dialect.py):
+Writing a dialect for another server (e.g. upstream Marcus, marcus.py):
 
 - Implement `call(send, tool, args)` and `error(tool, answer)` and pass an instance to
   `PMClient(settings, identity, dialect=MarcusDialect())` (or override `Worker.make_client`).

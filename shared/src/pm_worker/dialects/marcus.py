@@ -34,7 +34,7 @@ from pm_protocol import args as a
 from pm_protocol.results import WireModel
 from pm_protocol.tools import A, R, Tool
 from pm_worker import models
-from pm_worker.dialect import UNSET, Checkpoint, Send
+from pm_worker.dialects.base import UNSET, Checkpoint, Send
 from pm_worker.errors import NotTaskHolder, PMError, TaskAlreadyComplete
 from pm_worker.marcus import answers, pacing
 from pm_worker.marcus.answers import HeldTask, LeaseLost
@@ -513,29 +513,8 @@ class MarcusDialect:
         found = answers.context_artifacts(
             await send("get_task_context", {"task_id": task_id}), self.workspace
         )
-        detail = models.TaskDetail(
-            task_id=held.task_id,
-            task_name=held.task_name,
-            description=held.description,
-            instructions=held.instructions,
-            priority=held.priority,
-            required_skills=held.required_skills,
-            labels=held.labels,
-            dependencies=[],
-            pending_dependencies=0,
-            estimated_hours=None,
-            payload=held.payload,
-            status="in_progress",
-            holder=self._register_args["agent_id"] if self._register_args else None,
-            attempt=1,
-            expiries=0,
-            progress=round(self._progress),
-            checkpoint=held.checkpoint,
-            lease_expires_at=None,
-            completed_by=None,
-            completed_at=None,
-            created_at="",
-        )
+        holder = self._register_args["agent_id"] if self._register_args else None
+        detail = answers.held_task_detail(held, holder=holder, progress=self._progress)
         return models.TaskContextResult(
             success=True, task=detail, progress_log=[], blockers=[], artifacts=[], dependency_artifacts=found
         )
