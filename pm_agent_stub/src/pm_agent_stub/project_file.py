@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import yaml
 from pydantic import (
@@ -32,16 +32,17 @@ from pydantic import (
 )
 from yaml.constructor import ConstructorError
 
+from pm_protocol.args import Skill
 from pm_protocol.limits import (
     MAX_ID,
     MAX_JSON_BYTES,
     MAX_NAME,
-    MAX_SKILL_LEN,
     MAX_SKILLS,
     MAX_TEXT,
     TASK_ID_PATTERN,
     json_size,
 )
+from pm_protocol.literals import Priority
 
 MAX_PROJECT_FILE_BYTES = 64 * 1024 * 1024
 # Values (scalars, lists, mappings). A 100,000-task file of the usual shape has ~1.15 million
@@ -85,9 +86,6 @@ def _unbuildable(node: yaml.Node, reason: str) -> str:
     return f"cannot read the {kind} {shown}: {reason}; quote it to keep it as text"
 
 
-Skill = Annotated[StrictStr, Field(min_length=1, max_length=MAX_SKILL_LEN)]
-
-
 class ProjectFileError(Exception):
     """A refused project file; the message is the single line shown to the user."""
 
@@ -101,7 +99,7 @@ class TaskSpec(BaseModel):
     name: Annotated[StrictStr, Field(min_length=1, max_length=MAX_NAME)]
     description: Annotated[StrictStr, Field(max_length=MAX_TEXT)] = ""
     instructions: Annotated[StrictStr, Field(max_length=MAX_TEXT)] = ""
-    priority: Literal["low", "medium", "high", "urgent"] = "medium"
+    priority: Priority = "medium"
     required_skills: Annotated[list[Skill], Field(max_length=MAX_SKILLS)] = []
     labels: Annotated[list[Skill], Field(max_length=MAX_SKILLS)] = []
     dependencies: Annotated[

@@ -20,6 +20,7 @@ from pm_agent_stub.board import Board, rows
 from pm_agent_stub.db import read_transaction
 from pm_agent_stub.timefmt import iso
 from pm_protocol import results as r
+from pm_protocol.literals import BOARD_ORDER
 
 PER_COLUMN: Final = 50
 MAX_BLOCKERS: Final = 100
@@ -27,7 +28,7 @@ MAX_EVENTS: Final = 60
 MAX_AGENTS: Final = 200
 ARTIFACTS_PER_TASK: Final = 5
 FEED_SKIPS: Final = ("renewed",)
-COLUMN_ORDER: Final[tuple[r.TaskStatus, ...]] = ("in_progress", "blocked", "todo", "done")
+COLUMN_ORDER: Final = BOARD_ORDER
 
 
 class ArtifactLine(r.WireModel):
