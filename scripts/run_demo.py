@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pm_agent_stub.cli import print_loaded
+from pm_agent_stub.commands import print_loaded
 from pm_agent_stub.operator_link import OperatorError, OperatorLink
 from pm_agent_stub.status_report import collect
 from pm_protocol import tools

@@ -24,6 +24,7 @@ from pm_agent_stub.metrics import BoardMetrics
 from pm_agent_stub.notify import Notifier
 from pm_agent_stub.project_file import ProjectSpec
 from pm_agent_stub.settings import StubSettings
+from pm_agent_stub.sweeper import Sweeper
 from pm_agent_stub.tools import ToolRouter
 from pm_protocol import results as r
 
@@ -42,7 +43,8 @@ class PMAgentServer(MCPServer[Any]):
         self.started_at = time.time()
         self.board = open_board(settings)
         self.db = BoardThread(self.board)  # from here on, only this thread uses the connection
-        self.notifier = Notifier(self.board, self.db)
+        self.sweeper = Sweeper(self.board, self.db)
+        self.notifier = Notifier(self.board, self.db, on_foreign=self.sweeper.reaim)
         self.router = ToolRouter(self.board, self.db, self.notifier, self.started_at)
         # Its commit listener runs on the board thread; /metrics collects on the board thread.
         self.metrics = BoardMetrics(self.board, waiters=lambda: self.notifier.waiters)
@@ -68,7 +70,7 @@ class PMAgentServer(MCPServer[Any]):
     async def background(self) -> AsyncIterator[None]:
         """Run the notifier (wake-ups, cross-process watch) and the sweep timer while serving."""
         await self.notifier.start()
-        sweeper = asyncio.create_task(self.notifier.run_sweeper(), name="pm-agent-sweeper")
+        sweeper = asyncio.create_task(self.sweeper.run(), name="pm-agent-sweeper")
         try:
             yield
         finally:

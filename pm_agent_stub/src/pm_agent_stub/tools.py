@@ -25,7 +25,8 @@ import mcp.types as mcp_types
 from pydantic import ValidationError
 
 from pm_agent_stub.board import UNSET, Board
-from pm_agent_stub.board.board import no_task, parsed_project
+from pm_agent_stub.board.board import no_task
+from pm_agent_stub.board.loading import parsed_project
 from pm_agent_stub.board_thread import BoardThread
 from pm_agent_stub.errors import BoardError
 from pm_agent_stub.logs import get_logger

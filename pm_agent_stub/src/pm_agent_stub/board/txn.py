@@ -43,7 +43,6 @@ from typing import Any, Literal
 from pm_agent_stub.board import signature
 from pm_agent_stub.board.signature import Sig
 from pm_agent_stub.board.store import Store
-from pm_agent_stub.db import transaction
 from pm_agent_stub.errors import BoardError
 from pm_agent_stub.logs import get_logger
 
@@ -146,7 +145,7 @@ class Transactions:
     def begin(self) -> Iterator[Txn]:
         txn = Txn(self._store, self._clock())
         try:
-            with transaction(self._store.conn):
+            with self._store.transaction():
                 yield txn
         except BoardError:
             if txn.audit:
@@ -157,7 +156,7 @@ class Transactions:
     def _write_audit(self, refused: Txn) -> None:
         """Record a refused call's audit events (and any due sweep) in a fresh transaction."""
         txn = Txn(self._store, refused.now)
-        with transaction(self._store.conn):
+        with self._store.transaction():
             self._before_audit(txn)
             for e in refused.audit:
                 txn.event(e.kind, e.task_id, e.agent_id, e.attempt, e.detail)
