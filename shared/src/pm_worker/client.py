@@ -103,7 +103,7 @@ class PMClient:
         name = dialect_for_tools(await conn.tool_names(self.settings.call_timeout_seconds))
         if self._dialect is None or self._dialect.name != name:
             self._dialect = make_dialect(name, self.settings)
-            log.info("dialect chosen from the server's tools", dialect=name, url=self.settings.pm_agent_url)
+            log.info("dialect_chosen", dialect=name, url=self.settings.pm_agent_url)
 
     @property
     def agent_id(self) -> str:
@@ -135,7 +135,7 @@ class PMClient:
         self._conn = conn
         if self._connected_once:
             self.reconnects += 1
-            log.info("reconnected to stub", reconnects=self.reconnects)
+            log.info("reconnected", reconnects=self.reconnects)
             if self.identity is not None:
                 await self._register(self._send_once)
         self._connected_once = True
@@ -187,7 +187,7 @@ class PMClient:
         except AgentNotRegistered:
             if self.identity is None:
                 raise
-            log.warning("stub does not know this agent; registering again", tool=tool)
+            log.warning("agent_unknown_registering_again", tool=tool)
             await self._register(self._send_once)
             return await self._once(tool, arguments, timeout)
 

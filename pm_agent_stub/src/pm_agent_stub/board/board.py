@@ -1,12 +1,13 @@
 """`Board`: one method per tool of docs/protocol.md, each one `BEGIN IMMEDIATE` transaction.
 
-A method checks who is asking, applies the rules of lifecycle.py (and order.py), and answers with a
-`pm_protocol.results` model built by rows.py; the tool boundary (tools.py) dumps it.
-Methods are synchronous and never await. In the stub they all run on one thread that owns
-the connection (board_thread.py), so the event loop never waits on SQLite; the CLI and
-tests call them directly. Several processes on the same file stay consistent because every
-call takes the write lock before it reads. A call that raises `BoardError` is rolled back
-whole (only its `fenced` audit event is kept, see txn.py).
+A method checks who is asking, applies the rules of lifecycle.py (and order.py), and answers
+with a `pm_protocol.results` model built by rows.py; the tool router (tools.py) calls each
+tool's method of the same name with its arguments and dumps the answer. Methods are
+synchronous and never await: in the stub they all run on one thread that owns the
+connection (board_thread.py), so the event loop never waits on SQLite; tests may call them
+directly. Several processes on the same file stay consistent because every call takes the
+write lock before it reads. A call that raises `BoardError` is rolled back whole (only its
+`fenced` audit event is kept, see txn.py).
 """
 
 from __future__ import annotations

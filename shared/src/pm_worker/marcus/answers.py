@@ -60,6 +60,15 @@ class HeldTask:
     status: str
 
 
+def unsupported(tool: str) -> PMError:
+    """A tool Marcus has no counterpart for (and the loop never needs)."""
+    return PMError(
+        f"Marcus has no {tool} for agents; read its board instead (docs/marcus.md)",
+        tool=tool,
+        code="unsupported",
+    )
+
+
 def unwrap(answer: dict[str, Any]) -> dict[str, Any]:
     """The answer object: Marcus's structured content is `{"result": {...}}`, its text is the object."""
     inner = answer.get("result")
