@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Final, get_type_hints
@@ -27,6 +26,7 @@ from pydantic import ValidationError
 from pm_agent_stub.board import UNSET, Board
 from pm_agent_stub.board.board import no_task
 from pm_agent_stub.board.loading import parsed_project
+from pm_agent_stub.board.sql import locked
 from pm_agent_stub.board_thread import BoardThread
 from pm_agent_stub.errors import BoardError
 from pm_agent_stub.logs import get_logger
@@ -281,7 +281,7 @@ class ToolRouter:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+            if locked(exc):
                 log.warning("board_locked", tool=name, error=str(exc))
                 return failure(
                     "internal_error",

@@ -13,8 +13,10 @@ from typing import Any, Literal
 from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from pm_worker.dialects.choose import DialectName
 from pm_worker.errors import SettingsError
+
+DialectName = Literal["stub", "marcus"]
+"""A value of `PM_PROTOCOL` besides `auto`, and the `name` of the dialect it makes (dialects/choose.py)."""
 
 _HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?$")
 

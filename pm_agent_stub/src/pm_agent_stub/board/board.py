@@ -13,7 +13,6 @@ write lock before it reads. A call that raises `BoardError` is rolled back whole
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,6 +25,7 @@ from pm_agent_stub.board.lifecycle import Lifecycle
 from pm_agent_stub.board.loading import LoadOutcome
 from pm_agent_stub.board.order import AssignmentOrder
 from pm_agent_stub.board.roster import Roster
+from pm_agent_stub.board.sql import Connection
 from pm_agent_stub.board.store import Row, Store
 from pm_agent_stub.board.txn import Listener, Transactions, Txn
 from pm_agent_stub.errors import BoardError
@@ -72,7 +72,7 @@ class Board:
 
     def __init__(
         self,
-        conn: sqlite3.Connection,
+        conn: Connection,
         *,
         lease_seconds: float = 60.0,
         max_attempts: int = 3,

@@ -15,6 +15,14 @@ from typing import Any, Final, Protocol, TypeVar
 
 from pm_agent_stub.db import data_version, read_transaction, transaction
 
+Connection = sqlite3.Connection
+"""What a board is opened on (`db.connect`)."""
+
+
+def locked(exc: BaseException) -> bool:
+    """Whether `exc` says another process held the board's write lock longer than we wait."""
+    return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
+
 
 class Row(Protocol):
     """A row of a read, its columns by name."""
@@ -37,7 +45,7 @@ def in_chunks(ids: Sequence[Id]) -> Iterator[tuple[list[Id], str]]:
 class Sql:
     """One connection: statements, the transactions around them, and the file's own state."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
     def _one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:

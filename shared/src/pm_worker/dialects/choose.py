@@ -10,16 +10,15 @@ offered, rather than guessed at.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from pm_worker.errors import SettingsError
+from pm_worker.protocol_settings import DialectName
 
 if TYPE_CHECKING:
     from pm_worker.dialects.base import Dialect
     from pm_worker.settings import WorkerSettings
 
-DialectName = Literal["stub", "marcus"]
-"""A dialect's `name`, and a value of `PM_PROTOCOL` besides `auto`."""
 STUB_SIGNATURE = frozenset({"heartbeat", "release_task"})
 MARCUS_SIGNATURE = frozenset({"log_decision", "create_project"})
 CORE = frozenset({"register_agent", "request_next_task", "report_task_progress", "report_blocker"})
