@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 #: The fixture packages are what the worker documents: their own tests and conftest are not this suite's.
 collect_ignore = ["fixtures"]

@@ -117,7 +117,7 @@ def test_public_functions_with_signature_decorators_and_sections(shapes: list[Mo
         "**options: Any) -> float"
     )
     assert area_of.decorators == ("registered('area')",)
-    assert [(s.kind, s.text) for s in area_of.sections][0] == ("text", "Sum the areas of the shapes.")
+    assert next((s.kind, s.text) for s in area_of.sections) == ("text", "Sum the areas of the shapes.")
     raises = next(s for s in area_of.sections if s.kind == "raises")
     assert [(i.annotation, i.description) for i in raises.items] == [
         ("ValueError", "if ``scale`` is negative.")

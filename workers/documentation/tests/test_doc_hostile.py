@@ -122,7 +122,10 @@ def test_links_out_of_the_workspace_are_never_followed(board: dict[str, Any]) ->
 def test_a_folder_linked_to_itself_ends_promptly(board: dict[str, Any]) -> None:
     context = board["loop"]
     assert context["task"]["status"] == "done", context
-    assert sorted(p.name for p in (board["workspace"] / "site" / "loop").glob("*.md")) == ["index.md", "mod.md"]
+    assert sorted(p.name for p in (board["workspace"] / "site" / "loop").glob("*.md")) == [
+        "index.md",
+        "mod.md",
+    ]
     assert "not read: loop/l1 (a link to a folder: never followed)" in context["progress_log"][-1]["message"]
 
 

@@ -6,7 +6,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from doc_model import FIXTURES, by_name, extracted
 
 from documentation_worker.apidoc import DocItem, DocSection, ModuleDoc
