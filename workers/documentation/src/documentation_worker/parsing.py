@@ -30,7 +30,7 @@ from pydantic import TypeAdapter
 from documentation_worker.apidoc import ModuleDoc, SourceError
 from documentation_worker.sources import Source
 
-__all__ = ["ParserProcess"]
+__all__ = ["ParserProcess", "ParserUnavailable"]
 
 #: What the child never needs to see.
 PRIVATE_ENV = ("PM_AGENT_TOKEN",)
@@ -38,6 +38,10 @@ PRIVATE_ENV = ("PM_AGENT_TOKEN",)
 #: Longest answer line accepted from the child (a module's facts, as JSON).
 ANSWER_LIMIT = 256 << 20
 _MODULES = TypeAdapter(list[ModuleDoc])
+
+
+class ParserUnavailable(Exception):
+    """The parser child cannot be started (the interpreter cannot be run by this user, ...)."""
 
 
 class ParserProcess:
@@ -56,19 +60,28 @@ class ParserProcess:
 
     async def _start(self) -> asyncio.subprocess.Process:
         if self._proc is None or self._proc.returncode is not None:
-            self._proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-P",
-                "-m",
-                "documentation_worker.parse_child",
-                str(self.memory_mb),
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                limit=ANSWER_LIMIT,
-                cwd="/",
-                env={k: v for k, v in os.environ.items() if k not in PRIVATE_ENV},
-            )
+            try:
+                self._proc = await self._spawn()
+            except OSError as exc:
+                raise ParserUnavailable(
+                    f"cannot start the parser process ({sys.executable} -P -m documentation_worker.parse_child): "
+                    f"{exc.strerror or exc}; uid {os.getuid()} must be able to run {sys.executable}"
+                ) from None
         return self._proc
+
+    async def _spawn(self) -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-P",
+            "-m",
+            "documentation_worker.parse_child",
+            str(self.memory_mb),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            limit=ANSWER_LIMIT,
+            cwd="/",
+            env={k: v for k, v in os.environ.items() if k not in PRIVATE_ENV},
+        )
 
     async def parse(self, source: Source) -> None:
         """Add one module; :class:`SourceError` naming the file if it cannot be (bad syntax, too deep, too big, too slow)."""

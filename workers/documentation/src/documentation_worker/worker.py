@@ -28,7 +28,7 @@ from typing import Any
 from documentation_worker.apidoc import ModuleDoc, SourceError
 from documentation_worker.limits import DocsLimits, load_limits
 from documentation_worker.output import Manifest, folder_lock, read_manifest, remove_stale, write_manifest
-from documentation_worker.parsing import ParserProcess
+from documentation_worker.parsing import ParserProcess, ParserUnavailable
 from documentation_worker.payload import DocsPayload
 from documentation_worker.render import module_filename, render_index, render_module
 from documentation_worker.report import ArtifactInfo, render_report
@@ -307,6 +307,8 @@ class DocumentationWorker(Worker):
                 for module in found.sources:
                     await parser.parse(module)
                 modules = await parser.finish(include_private=spec.include_private, label=source.name)
+            except ParserUnavailable as exc:
+                raise TaskBlocked(str(exc), severity="high") from None
             except SourceError as exc:
                 line = f", line {exc.line}" if exc.line else ""
                 raise TaskBlocked(

@@ -37,10 +37,16 @@ LIST_BUDGET = 64 * 1024
 
 @contextlib.contextmanager
 def output_folder(ctx: TaskContext, folder: Path, shown: str) -> Iterator[int]:
-    """A handle on the checked output folder (made if missing), every component opened without following links."""
+    """A handle on the checked output folder (made if missing), every component opened without following links.
+
+    A `PermissionError` from what the body does through the handle leaves naming the file in full."""
     try:
         with opened_dir(ctx.workspace, folder.relative_to(ctx.workspace), create=True) as fd:
             yield fd
+    except PermissionError as exc:  # a name relative to the handle (a page, the manifest): name it in full
+        if exc.filename is not None and not Path(str(exc.filename)).is_absolute():
+            raise full_path_error(exc, folder / str(exc.filename)) from None
+        raise
     except UnsafePath as exc:
         raise TaskBlocked(
             f"payload.output {shown!r}: {exc}; give a folder inside the workspace", "high"
