@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from documentation_worker.output import MANIFEST
 from documentation_worker.payload import DocsPayload
@@ -325,3 +328,26 @@ async def test_folder_without_python_blocks(workspace: Path, pm: Any) -> None:
     (workspace / "empty").mkdir()
     with pytest.raises(TaskBlocked, match="no Python modules found in empty"):
         await execute(workspace, pm, make_task({"path": "empty"}))
+
+
+async def test_two_tasks_on_one_folder_take_turns(workspace: Path, pm: Any) -> None:
+    """Another task holds the folder (its flock): this one waits, says so, then writes."""
+    out = workspace / "site"
+    out.mkdir()
+    other = os.open(out, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(other, fcntl.LOCK_EX)
+        with capture_logs() as logs:
+            running = asyncio.create_task(
+                execute(workspace, pm, make_task({"path": "shapes", "output": "site/"}))
+            )
+            async with asyncio.timeout(60):
+                while not any(e["event"] == "output_folder_busy" for e in logs):
+                    await asyncio.sleep(0.01)
+            assert not (out / "index.md").exists()
+            fcntl.flock(other, fcntl.LOCK_UN)
+            async with asyncio.timeout(60):
+                await running
+    finally:
+        os.close(other)
+    assert (out / "index.md").is_file()

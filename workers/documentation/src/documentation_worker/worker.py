@@ -294,6 +294,8 @@ class DocumentationWorker(Worker):
             raise TaskBlocked(clip(str(exc), 2000), severity="high") from None
         if found.skipped:
             ctx.log.warning("files_not_read", skipped=found.skipped[:50], count=len(found.skipped))
+        if found.tests:
+            ctx.log.info("tests_left_out", tests=found.tests[:50], count=len(found.tests))
         if not found.sources:
             left_out = " (only tests, left out: set payload.include_tests)" if found.tests else ""
             raise TaskBlocked(
