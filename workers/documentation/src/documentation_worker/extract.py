@@ -182,12 +182,13 @@ class Collector:
         return _Builder(self, include_private).build()
 
     def _apply_copied_docstrings(self) -> None:
+        by_path = {m.path: m for m in self.modules.values()}
         for module_path, name, source, text in self.copies.copies:
-            module = self.collection.get_member(module_path) if module_path in self._paths() else None
+            module = by_path.get(module_path)
             if module is None:
                 continue
             target = module.members.get(name)
-            if target is None or target.is_alias or target.docstring is not None:
+            if not isinstance(target, griffe.Object) or target.docstring is not None:
                 continue
             if source is not None:
                 donor = module.members.get(source)
@@ -196,9 +197,6 @@ class Collector:
                 text = donor.docstring.value
             if text:
                 target.docstring = griffe.Docstring(text, parent=target, parser=griffe.Parser.auto)
-
-    def _paths(self) -> set[str]:
-        return {m.path for m in self.modules.values()}
 
 
 class _Builder:
@@ -224,7 +222,8 @@ class _Builder:
                     if not member.is_alias:
                         self._register(member, page_name(dotted), f"{dotted}.{name}")
         # pass 2: a re-export of something with no page of its own is documented in full where it is
-        # re-exported, in the module nearest to its definition (`pkg.more` over `pkg` for `pkg.recipes.X`)
+        # re-exported: in the module sharing most of its dotted path (`pkg.api` over `pkg` for
+        # `pkg.api._impl.X`), then the shallowest (`pkg` over `pkg.more` for `pkg.recipes.X`)
         homes: dict[str, tuple[tuple[int, int], str, str, griffe.Object]] = {}
         for dotted in self.collector.modules:
             if not self.documented[dotted]:
@@ -284,7 +283,6 @@ class _Builder:
         functions: list[FunctionDoc] = []
         variables: list[VariableDoc] = []
         reexports: list[Reexport] = []
-        page = page_name(dotted)
         for name, member in members:
             path = f"{dotted}.{name}"
             target = final_target(member)
@@ -321,7 +319,7 @@ class _Builder:
             all_names=tuple(e if isinstance(e, str) else e.name for e in exports)
             if exports is not None
             else None,
-            documented=self.documented[dotted] and bool(page),
+            documented=self.documented[dotted],
         )
 
     def _reexport(
