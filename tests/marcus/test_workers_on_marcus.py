@@ -313,7 +313,8 @@ def test_without_project_id_the_worker_exits_2_naming_it(
     assert proc.proc.wait(timeout=60) == 2, proc.logs()[-3000:]
     errors = [e for e in proc.events() if e.get("level") == "error"]
     assert len(errors) == 1
-    assert errors[0]["event"].startswith("invalid setting PM_PROJECT_ID: required by the Marcus server at ")
+    assert errors[0]["event"] == "settings_invalid"
+    assert errors[0]["error"].startswith("invalid setting PM_PROJECT_ID: required by the Marcus server at ")
 
 
 def test_host_header_override_reaches_a_marcus_that_refuses_other_hosts(
