@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bench import profile_shares
 from bench.peers import table as peers_table
 
 FINDINGS = Path(__file__).parent / "profile_findings.md"
@@ -364,6 +365,7 @@ def profile_markdown(r: dict[str, Any]) -> str:
             f"board thread {_f(split.get('board'), 3)} ms, other threads {_f(split.get('other_threads'), 3)} ms. "
             "The tables below sample the event-loop thread only.",
             "",
+            *profile_shares.markdown(s),
             *_profile_tables(s),
         ]
     else:

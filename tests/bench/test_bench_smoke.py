@@ -100,6 +100,11 @@ def test_bench_smoke_writes_every_section_with_numbers(tmp_path: Path) -> None:
     if "skipped" not in prof:  # pyinstrument comes with `uv sync --group bench`, not with `make test`
         assert _number(prof["busy_seconds"])
         assert prof["top_self"]
+        assert _number(prof["board_alone"]["statements_per_task"])
+        assert _number(prof["board_alone"]["sqlite_share"])
+        assert _number(prof["per_task"]["stub_ms_per_task"])
+        assert prof["per_task"]["stub"]
+        assert prof["per_task"]["worker"]
     scrape = results["dashboard"]["scrape"]
     assert _number(scrape["metrics"]["p50_ms"])
     assert _number(scrape["board_snapshot"]["p50_ms"])
