@@ -271,11 +271,15 @@ def _merged(previous: Path, results: dict[str, Any], names: list[str]) -> dict[s
     if old.get("mode") != results["mode"]:
         return results
     update = {"command": results["command"], "started_at": results["started_at"], "sections": names}
+    # Earlier re-runs keep only the sections this run did not replace.
+    earlier = [
+        {**u, "sections": [s for s in u["sections"] if s not in names]} for u in old.get("updates", [])
+    ]
     return {
         **old,
         **{k: results[k] for k in (*names, "floor") if k in results},
         "config": {**old.get("config", {}), **results["config"]},
-        "updates": [*old.get("updates", []), update],
+        "updates": [*(u for u in earlier if u["sections"]), update],
     }
 
 

@@ -19,9 +19,10 @@ def markdown(s: dict[str, Any]) -> list[str]:
     ns = [str(n) for n in sorted(cfg["ns"])]
     top = str(max(cfg["ns"]))
     la0, la1 = s["loadavg_start"], s["loadavg_end"]
+    measured = min((c["rounds"] for c in cols), default=0)
     lines = [
-        f"## 10. Side by side with the queues users know (`bench/peers`, {cfg['rounds']} interleaved rounds "
-        "requested)",
+        f"## 10. Side by side with the queues users know (`bench/peers`: {measured} of {cfg['rounds']} "
+        "interleaved rounds within the time budget)",
         "",
         f"busy {_f(s.get('machine_busy_pct_of_one_core'))} % of one core over the section; load averages "
         f"(1/5/15 min) {' / '.join(map(str, la0))} at the start, {' / '.join(map(str, la1))} at the end. "
