@@ -79,7 +79,7 @@ class WorkerRun:
         return out
 
     def named(self, event: str) -> list[dict[str, Any]]:
-        return [e for e in self.events if str(e.get("event", "")).startswith(event)]
+        return [e for e in self.events if e.get("event") == event]
 
 
 def worker_env(extra: dict[str, str]) -> dict[str, str]:

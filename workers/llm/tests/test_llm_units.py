@@ -14,8 +14,10 @@ import pytest
 from tenacity import RetryCallState
 
 from llm_worker.agent import AgentLoop
-from llm_worker.anthropic_dialect import to_messages as anthropic_messages
-from llm_worker.backend import ModelError, RetryableModelError
+from llm_worker.backends.anthropic import to_messages as anthropic_messages
+from llm_worker.backends.errors import ModelError, RetryableModelError, parse_retry_after
+from llm_worker.backends.openai import from_response, parse_arguments
+from llm_worker.backends.openai import to_messages as openai_messages
 from llm_worker.conversation import (
     AssistantTurn,
     Entry,
@@ -28,9 +30,7 @@ from llm_worker.conversation import (
     UserText,
     truncate,
 )
-from llm_worker.openai_dialect import from_response, parse_arguments
-from llm_worker.openai_dialect import to_messages as openai_messages
-from llm_worker.retry import WaitRetryAfter, call_with_retries, parse_retry_after
+from llm_worker.retry import WaitRetryAfter, call_with_retries
 from llm_worker.settings import LLMSettings, load_llm_settings
 from llm_worker.tools import TOOL_SPECS, PathRefused, Toolbox, safe_path
 from pm_worker import Assignment, Identity, SettingsError, TaskBlocked, TaskContext

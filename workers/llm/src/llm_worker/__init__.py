@@ -5,7 +5,7 @@ an Anthropic Messages or OpenAI-compatible chat-completions endpoint (`LLM_PROVI
 """
 
 from llm_worker.agent import AgentLoop
-from llm_worker.backend import ModelBackend, ModelError, RetryableModelError, StartupError, make_backend
+from llm_worker.backends import ModelBackend, ModelError, RetryableModelError, StartupError, make_backend
 from llm_worker.settings import LLMSettings, load_llm_settings
 from llm_worker.tools import TOOL_SPECS, Toolbox, safe_path
 from llm_worker.worker import LLMWorker, main

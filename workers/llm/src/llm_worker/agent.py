@@ -15,7 +15,7 @@ from typing import Any
 
 import structlog
 
-from llm_worker.backend import ModelBackend, ModelError, RetryableModelError
+from llm_worker.backends import ModelBackend, ModelError, RetryableModelError
 from llm_worker.conversation import Entry, ModelTurn, ToolResult, ToolResults, Usage, UserText, truncate
 from llm_worker.prompt import NUDGE, assignment_message, system_prompt
 from llm_worker.retry import call_with_retries
@@ -134,7 +134,7 @@ class AgentLoop:
                 outcome = await self.toolbox.run(call)
                 results.append(ToolResult(call.id, call.name, outcome.content, outcome.is_error))
                 log.info(
-                    "tool call",
+                    "tool_call",
                     tool=call.name,
                     is_error=outcome.is_error,
                     arguments=truncate(call.raw_arguments, s.llm_log_chars),
@@ -175,7 +175,7 @@ class AgentLoop:
         self.state.steps += 1
         self.state.usage = self.state.usage + turn.usage
         log.info(
-            "model turn",
+            "model_turn",
             step=self.state.steps,
             provider=self.backend.provider,
             model=turn.model or self.backend.model,

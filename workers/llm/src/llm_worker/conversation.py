@@ -1,4 +1,4 @@
-"""The conversation in a neutral form; each dialect module turns it into its own wire shape.
+"""The conversation in a neutral form; each provider (`backends/`) turns it into its own wire format.
 
 Keeping one transcript type means the agent loop is written once, and a tool call the
 model sent (even one with broken arguments) is replayed to the same model exactly as it

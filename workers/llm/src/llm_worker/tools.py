@@ -194,7 +194,7 @@ class Toolbox:
         except PathRefused as exc:
             self.refused.append(str(exc))
             log.warning(
-                "refused a path outside the task folder",
+                "path_refused",
                 tool=call.name,
                 arguments=truncate(call.raw_arguments, self.settings.llm_log_chars),
                 reason=str(exc),

@@ -13,7 +13,7 @@ import structlog
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from llm_worker.agent import AgentLoop
-from llm_worker.backend import EndpointUnreachable, ModelBackend, StartupError, make_backend
+from llm_worker.backends import EndpointUnreachable, ModelBackend, StartupError, make_backend
 from llm_worker.settings import LLMSettings, load_llm_settings
 from pm_worker import Assignment, SettingsError, TaskContext, Worker, WorkerSettings, run
 
@@ -52,7 +52,7 @@ class LLMWorker(Worker):
             models = await listed()
             if models and self.backend.model not in models:
                 log.warning(
-                    "LLM_MODEL is not among the endpoint's models",
+                    "model_not_listed",
                     model=self.backend.model,
                     listed=models[:20],
                 )
@@ -63,10 +63,12 @@ class LLMWorker(Worker):
             try:
                 await self.preflight()
             except StartupError as exc:
-                log.error(f"cannot start: {exc}", provider=self.backend.provider, model=self.backend.model)
+                log.error(
+                    "startup_failed", error=str(exc), provider=self.backend.provider, model=self.backend.model
+                )
                 return 1
             log.info(
-                "model endpoint ready",
+                "model_endpoint_ready",
                 provider=self.backend.provider,
                 model=self.backend.model,
                 endpoint=self.backend.endpoint,

@@ -1,7 +1,7 @@
-"""The Anthropic Messages dialect: `tool_use` blocks out, `tool_result` blocks back.
+"""The Anthropic Messages API: `tool_use` blocks out, `tool_result` blocks back.
 
 The SDK's own retries are off (`max_retries=0`): one retry policy, ours, for both
-dialects, so 429/5xx handling and its logs are the same whichever model is behind.
+providers, so 429/5xx handling and its logs are the same whichever model is behind.
 """
 
 from __future__ import annotations
@@ -13,7 +13,13 @@ from typing import Any, cast
 import anthropic
 import httpx2
 
-from llm_worker.backend import EndpointUnreachable, ModelError, RetryableModelError, StartupError
+from llm_worker.backends.errors import (
+    EndpointUnreachable,
+    ModelError,
+    RetryableModelError,
+    StartupError,
+    status_error,
+)
 from llm_worker.conversation import (
     AssistantTurn,
     Entry,
@@ -23,7 +29,6 @@ from llm_worker.conversation import (
     Usage,
     UserText,
 )
-from llm_worker.retry import parse_retry_after
 from llm_worker.settings import LLMSettings
 
 ANTHROPIC_VERSION = "2023-06-01"
@@ -156,13 +161,7 @@ class AnthropicBackend:
             )
         except anthropic.APIStatusError as exc:
             detail = exc.api_message or exc.message
-            if exc.status_code == 429 or exc.status_code >= 500:
-                raise RetryableModelError(
-                    f"HTTP {exc.status_code}: {detail}",
-                    status=exc.status_code,
-                    retry_after=parse_retry_after(exc.response.headers),
-                ) from None
-            raise ModelError(f"HTTP {exc.status_code}: {detail}", status=exc.status_code) from None
+            raise status_error(exc.status_code, detail, exc.response.headers) from None
         except anthropic.APIConnectionError as exc:
             raise RetryableModelError(f"cannot reach {self.endpoint}: {exc.message}") from None
         except anthropic.APIResponseValidationError as exc:

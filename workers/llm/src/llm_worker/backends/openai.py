@@ -1,4 +1,4 @@
-"""The OpenAI chat-completions dialect (Ollama, vLLM, llama.cpp server, LiteLLM, OpenAI itself).
+"""OpenAI-compatible chat completions (Ollama, vLLM, llama.cpp server, LiteLLM, OpenAI itself).
 
 `tools` out, `tool_calls` back (arguments are JSON *text*, so they can be broken), one
 `role: tool` message per result. Spoken with httpx2, the HTTP client the MCP SDK and the
@@ -13,9 +13,14 @@ from typing import Any
 
 import httpx2
 
-from llm_worker.backend import EndpointUnreachable, ModelError, RetryableModelError, StartupError
+from llm_worker.backends.errors import (
+    EndpointUnreachable,
+    ModelError,
+    RetryableModelError,
+    StartupError,
+    status_error,
+)
 from llm_worker.conversation import AssistantTurn, Entry, ModelTurn, ToolCall, ToolSpec, Usage, UserText
-from llm_worker.retry import parse_retry_after
 from llm_worker.settings import LLMSettings
 
 
@@ -40,7 +45,7 @@ def to_messages(system: str, transcript: Sequence[Entry]) -> list[dict[str, Any]
             messages.append(msg)
         else:
             for result in entry.results:
-                # No is_error flag in this dialect: the text says it.
+                # No is_error flag in this API: the text says it.
                 content = f"ERROR: {result.content}" if result.is_error else result.content
                 messages.append({"role": "tool", "tool_call_id": result.call_id, "content": content})
     return messages
@@ -171,14 +176,8 @@ class OpenAIBackend:
             resp = await self._http.post(url, json=body)
         except httpx2.HTTPError as exc:
             raise RetryableModelError(f"cannot reach {url}: {type(exc).__name__}: {exc}") from None
-        if resp.status_code == 429 or resp.status_code >= 500:
-            raise RetryableModelError(
-                f"HTTP {resp.status_code}: {resp.text[:300]}",
-                status=resp.status_code,
-                retry_after=parse_retry_after(resp.headers),
-            )
         if resp.status_code >= 400:
-            raise ModelError(f"HTTP {resp.status_code}: {resp.text[:500]}", status=resp.status_code)
+            raise status_error(resp.status_code, resp.text[:500], resp.headers)
         try:
             data = resp.json()
         except ValueError:
