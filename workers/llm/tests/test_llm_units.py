@@ -21,18 +21,20 @@ from llm_worker.backends.openai import to_messages as openai_messages
 from llm_worker.conversation import (
     AssistantTurn,
     Entry,
+    ModelTool,
     ModelTurn,
     ToolCall,
     ToolResult,
     ToolResults,
-    ToolSpec,
     Usage,
     UserText,
     truncate,
 )
 from llm_worker.retry import WaitRetryAfter, call_with_retries
 from llm_worker.settings import LLMSettings, load_llm_settings
-from llm_worker.tools import TOOL_SPECS, PathRefused, Toolbox, safe_path
+from llm_worker.toolbox import Toolbox
+from llm_worker.tools import MODEL_TOOLS
+from llm_worker.workspace_files import PathRefused, safe_path, write_regular
 from pm_worker import Assignment, Identity, SettingsError, TaskBlocked, TaskContext
 from tests.helpers.recording_pm import RecordingPM
 
@@ -103,12 +105,10 @@ def settings(**overrides: Any) -> LLMSettings:
 
 
 async def test_write_refuses_a_symlink_planted_after_the_check(root: Path) -> None:
-    ctx, _ = make_ctx(root.parent)
-    box = Toolbox(ctx, root, settings())
     target = root / "late.txt"
     target.symlink_to(root.parent.parent / "outside" / "late.txt")
     with pytest.raises(PathRefused, match="symlink"):
-        box._write_inside(target, b"x")  # what happens if the link appears between check and open
+        write_regular(root, target, b"x")  # what happens if the link appears between check and open
     assert not (root.parent.parent / "outside" / "late.txt").exists()
 
 
@@ -155,7 +155,7 @@ async def test_toolbox_tools(root: Path) -> None:
 
 
 def test_tool_specs_are_clean_json_schemas() -> None:
-    specs = {s.name: s for s in TOOL_SPECS}
+    specs = {s.name: s for s in MODEL_TOOLS}
     assert set(specs) == {
         "list_dir",
         "read_file",
@@ -372,7 +372,7 @@ class ScriptedBackend:
         return None
 
     async def complete(
-        self, system: str, transcript: Sequence[Entry], tools: Sequence[ToolSpec], max_tokens: int
+        self, system: str, transcript: Sequence[Entry], tools: Sequence[ModelTool], max_tokens: int
     ) -> ModelTurn:
         self.seen.append(list(transcript))
         item = self.turns.pop(0)
@@ -431,5 +431,5 @@ async def test_payload_path_outside_the_workspace_blocks(tmp_path: Path) -> None
     task = make_task(payload={"path": "../elsewhere"})
     ctx, _ = make_ctx(tmp_path / "ws", task)
     with pytest.raises(TaskBlocked, match="leaves the workspace"):
-        AgentLoop(task, ctx, ScriptedBackend([]), settings(), IDENTITY)
+        await AgentLoop(task, ctx, ScriptedBackend([]), settings(), IDENTITY).run()
     assert not (tmp_path / "elsewhere").exists()

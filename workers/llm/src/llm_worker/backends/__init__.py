@@ -2,11 +2,12 @@
 
 - `base`: `ModelBackend`, what the agent loop calls;
 - `errors`: the errors every provider raises (and `retry-after` parsing);
+- `http`: the HTTP client both use, which reads an answer up to LLM_MAX_RESPONSE_BYTES;
 - `anthropic`: `AnthropicBackend`, the Messages API (`tool_use` blocks);
 - `openai`: `OpenAIBackend`, OpenAI-compatible chat completions (Ollama, vLLM, ...);
 - `factory`: `make_backend(settings)`, the one `LLM_PROVIDER` names.
 
-Imports run one way: providers → errors; factory → providers; nothing back.
+Imports run one way: providers → errors, http; factory → providers; nothing back.
 """
 
 from llm_worker.backends.base import ModelBackend

@@ -20,12 +20,13 @@ from llm_worker.backends.errors import (
     StartupError,
     status_error,
 )
+from llm_worker.backends.http import ResponseTooLarge, capped_client
 from llm_worker.conversation import (
     AssistantTurn,
     Entry,
+    ModelTool,
     ModelTurn,
     ToolCall,
-    ToolSpec,
     Usage,
     UserText,
 )
@@ -73,7 +74,7 @@ def to_messages(transcript: Sequence[Entry]) -> list[dict[str, Any]]:
     return messages
 
 
-def to_tools(tools: Sequence[ToolSpec]) -> list[dict[str, Any]]:
+def to_tools(tools: Sequence[ModelTool]) -> list[dict[str, Any]]:
     return [{"name": t.name, "description": t.description, "input_schema": t.schema} for t in tools]
 
 
@@ -100,13 +101,14 @@ def from_message(message: Any) -> ModelTurn:
                     )
                 )
     usage = message.usage
-    extra_in = (getattr(usage, "cache_creation_input_tokens", None) or 0) + (
-        getattr(usage, "cache_read_input_tokens", None) or 0
+    reported = Usage.reported(getattr(usage, "input_tokens", 0), getattr(usage, "output_tokens", 0))
+    cached = Usage.reported(getattr(usage, "cache_creation_input_tokens", 0), 0) + Usage.reported(
+        getattr(usage, "cache_read_input_tokens", 0), 0
     )
     return ModelTurn(
         text="\n".join(texts),
         tool_calls=tuple(calls),
-        usage=Usage(int(usage.input_tokens or 0) + int(extra_in), int(usage.output_tokens or 0)),
+        usage=reported + cached,
         stop_reason=message.stop_reason,
         model=message.model,
     )
@@ -126,6 +128,7 @@ class AnthropicBackend:
             base_url=settings.anthropic_base_url,
             max_retries=0,
             timeout=settings.llm_timeout_seconds,
+            http_client=capped_client(settings.llm_max_response_bytes, follow_redirects=True),
         )
 
     async def check(self) -> None:
@@ -149,7 +152,7 @@ class AnthropicBackend:
             )
 
     async def complete(
-        self, system: str, transcript: Sequence[Entry], tools: Sequence[ToolSpec], max_tokens: int
+        self, system: str, transcript: Sequence[Entry], tools: Sequence[ModelTool], max_tokens: int
     ) -> ModelTurn:
         try:
             message = await self._client.messages.create(
@@ -163,6 +166,8 @@ class AnthropicBackend:
             detail = exc.api_message or exc.message
             raise status_error(exc.status_code, detail, exc.response.headers) from None
         except anthropic.APIConnectionError as exc:
+            if isinstance(exc.__cause__, ResponseTooLarge):
+                raise ModelError(f"{self.endpoint}: {exc.__cause__}") from None
             raise RetryableModelError(f"cannot reach {self.endpoint}: {exc.message}") from None
         except anthropic.APIResponseValidationError as exc:
             raise ModelError(f"malformed response from {self.endpoint}: {exc.message}") from None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from llm_worker.conversation import Entry, ModelTurn, ToolSpec
+from llm_worker.conversation import Entry, ModelTool, ModelTurn
 
 
 class ModelBackend(Protocol):
@@ -19,7 +19,7 @@ class ModelBackend(Protocol):
         """Raise `StartupError` unless the endpoint answers (and accepts the key, where it can tell)."""
 
     async def complete(
-        self, system: str, transcript: Sequence[Entry], tools: Sequence[ToolSpec], max_tokens: int
+        self, system: str, transcript: Sequence[Entry], tools: Sequence[ModelTool], max_tokens: int
     ) -> ModelTurn:
         """One model call. Raise `RetryableModelError` or `ModelError` on failure."""
 

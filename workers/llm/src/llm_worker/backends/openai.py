@@ -20,7 +20,8 @@ from llm_worker.backends.errors import (
     StartupError,
     status_error,
 )
-from llm_worker.conversation import AssistantTurn, Entry, ModelTurn, ToolCall, ToolSpec, Usage, UserText
+from llm_worker.backends.http import ResponseTooLarge, capped_client
+from llm_worker.conversation import AssistantTurn, Entry, ModelTool, ModelTurn, ToolCall, Usage, UserText
 from llm_worker.settings import LLMSettings
 
 
@@ -51,7 +52,7 @@ def to_messages(system: str, transcript: Sequence[Entry]) -> list[dict[str, Any]
     return messages
 
 
-def to_tools(tools: Sequence[ToolSpec]) -> list[dict[str, Any]]:
+def to_tools(tools: Sequence[ModelTool]) -> list[dict[str, Any]]:
     return [
         {
             "type": "function",
@@ -103,11 +104,13 @@ def from_response(data: Any) -> ModelTurn:
         arguments, raw, error = parse_arguments(function.get("arguments"))
         call_id = (call.get("id") if isinstance(call, dict) else None) or f"call_{i}"
         calls.append(ToolCall(str(call_id), str(function.get("name") or ""), arguments, raw, error))
-    usage = data.get("usage") or {}
+    usage = data.get("usage")
+    if not isinstance(usage, dict):
+        usage = {}
     return ModelTurn(
         text=_text_of(message.get("content")),
         tool_calls=tuple(calls),
-        usage=Usage(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)),
+        usage=Usage.reported(usage.get("prompt_tokens"), usage.get("completion_tokens")),
         stop_reason=choice.get("finish_reason"),
         model=data.get("model"),
     )
@@ -124,14 +127,16 @@ class OpenAIBackend:
         headers = {"content-type": "application/json"}
         if settings.llm_api_key:
             headers["authorization"] = f"Bearer {settings.llm_api_key.get_secret_value()}"
-        self._http = httpx2.AsyncClient(
-            headers=headers, timeout=settings.llm_timeout_seconds, transport=transport
+        self._http = capped_client(
+            settings.llm_max_response_bytes, transport, headers=headers, timeout=settings.llm_timeout_seconds
         )
 
     async def check(self) -> None:
         url = f"{self.base_url}/models"
         try:
             resp = await self._http.get(url, timeout=min(10.0, self.settings.llm_timeout_seconds))
+        except ResponseTooLarge as exc:
+            raise StartupError(f"LLM_BASE_URL {self.base_url}: GET /models: {exc}") from None
         except httpx2.HTTPError as exc:
             raise EndpointUnreachable(
                 f"cannot reach LLM_BASE_URL {self.base_url} (GET {url}: "
@@ -158,11 +163,11 @@ class OpenAIBackend:
             resp = await self._http.get(f"{self.base_url}/models", timeout=10.0)
             data = resp.json()
             return [str(m.get("id")) for m in data.get("data", []) if isinstance(m, dict)]
-        except (httpx2.HTTPError, ValueError, AttributeError):
+        except (httpx2.HTTPError, ResponseTooLarge, ValueError, AttributeError):
             return []
 
     async def complete(
-        self, system: str, transcript: Sequence[Entry], tools: Sequence[ToolSpec], max_tokens: int
+        self, system: str, transcript: Sequence[Entry], tools: Sequence[ModelTool], max_tokens: int
     ) -> ModelTurn:
         body = {
             "model": self.model,
@@ -174,6 +179,8 @@ class OpenAIBackend:
         url = f"{self.base_url}/chat/completions"
         try:
             resp = await self._http.post(url, json=body)
+        except ResponseTooLarge as exc:
+            raise ModelError(f"{url}: {exc}") from None
         except httpx2.HTTPError as exc:
             raise RetryableModelError(f"cannot reach {url}: {type(exc).__name__}: {exc}") from None
         if resp.status_code >= 400:
