@@ -35,7 +35,7 @@ from llm_worker.settings import LLMSettings, load_llm_settings
 from llm_worker.toolbox import Toolbox
 from llm_worker.tools import MODEL_TOOLS
 from llm_worker.workspace_files import PathRefused, safe_path, write_regular
-from pm_worker import Assignment, Identity, SettingsError, TaskBlocked, TaskContext
+from pm_worker import Assignment, Identity, SettingsError, TaskBlocked, TaskContext, TaskReleased
 from tests.helpers.recording_pm import RecordingPM
 
 # -- path safety ---------------------------------------------------------------------
@@ -433,3 +433,23 @@ async def test_payload_path_outside_the_workspace_blocks(tmp_path: Path) -> None
     with pytest.raises(TaskBlocked, match="leaves the workspace"):
         await AgentLoop(task, ctx, ScriptedBackend([]), settings(), IDENTITY).run()
     assert not (tmp_path / "elsewhere").exists()
+
+
+async def test_a_stopping_worker_releases_between_turns_uncounted(tmp_path: Path) -> None:
+    ctx, pm = make_ctx(tmp_path)
+    backend = ScriptedBackend(
+        [model_turn(("list_dir", {"path": "."})), model_turn(("finish", {"summary": "x"}))]
+    )
+    loop = AgentLoop(make_task(), ctx, backend, settings(), IDENTITY)
+    real_checkpoint = ctx.checkpoint
+
+    async def checkpoint_then_stop(data: Any, message: str = "") -> None:
+        await real_checkpoint(data, message)
+        ctx.stopping = True  # SIGTERM arrives during the first tool round
+
+    ctx.checkpoint = checkpoint_then_stop  # type: ignore[method-assign]
+    with pytest.raises(TaskReleased, match="worker stopping after 1 model turns") as info:
+        await loop.run()
+    assert info.value.count_attempt is False
+    assert len(backend.seen) == 1  # no second model call
+    assert pm.checkpoints[-1]["llm"]["steps"] == 1

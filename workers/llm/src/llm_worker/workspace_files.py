@@ -69,6 +69,13 @@ def kind_of(mode: int) -> str:
     return "not a regular file"
 
 
+def _is_link(name: str, dir_fd: int) -> bool:
+    try:
+        return stat.S_ISLNK(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
+    except OSError:
+        return False
+
+
 def _open_folder(root: Path, parts: tuple[str, ...], *, create: bool) -> int:
     """A descriptor of root/parts, walked one folder at a time without following symlinks."""
     fd = os.open(root, DIR_FLAGS)
@@ -83,12 +90,12 @@ def _open_folder(root: Path, parts: tuple[str, ...], *, create: bool) -> int:
                     os.mkdir(part, 0o755, dir_fd=fd)
                 nxt = os.open(part, DIR_FLAGS, dir_fd=fd)
             except OSError as exc:
+                if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
+                    raise
                 where = "/".join(parts[: i + 1])
-                if exc.errno == errno.ELOOP:
+                if exc.errno == errno.ELOOP or _is_link(part, fd):  # O_DIRECTORY on a link: ENOTDIR
                     raise PathRefused(f"{where!r} became a symlink after the check; not followed") from None
-                if exc.errno == errno.ENOTDIR:
-                    raise FileProblem(f"{where!r} is not a folder; use read_file for a file") from None
-                raise
+                raise FileProblem(f"{where!r} is not a folder; use read_file for a file") from None
             os.close(fd)
             fd = nxt
     except BaseException:
