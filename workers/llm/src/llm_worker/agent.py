@@ -116,7 +116,7 @@ class AgentLoop:
             )
         except NeverReturned as exc:
             raise self._never_returned(f"{exc} (LLM_TOOL_TIMEOUT_SECONDS)") from None
-        self.folder = self.ctx.relative(root) if root != self.ctx.workspace else "."
+        self.folder = str(root.relative_to(self.ctx.workspace)) if root != self.ctx.workspace else "."
         return Toolbox(
             self.ctx,
             root,

@@ -82,7 +82,7 @@ class LLMWorker(Worker):
     async def execute(self, task: Assignment, ctx: TaskContext) -> str:
         # A file tool still running once the worker is stopping gets half the grace, so a stuck
         # one is released as a failed attempt before pm_worker's grace runs out.
-        allowance = self.settings.shutdown_grace_seconds / 2
+        allowance = max(1.0, self.settings.shutdown_grace_seconds / 2)
         return await AgentLoop(
             task, ctx, self.backend, self.llm, self.identity, stop_allowance=allowance
         ).run()
