@@ -58,6 +58,7 @@ def test_completes_a_task_with_workspace_tools(
     assert f"Agent ID: llm-{task_id('docs', dialect)}" in system
     assert "Role: llm" in system
     assert "code-review" in system
+    assert "Ask for at most 32 tool calls in one turn" in system
     first = fake_model.first_user_text()
     assert "Document the calc module" in first
     assert "docs/calc.md describing each function" in first

@@ -103,9 +103,8 @@ class AgentLoop:
     def _task_folder(self) -> Path:
         """The task's folder, resolved and created (blocking: run off the loop)."""
         path = self.task.payload.get("path")
-        root = self.ctx.resolve(
-            path if isinstance(path, str) else None, must_exist=False
-        )  # TaskBlocked if outside
+        # TaskBlocked if the payload's path leaves the workspace
+        root = self.ctx.resolve(path if isinstance(path, str) else None, must_exist=False)
         root.mkdir(parents=True, exist_ok=True)
         return root
 
@@ -136,6 +135,7 @@ class AgentLoop:
             folder=self.folder,
             max_steps=s.llm_max_steps,
             max_tokens=s.llm_max_tokens_per_task,
+            max_calls=s.llm_max_tool_calls_per_turn,
         )
         transcript: list[Entry] = []
         self.spent.transcript_bytes = len(system.encode()) + TOOLS_BYTES

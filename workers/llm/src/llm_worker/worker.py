@@ -74,6 +74,9 @@ class LLMWorker(Worker):
                 endpoint=self.backend.endpoint,
                 max_steps=self.llm.llm_max_steps,
                 max_tokens_per_task=self.llm.llm_max_tokens_per_task,
+                max_transcript_bytes=self.llm.llm_max_transcript_bytes,
+                max_tool_calls_per_turn=self.llm.llm_max_tool_calls_per_turn,
+                tool_timeout_seconds=self.llm.llm_tool_timeout_seconds,
             )
             return await super().run()
         finally:
