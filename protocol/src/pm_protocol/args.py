@@ -141,6 +141,10 @@ class ReleaseTaskArgs(ToolArgs):
     agent_id: AgentId
     task_id: TaskId
     reason: Text
+    count_attempt: Annotated[
+        bool,
+        Field(description="Count this release as a failed attempt, like a lease expiry (PM_MAX_ATTEMPTS)."),
+    ] = False
 
 
 class LogArtifactArgs(ToolArgs):
