@@ -43,7 +43,9 @@ class PMAgentServer(MCPServer[Any]):
         self.notifier = Notifier(self.board, self.db)
         self.router = ToolRouter(self.board, self.db, self.notifier, self.started_at)
         # Its commit listener runs on the board thread; /metrics collects on the board thread.
-        self.metrics = BoardMetrics(self.board, waiters=lambda: self.notifier.waiters)
+        self.metrics = BoardMetrics(
+            self.board, waiters=lambda: self.notifier.waiters, max_skill_sets=settings.metrics_max_skill_sets
+        )
 
     async def list_tools(self) -> list[mcp_types.Tool]:
         return self.router.list_tools()
