@@ -166,10 +166,6 @@ def test_only_the_sql_layer_knows_the_database_driver() -> None:
     )
 
 
-#: packages with a circle being taken apart by another helper (drop once merged)
-CIRCLE_UNTIL_FIXED = {"llm_worker"}  # h24llm: backend.py <-> the two dialect files <-> retry.py
-
-
 def _ancestors(name: str) -> set[str]:
     parts = name.split(".")
     return {".".join(parts[:i]) for i in range(1, len(parts))}
@@ -212,18 +208,11 @@ def find_circle(graph: dict[str, set[str]]) -> list[str]:
     return []
 
 
-@pytest.mark.parametrize("package", sorted(set(PACKAGES) - CIRCLE_UNTIL_FIXED))
+@pytest.mark.parametrize("package", sorted(PACKAGES))
 def test_no_package_has_an_import_circle(package: str) -> None:
     """No two modules need each other, even through a lazy import: one is below the other."""
     circle = find_circle(import_graph(package))
     assert not circle, f"{package}: import circle " + " -> ".join(circle)
-
-
-def test_the_circle_check_finds_the_llm_workers_circle_until_it_is_fixed() -> None:
-    """The check is not blind: it sees the circle issue 27 names (h24llm removes it; then this
-    test and CIRCLE_UNTIL_FIXED go)."""
-    if not find_circle(import_graph("llm_worker")):
-        pytest.skip("llm_worker has no import circle any more: drop CIRCLE_UNTIL_FIXED and this test")
 
 
 # -- one definition of each vocabulary ---------------------------------------------------------
@@ -236,8 +225,6 @@ VOCABULARIES = {
     "report statuses": frozenset(REPORT_STATUSES),
     "error codes": frozenset(ERROR_CODES),
 }
-#: modules still spelling one, with whose work removes it (drop the entry once merged)
-SPELLED_UNTIL_FIXED = {"llm_worker/tools.py"}  # h24llm: `Severity` from pm_protocol.literals
 
 
 def spelled_vocabularies(path: Path) -> list[str]:
@@ -261,7 +248,5 @@ def test_no_vocabulary_is_spelled_outside_pm_protocol(package: str) -> None:
     wrong = []
     for path in sorted(root.rglob("*.py")):
         where = f"{package}/{path.relative_to(root)}"
-        if where in SPELLED_UNTIL_FIXED:
-            continue
         wrong += [f"{where}: {found}" for found in spelled_vocabularies(path)]
     assert not wrong, "import these from pm_protocol.literals instead: " + "; ".join(wrong)

@@ -34,6 +34,7 @@ from pm_agent_stub.commands import (
     explain,
     watch_status,
 )
+from pm_agent_stub.db import BoardFileError
 from pm_agent_stub.logs import configure_logging
 from pm_agent_stub.operator_link import OperatorError
 from pm_agent_stub.settings import StubSettings, load_settings
@@ -151,13 +152,17 @@ def main(argv: list[str] | None = None) -> int:
         configure_logging(settings.log_format, settings.log_level)
         from pm_agent_stub.serve import serve
 
-        return serve(settings, ns.transport)
+        try:
+            return serve(settings, ns.transport)
+        except BoardFileError as exc:  # damaged or foreign board file (db.py): one line
+            print(str(exc), file=sys.stderr)
+            return EXIT_BAD_INPUT
     configure_logging(None, "warning")
     try:
         if ns.command == "status" and ns.watch:
             return watch_status(ns)
         return asyncio.run(COMMANDS[ns.command](ns))
-    except UsageError as exc:
+    except (UsageError, BoardFileError) as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_BAD_INPUT
     except OperatorError as exc:

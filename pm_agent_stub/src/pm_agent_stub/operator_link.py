@@ -25,6 +25,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
+from pm_agent_stub.db import BoardFileError
 from pm_agent_stub.tool_results import answer_object
 from pm_protocol import InvalidCall, UnexpectedAnswer, call
 from pm_protocol.errors import refusal
@@ -172,8 +173,8 @@ class OperatorLink:
     def _unreachable(self, exc: BaseException) -> BaseException:
         causes = _causes(exc)
         for cause in causes:
-            if isinstance(cause, (KeyboardInterrupt, SystemExit, OperatorError)):
-                return cause
+            if isinstance(cause, (KeyboardInterrupt, SystemExit, OperatorError, BoardFileError)):
+                return cause  # a damaged or foreign board file says so itself, in one line (db.py)
         reason = "; ".join(f"{type(c).__name__}: {c}" for c in causes)
         if self.url is None:
             return OperatorError(

@@ -37,6 +37,7 @@ from pm_protocol.limits import (
     MAX_ID,
     MAX_JSON_BYTES,
     MAX_NAME,
+    MAX_SKILL_LEN,
     MAX_SKILLS,
     MAX_TEXT,
     TASK_ID_PATTERN,
@@ -86,6 +87,10 @@ def _unbuildable(node: yaml.Node, reason: str) -> str:
     return f"cannot read the {kind} {shown}: {reason}; quote it to keep it as text"
 
 
+TaskLabel = Annotated[StrictStr, Field(min_length=1, max_length=MAX_SKILL_LEN)]
+"""A task's label: free text for people (not a skill: no skill-name rule)."""
+
+
 class ProjectFileError(Exception):
     """A refused project file; the message is the single line shown to the user."""
 
@@ -101,7 +106,7 @@ class TaskSpec(BaseModel):
     instructions: Annotated[StrictStr, Field(max_length=MAX_TEXT)] = ""
     priority: Priority = "medium"
     required_skills: Annotated[list[Skill], Field(max_length=MAX_SKILLS)] = []
-    labels: Annotated[list[Skill], Field(max_length=MAX_SKILLS)] = []
+    labels: Annotated[list[TaskLabel], Field(max_length=MAX_SKILLS)] = []
     dependencies: Annotated[
         list[Annotated[StrictStr, Field(min_length=1, max_length=MAX_ID)]], Field(max_length=1000)
     ] = []

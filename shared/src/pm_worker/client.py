@@ -266,8 +266,17 @@ class PMClient:
     async def heartbeat(self) -> models.HeartbeatResult:
         return await self.call_tool(T.heartbeat, {"agent_id": self.agent_id})
 
-    async def release_task(self, task_id: str, reason: str) -> models.MessageResult:
-        arguments = {"agent_id": self.agent_id, "task_id": task_id, "reason": self.outgoing.text(reason)}
+    async def release_task(
+        self, task_id: str, reason: str, *, count_attempt: bool = False
+    ) -> models.MessageResult:
+        """Give the task back; `count_attempt` makes the board count it as a failed attempt."""
+        arguments: dict[str, Any] = {
+            "agent_id": self.agent_id,
+            "task_id": task_id,
+            "reason": self.outgoing.text(reason),
+        }
+        if count_attempt:  # sent only when set: a stub from before the argument still takes the call
+            arguments["count_attempt"] = True
         return await self.call_tool(T.release_task, arguments)
 
     async def deregister(self) -> models.MessageResult:
