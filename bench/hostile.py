@@ -112,7 +112,7 @@ def run_worker(
             "artifacts": artifacts,
             "handed_out": assigned,
             "progress": progress,
-            "refused_reports": text.count("refused the task's outcome"),
+            "refused_reports": text.count("outcome_refused_blocking_instead"),
         }
     finally:
         stub.stop()

@@ -12,7 +12,7 @@ Four runs, each on its own stub:
   (`resolve_blocker` on a task blocked beforehand), i.e. the in-process wake-up.
   Latency = resolve call sent → assignment received (includes the resolve call itself).
 - `workers_load`: idle step-worker processes (pm_worker) and the `load` path; latency =
-  commit → the worker's own `task received` log timestamp (same machine, same clock).
+  commit → the worker's own `task_received` log timestamp (same machine, same clock).
 - `sleep_poll`: the upstream tutorial's loop (`request_next_task` without wait, then
   `asyncio.sleep(30)` when idle), run with the interval scaled down and scaled back up;
   next to it the analytic figure for 30 s (uniform arrival: p50 = 15 s, p99 = 29.7 s).
@@ -112,11 +112,11 @@ async def _probe(stub: Stub, samples: int, via: str, rng: random.Random) -> list
 
 
 def _received_times(log_paths: list[Path]) -> dict[str, float]:
-    """task_id → wall-clock time the worker logged `task received`."""
+    """task_id → wall-clock time the worker logged `task_received`."""
     out: dict[str, float] = {}
     for path in log_paths:
         for line in path.read_text(errors="replace").splitlines():
-            if '"task received"' not in line:
+            if '"task_received"' not in line:
                 continue
             try:
                 rec = json.loads(line)

@@ -116,7 +116,7 @@ def markdown(r: dict[str, Any]) -> str:
             "|---|---:|---:|---:|---:|",
             f"| probe client, `load` from another process (data_version watcher) | {_lat(s['probe_load']['latency'])} |",
             f"| probe client, `resolve_blocker` tool (in-process wake) | {_lat(s['probe_tool']['latency'])} |",
-            f"| {s['workers_load']['workers']} step workers, `load` (worker's `task received` log) | "
+            f"| {s['workers_load']['workers']} step workers, `load` (worker's `task_received` log) | "
             f"{_lat(s['workers_load']['latency'])} |",
             f"| tutorial sleep-poll, {s['sleep_poll']['interval_s']} s interval (measured) | "
             f"{_lat(s['sleep_poll']['latency'])} |",

@@ -4,7 +4,7 @@
 
 The containers log JSON lines (one object a line: what log shippers and `jq` want), so a
 person reading `docker compose logs` got walls of braces. On a terminal this prints each
-line as `service | 12:00:01 info     task received  task_id=unit-tests attempt=1`, with the
+line as `service | 12:00:01 info     task_received  task_id=unit-tests attempt=1`, with the
 level coloured and an exception's traceback on the lines after it; piped anywhere else
 (`make logs | jq ...`, a file) the lines pass through untouched. Lines that are not JSON
 (Compose's own messages, a crash before logging was set up) are printed as they are.

@@ -21,9 +21,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pm_agent_stub.board.views import collect
-from pm_agent_stub.board_access import OperatorError
-from pm_agent_stub.remote import RemoteBoard
+from pm_agent_stub.commands import print_loaded
+from pm_agent_stub.operator_link import OperatorError, OperatorLink
+from pm_agent_stub.status_report import collect
+from pm_protocol import tools
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKERS = {"documentation": "documentation_worker", "testing": "testing_worker", "devops": "devops_worker"}
@@ -163,13 +164,13 @@ def spawn(
     )
 
 
-async def wait_healthy(board: RemoteBoard, stub: subprocess.Popen[bytes], timeout: float = 30) -> None:
+async def wait_healthy(board: OperatorLink, stub: subprocess.Popen[bytes], timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if stub.poll() is not None:
             raise SystemExit(f"demo: the stub exited with code {stub.returncode}")
         try:
-            await board.project_status()
+            await board.call(tools.get_project_status, {})
             return
         except OperatorError:
             await board.close()
@@ -177,10 +178,10 @@ async def wait_healthy(board: RemoteBoard, stub: subprocess.Popen[bytes], timeou
     raise SystemExit(f"demo: the stub did not answer at {board.url} within {timeout:.0f}s")
 
 
-async def report_new_blockers(board: RemoteBoard, blocked: list[str], seen: set[tuple[str, int]]) -> None:
+async def report_new_blockers(board: OperatorLink, blocked: list[str], seen: set[tuple[str, int]]) -> None:
     """Each blocker once, with the stub's suggestion and the command that runs the task again."""
     for task_id in blocked:
-        ctx = await board.task_context(task_id)
+        ctx = await board.call(tools.get_task_context, {"task_id": task_id})
         for b in ctx.blockers:
             if b.resolved or (task_id, b.blocker_id) in seen:
                 continue
@@ -193,7 +194,7 @@ async def report_new_blockers(board: RemoteBoard, blocked: list[str], seen: set[
             )
 
 
-async def watch(board: RemoteBoard, procs: list[subprocess.Popen[bytes]], p: Plan) -> bool:
+async def watch(board: OperatorLink, procs: list[subprocess.Popen[bytes]], p: Plan) -> bool:
     """Print the board as it moves; True once it settles (or, serving, when interrupted)."""
     deadline = time.monotonic() + p.timeout
     last = ""
@@ -262,19 +263,16 @@ def local_base_image() -> str | None:
     return slim[-1] if slim else None
 
 
-async def load(board: RemoteBoard, project_file: Path) -> None:
+async def load(board: OperatorLink, project_file: Path) -> None:
     text = await asyncio.to_thread(project_file.read_text, encoding="utf-8")
-    result = await board.load_text(text, str(project_file))
-    print(result.message, file=sys.stderr)
-    for w in result.warnings:
-        print(f"warning: task '{w.task_id}': {w.warning}", file=sys.stderr)
+    print_loaded(await board.call(tools.load_project, {"text": text, "source": str(project_file)}))
 
 
 async def run_fleet(
     p: Plan, stub: subprocess.Popen[bytes], common: dict[str, str], workers: list[subprocess.Popen[bytes]]
 ) -> bool:
     """Load the project, start the workers (appended to `workers`), watch the board."""
-    board = RemoteBoard(f"http://127.0.0.1:{p.port}/mcp", None)
+    board = OperatorLink.over_http(f"http://127.0.0.1:{p.port}/mcp", None)
     try:
         await wait_healthy(board, stub)
         print(

@@ -6,7 +6,7 @@ database per block in the bench's own PostgreSQL cluster), given to the stub as 
 (a path, or a `postgresql://` URL). Nothing here reads the board directly, so the same code
 measures any backend the stub has: jobs go in through the `load_project` tool (what
 `make load` does), the gate reads `/healthz` (workers parked in `request_next_task`), and
-start and completion times come from the workers' own `task received` / `task completed`
+start and completion times come from the workers' own `task_received` / `task_completed`
 log lines. On PostgreSQL the coordinator is the stub plus the PostgreSQL server.
 """
 
@@ -25,8 +25,9 @@ from bench._harness import start_workers, step_tasks
 from bench.peers.base import System, Workers
 from bench.peers.servers import Postgres, ServerUnavailable
 from bench.peers.stamps import Tail
-from pm_agent_stub.remote import RemoteBoard
+from pm_agent_stub.operator_link import OperatorLink
 from pm_agent_stub.testing import ServerProcess, free_port, http_get_json, stub_env
+from pm_protocol import tools
 
 BOARDS = ("sqlite", "postgresql")
 
@@ -122,7 +123,7 @@ class Ours(System):
         if self.pg is not None:
             self.coordinator = "the stub process + the PostgreSQL server (every backend)"
         self.stub: BoardStub | None = None
-        self.remote: RemoteBoard | None = None
+        self.remote: OperatorLink | None = None
         self._starts = 0
         self.received: dict[str, float] = {}
         self.completed: dict[str, float] = {}
@@ -138,7 +139,7 @@ class Ours(System):
     async def open(self, block: int) -> None:
         await super().open(block)
         self.stub = start_board_stub(self._board(), self.here / "stub.log")
-        self.remote = await RemoteBoard(self.stub.url, None).open()
+        self.remote = await OperatorLink.over_http(self.stub.url, None).open()
         self._tail = Tail(self.here / "worker-logs", "*.log")
         self.received, self.completed = {}, {}
 
@@ -173,21 +174,21 @@ class Ours(System):
     async def _load(self, ids: list[str], source: str) -> None:
         assert self.remote is not None
         text = json.dumps({"project": "peers", "tasks": step_tasks(ids, steps=0)})
-        await self.remote.load_text(text, source)
+        await self.remote.call(tools.load_project, {"text": text, "source": source})
 
     async def release(self, tag: str, m: int) -> None:
         await self._load([f"{tag}-{i}" for i in range(m)], f"peers {tag}")
 
     def _read_logs(self) -> None:
         for line in self._tail.lines():
-            if '"task received"' not in line and '"task completed"' not in line:
+            if '"task_received"' not in line and '"task_completed"' not in line:
                 continue
             try:
                 rec = json.loads(line)
                 at = _epoch(rec["timestamp"])
             except (ValueError, KeyError):
                 continue
-            into = self.received if rec.get("event") == "task received" else self.completed
+            into = self.received if rec.get("event") == "task_received" else self.completed
             into.setdefault(rec.get("task_id", ""), at)
 
     async def drained(self, tag: str, m: int) -> bool:

@@ -2,7 +2,7 @@
 
 The peers' pickup job calls `record(key)` first thing (the clock is read before any I/O);
 each worker process appends to its own file in $BENCH_PEERS_STAMPS. Our side needs no
-stamp: pm_worker logs `task received` (with its timestamp) before it runs a task.
+stamp: pm_worker logs `task_received` (with its timestamp) before it runs a task.
 The drain's no-op job records nothing.
 """
 

@@ -1,4 +1,4 @@
-"""The seam between PMClient and a server's wire (pm_worker.dialect): replies, errors, a second dialect."""
+"""The seam between PMClient and a server's wire (pm_worker.dialects.base): replies, errors, a second dialect."""
 
 from __future__ import annotations
 
@@ -8,11 +8,25 @@ from typing import Any
 import pytest
 from mcp_types import CallToolResult, TextContent
 
-from pm_worker import Assignment, InvalidArgument, NotTaskHolder, PMError, TaskContext, TransportError, Worker
+from pm_protocol import tools
+from pm_protocol.args import ReportTaskProgressArgs
+from pm_protocol.results import WireModel
+from pm_protocol.tools import A, R, Tool
+from pm_worker import (
+    Assignment,
+    Identity,
+    InvalidArgument,
+    NotTaskHolder,
+    PMClient,
+    PMError,
+    TaskContext,
+    TransportError,
+    Worker,
+)
 from pm_worker.connection import parse_result
-from pm_worker.dialect import Send
-from pm_worker.models import HeartbeatResult, MessageResult, ProgressAck, TaskOffer
-from pm_worker.stub_dialect import StubDialect
+from pm_worker.dialects.base import Send
+from pm_worker.dialects.stub import StubDialect
+from pm_worker.models import HeartbeatResult, MessageResult, TaskOffer
 from pm_worker.testing import StubKit
 
 from fakes import Recorder
@@ -43,19 +57,17 @@ async def test_an_answer_of_the_wrong_shape_is_a_transport_error() -> None:
         return {"status": "ok"}  # some other server's answer
 
     with pytest.raises(TransportError, match="is not a Pong"):
-        await StubDialect().ping(send, None)
+        await StubDialect().call(send, tools.ping, {})
 
 
-async def test_arguments_that_break_the_protocol_are_refused_before_sending() -> None:
-    sent: list[str] = []
-
-    async def send(tool: str, arguments: dict[str, Any], *, extra_timeout: float = 0.0) -> dict[str, Any]:
-        sent.append(tool)
-        return {}
-
+async def test_arguments_that_break_the_protocol_are_refused_before_sending(tmp_path: Path) -> None:
+    kit = StubKit(tmp_path)
+    recorder = Recorder(lambda settings: pytest.fail("connected"))
+    identity = Identity("a", "A", "r", ("s",))
+    pm = PMClient(kit.settings(), identity, dialect=StubDialect(), connect=recorder.connection)
     with pytest.raises(InvalidArgument, match="severity"):
-        await StubDialect().report_blocker(send, "a", "t", "stuck", "urgent")
-    assert sent == []
+        await pm.report_blocker("t", "stuck", "urgent")
+    assert recorder.connects == 0
 
 
 def test_error_answers_become_the_typed_errors_the_loop_decides_on() -> None:
@@ -66,53 +78,46 @@ def test_error_answers_become_the_typed_errors_the_loop_decides_on() -> None:
     other = dialect.error("ping", {"success": False, "error": "internal_error", "message": "boom"})
     assert type(other) is PMError
     assert other.code == "internal_error"
+    newer = dialect.error("ping", {"success": False, "error": "rate_limited", "message": "slow down"})
+    assert newer.code == "rate_limited"  # a code a newer server sends is kept as sent
 
 
-class UpstreamOnlyDialect(StubDialect):
+class UpstreamOnlyDialect:
     """A dialect for a server with upstream's tools only (no heartbeat, release_task or deregister), as the
-    Marcus dialect will be: what the loop needs of the missing tools is answered locally."""
+    Marcus dialect is: what the loop needs of the missing tools is answered locally, the rest as the stub's."""
 
     name = "upstream-only"
 
     def __init__(self) -> None:
         self.holding: str | None = None
+        self.stub = StubDialect()
+        self.error = self.stub.error
 
-    async def request_next_task(self, send: Send, agent_id: str, wait_seconds: float) -> TaskOffer:
-        offer = await super().request_next_task(send, agent_id, wait_seconds)
-        if offer.assignment is not None:
-            self.holding = offer.assignment.task_id
-        return offer
-
-    async def report_progress(
-        self,
-        send: Send,
-        agent_id: str,
-        task_id: str,
-        progress: float,
-        message: str,
-        status: str,
-        checkpoint: Any,
-    ) -> ProgressAck:
-        ack = await super().report_progress(send, agent_id, task_id, progress, message, status, checkpoint)
-        if status != "in_progress":
+    async def call(
+        self, send: Send, tool: Tool[A, R], args: A | dict[str, Any], *, extra_timeout: float = 0.0
+    ) -> R:
+        x = tool.arguments(args)
+        local: WireModel | None = None
+        if tool is tools.heartbeat:
+            local = HeartbeatResult(success=True, current_task=self.holding, lease_expires_at=None)
+        elif tool is tools.release_task:
             self.holding = None
-        return ack
-
-    async def heartbeat(self, send: Send, agent_id: str) -> HeartbeatResult:
-        return HeartbeatResult(success=True, current_task=self.holding, lease_expires_at=None)
-
-    async def release_task(
-        self, send: Send, agent_id: str, task_id: str, reason: str, *, count_attempt: bool = False
-    ) -> MessageResult:
-        self.holding = None
-        return MessageResult(
-            success=True, message="this server has no release_task; its own timeout frees the task"
-        )
-
-    async def deregister(self, send: Send, agent_id: str) -> MessageResult:
-        return MessageResult(
-            success=True, message="this server has no deregister; it shows us offline after its timeout"
-        )
+            local = MessageResult(
+                success=True, message="this server has no release_task; its own timeout frees it"
+            )
+        elif tool is tools.deregister_agent:
+            local = MessageResult(
+                success=True, message="this server has no deregister; it shows us offline later"
+            )
+        if local is not None:
+            assert isinstance(local, tool.result)
+            return local
+        answer = await self.stub.call(send, tool, x, extra_timeout=extra_timeout)
+        if isinstance(answer, TaskOffer) and answer.assignment is not None:
+            self.holding = answer.assignment.task_id
+        if isinstance(x, ReportTaskProgressArgs) and x.status != "in_progress":
+            self.holding = None
+        return answer
 
 
 class QuickWorker(Worker):
@@ -131,8 +136,6 @@ async def test_a_second_dialect_plugs_in_behind_the_same_client(tmp_path: Path) 
 
     def make_client() -> Any:
         nonlocal recorder
-        from pm_worker import PMClient
-
         recorder = Recorder(worker.connect)
         return PMClient(worker.settings, worker.identity, dialect=dialect, connect=recorder.connection)
 

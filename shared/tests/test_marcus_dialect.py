@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 
 from pm_protocol.tools import TOOLS
+from pm_worker.dialects.choose import UnknownDialect, dialect_for_tools
 from pm_worker.errors import AgentNotRegistered, NotTaskHolder, PMError, TaskAlreadyComplete
 from pm_worker.marcus import answers, pacing
 from pm_worker.marcus.answers import HeldTask, LeaseLost, ProjectIdRequired
-from pm_worker.marcus.detect import UnknownDialect, dialect_for_tools
 from pm_worker.marcus.payload import PayloadError, extract_payload, missing_payload_message
 from pm_worker.marcus.state import LocalState
 

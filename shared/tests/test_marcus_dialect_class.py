@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from pm_worker.dialect import UNSET
+from pm_worker.dialects.base import UNSET
+from pm_worker.dialects.marcus import MarcusDialect
 from pm_worker.marcus.answers import LeaseLost
-from pm_worker.marcus.dialect import MarcusDialect
 from pm_worker.marcus.state import LocalState
 from pm_worker.protocol_settings import MissingProjectId
 
@@ -278,3 +278,33 @@ async def test_marcus_forgetting_the_agent_registers_again_and_repeats(tmp_path:
         "get_task_context",
     ]
     assert marcus.calls[2][1]["project_id"] == "p1"
+
+
+async def test_the_contracts_calls_reach_marcus_through_call(tmp_path: Path) -> None:
+    """What PMClient sends, `call(send, tool, args)` with the contract's arguments, lands on the
+    translation of that tool; tools Marcus has no counterpart for are refused as unsupported."""
+    from pm_protocol import InvalidCall, tools
+    from pm_protocol.results import HeartbeatResult, RegisterResult, TaskOffer
+    from pm_worker.errors import PMError
+
+    marcus = FakeMarcus()
+    d = dialect(tmp_path, marcus)
+    marcus.queue("register_agent", rec("register_agent.ok"))
+    marcus.queue("request_next_task", task_answer())
+    marcus.queue("get_task_context", CONTEXT)
+    register = {"agent_id": "w1", "name": "W1", "role": "steps", "skills": ["steps"]}
+    assert isinstance(await d.call(marcus.send, tools.register_agent, register), RegisterResult)
+    offer = await d.call(marcus.send, tools.request_next_task, {"agent_id": "w1", "wait_seconds": 5.0})
+    assert isinstance(offer, TaskOffer)
+    assert offer.assignment is not None
+    assert offer.assignment.task_id == TASK_ID
+    beat = await d.call(marcus.send, tools.heartbeat, {"agent_id": "w1"})
+    assert isinstance(beat, HeartbeatResult)
+    assert beat.current_task == TASK_ID  # answered here: Marcus has no heartbeat
+    assert marcus.tools() == ["register_agent", "request_next_task", "get_task_context"]
+    with pytest.raises(PMError, match="Marcus has no list_tasks") as refused:
+        await d.call(marcus.send, tools.list_tasks, {})
+    assert refused.value.code == "unsupported"
+    with pytest.raises(InvalidCall):  # checked before any translation (PMClient maps it to InvalidArgument)
+        await d.call(marcus.send, tools.heartbeat, {"agent": "w1"})
+    assert len(marcus.calls) == 3

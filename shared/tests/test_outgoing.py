@@ -13,8 +13,8 @@ from typing import Any
 from pm_agent_stub.testing import read_events
 from pm_protocol.limits import MAX_JSON_BYTES, MAX_NAME, MAX_TEXT, json_size
 from pm_worker import Assignment, TaskBlocked, TaskContext, TaskReleased, Worker
+from pm_worker.dialects.stub import StubDialect
 from pm_worker.outgoing import REDACTED, Outgoing, fit_json, fit_text
-from pm_worker.stub_dialect import StubDialect
 from pm_worker.testing import StubKit
 
 TOKEN = "tok-9f8e7d6c5b4a39281706"
@@ -102,10 +102,8 @@ async def test_an_outcome_the_stub_refuses_becomes_a_short_blocker_not_a_loop(tm
     class SendsAsGiven(StubDialect):
         """Skips the local argument check, so the real stub is the one that refuses."""
 
-        async def _call(
-            self, send: Any, tool: str, arguments: dict[str, Any], result: Any, extra_timeout: float = 0.0
-        ) -> Any:
-            return result.model_validate(await send(tool, arguments, extra_timeout=extra_timeout))
+        async def call(self, send: Any, tool: Any, args: Any, *, extra_timeout: float = 0.0) -> Any:
+            return tool.read(await send(tool.name, args, extra_timeout=extra_timeout))
 
     kit = StubKit(tmp_path)
     worker = LoudWorker(kit.settings())

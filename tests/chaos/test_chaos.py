@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.chaos.chaos import ChaosConfig, audit, run_chaos
+from tests.chaos.audit import audit
+from tests.chaos.chaos import ChaosConfig, run_chaos
 
 
 def _run(cfg: ChaosConfig, tmp_path: Path) -> dict[str, object]:

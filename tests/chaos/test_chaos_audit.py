@@ -17,7 +17,8 @@ import yaml
 from pm_agent_stub.board import Board
 from pm_agent_stub.db import connect
 from pm_agent_stub.project_file import parse_project
-from tests.chaos.chaos import ChaosConfig, ChaosRun, KillRecord, audit
+from tests.chaos.audit import audit
+from tests.chaos.chaos import ChaosConfig, ChaosRun, KillRecord
 
 LEASE = 3.0
 T0 = 1_900_000_000.0

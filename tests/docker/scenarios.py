@@ -141,7 +141,7 @@ def check_workers_stopped_by_themselves(stopped: list[dict[str, Any]], logs: str
     its own stop with exit code 0, and the task that was running was released (`logs`: theirs)."""
     assert len(stopped) == 5, f"every worker logged its own stop:\n{logs[-3000:]}"
     assert all(s["exit_code"] == 0 for s in stopped), stopped
-    assert any('"task released"' in line for line in logs.splitlines()), "the running task was released"
+    assert any('"task_released"' in line for line in logs.splitlines()), "the running task was released"
 
 
 def check_released_at_shutdown(board: dict[str, Any], task_id: str) -> None:

@@ -231,7 +231,7 @@ def test_compose_down_leaves_no_task_in_progress(fleet: ComposeFleet) -> None:
     stopped = [
         json.loads(line.split("|", 1)[1])
         for line in out.splitlines()
-        if '"worker stopped"' in line and "|" in line
+        if '"worker_stopped"' in line and "|" in line
     ]
     check_workers_stopped_by_themselves(stopped, out)
     assert seconds < 20, "workers exited within their grace, not by SIGKILL"

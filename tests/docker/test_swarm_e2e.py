@@ -227,7 +227,7 @@ def test_stack_down_leaves_no_task_in_progress(stack: SwarmFleet) -> None:
             if f.poll() is None:
                 f.kill()
     (LOGS / f"{stack.stack}-down.log").write_text(out)
-    stopped = [json.loads(line) for line in out.splitlines() if '"worker stopped"' in line]
+    stopped = [json.loads(line) for line in out.splitlines() if '"worker_stopped"' in line]
     check_workers_stopped_by_themselves(stopped, out)
     assert not run(
         ["docker", "ps", "-aq", "--filter", f"label=com.docker.stack.namespace={stack.stack}"]

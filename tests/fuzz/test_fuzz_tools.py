@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from pm_agent_stub.http_app import MAX_REQUEST_BODY_BYTES
 from pm_agent_stub.testing import StubProcess, http_get_json
+from pm_protocol.literals import REPORT_STATUSES, SEVERITIES
 from tests.reliability.boardcheck import invariant_problems, rows, status_counts
 from tests.reliability.rpc import (
     HEADERS,
@@ -137,7 +138,7 @@ FIELDS: dict[str, dict[str, tuple[bool, st.SearchStrategy[Any]]]] = {
     "report_task_progress": {
         "agent_id": (True, AGENT),
         "task_id": (True, TASK),
-        "status": (True, st.sampled_from(["in_progress", "completed", "blocked"])),
+        "status": (True, st.sampled_from(REPORT_STATUSES)),
         "progress": (True, st.one_of(st.integers(0, 100), st.floats(0, 100))),
         "message": (True, LONG_OK),
         "checkpoint": (False, FINITE_JSON),
@@ -146,7 +147,7 @@ FIELDS: dict[str, dict[str, tuple[bool, st.SearchStrategy[Any]]]] = {
         "agent_id": (True, AGENT),
         "task_id": (True, TASK),
         "blocker_description": (True, text(1, 80)),
-        "severity": (False, st.sampled_from(["low", "medium", "high", "critical"])),
+        "severity": (False, st.sampled_from(SEVERITIES)),
     },
     "get_project_status": {},
     "get_agent_status": {"agent_id": (True, AGENT)},

@@ -84,7 +84,7 @@ def test_worker_survives_stub_kill_and_restart(tmp_path: Path, workspace: Path) 
         )
         assert worker.alive(), "the worker must not need a restart"
         events = [e["event"] for e in worker.events()]
-        assert "reconnected to stub" in events
+        assert "reconnected" in events
         # nothing done twice: one accepted completion per task
         completions = [e["task_id"] for e in read_events(db, "completed")]
         assert sorted(completions) == sorted(t["id"] for t in tasks)
@@ -151,8 +151,8 @@ async def test_sigterm_releases_with_checkpoint_and_another_worker_resumes(
         assert by_b[0].startswith(f"long step {stored} ")
         assert len(ledger) == 12  # no step lost, none repeated
         worker_events = [e["event"] for e in first.events()]
-        assert "task released" in worker_events
-        assert "worker stopped" in worker_events
+        assert "task_released" in worker_events
+        assert "worker_stopped" in worker_events
     finally:
         first.kill()
         if second is not None:

@@ -31,14 +31,14 @@ from tests.marcus.host import start_marcus
 
 def received_at(proc: WorkerProcess, task_id: str) -> float | None:
     for event in proc.events():
-        if event.get("event") == "task received" and event.get("task_id") == task_id:
+        if event.get("event") == "task_received" and event.get("task_id") == task_id:
             return datetime.fromisoformat(event["timestamp"].replace("Z", "+00:00")).timestamp()
     return None
 
 
 def completed_message(proc: WorkerProcess, task_id: str) -> str | None:
     for event in proc.events():
-        if event.get("event") == "task completed" and event.get("task_id") == task_id:
+        if event.get("event") == "task_completed" and event.get("task_id") == task_id:
             return str(event.get("message"))
     return None
 

@@ -16,10 +16,10 @@ import mcp
 import pytest
 
 from pm_agent_stub.testing import start_stub
+from pm_worker.dialects.choose import dialect_for_tools
 from pm_worker.errors import PMError
 from pm_worker.marcus import answers
 from pm_worker.marcus.answers import HeldTask, ProjectIdRequired
-from pm_worker.marcus.detect import dialect_for_tools
 from tests.marcus.host import MarcusProcess, post_initialize
 
 pytestmark = pytest.mark.marcus

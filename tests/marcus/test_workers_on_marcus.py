@@ -123,8 +123,8 @@ def test_documentation_and_testing_tasks_from_a_marcus_board(
         wait_until(
             lambda: (
                 all(marcus.board()[i]["status"] in ("done", "blocked") for i in ids.values())
-                and len(events(tests, "task blocked")) + len(events(docs, "task blocked")) == 2
-                and len(events(tests, "task completed")) + len(events(docs, "task completed")) == 2
+                and len(events(tests, "task_blocked")) + len(events(docs, "task_blocked")) == 2
+                and len(events(tests, "task_completed")) + len(events(docs, "task_completed")) == 2
             ),
             240,
             message="all four tasks done or blocked, and the workers said so",
@@ -142,7 +142,7 @@ def test_documentation_and_testing_tasks_from_a_marcus_board(
         # failing tests: blocked naming the test, with Marcus's suggestions in the worker's log
         assert board[ids["legacy"]]["status"] == "blocked"
         assert any("test_legacy_rounds_ties_up" in c for c in board[ids["legacy"]]["comments"])
-        [blocked] = [e for e in events(tests, "task blocked") if e.get("task_id") == ids["legacy"]]
+        [blocked] = [e for e in events(tests, "task_blocked") if e.get("task_id") == ids["legacy"]]
         assert blocked["suggestion"].startswith("Root cause: ")
         assert "Steps: 1) " in blocked["suggestion"]
         # the testing worker's report artifact is a file Marcus wrote into the shared workspace
@@ -182,20 +182,20 @@ def test_three_workers_drain_twenty_tasks_each_completed_once(
         drained = time.monotonic() - start
         # each worker logs its completion once Marcus acknowledged it
         wait_until(
-            lambda: sum(len(events(p, "task completed")) for p in procs) >= 20,
+            lambda: sum(len(events(p, "task_completed")) for p in procs) >= 20,
             30,
             message="20 completions logged",
         )
         board = marcus.board()
         assert all(board[i]["status"] == "done" and board[i]["completed_at"] for i in ids.values())
-        completions = Counter(e["task_id"] for p in procs for e in events(p, "task completed"))
+        completions = Counter(e["task_id"] for p in procs for e in events(p, "task_completed"))
         assert sorted(completions) == sorted(ids.values())
         assert set(completions.values()) == {1}
         ledger = Counter(
             line.split(" step ")[0] for line in (workspace / "ledger.txt").read_text().splitlines()
         )
         assert ledger == Counter({i: 1 for i in ids.values()})  # each task's step ran once, nowhere twice
-        assert sum(1 for p in procs if events(p, "task completed")) >= 2  # the work was shared
+        assert sum(1 for p in procs if events(p, "task_completed")) >= 2  # the work was shared
         print(f"\nMarcus: 3 workers drained 20 tasks in {drained:.1f}s")
     finally:
         stop_all(*procs)
@@ -243,22 +243,22 @@ def test_sigterm_keeps_the_task_and_the_same_id_resumes_it(
     state = workspace / ".pm-state" / "marcus"
     assert (state / "agents" / "steps-same.json").is_file()
     assert (state / "tasks" / f"{task_id}.json").is_file()
-    assert [e["reason"] for e in events(first, "task released")] == [
+    assert [e["reason"] for e in events(first, "task_released")] == [
         f"stopping after step {done_steps}/8; resume from the checkpoint"
     ]
 
     again = worker(str(STEP_WORKER), marcus, tmp_path / "again.log", workspace, "steps-same", "steps")
     try:
         wait_until(
-            lambda: marcus.board()[task_id]["status"] == "done" and events(again, "task completed"),
+            lambda: marcus.board()[task_id]["status"] == "done" and events(again, "task_completed"),
             120,
             message="resumed task done",
         )
-        [done] = events(again, "task completed")
+        [done] = events(again, "task_completed")
         assert done["message"] == f"8 steps done, resumed from step {done_steps}"
         lines = (workspace / "ledger.txt").read_text().splitlines()
         assert [line.split(" by ")[0] for line in lines] == [f"{task_id} step {i}" for i in range(8)]
-        assert events(again, "resuming the task this agent held before its restart")
+        assert events(again, "marcus_resuming_after_restart")
         assert not (state / "agents" / "steps-same.json").exists()
         assert not (state / "tasks" / f"{task_id}.json").exists()
     finally:
@@ -295,10 +295,8 @@ def test_auto_picks_the_dialect_for_both_servers(
     try:
         assert on_stub.proc.wait(timeout=120) == 0, on_stub.logs()[-3000:]
         assert on_marcus.proc.wait(timeout=120) == 0, on_marcus.logs()[-3000:]
-        assert [e["dialect"] for e in events(on_stub, "dialect chosen from the server's tools")] == ["stub"]
-        assert [e["dialect"] for e in events(on_marcus, "dialect chosen from the server's tools")] == [
-            "marcus"
-        ]
+        assert [e["dialect"] for e in events(on_stub, "dialect_chosen")] == ["stub"]
+        assert [e["dialect"] for e in events(on_marcus, "dialect_chosen")] == ["marcus"]
         assert marcus.board()[marcus_id]["status"] == "done"
     finally:
         on_stub.kill()
@@ -315,7 +313,8 @@ def test_without_project_id_the_worker_exits_2_naming_it(
     assert proc.proc.wait(timeout=60) == 2, proc.logs()[-3000:]
     errors = [e for e in proc.events() if e.get("level") == "error"]
     assert len(errors) == 1
-    assert errors[0]["event"].startswith("invalid setting PM_PROJECT_ID: required by the Marcus server at ")
+    assert errors[0]["event"] == "settings_invalid"
+    assert errors[0]["error"].startswith("invalid setting PM_PROJECT_ID: required by the Marcus server at ")
 
 
 def test_host_header_override_reaches_a_marcus_that_refuses_other_hosts(

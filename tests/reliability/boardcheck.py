@@ -13,6 +13,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from pm_protocol.literals import TASK_STATUSES
+
 
 def open_ro(db: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=15)
@@ -45,7 +47,7 @@ def rows(db: Path, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any
 
 
 def status_counts(db: Path) -> dict[str, int]:
-    counts = dict.fromkeys(("todo", "in_progress", "blocked", "done"), 0)
+    counts = dict.fromkeys(TASK_STATUSES, 0)
     for r in rows(db, "SELECT status, count(*) AS n FROM tasks GROUP BY status"):
         counts[r["status"]] = r["n"]
     return counts
@@ -61,7 +63,7 @@ def invariant_problems(db: Path) -> list[str]:
         by_id = {t["task_id"]: t for t in tasks}
         total = conn.execute("SELECT count(*) FROM tasks").fetchone()[0]
         counted = Counter(t["status"] for t in tasks)
-        if sum(counted.values()) != total or set(counted) - {"todo", "in_progress", "blocked", "done"}:
+        if sum(counted.values()) != total or set(counted) - set(TASK_STATUSES):
             problems.append(f"status counts {dict(counted)} do not add up to {total} tasks")
         holders = Counter(t["holder"] for t in tasks if t["status"] == "in_progress")
         for agent, n in holders.items():

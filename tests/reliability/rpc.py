@@ -56,15 +56,16 @@ def tool_answer(response: httpx2.Response) -> dict[str, Any]:
     text = result["content"][0]["text"]
     obj = strict_json(text)
     assert isinstance(obj, dict), text[:500]
-    assert result.get("structuredContent") == obj, ("text and structuredContent differ", text[:300])
     assert bool(result.get("isError")) == (obj.get("success") is False), text[:500]
     if obj.get("success") is False:
+        assert "structuredContent" not in result, ("an error is text only", result)
         assert set(obj) == {"success", "error", "message"}, obj
         assert obj["error"] in TOOL_ERROR_CODES, obj
         assert isinstance(obj["message"], str), obj
         assert obj["message"].strip(), obj
     else:
         assert obj.get("success") is True, obj
+        assert result.get("structuredContent") == obj, ("text and structuredContent differ", text[:300])
     return obj
 
 

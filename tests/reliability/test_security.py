@@ -272,7 +272,7 @@ def test_workers_never_log_the_token(secure_stub: StubProcess, tmp_path: Path) -
         {"completed_by": "token-good"}
     ]
     good_text, bad_text = good_log.read_text(), bad_log.read_text()
-    assert '"task completed"' in good_text
+    assert '"task_completed"' in good_text
     assert "PM_AGENT_TOKEN" in bad_text  # it says what to fix...
     for text in (good_text, bad_text):
         assert TOKEN not in text  # ...and never what the token is

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from pm_agent_stub.board import Board
-from pm_agent_stub.board.views import list_tasks
 from pm_agent_stub.db import connect
 from pm_agent_stub.testing import load_tasks, read_events, run_cli, task, tasks_yaml
 
@@ -44,7 +44,7 @@ def test_bad_project_file_exits_2_with_one_line_and_leaves_the_board_untouched(t
         f"{bad}: task 'broken' field 'dependencies': unknown dependency 'nowhere' (not in this file and not on the board)"
     )
     board = Board(connect(db))
-    assert [t.task_id for t in list_tasks(board)] == ["existing"]
+    assert [t.task_id for t in board.list_tasks().tasks] == ["existing"]
     assert read_events(db) == events_before
 
 
@@ -85,3 +85,25 @@ def test_bad_settings_exit_2_naming_the_variable(tmp_path: Path) -> None:
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1
         assert lines[0].startswith("invalid settings: " + name)
+
+
+def test_db_and_url_answer_alike_through_one_tool_router(stub_factory: Any, tmp_path: Path) -> None:
+    """`--db FILE` serves the file through the stub's own router, in memory: the same answers, refusals
+    included, as the running stub gives over HTTP for the same board."""
+    db = tmp_path / "shared.db"
+    load_tasks(db, task("a", "s"), task("b", "s", dependencies=["a"]))
+    stub = stub_factory(db)
+    env = {"PM_AGENT_URL": stub.url}
+    for command in (("status", "--json"), ("show", "b", "--json")):
+        over_http = run_cli(*command, env=env)
+        in_memory = run_cli(*command, "--db", str(db))
+        assert over_http.returncode == in_memory.returncode == 0, (over_http.stderr, in_memory.stderr)
+        here, there = json.loads(over_http.stdout), json.loads(in_memory.stdout)
+        here.pop("source", None)
+        there.pop("source", None)
+        assert here == there, command
+    too_long = "x" * 201
+    refused = [run_cli("show", too_long, env=env), run_cli("show", too_long, "--db", str(db))]
+    assert [r.returncode for r in refused] == [1, 1]
+    assert refused[0].stderr == refused[1].stderr
+    assert "not sent to the stub: task_id: String should have at most 200 characters" in refused[1].stderr

@@ -37,8 +37,9 @@ def test_each_commit_carries_its_signals_and_every_event_it_wrote(tmp_path: Path
     board.get_project_status()  # reads only: nothing to tell
     assert kinds(commits) == [["registered"], ["assigned"], ["completed"]]
     # Registering wakes nobody (the agent's own polls are superseded by the call itself);
-    # assigning takes a task out of the offerable set, completing `a` frees its dependent.
-    assert [c.signals for c in commits] == [set(), {"lease"}, {"work", "lease"}]
+    # assigning takes a task out of the offerable set, completing `a` frees its dependent
+    # (`ready_delta` says so; the leases moved twice, for the sweep timer).
+    assert [c.signals for c in commits] == [set(), {"lease"}, {"lease"}]
     assert [dict(c.ready_delta) for c in commits] == [{}, {(): -1}, {(): +1}]
     completed = commits[-1].events[0]
     assert (completed.task_id, completed.agent_id, completed.attempt) == ("a", "w", 1)
@@ -61,7 +62,7 @@ def test_a_refused_call_reports_the_audit_events_written_after_its_rollback(tmp_
         board.report_task_progress("w", "a", "in_progress", 50, "late")
     (commit,) = commits
     assert [e.kind for e in commit.events] == ["expired", "fenced"]
-    assert commit.signals == {"work", "lease"}
+    assert commit.signals == {"lease"}
     assert commit.ready_delta == {(): +1}  # the expired task is offerable again
     assert commit.events[1].detail == {"doing": "report in_progress", "task_status": "todo"}
 

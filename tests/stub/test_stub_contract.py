@@ -1,9 +1,11 @@
 """The wire contract against the real stub process over HTTP.
 
-Every tool of `pm_protocol.TOOLS`, in each of its answer shapes, is checked with
-`pm_protocol.conformance.problems(tool.result, answer) == []` (nothing missing, nothing
-undeclared, nested models included); every error code the stub can be made to send is
-checked against `ErrorResult`; and `tools/list` advertises exactly the table.
+Every tool of `pm_protocol.TOOLS`, in each of its answer shapes, is checked against the
+`outputSchema` the stub advertises for it (JSON Schema 2020-12, as an MCP client validates
+`structuredContent`) and with `pm_protocol.conformance.problems(tool.result, answer) == []`
+(nothing missing, nothing undeclared, nested models included); every error code the stub
+can be made to send is checked against `ErrorResult` (text only, no structured content);
+and `tools/list` advertises exactly the table, with each tool's annotations.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 import httpx2
 import mcp
 import pytest
+from jsonschema import Draft202012Validator
 
 from pm_agent_stub.testing import StubProcess, call_tool, load_tasks, task
 from pm_protocol import ERROR_CODES, TOOLS, TOOLS_BY_NAME, ErrorResult
@@ -55,15 +58,21 @@ CODES_FROM_CALLS = {
 class Contract:
     """Calls tools and checks each answer against the model the protocol package declares."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, listed: list[Any]) -> None:
         self.client = client
+        self.schemas = {t.name: Draft202012Validator(t.output_schema) for t in listed}
         self.shapes: dict[str, set[str]] = {}
         self.codes: set[str] = set()
+
+    def conforms(self, tool: str, answer: dict[str, Any]) -> None:
+        """As its advertised outputSchema says (what MCP clients check), and exactly its result model."""
+        assert [e.message for e in self.schemas[tool].iter_errors(answer)] == [], (tool, answer)
+        assert problems(TOOLS_BY_NAME[tool].result, answer) == [], (tool, answer)
 
     async def ok(self, tool: str, arguments: dict[str, Any], shape: str) -> dict[str, Any]:
         answer = await call_tool(self.client, tool, arguments)
         assert answer["success"] is True, (tool, shape, answer)
-        assert problems(TOOLS_BY_NAME[tool].result, answer) == [], (tool, shape, answer)
+        self.conforms(tool, answer)
         self.shapes.setdefault(tool, set()).add(shape)
         return answer
 
@@ -81,7 +90,24 @@ async def test_tools_list_advertises_exactly_the_protocol_table(stub: StubProces
     assert [t.name for t in listed] == [t.name for t in TOOLS]
     for advertised, tool in zip(listed, TOOLS, strict=True):
         assert advertised.input_schema == tool.args.model_json_schema(), tool.name
+        assert advertised.output_schema == tool.result.model_json_schema(mode="serialization"), tool.name
+        assert advertised.output_schema["type"] == "object", tool.name  # the spec's rule through 2025-11-25
+        Draft202012Validator.check_schema(advertised.output_schema)
         assert advertised.description == tool.description, tool.name
+        hints = advertised.annotations
+        assert hints is not None, tool.name
+        assert (hints.read_only_hint, hints.destructive_hint, hints.open_world_hint) == (
+            tool.read_only,
+            tool.destructive,
+            False,
+        ), tool.name
+        assert hints.idempotent_hint is (tool.read_only or tool.idempotent), tool.name
+    read_only = {t.name for t in listed if t.annotations and t.annotations.read_only_hint}
+    assert read_only == {
+        "get_project_status", "get_agent_status", "list_registered_agents", "ping", "get_task_context",
+        "get_artifact", "list_tasks",
+    }  # fmt: skip
+    assert [t.name for t in listed if t.annotations and t.annotations.destructive_hint] == ["rerun_task"]
 
 
 async def test_every_tool_answers_in_every_shape_exactly_as_declared(stub: StubProcess, uniq: str) -> None:
@@ -96,7 +122,7 @@ async def test_every_tool_answers_in_every_shape_exactly_as_declared(stub: StubP
     )
     w, v, ghost = f"w-{uniq}", f"v-{uniq}", f"ghost-{uniq}"
     async with mcp.Client(stub.url) as client, mcp.Client(stub.url) as poller:
-        c = Contract(client)
+        c = Contract(client, (await client.list_tools()).tools)
         register = {"agent_id": w, "name": "Worker", "role": "contract", "skills": [skill]}
         await c.ok("register_agent", register, "registered")
         await c.ok("register_agent", register, "re-registered")
@@ -162,7 +188,7 @@ async def test_every_tool_answers_in_every_shape_exactly_as_declared(stub: StubP
             await asyncio.wait([poll], timeout=0.2)
         superseded = poll.result()
         assert (superseded["has_task"], superseded["retry_after_seconds"]) == (False, 0), superseded
-        assert problems(TOOLS_BY_NAME["request_next_task"].result, superseded) == [], superseded
+        c.conforms("request_next_task", superseded)
         c.shapes["request_next_task"].add("superseded")
 
         await c.ok("resolve_blocker", {"task_id": tests, "resolution": "fixed"}, "requeued")

@@ -219,7 +219,7 @@ async def test_bad_arguments_give_invalid_argument_json(
     assert body["error"] == "invalid_argument"
     assert fragment in body["message"]
     assert f"{tool} takes" in body["message"]
-    assert result.structured_content == body
+    assert result.structured_content is None  # an error is text only (docs/protocol.md)
 
 
 async def test_unknown_tool_lists_the_tools(stub: StubProcess) -> None:

@@ -8,9 +8,12 @@ from pathlib import Path
 import pytest
 
 from pm_agent_stub.board import Board
+from pm_agent_stub.board.loading import parsed_project
 from pm_agent_stub.db import connect
 from pm_agent_stub.errors import BoardError
 from pm_agent_stub.testing import tasks_yaml
+from pm_protocol import results as r
+from pm_protocol.literals import PRIORITIES
 
 
 @pytest.fixture
@@ -18,14 +21,19 @@ def board(tmp_path: Path) -> Board:
     return Board(connect(tmp_path / "board.db"))
 
 
+def load_text(board: Board, text: str, source: str = "fleet.yaml") -> r.LoadResult:
+    """What the `load_project` tool does with a file's text."""
+    return board.load_spec(parsed_project(text, source), source)
+
+
 def load(board: Board, *tasks: dict[str, object]) -> list[tuple[str, str]]:
-    result = board.load_text(tasks_yaml(*tasks), "fleet.yaml")
+    result = load_text(board, tasks_yaml(*tasks))
     return [(w.task_id, w.warning) for w in result.warnings]
 
 
 def refusal(board: Board, *tasks: dict[str, object]) -> str:
     with pytest.raises(BoardError) as refused:
-        board.load_text(tasks_yaml(*tasks), "fleet.yaml")
+        load_text(board, tasks_yaml(*tasks))
     assert refused.value.code == "invalid_argument"
     return refused.value.message
 
@@ -101,14 +109,15 @@ def test_the_optional_llm_role_counts_only_once_an_llm_agent_registered(board: B
 
 def test_list_tasks_pages_through_the_board_in_board_order(board: Board) -> None:
     """`list_tasks` pages like every list (limit, cursor): each task once, in board order."""
-    board.load_text(
+    load_text(
+        board,
         tasks_yaml(
             *[
                 {
                     "id": f"t{i:03}",
                     "name": "T",
                     "required_skills": ["testing"],
-                    "priority": ("low", "medium", "high", "urgent")[i % 4],
+                    "priority": PRIORITIES[i % 4],
                 }
                 for i in range(250)
             ]

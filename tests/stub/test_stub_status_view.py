@@ -10,8 +10,10 @@ import pytest
 from rich.console import Console
 
 from pm_agent_stub.board import Board
-from pm_agent_stub.board.views import status_report
 from pm_agent_stub.db import connect
+from pm_agent_stub.operator_link import OperatorLink
+from pm_agent_stub.settings import StubSettings
+from pm_agent_stub.status_report import StatusReport, collect
 from pm_agent_stub.status_view import render
 from pm_agent_stub.testing import StubProcess, call_tool, load_tasks, run_cli, task
 
@@ -36,16 +38,23 @@ def whole_on_a_line(text: str, ids: tuple[str, ...]) -> list[str]:
     return [i for i in ids if not any(i in line for line in text.splitlines())]
 
 
-def test_ids_stay_whole_in_80_columns_and_other_columns_give_way(tmp_path: Path) -> None:
-    board = busy_board(tmp_path / "b.db")
+async def report_of(db: Path) -> StatusReport:
+    """`status --db`'s report: the board file served in this process, read through the tool router."""
+    async with OperatorLink.on_file(StubSettings().model_copy(update={"db": db})) as link:
+        return await collect(link, None)
+
+
+async def test_ids_stay_whole_in_80_columns_and_other_columns_give_way(tmp_path: Path) -> None:
+    busy_board(tmp_path / "b.db").close()
+    report = await report_of(tmp_path / "b.db")
     out = io.StringIO()
-    render(status_report(board, source="b.db", limit=None), Console(file=out, width=80))
+    render(report, Console(file=out, width=80))
     text = out.getvalue()
     assert whole_on_a_line(text, TASK_IDS + AGENT_IDS + ("waits-on-all",)) == []
     assert max(len(line) for line in text.splitlines()) <= 80
     assert "hidden to keep ids whole" in text  # says what it left out
     wide = io.StringIO()
-    render(status_report(board, source="b.db", limit=None), Console(file=wide, width=200))
+    render(report, Console(file=wide, width=200))
     assert "hidden" not in wide.getvalue()  # a wide terminal shows every column
     assert "waiting on" in wide.getvalue()
 

@@ -214,3 +214,18 @@ async def test_a_rerun_wakes_one_sleeper_for_the_task_it_put_back(stub: Stub) ->
     await asyncio.sleep(0)
     assert woken([w1, w2]) == ["w1"]
     assert (await stub.notifier.look(w1)).offer.assignment.task_id == "t"  # type: ignore[union-attr]
+
+
+async def test_waiters_count_every_long_poll_in_progress_and_sleepers_the_asleep_ones(stub: Stub) -> None:
+    """`pm_agent_long_poll_waiters` counts long-polls from enter to leave, looking or asleep; /healthz's
+    `sleeping` only those asleep (they used to be one number under two names)."""
+    await stub.agents(["a"], "w1", "w2")
+    [asleep] = await stub.asleep("w1")
+    looking = stub.notifier.enter("w2")  # entered, not looked yet
+    assert stub.notifier.waiters == 2
+    assert (stub.notifier.snapshot()["waiting"], stub.notifier.snapshot()["sleeping"]) == (2, 1)
+    stub.notifier.leave(looking)
+    stub.notifier.leave(asleep)
+    stub.notifier.leave(asleep)  # leaving twice counts once
+    assert stub.notifier.waiters == 0
+    assert stub.notifier.snapshot()["sleeping"] == 0

@@ -48,11 +48,9 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, Final, TypeVar
 
 from pm_agent_stub.board import Board
-from pm_agent_stub.db import data_version
 from pm_agent_stub.file_watch import FileWatch
 from pm_agent_stub.logs import get_logger
 
@@ -142,7 +140,7 @@ class BoardThread:
         self._jobs = _Lanes()
         self._on_foreign: Callable[[], None] | None = None
         self._outbox: list[_Post] = []  # the board thread's only: posts waiting for the next flush
-        self._seen_version = data_version(board.conn)
+        self._seen_version = board.store.data_version()
         self._check_queued = False
         # Writes heard (inotify) and the last of them a look has covered: our own commits are
         # heard too, and the look right after the job that made them (hot, a few µs) covers
@@ -151,7 +149,7 @@ class BoardThread:
         self._last_write = 0
         self._looked_upto = 0
         self._closed = False
-        file = _main_file(board)
+        file = board.store.main_file()
         self._file_watch = FileWatch(file, self._written) if file is not None and file_events else None
         # In memory nobody else can write; on a file, inotify where there is one, else polling.
         self.event_driven = file is None or (self._file_watch is not None and self._file_watch.start())
@@ -318,7 +316,7 @@ class BoardThread:
         if on_foreign is None:
             return
         try:
-            current = data_version(self.board.conn)
+            current = self.board.store.data_version()
         except Exception:
             log.exception("data_version_failed")
             return
@@ -357,14 +355,6 @@ class BoardThread:
             self.busy_since = None
             if deliver is not _ignore:  # a caller's call, not the thread's own look or wake-up
                 self.calls += 1
-
-
-def _main_file(board: Board) -> Path | None:
-    """The board's database file, or None in memory."""
-    for _seq, name, file in board.conn.execute("PRAGMA database_list").fetchall():
-        if name == "main" and file:
-            return Path(file)
-    return None
 
 
 def _run_in_order(items: list[_Post]) -> None:

@@ -1,8 +1,8 @@
 """One SQLite connection per process, WAL, explicit `BEGIN IMMEDIATE` transactions.
 
-The connection is used only from the event-loop thread: every call is sub-millisecond and
-never awaits inside a transaction, so there is no thread hop and no interleaving. Other
-processes (CLI `load`/`resolve`, more stub processes) share the file safely because each
+In the stub the connection is used only from the board thread (board_thread.py), one call
+at a time, never awaiting inside a transaction, so transactions never interleave. Other
+processes (the CLI with `--db`, more stub processes) share the file safely because each
 write takes the database write lock up front (`BEGIN IMMEDIATE`) and waits for it
 (`busy_timeout`) instead of failing.
 

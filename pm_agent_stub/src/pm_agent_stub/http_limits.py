@@ -174,7 +174,7 @@ class SlowClientProtocol(H11Protocol):
             )
         if waiting_for == "linger" or partial:
             client = f"{self.client[0]}:{self.client[1]}" if self.client else "?"
-            log.info("slow client closed", waiting_for=waiting_for, client=client)
+            log.info("slow_client_closed", waiting_for=waiting_for, client=client)
         self._lingering = True  # out of time: close now, lingering no more
         self.transport.close()
 
@@ -259,7 +259,7 @@ class BodyDeadline:
                         "send the whole body at once",
                         headers=(CLOSE,),
                     )
-                    log.info("slow body refused", received=size, declared=declared)
+                    log.info("slow_body_refused", received=size, declared=declared)
                     return None
                 if message["type"] != "http.request":
                     return None  # the client disconnected

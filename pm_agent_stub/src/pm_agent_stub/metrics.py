@@ -53,7 +53,9 @@ from prometheus_client.process_collector import ProcessCollector
 from pm_agent_stub import __version__
 from pm_agent_stub.board import Board, BoardEvent, Commit
 from pm_agent_stub.logs import get_logger
+from pm_agent_stub.tool_results import answer_object
 from pm_protocol.errors import ERROR_CODES
+from pm_protocol.literals import AGENT_STATES, SEVERITIES, TASK_STATUSES
 from pm_protocol.tools import TOOLS_BY_NAME
 
 log = get_logger("pm_agent_stub.metrics")
@@ -62,9 +64,6 @@ log = get_logger("pm_agent_stub.metrics")
 # dashboard or alert here reads; the switch is process-wide, as the library provides it.
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
-TASK_STATUSES: Final = ("todo", "in_progress", "blocked", "done")
-WORKER_STATUSES: Final = ("working", "idle", "offline")
-SEVERITIES: Final = ("low", "medium", "high", "critical")
 # Tool calls are mostly sub-millisecond; long-polls run up to 30 s.
 TOOL_BUCKETS: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 PICKUP_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
@@ -96,14 +95,14 @@ class BoardGauges:
         status = self._board.get_project_status()
         tasks = GaugeMetricFamily("pm_agent_tasks", "Tasks on the board by status.", labels=["status"])
         counts = status.project_status
-        for name in TASK_STATUSES:
-            tasks.add_metric([name], getattr(counts, name))
+        for task_status in TASK_STATUSES:
+            tasks.add_metric([task_status], getattr(counts, task_status))
         yield tasks
         workers = GaugeMetricFamily(
             "pm_agent_workers", "Registered workers by status (offline: not seen lately).", labels=["status"]
         )
-        for name in WORKER_STATUSES:
-            workers.add_metric([name], getattr(status.workers, name))
+        for agent_state in AGENT_STATES:
+            workers.add_metric([agent_state], getattr(status.workers, agent_state))
         yield workers
         store = self._board.store
         ready, held = store.ready_counts(), store.in_progress_counts()
@@ -291,7 +290,7 @@ class BoardMetrics:
         tool = name if name in TOOLS_BY_NAME else "unknown"
         self.tool_seconds.labels(tool).observe(seconds)
         if answer.is_error:
-            code = (answer.structured_content or {}).get("error")
+            code = (answer_object(answer) or {}).get("error")
             self.tool_errors.labels(tool, code if code in ERROR_CODES else "other").inc()
 
     # ------------------------------------------------------------------ exposition

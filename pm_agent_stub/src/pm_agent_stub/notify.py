@@ -1,5 +1,4 @@
-"""Long-poll wake-ups: wake as many waiters as tasks became offerable, never fewer; and the
-lease sweep timer.
+"""Long-poll wake-ups: wake as many waiters as tasks became offerable, never fewer.
 
 A long-poll (tools.py) looks at the board, and if nothing is offerable to its agent it
 sleeps until woken, superseded, disconnected or out of time. Waking every sleeper on every
@@ -33,21 +32,17 @@ again, which wakes a sleeper for the task it left.
 
 Cost: one `PRAGMA data_version` read every 10 ms on the board thread while someone sleeps
 (board_thread.py); per change, a few dict operations per signature with ready tasks.
-
-The sweeper sleeps until the next lease expiry and expires due leases then; it is re-aimed
-by commits that set a lease only when that lease could be the earliest (a renewal never
-is), so a busy board does not make it re-read the lease index on every call.
+(The lease sweep timer is sweeper.py.)
 """
 
 from __future__ import annotations
 
 import asyncio
 import enum
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from functools import partial
-from typing import Any, Final
+from typing import Any
 
 from pm_agent_stub.board import Board, Commit
 from pm_agent_stub.board.board import Poll
@@ -57,8 +52,6 @@ from pm_agent_stub.errors import BoardError
 from pm_agent_stub.logs import get_logger
 
 log = get_logger("pm_agent_stub.notify")
-
-MAX_SWEEP_SLEEP_SECONDS: Final = 30.0
 
 
 class State(enum.Enum):
@@ -113,19 +106,23 @@ class WakeCounters:
 
 
 class Notifier:
-    """Wakes long-pollers per skill signature; runs the lease sweep timer."""
+    """Wakes long-pollers per skill signature."""
 
-    def __init__(self, board: Board, db: BoardThread) -> None:
+    def __init__(
+        self, board: Board, db: BoardThread, *, on_foreign: Callable[[], None] | None = None
+    ) -> None:
+        """`on_foreign()` runs on the event loop after another process's commits were read (the
+        sweeper re-aims then)."""
         self._board = board
         self._db = db
+        self._on_foreign = on_foreign
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ready: dict[Sig, int] = {}
         self._groups: dict[frozenset[str], _Group] = {}
         self._matching: dict[Sig, list[_Group]] = {}
-        self._sleepers = 0
+        self._polls = 0  # long-polls between enter and leave
+        self._sleepers = 0  # of those, the ones asleep now
         self._seq = 0
-        self._leases = asyncio.Event()
-        self._aim: float | None = None  # the sweeper's next wake-up (earliest lease expiry)
         self.counters = WakeCounters()
         board.add_listener(self._on_commit)
 
@@ -143,7 +140,10 @@ class Notifier:
     # ------------------------------------------------------------------ what waiters call
 
     def enter(self, agent_id: str) -> Waiter:
-        """Register a long-poll *before* its first look, so no change after the look is missed."""
+        """A long-poll begins: counted until `leave`. Nothing after its first look is missed
+        because that look's result is handled in its place in the board thread's order (the
+        module's "why nothing is lost"), so entering needs no lock and no board call."""
+        self._polls += 1
         return Waiter(agent_id)
 
     async def look(self, waiter: Waiter) -> Poll:
@@ -201,7 +201,10 @@ class Notifier:
     def leave(self, waiter: Waiter) -> None:
         """The long-poll ends; if it was woken and did not look, its turn passes to another."""
         state = waiter.state
+        if state is State.GONE:
+            return
         waiter.state = State.GONE
+        self._polls -= 1
         if state is State.SLEEPING and waiter.group is not None:
             self._unsleep(waiter, waiter.group)
         if waiter.counted is not None:
@@ -228,18 +231,16 @@ class Notifier:
         fut.add_done_callback(_log_give_back_failure)
 
     @property
-    def sleepers(self) -> int:
-        return self._sleepers
-
-    @property
     def waiters(self) -> int:
-        """Long-polls of this process waiting for work now (the `pm_agent_long_poll_waiters` gauge)."""
-        return self._sleepers
+        """Long-polls of this process in progress now, looking or asleep (the
+        `pm_agent_long_poll_waiters` gauge; /healthz's `sleeping` counts the asleep ones)."""
+        return self._polls
 
     def snapshot(self) -> dict[str, Any]:
         """Counters and current state, for /healthz."""
         return {
             **asdict(self.counters),
+            "waiting": self._polls,
             "sleeping": self._sleepers,
             "pending": sum(g.pending for g in self._groups.values()),
             "ready": {",".join(sig): n for sig, n in self._ready.items()},
@@ -286,17 +287,14 @@ class Notifier:
         for sig, change in commit.ready_delta.items():
             self._add_ready(sig, change)
             grew = grew or change > 0
-        if "lease" in commit.signals and (
-            self._aim is None or self._aim > time.time() + self._board.lifecycle.lease_seconds
-        ):
-            self._leases.set()
         if grew:
             self._dispatch()
 
     def _replace_ready(self, counts: dict[Sig, int]) -> None:
         self.counters.recounts += 1
         self._ready = {sig: n for sig, n in counts.items() if n > 0}
-        self._leases.set()
+        if self._on_foreign is not None:
+            self._on_foreign()
         self._dispatch()
 
     def _add_ready(self, sig: Sig, change: int) -> None:
@@ -385,7 +383,7 @@ class Notifier:
     def _on_commit(self, commit: Commit) -> None:
         """Commit listener (board thread): hand what matters to the loop, in commit order."""
         loop = self._loop
-        if loop is None or not (commit.ready_delta or "lease" in commit.signals):
+        if loop is None or not commit.ready_delta:
             return
         self._db.post(loop, self._apply, commit)
 
@@ -395,34 +393,6 @@ class Notifier:
         if loop is None:
             return
         self._db.post(loop, self._replace_ready, self._board.ready_counts())
-
-    # ------------------------------------------------------------------ leases
-
-    async def run_sweeper(self) -> None:
-        """Expire leases on time: sleep until the next expiry, re-aim when an earlier one may exist."""
-        while True:
-            self._leases.clear()
-            try:
-                nxt = await self._db.call(self._board.next_lease_expiry)
-                if nxt is not None and nxt <= time.time():
-                    await self._db.call(self._board.sweep)
-                    continue
-            except BoardThreadClosed:
-                return
-            except Exception:
-                log.exception("sweep_failed")
-                nxt = None
-            self._aim = nxt
-            delay = (
-                MAX_SWEEP_SLEEP_SECONDS
-                if nxt is None
-                else min(MAX_SWEEP_SLEEP_SECONDS, nxt - time.time() + 0.005)
-            )
-            try:
-                async with asyncio.timeout(max(0.0, delay)):
-                    await self._leases.wait()
-            except TimeoutError:
-                pass
 
 
 def _settle(fut: asyncio.Future[None]) -> None:

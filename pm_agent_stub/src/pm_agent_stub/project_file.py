@@ -18,11 +18,10 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import yaml
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -33,7 +32,7 @@ from pydantic import (
 )
 from yaml.constructor import ConstructorError
 
-from pm_protocol.args import skill_name
+from pm_protocol.args import Skill
 from pm_protocol.limits import (
     MAX_ID,
     MAX_JSON_BYTES,
@@ -44,6 +43,7 @@ from pm_protocol.limits import (
     TASK_ID_PATTERN,
     json_size,
 )
+from pm_protocol.literals import Priority
 
 MAX_PROJECT_FILE_BYTES = 64 * 1024 * 1024
 # Values (scalars, lists, mappings). A 100,000-task file of the usual shape has ~1.15 million
@@ -87,8 +87,8 @@ def _unbuildable(node: yaml.Node, reason: str) -> str:
     return f"cannot read the {kind} {shown}: {reason}; quote it to keep it as text"
 
 
-Skill = Annotated[StrictStr, Field(min_length=1, max_length=MAX_SKILL_LEN), AfterValidator(skill_name)]
-Label = Annotated[StrictStr, Field(min_length=1, max_length=MAX_SKILL_LEN)]
+TaskLabel = Annotated[StrictStr, Field(min_length=1, max_length=MAX_SKILL_LEN)]
+"""A task's label: free text for people (not a skill: no skill-name rule)."""
 
 
 class ProjectFileError(Exception):
@@ -104,9 +104,9 @@ class TaskSpec(BaseModel):
     name: Annotated[StrictStr, Field(min_length=1, max_length=MAX_NAME)]
     description: Annotated[StrictStr, Field(max_length=MAX_TEXT)] = ""
     instructions: Annotated[StrictStr, Field(max_length=MAX_TEXT)] = ""
-    priority: Literal["low", "medium", "high", "urgent"] = "medium"
+    priority: Priority = "medium"
     required_skills: Annotated[list[Skill], Field(max_length=MAX_SKILLS)] = []
-    labels: Annotated[list[Label], Field(max_length=MAX_SKILLS)] = []
+    labels: Annotated[list[TaskLabel], Field(max_length=MAX_SKILLS)] = []
     dependencies: Annotated[
         list[Annotated[StrictStr, Field(min_length=1, max_length=MAX_ID)]], Field(max_length=1000)
     ] = []

@@ -27,12 +27,19 @@ from __future__ import annotations
 import sqlite3
 from typing import Final
 
+from pm_protocol.literals import BOARD_ORDER, TASK_STATUSES
+
 SCHEMA_VERSION: Final = 4
 
 # The operator's board order: in progress, blocked, todo, done (then priority, then load order).
+# (The text is the index's expression: it must stay exactly this for files made before.)
 BOARD_RANK: Final = (
-    "(CASE status WHEN 'in_progress' THEN 0 WHEN 'blocked' THEN 1 WHEN 'todo' THEN 2 ELSE 3 END)"
+    "(CASE status "
+    + " ".join(f"WHEN '{status}' THEN {rank}" for rank, status in enumerate(BOARD_ORDER[:-1]))
+    + f" ELSE {len(BOARD_ORDER) - 1} END)"
 )
+
+_STATUSES: Final = ",".join(f"'{status}'" for status in TASK_STATUSES)  # 'todo','in_progress',...
 
 STATEMENTS: Final[tuple[str, ...]] = (
     """CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)""",
@@ -49,7 +56,7 @@ STATEMENTS: Final[tuple[str, ...]] = (
     )""",
     """CREATE INDEX IF NOT EXISTS agents_registered ON agents (registered_at, agent_id)""",
     """CREATE INDEX IF NOT EXISTS agents_last_seen ON agents (last_seen)""",
-    """CREATE TABLE IF NOT EXISTS tasks (
+    f"""CREATE TABLE IF NOT EXISTS tasks (
         task_id          TEXT PRIMARY KEY,
         project          TEXT,
         name             TEXT NOT NULL,
@@ -65,7 +72,7 @@ STATEMENTS: Final[tuple[str, ...]] = (
         pending_deps     INTEGER NOT NULL,
         estimated_hours  REAL,
         payload          TEXT NOT NULL,
-        status           TEXT NOT NULL CHECK (status IN ('todo','in_progress','blocked','done')),
+        status           TEXT NOT NULL CHECK (status IN ({_STATUSES})),
         holder           TEXT,
         lease_id         TEXT,
         lease_expires_at REAL,                    -- wall-clock epoch: survives restarts

@@ -24,8 +24,11 @@ from pm_agent_stub.board import open_board
 from pm_agent_stub.board_thread import BoardThread
 from pm_agent_stub.metrics import BoardMetrics
 from pm_agent_stub.notify import Notifier
+from pm_agent_stub.project_file import ProjectSpec
 from pm_agent_stub.settings import StubSettings
+from pm_agent_stub.sweeper import Sweeper
 from pm_agent_stub.tools import ToolRouter
+from pm_protocol import results as r
 
 INSTRUCTIONS = (
     "PM Agent coordinator. register_agent first, then loop: request_next_task (wait_seconds to long-poll), "
@@ -42,7 +45,8 @@ class PMAgentServer(MCPServer[Any]):
         self.started_at = time.time()
         self.board = open_board(settings)
         self.db = BoardThread(self.board)  # from here on, only this thread uses the connection
-        self.notifier = Notifier(self.board, self.db)
+        self.sweeper = Sweeper(self.board, self.db)
+        self.notifier = Notifier(self.board, self.db, on_foreign=self.sweeper.reaim)
         self.router = ToolRouter(self.board, self.db, self.notifier, self.started_at)
         # Its commit listener runs on the board thread; /metrics collects on the board thread.
         self.metrics = BoardMetrics(
@@ -82,13 +86,18 @@ class PMAgentServer(MCPServer[Any]):
     async def background(self) -> AsyncIterator[None]:
         """Run the notifier (wake-ups, cross-process watch) and the sweep timer while serving."""
         await self.notifier.start()
-        sweeper = asyncio.create_task(self.notifier.run_sweeper(), name="pm-agent-sweeper")
+        sweeper = asyncio.create_task(self.sweeper.run(), name="pm-agent-sweeper")
         try:
             yield
         finally:
             self.notifier.stop()
             sweeper.cancel()
             await asyncio.gather(sweeper, return_exceptions=True)
+
+    def load(self, spec: ProjectSpec, source: str) -> r.LoadResult:
+        """A project file read and checked in this process, loaded on the board thread before serving
+        (`serve --project`) or instead (`load --db`): no request carries it, so no request-size limit."""
+        return self.db.call_sync(self.board.load_spec, spec, source)
 
     def health(self) -> dict[str, Any]:
         """What /healthz shows; never waits on the database."""

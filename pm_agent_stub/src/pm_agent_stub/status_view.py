@@ -23,7 +23,7 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
-from pm_agent_stub.board.views import StatusReport
+from pm_agent_stub.status_report import StatusReport
 from pm_protocol.results import AgentInfo, ProjectCounts, TaskSummary, WorkerCounts
 
 STATUS_STYLE = {"todo": "white", "in_progress": "cyan", "blocked": "red", "done": "green"}
@@ -46,7 +46,7 @@ def counts_line(ps: ProjectCounts, workers: WorkerCounts) -> str:
 
 
 @dataclass(frozen=True)
-class Column:
+class TableColumn:
     """A column and its cells. `is_id`: never dropped, never cut. `wraps`: free text that may
     fold onto more lines; any other column keeps each value on one line or is dropped."""
 
@@ -57,7 +57,7 @@ class Column:
 
 
 def fitted_table(
-    console: Console, title: str, columns: Sequence[Column], drop_order: Sequence[str]
+    console: Console, title: str, columns: Sequence[TableColumn], drop_order: Sequence[str]
 ) -> tuple[Table, list[str]]:
     """The table with as many columns as fit `console.width` with every id whole; (table, dropped)."""
     dropped: list[str] = []
@@ -73,7 +73,7 @@ def fitted_table(
         dropped.append(left[0])
 
 
-def _table(title: str, columns: Sequence[Column], *, ids_fold: bool) -> Table:
+def _table(title: str, columns: Sequence[TableColumn], *, ids_fold: bool) -> Table:
     table = Table(title=title)
     for c in columns:
         if c.wraps or (c.is_id and ids_fold):
@@ -94,12 +94,12 @@ def worker_table(
         console,
         "Workers",
         [
-            Column("agent", [inert(a.agent_id) for a in agents], is_id=True),
-            Column("role", [inert(a.role) for a in agents], wraps=True),
-            Column("status", [inert(a.status) for a in agents]),
-            Column("current task", [inert(a.current_task or "") for a in agents], is_id=True),
-            Column("done", [Text(str(a.tasks_completed)) for a in agents]),
-            Column("last seen", [inert(seen) for seen in last_seen], wraps=True),
+            TableColumn("agent", [inert(a.agent_id) for a in agents], is_id=True),
+            TableColumn("role", [inert(a.role) for a in agents], wraps=True),
+            TableColumn("status", [inert(a.status) for a in agents]),
+            TableColumn("current task", [inert(a.current_task or "") for a in agents], is_id=True),
+            TableColumn("done", [Text(str(a.tasks_completed)) for a in agents]),
+            TableColumn("last seen", [inert(seen) for seen in last_seen], wraps=True),
         ],
         drop_order=("last seen", "done", "role", "status"),
     )
@@ -124,18 +124,20 @@ def render(report: StatusReport, console: Console) -> None:
     workers = report.workers
     console.print(f"{counts_line(ps, workers)}  |  {report.source}")
     tasks = report.tasks
-    notes = [Column("note", [_note(t) for t in tasks], wraps=True)] if any(t.warnings for t in tasks) else []
+    notes = (
+        [TableColumn("note", [_note(t) for t in tasks], wraps=True)] if any(t.warnings for t in tasks) else []
+    )
     task_table, dropped = fitted_table(
         console,
         "Tasks",
         [
-            Column("task", [inert(t.task_id) for t in tasks], is_id=True),
-            Column("status", [inert(t.status, STATUS_STYLE.get(t.status, "white")) for t in tasks]),
-            Column("priority", [inert(t.priority) for t in tasks]),
-            Column("holder", [inert(t.holder or t.completed_by or "") for t in tasks], is_id=True),
-            Column("attempt", [Text(str(t.attempt)) for t in tasks]),
-            Column("progress", [Text(f"{t.progress}%") for t in tasks]),
-            Column("waiting on", [Text(str(t.pending_dependencies or "")) for t in tasks]),
+            TableColumn("task", [inert(t.task_id) for t in tasks], is_id=True),
+            TableColumn("status", [inert(t.status, STATUS_STYLE.get(t.status, "white")) for t in tasks]),
+            TableColumn("priority", [inert(t.priority) for t in tasks]),
+            TableColumn("holder", [inert(t.holder or t.completed_by or "") for t in tasks], is_id=True),
+            TableColumn("attempt", [Text(str(t.attempt)) for t in tasks]),
+            TableColumn("progress", [Text(f"{t.progress}%") for t in tasks]),
+            TableColumn("waiting on", [Text(str(t.pending_dependencies or "")) for t in tasks]),
             *notes,
         ],
         drop_order=("note", "attempt", "waiting on", "priority", "progress", "status"),

@@ -31,6 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pm_protocol import Send, call, tools
+from pm_protocol.errors import refusal
+
 
 def free_port() -> int:
     """A TCP port that was free a moment ago (bind to 0, read, release)."""
@@ -187,19 +190,39 @@ def start_stub(
 
 
 def parse_result(result: Any) -> dict[str, Any]:
-    """The JSON object of a tool result; asserts the protocol's shape (text == structured, is_error)."""
+    """The JSON object of a tool result; asserts the protocol's shape (docs/protocol.md, "Results
+    and errors"): a success is the same object as text and as structured content, an error
+    (`is_error`) is text only."""
     text = result.content[0].text
     obj = json.loads(text)
     assert isinstance(obj, dict), text
-    if result.structured_content is not None:
-        assert result.structured_content == obj, (result.structured_content, obj)
     assert bool(result.is_error) == (obj.get("success") is False), text
+    if result.is_error:
+        assert result.structured_content is None, result.structured_content
+    else:
+        assert result.structured_content == obj, (result.structured_content, obj)
     return obj
 
 
 async def call_tool(client: Any, name: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]:
     """Call a tool on an `mcp.Client`/`ClientSession` and return its JSON object (errors included)."""
     return parse_result(await client.call_tool(name, arguments or {}))
+
+
+def sender(client: Any) -> Send:
+    """The `send` of `pm_protocol.call` over an `mcp.Client`: an error answer raises `Refused`.
+
+    context = await call(sender(client), tools.get_task_context, {"task_id": "build"})
+    """
+
+    async def send(tool: str, arguments: dict[str, Any], *, extra_timeout: float = 0.0) -> dict[str, Any]:
+        result = await client.call_tool(tool, arguments)
+        answer = parse_result(result)
+        if result.is_error:
+            raise refusal(tool, answer)
+        return answer
+
+    return send
 
 
 def task_context(stub: StubProcess, task_id: str) -> dict[str, Any]:
@@ -213,11 +236,12 @@ def task_context(stub: StubProcess, task_id: str) -> dict[str, Any]:
 
     async def fetch() -> dict[str, Any]:
         async with mcp.Client(stub.url) as client:
-            context = await call_tool(client, "get_task_context", {"task_id": task_id})
-            for artifact in context.get("artifacts", []):
+            send = sender(client)
+            context = (await call(send, tools.get_task_context, {"task_id": task_id})).wire()
+            for artifact in context["artifacts"]:
                 if not artifact.get("data_included", True):
-                    whole = await call_tool(client, "get_artifact", {"artifact_id": artifact["artifact_id"]})
-                    artifact["data"] = whole["artifact"]["data"]
+                    whole = await call(send, tools.get_artifact, {"artifact_id": artifact["artifact_id"]})
+                    artifact["data"] = whole.artifact.data
             return context
 
     result: dict[str, Any] = anyio.run(fetch)

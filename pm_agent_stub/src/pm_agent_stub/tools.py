@@ -2,9 +2,9 @@
 bound to the stub's handlers, plus one `call` that never raises.
 
 Handlers return `pm_protocol.results` models; `call` turns them into JSON (`.wire()`) in
-one place. Every result is one JSON object, as `content[0].text` and as
-`structured_content`; failures carry `ErrorResult` (`{"success": false, "error": code,
-"message": ...}`) with `is_error` set.
+one place, shaped by tool_results.py: a success as `structured_content` (described by the
+tool's `outputSchema`) and the same JSON as `content[0].text`; a failure as the
+`ErrorResult` JSON text with `is_error` set.
 
 Every handler that touches the board runs it on the board thread (board_thread.py) and
 awaits the answer; `ping` never touches the board, so it answers even while the database
@@ -15,31 +15,73 @@ is locked. `request_next_task` with `wait_seconds` long-polls through the notifi
 from __future__ import annotations
 
 import asyncio
-import sqlite3
+import inspect
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, get_type_hints
 
 import mcp.types as mcp_types
 from pydantic import ValidationError
 
 from pm_agent_stub.board import UNSET, Board
-from pm_agent_stub.board.board import no_task, parsed_project
+from pm_agent_stub.board.board import no_task
+from pm_agent_stub.board.loading import parsed_project
+from pm_agent_stub.board.sql import locked
 from pm_agent_stub.board_thread import BoardThread
 from pm_agent_stub.errors import BoardError
 from pm_agent_stub.logs import get_logger
 from pm_agent_stub.notify import Notifier, Waiter
+from pm_agent_stub.tool_results import failure, success
 from pm_protocol import args as a
 from pm_protocol import results as r
-from pm_protocol.errors import ErrorCode, ErrorResult
-from pm_protocol.limits import dumps
 from pm_protocol.results import WireModel
-from pm_protocol.tools import TOOLS, Tool
+from pm_protocol.tools import TOOLS, TOOLS_BY_NAME, Tool
 
 log = get_logger("pm_agent_stub.tools")
 
 Handler = Callable[[Any, Any], Awaitable[WireModel]]
+
+
+def bind(board: Board, tool: Tool[Any, Any]) -> Callable[[a.ToolArgs], WireModel]:
+    """The board's method named after `tool`, called with the tool's arguments by name.
+
+    Checked here, once, so a board and a contract that drifted apart stop the stub at start
+    instead of failing a call: the method takes exactly the argument model's fields and
+    returns the tool's result model, and a default it declares is the model's. A field the
+    caller left out is passed with the model's default, except where the method's default is
+    `UNSET` ("not given", e.g. a checkpoint, unlike an explicit null): then it is not passed.
+    """
+    method = getattr(board, tool.name, None)
+    if method is None:
+        raise RuntimeError(
+            f"the board has no method {tool.name}() for the tool of that name (pm_protocol.TOOLS)"
+        )
+    params = inspect.signature(method).parameters
+    fields = tool.args.model_fields
+    wrong = []
+    if set(params) != set(fields):
+        wrong.append(
+            f"takes ({', '.join(params)}), the tool's {tool.args.__name__} has ({', '.join(fields)})"
+        )
+    for name, param in params.items():
+        field = fields.get(name)
+        if field is not None and param.default not in (inspect.Parameter.empty, UNSET, field.default):
+            wrong.append(f"defaults {name} to {param.default!r}, the contract to {field.default!r}")
+    returns = get_type_hints(method).get("return")
+    if returns is not tool.result:
+        wrong.append(f"returns {getattr(returns, '__name__', returns)}, the tool {tool.result.__name__}")
+    if wrong:
+        raise RuntimeError(f"Board.{tool.name} is out of step with pm_protocol.TOOLS: {'; '.join(wrong)}")
+    unless_given = frozenset(n for n, p in params.items() if p.default is UNSET)
+
+    def run(x: a.ToolArgs) -> WireModel:
+        given = x.model_fields_set
+        answer: WireModel = method(
+            **{n: getattr(x, n) for n in fields if n in given or n not in unless_given}
+        )
+        return answer
+
+    return run
 
 
 def _disconnect_waiter(request: Any) -> Callable[[], Awaitable[None]] | None:
@@ -62,32 +104,24 @@ def _is_gone(request: Any) -> bool:
     return bool(getattr(request, "_is_disconnected", False))
 
 
-@dataclass(frozen=True)
-class ToolSpec:
-    """A tool of `pm_protocol.tools.TOOLS` bound to the stub's handler for it."""
-
-    tool: Tool
-    handler: Handler
-
-    @property
-    def name(self) -> str:
-        return self.tool.name
-
-
-def result(obj: dict[str, Any], *, is_error: bool = False) -> mcp_types.CallToolResult:
-    """The one result shape: JSON text and the same object as structured content."""
-    return mcp_types.CallToolResult(
-        content=[mcp_types.TextContent(type="text", text=dumps(obj))],
-        structured_content=obj,
-        is_error=is_error,
+def listed(tool: Tool[Any, Any]) -> mcp_types.Tool:
+    """The tool as `tools/list` shows it: its argument and result models' JSON schemas, and what
+    calling it does (MCP annotations: hints for clients, from the contract's own flags)."""
+    return mcp_types.Tool(
+        name=tool.name,
+        description=tool.description,
+        input_schema=tool.args.model_json_schema(),
+        output_schema=tool.result.model_json_schema(mode="serialization"),
+        annotations=mcp_types.ToolAnnotations(
+            read_only_hint=tool.read_only,
+            destructive_hint=tool.destructive,
+            idempotent_hint=tool.read_only or tool.idempotent,
+            open_world_hint=False,  # the board is all it touches
+        ),
     )
 
 
-def error(code: ErrorCode, message: str) -> mcp_types.CallToolResult:
-    return result(ErrorResult(error=code, message=message).model_dump(mode="json"), is_error=True)
-
-
-def _usage(tool: Tool) -> str:
+def _usage(tool: Tool[Any, Any]) -> str:
     parts = []
     for fname, finfo in tool.args.model_fields.items():
         optional = "" if finfo.is_required() else " (optional)"
@@ -95,7 +129,7 @@ def _usage(tool: Tool) -> str:
     return f"{tool.name} takes " + ("; ".join(parts) if parts else "no arguments") + "."
 
 
-def _invalid(tool: Tool, exc: ValidationError) -> str:
+def _invalid(tool: Tool[Any, Any], exc: ValidationError) -> str:
     problems = []
     for err in exc.errors()[:5]:
         field = ".".join(str(p) for p in err["loc"]) or "(arguments)"
@@ -112,6 +146,10 @@ def _invalid(tool: Tool, exc: ValidationError) -> str:
 class ToolRouter:
     """Routes each MCP tool call to the board: validates it, runs its handler, wraps the answer.
 
+    Every tool of `pm_protocol.TOOLS` is answered by the `Board` method of the same name, called
+    with the tool's arguments by name on the board thread (`bind`, checked when the router is
+    built), except the three the event loop answers itself: `request_next_task` (its long-poll),
+    `ping` (never touches the board) and `load_project` (parses the file off the board thread).
     (The llm worker's `Toolbox` is another thing: the tools a model may call.)
     """
 
@@ -120,53 +158,22 @@ class ToolRouter:
         self.db = db
         self.notifier = notifier
         self.started_at = started_at
-        handlers = self._handlers()
-        missing = [t.name for t in TOOLS if t.name not in handlers]
-        extra = sorted(set(handlers) - {t.name for t in TOOLS})
-        if missing or extra:
-            raise RuntimeError(
-                f"stub handlers out of step with pm_protocol.TOOLS: missing {missing}, extra {extra}"
-            )
-        self.specs: Final[dict[str, ToolSpec]] = {t.name: ToolSpec(t, handlers[t.name]) for t in TOOLS}
+        own: dict[str, Handler] = {
+            "request_next_task": self._request_next_task,
+            "ping": self._ping,
+            "load_project": self._load_project,
+        }
+        self.handlers: Final[dict[str, Handler]] = {
+            t.name: own.get(t.name) or self._on_board(bind(board, t)) for t in TOOLS
+        }
         self._tools: list[mcp_types.Tool] | None = None
         self._polls: dict[str, list[tuple[asyncio.Event, Waiter]]] = {}
 
-    def _handlers(self) -> dict[str, Handler]:
-        """The stub's answer to each tool of `pm_protocol.TOOLS`, by name."""
-        b = self.board
-        sync = self._on_board
-        return {
-            "register_agent": sync(lambda x: b.register_agent(x.agent_id, x.name, x.role, x.skills)),
-            "request_next_task": self._request_next_task,
-            "report_task_progress": sync(self._report_task_progress),
-            "report_blocker": sync(
-                lambda x: b.report_blocker(x.agent_id, x.task_id, x.blocker_description, x.severity)
-            ),
-            "get_project_status": sync(lambda _: b.get_project_status()),
-            "get_agent_status": sync(lambda x: b.get_agent_status(x.agent_id)),
-            "list_registered_agents": sync(lambda x: b.list_registered_agents(x.limit, x.cursor)),
-            "ping": self._here(self._ping),
-            "heartbeat": sync(lambda x: b.heartbeat(x.agent_id)),
-            "release_task": sync(lambda x: b.release_task(x.agent_id, x.task_id, x.reason, x.count_attempt)),
-            "log_artifact": sync(
-                lambda x: b.log_artifact(
-                    x.agent_id, x.task_id, x.artifact_type, x.description, x.location, x.data
-                )
-            ),
-            "get_task_context": sync(lambda x: b.get_task_context(x.task_id, x.limit, x.cursor)),
-            "get_artifact": sync(lambda x: b.get_artifact(x.artifact_id)),
-            "deregister_agent": sync(lambda x: b.deregister_agent(x.agent_id)),
-            "resolve_blocker": sync(lambda x: b.resolve_blocker(x.task_id, x.resolution)),
-            "load_project": self._load_project,
-            "list_tasks": sync(lambda x: b.list_tasks(x.limit, x.cursor)),
-            "rerun_task": sync(lambda x: b.rerun_task(x.task_id, x.reason, x.dependents)),
-        }
-
-    def _on_board(self, fn: Callable[[Any], WireModel]) -> Handler:
+    def _on_board(self, fn: Callable[[a.ToolArgs], WireModel]) -> Handler:
         """A handler that runs `fn(args)` on the board thread."""
         db = self.db
 
-        async def handler(x: Any, request: Any = None) -> WireModel:
+        async def handler(x: a.ToolArgs, request: Any = None) -> WireModel:
             return await db.call(fn, x)
 
         return handler
@@ -176,15 +183,6 @@ class ToolRouter:
         board call would otherwise wait out), then load it on the board thread."""
         spec = await asyncio.to_thread(parsed_project, x.text, x.source)
         return await self.db.call(self.board.load_spec, spec, x.source)
-
-    @staticmethod
-    def _here(fn: Callable[[Any], WireModel]) -> Handler:
-        """A handler that never touches the board: answered on the event loop."""
-
-        async def handler(x: Any, request: Any = None) -> WireModel:
-            return fn(x)
-
-        return handler
 
     def _supersede(self, agent_id: str) -> None:
         """End this agent's pending long-polls: a newer call means the old caller is gone."""
@@ -243,13 +241,7 @@ class ToolRouter:
                 if not polls:
                     del self._polls[x.agent_id]
 
-    def _report_task_progress(self, x: a.ReportTaskProgressArgs) -> r.ProgressAck:
-        checkpoint = x.checkpoint if "checkpoint" in x.model_fields_set else UNSET
-        return self.board.report_task_progress(
-            x.agent_id, x.task_id, x.status, x.progress, x.message, checkpoint
-        )
-
-    def _ping(self, x: a.PingArgs) -> r.Pong:
+    async def _ping(self, x: a.PingArgs, request: Any = None) -> r.Pong:
         return r.Pong(
             success=True,
             pong=True,
@@ -259,53 +251,49 @@ class ToolRouter:
         )
 
     def list_tools(self) -> list[mcp_types.Tool]:
-        # Built once: generating the 13 JSON schemas costs ~10 ms of the event loop, and every
-        # client connection asks (the SDK client fetches tools/list to learn output schemas).
+        # Built once: generating the JSON schemas of 18 tools' arguments and results costs tens
+        # of ms of the event loop, and every client connection asks (the SDK client fetches
+        # tools/list to learn the output schemas it validates answers with).
         if self._tools is None:
-            self._tools = [
-                mcp_types.Tool(
-                    name=t.name, description=t.description, input_schema=t.args.model_json_schema()
-                )
-                for t in TOOLS
-            ]
+            self._tools = [listed(t) for t in TOOLS]
         return list(self._tools)
 
     async def call(
         self, name: str, arguments: dict[str, Any] | None, request: Any = None
     ) -> mcp_types.CallToolResult:
         """Validate, run, and wrap; never raises except for cancellation."""
-        spec = self.specs.get(name)
-        if spec is None:
-            return error(
-                "invalid_argument", f"unknown tool {name!r}; the tools are: {', '.join(self.specs)}."
+        tool = TOOLS_BY_NAME.get(name)
+        if tool is None:
+            return failure(
+                "invalid_argument", f"unknown tool {name!r}; the tools are: {', '.join(self.handlers)}."
             )
         try:
-            parsed = spec.tool.args.model_validate(arguments or {})
+            parsed = tool.args.model_validate(arguments or {})
         except ValidationError as exc:
-            return error("invalid_argument", _invalid(spec.tool, exc))
+            return failure("invalid_argument", _invalid(tool, exc))
         agent_id = getattr(parsed, "agent_id", None)
         if isinstance(agent_id, str):
             self._supersede(agent_id)
         try:
-            answer = await spec.handler(parsed, request)
+            answer = await self.handlers[name](parsed, request)
         except BoardError as exc:
-            return error(exc.code, exc.message)
+            return failure(exc.code, exc.message)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+            if locked(exc):
                 log.warning("board_locked", tool=name, error=str(exc))
-                return error(
+                return failure(
                     "internal_error",
                     f"{name}: the board file stayed locked by another process for longer than the "
                     "stub waits (15 s; a very large `load`, or a process stuck inside a transaction); "
                     "nothing was written. Retry in a few seconds.",
                 )
             log.exception("tool_failed", tool=name)
-            return error(
+            return failure(
                 "internal_error",
                 f"{name} failed inside the stub ({type(exc).__name__}: {exc}); nothing was "
                 "written. Retry once; if it persists, report it with the stub's log.",
             )
         # The one place a result model becomes JSON: every answer leaves through here.
-        return result(answer.wire())
+        return success(answer.wire())

@@ -8,9 +8,9 @@ worker sends and what the stub accepts cannot drift apart.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, StrictStr
 
 from pm_protocol.limits import (
     MAX_CURSOR,
@@ -26,6 +26,8 @@ from pm_protocol.limits import (
     PAGE_LIMIT,
     json_size,
 )
+from pm_protocol.literals import ReportStatus as ReportStatus
+from pm_protocol.literals import Severity as Severity
 
 
 def _printable(value: str) -> str:
@@ -83,7 +85,8 @@ Name = Annotated[
 ]
 Label = Annotated[str, Field(min_length=1, max_length=MAX_NAME)]
 Text = Annotated[str, Field(max_length=MAX_TEXT)]
-Skill = Annotated[str, Field(min_length=1, max_length=MAX_SKILL_LEN), AfterValidator(skill_name)]
+Skill = Annotated[StrictStr, Field(min_length=1, max_length=MAX_SKILL_LEN), AfterValidator(skill_name)]
+"""A skill as a worker registers it and a task requires it (the project file's too)."""
 Json = Annotated[JsonValue, AfterValidator(_json_limit)]
 Limit = Annotated[
     int,
@@ -99,8 +102,6 @@ Cursor = Annotated[
         description="`next_cursor` of the previous page, unchanged; omit it for the first page.",
     ),
 ]
-ReportStatus = Literal["in_progress", "completed", "blocked"]
-Severity = Literal["low", "medium", "high", "critical"]
 
 
 class ToolArgs(BaseModel):

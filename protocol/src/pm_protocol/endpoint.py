@@ -1,9 +1,9 @@
 """Where the stub is and how to prove who you are: the URL forms and the token file.
 
-Both ends of the wire read the same two settings (docs/protocol.md, "Worker settings"):
-`PM_AGENT_URL` in any of its accepted forms and `PM_AGENT_TOKEN_FILE`. Workers
-(`pm_worker.settings`) and the operator CLI (`python -m pm_agent_stub status --url ...`)
-both use these functions, so a URL or token file that works for one works for the other.
+Both ends of the wire read the same settings (docs/protocol.md, "Worker settings"):
+`PM_AGENT_URL` in any of its accepted forms, and `PM_AGENT_TOKEN` or `PM_AGENT_TOKEN_FILE`.
+Workers (`pm_worker.settings`) and the operator CLI (`python -m pm_agent_stub status --url ...`)
+both use these functions, so a URL or token that works for one works for the other.
 """
 
 from __future__ import annotations
@@ -50,3 +50,19 @@ def read_token_file(path: Path) -> str:
     if len(token) > MAX_TOKEN_FILE_BYTES or any(c in token for c in "\r\n"):
         raise ValueError(f"the token file {str(path)!r} must hold one line: the token")
     return token
+
+
+def bearer_token(token: str | None, token_file: Path | None) -> str | None:
+    """The bearer token of `PM_AGENT_TOKEN` or of the file `PM_AGENT_TOKEN_FILE` names, never both;
+    None when neither is set. ValueError says what is wrong, naming the setting."""
+    if token_file is None:
+        return token
+    if token is not None:
+        raise ValueError(
+            "PM_AGENT_TOKEN and PM_AGENT_TOKEN_FILE are both set; set only one "
+            "(PM_AGENT_TOKEN_FILE keeps the token out of the environment)"
+        )
+    try:
+        return read_token_file(token_file)
+    except ValueError as exc:
+        raise ValueError(f"PM_AGENT_TOKEN_FILE: {exc}") from None

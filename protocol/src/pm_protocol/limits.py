@@ -35,10 +35,6 @@ INLINE_BUDGET_BYTES: Final = 128 * 1024
 TASK_ID_PATTERN: Final = r"^[A-Za-z0-9._:@/-]+$"
 TASK_ID_RE: Final = re.compile(TASK_ID_PATTERN)
 
-PRIORITIES: Final = ("low", "medium", "high", "urgent")
-PRIORITY_RANK: Final[dict[str, int]] = {p: rank for rank, p in enumerate(PRIORITIES)}
-SEVERITIES: Final = ("low", "medium", "high", "critical")
-
 
 def json_size(value: object) -> int:
     """Bytes of the compact JSON encoding: what the 256 KiB limits are measured on.

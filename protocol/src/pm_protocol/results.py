@@ -16,12 +16,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from pm_protocol.args import ReportStatus, Severity
+from pm_protocol.literals import AgentState, Priority, ProgressAckStatus, ReportStatus, Severity, TaskStatus
 
-TaskStatus = Literal["todo", "in_progress", "blocked", "done"]
-AgentState = Literal["working", "idle", "offline"]
-Priority = Literal["low", "medium", "high", "urgent"]
-ProgressAckStatus = Literal["progress_recorded", "task_completed", "task_blocked", "already_complete"]
 # Seconds the stub may send as a whole number: `int | float` keeps 60 as 60 on the wire (a bare
 # `float` would turn it into 60.0, which a client decoding into an integer refuses).
 Seconds = int | float

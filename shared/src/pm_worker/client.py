@@ -1,10 +1,11 @@
 """Typed async client for every PM Agent tool, surviving disconnects and stub restarts.
 
-Each method fits what it sends (`pm_worker.outgoing`), then asks the dialect
-(`pm_worker.dialect`: the stub's or Marcus's, as `PM_PROTOCOL` says; `auto` reads the
-server's tools/list once per connection) to make the call through `call`: (re)connect
-if needed, call, and on a transport failure reconnect with the backoff policy and call
-again. After a reconnect the agent re-registers first, so a stub whose database was
+Each method builds the contract's arguments (`pm_protocol.args`) from the fleet's terms,
+fitting what it sends (`pm_worker.outgoing`), and makes the call with `call_tool(tool, args)`,
+which any tool of `pm_protocol.tools` can use directly. The dialect (`pm_worker.dialects.base`: the
+stub's or Marcus's, as `PM_PROTOCOL` says; `auto` reads the server's tools/list once per
+connection) makes it through `call`: (re)connect if needed, call, and on a transport failure
+reconnect with the backoff policy and call again. After a reconnect the agent re-registers first, so a stub whose database was
 replaced still knows us. Every call the worker makes is safe to repeat (the stub answers a
 repeated `completed` as already complete, a repeated `request_next_task` with the same
 assignment).
@@ -19,18 +20,18 @@ from typing import Any
 
 import structlog
 
+from pm_protocol import InvalidCall
+from pm_protocol import tools as T
 from pm_protocol.limits import MAX_NAME
+from pm_protocol.tools import A, R, Tool
 from pm_worker import models
 from pm_worker.connection import Connection, ToolConnection
-from pm_worker.dialect import UNSET, Checkpoint, Dialect, Send
-from pm_worker.errors import AgentNotRegistered, TransportError
-from pm_worker.marcus.detect import Dialect as DialectName
-from pm_worker.marcus.detect import dialect_for_tools
-from pm_worker.marcus.dialect import MarcusDialect
+from pm_worker.dialects.base import UNSET, Dialect, Send
+from pm_worker.dialects.choose import dialect_for_tools, make_dialect
+from pm_worker.errors import AgentNotRegistered, InvalidArgument, TransportError
 from pm_worker.outgoing import Outgoing
 from pm_worker.reconnect import reconnect_policy
 from pm_worker.settings import WorkerSettings
-from pm_worker.stub_dialect import StubDialect
 
 log = structlog.get_logger("pm_worker.client")
 
@@ -57,9 +58,10 @@ class PMClient:
     ) -> None:
         self.settings = settings
         self.identity = identity
-        self._auto = dialect is None and settings.pm_protocol == "auto"
+        named = settings.pm_protocol
+        self._auto = dialect is None and named == "auto"
         self._dialect: Dialect | None = dialect or (
-            None if self._auto else make_dialect(settings.pm_protocol, settings)
+            None if named == "auto" else make_dialect(named, settings)
         )
         self.outgoing = Outgoing([settings.token()])
         self._connect = connect
@@ -99,9 +101,9 @@ class PMClient:
     async def _choose(self, conn: ToolConnection) -> None:
         """PM_PROTOCOL=auto: the dialect this server speaks, from its tools/list, on every new connection."""
         name = dialect_for_tools(await conn.tool_names(self.settings.call_timeout_seconds))
-        if self._dialect is None or self._dialect.name != DIALECT_NAMES[name]:
+        if self._dialect is None or self._dialect.name != name:
             self._dialect = make_dialect(name, self.settings)
-            log.info("dialect chosen from the server's tools", dialect=name, url=self.settings.pm_agent_url)
+            log.info("dialect_chosen", dialect=name, url=self.settings.pm_agent_url)
 
     @property
     def agent_id(self) -> str:
@@ -133,7 +135,7 @@ class PMClient:
         self._conn = conn
         if self._connected_once:
             self.reconnects += 1
-            log.info("reconnected to stub", reconnects=self.reconnects)
+            log.info("reconnected", reconnects=self.reconnects)
             if self.identity is not None:
                 await self._register(self._send_once)
         self._connected_once = True
@@ -185,23 +187,41 @@ class PMClient:
         except AgentNotRegistered:
             if self.identity is None:
                 raise
-            log.warning("stub does not know this agent; registering again", tool=tool)
+            log.warning("agent_unknown_registering_again", tool=tool)
             await self._register(self._send_once)
             return await self._once(tool, arguments, timeout)
+
+    async def call_tool(self, tool: Tool[A, R], args: A | dict[str, Any], *, extra_timeout: float = 0.0) -> R:
+        """Any tool of the contract (`pm_protocol.tools`) through this client's dialect: its result.
+
+        `args` is the tool's argument model or a dict of it, checked before anything is sent
+        (`InvalidArgument`, as the stub would have answered).
+        """
+        return await self._call_on(self.call, tool, args, extra_timeout)
+
+    async def _call_on(
+        self, send: Send, tool: Tool[A, R], args: A | dict[str, Any], extra_timeout: float = 0.0
+    ) -> R:
+        dialect = await self._ready()  # already chosen when called while (re)connecting
+        try:
+            return await dialect.call(send, tool, args, extra_timeout=extra_timeout)
+        except InvalidCall as exc:  # what the stub would have answered; nothing malformed was sent
+            raise InvalidArgument(
+                f"not sent, the arguments break the protocol: {exc.message}", tool=tool.name
+            ) from None
 
     async def _register(self, send: Send) -> models.RegisterResult:
         ident = self.identity
         if ident is None:
             raise RuntimeError("this client has no agent identity")
         out = self.outgoing
-        dialect = await self._ready()  # already chosen when called while (re)connecting
-        return await dialect.register(
-            send,
-            ident.agent_id,
-            out.text(ident.name, MAX_NAME),
-            out.text(ident.role, MAX_NAME),
-            list(ident.skills),
-        )
+        arguments = {
+            "agent_id": ident.agent_id,
+            "name": out.text(ident.name, MAX_NAME),
+            "role": out.text(ident.role, MAX_NAME),
+            "skills": list(ident.skills),
+        }
+        return await self._call_on(send, T.register_agent, arguments)
 
     # -- the contract's tools, in the fleet's terms ------------------------------------
 
@@ -209,8 +229,8 @@ class PMClient:
         return await self._register(self.call)
 
     async def request_next_task(self, wait_seconds: float = 0.0) -> models.TaskOffer:
-        dialect = await self._ready()
-        return await dialect.request_next_task(self.call, self.agent_id, wait_seconds)
+        arguments = _given(agent_id=self.agent_id, wait_seconds=float(wait_seconds) if wait_seconds else None)
+        return await self.call_tool(T.request_next_task, arguments, extra_timeout=wait_seconds)
 
     async def report_progress(
         self,
@@ -221,36 +241,47 @@ class PMClient:
         checkpoint: Any = UNSET,
     ) -> models.ProgressAck:
         out = self.outgoing
-        fitted: Checkpoint = UNSET if checkpoint is UNSET else out.json(checkpoint, "the checkpoint")
-        dialect = await self._ready()
-        return await dialect.report_progress(
-            self.call, self.agent_id, task_id, progress, out.text(message), status, fitted
-        )
+        arguments: dict[str, Any] = {
+            "agent_id": self.agent_id,
+            "task_id": task_id,
+            "status": status,
+            "progress": float(progress),
+            "message": out.text(message),
+        }
+        if checkpoint is not UNSET:
+            arguments["checkpoint"] = out.json(checkpoint, "the checkpoint")
+        return await self.call_tool(T.report_task_progress, arguments)
 
     async def report_blocker(
         self, task_id: str, description: str, severity: str = "medium"
     ) -> models.BlockerResult:
-        dialect = await self._ready()
-        return await dialect.report_blocker(
-            self.call, self.agent_id, task_id, self.outgoing.text(description), severity
-        )
+        arguments = {
+            "agent_id": self.agent_id,
+            "task_id": task_id,
+            "blocker_description": self.outgoing.text(description),
+            "severity": severity,
+        }
+        return await self.call_tool(T.report_blocker, arguments)
 
     async def heartbeat(self) -> models.HeartbeatResult:
-        dialect = await self._ready()
-        return await dialect.heartbeat(self.call, self.agent_id)
+        return await self.call_tool(T.heartbeat, {"agent_id": self.agent_id})
 
     async def release_task(
         self, task_id: str, reason: str, *, count_attempt: bool = False
     ) -> models.MessageResult:
         """Give the task back; `count_attempt` makes the board count it as a failed attempt."""
-        dialect = await self._ready()
-        return await dialect.release_task(
-            self.call, self.agent_id, task_id, self.outgoing.text(reason), count_attempt=count_attempt
-        )
+        arguments: dict[str, Any] = {
+            "agent_id": self.agent_id,
+            "task_id": task_id,
+            "reason": self.outgoing.text(reason),
+        }
+        if count_attempt:  # sent only when set: a stub from before the argument still takes the call
+            arguments["count_attempt"] = True
+        return await self.call_tool(T.release_task, arguments)
 
     async def deregister(self) -> models.MessageResult:
         """The last call of a clean stop: this agent shows offline at once (docs/protocol.md)."""
-        return await self.dialect.deregister(self.call, self.agent_id)
+        return await self.call_tool(T.deregister_agent, {"agent_id": self.agent_id})
 
     async def log_artifact(
         self,
@@ -261,54 +292,42 @@ class PMClient:
         data: Any = None,
     ) -> models.ArtifactResult:
         out = self.outgoing
-        dialect = await self._ready()
-        return await dialect.log_artifact(
-            self.call,
-            self.agent_id,
-            task_id,
-            out.text(artifact_type, MAX_NAME),
-            out.text(description),
-            out.optional_text(location),
-            None if data is None else out.json(data, "the artifact's data"),
+        arguments = _given(
+            agent_id=self.agent_id,
+            task_id=task_id,
+            artifact_type=out.text(artifact_type, MAX_NAME),
+            description=out.text(description),
+            location=out.optional_text(location),
+            data=None if data is None else out.json(data, "the artifact's data"),
         )
+        return await self.call_tool(T.log_artifact, arguments)
 
     async def get_task_context(self, task_id: str, cursor: str | None = None) -> models.TaskContextResult:
         """The task with one page of each of its lists; pass the answer's `next_cursor` for more."""
-        dialect = await self._ready()
-        return await dialect.get_task_context(self.call, task_id, cursor)
+        return await self.call_tool(T.get_task_context, _given(task_id=task_id, cursor=cursor))
 
     async def get_artifact(self, artifact_id: int) -> models.ArtifactContent:
         """One artifact with its data (lists carry big data as metadata only: `data_included` false)."""
-        dialect = await self._ready()
-        return await dialect.get_artifact(self.call, artifact_id)
+        return await self.call_tool(T.get_artifact, {"artifact_id": artifact_id})
 
     async def resolve_blocker(self, task_id: str, resolution: str) -> models.ResolveResult:
-        dialect = await self._ready()
-        return await dialect.resolve_blocker(self.call, task_id, self.outgoing.text(resolution))
+        arguments = {"task_id": task_id, "resolution": self.outgoing.text(resolution)}
+        return await self.call_tool(T.resolve_blocker, arguments)
 
     async def get_project_status(self) -> models.ProjectStatus:
-        dialect = await self._ready()
-        return await dialect.get_project_status(self.call)
+        return await self.call_tool(T.get_project_status, {})
 
     async def get_agent_status(self, agent_id: str | None = None) -> models.AgentStatus:
-        dialect = await self._ready()
-        return await dialect.get_agent_status(self.call, agent_id or self.agent_id)
+        return await self.call_tool(T.get_agent_status, {"agent_id": agent_id or self.agent_id})
 
     async def list_registered_agents(self, cursor: str | None = None) -> models.AgentList:
         """One page of the registered agents; pass the answer's `next_cursor` for the next."""
-        dialect = await self._ready()
-        return await dialect.list_registered_agents(self.call, cursor)
+        return await self.call_tool(T.list_registered_agents, _given(cursor=cursor))
 
     async def ping(self, echo: str | None = None) -> models.Pong:
-        dialect = await self._ready()
-        return await dialect.ping(self.call, self.outgoing.optional_text(echo))
+        return await self.call_tool(T.ping, _given(echo=self.outgoing.optional_text(echo)))
 
 
-DIALECT_NAMES: dict[DialectName, str] = {"stub": StubDialect.name, "marcus": MarcusDialect.name}
-
-
-def make_dialect(name: str, settings: WorkerSettings) -> Dialect:
-    """A fresh dialect for `name` (`stub` or `marcus`)."""
-    if name == "marcus":
-        return MarcusDialect.from_settings(settings)
-    return StubDialect()
+def _given(**fields: Any) -> dict[str, Any]:
+    """The arguments that have a value: an optional argument left out stays out of the call."""
+    return {name: value for name, value in fields.items() if value is not None}

@@ -10,7 +10,6 @@ them as one `TransportError` instead of a hang or a crashed worker.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import shlex
 import sys
@@ -20,10 +19,10 @@ from typing import Any, Protocol, TypeVar
 
 import httpx2
 from mcp import Client, StdioServerParameters
-from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolResult, TextContent
 
+from pm_worker.aio import reap
 from pm_worker.errors import TransportError, Unauthorized
 from pm_worker.settings import WorkerSettings
 
@@ -150,7 +149,7 @@ class Connection:
                 if s.pm_agent_host_header:
                     # e.g. Marcus, whose MCP SDK answers 421 to any Host but localhost/127.0.0.1
                     headers["Host"] = s.pm_agent_host_header
-                http = create_mcp_http_client(
+                http = httpx2.AsyncClient(  # what the SDK's transports use; redirects not followed
                     headers=headers,
                     timeout=httpx2.Timeout(s.call_timeout_seconds + s.poll_wait_seconds + 5, connect=10.0),
                 )
@@ -166,8 +165,11 @@ class Connection:
                     await self._serve(client)
         except asyncio.CancelledError:
             raise
-        except BaseException as exc:
+        except Exception as exc:  # the link died: kept to say why, raised to no one (callers race `_dead`)
             self._failure = exc
+        except BaseException as exc:  # e.g. a group holding a cancellation: kept, and raised on
+            self._failure = exc
+            raise
         finally:
             self._client = None
             self._dead.set()
@@ -214,9 +216,7 @@ class Connection:
         finally:
             dead.cancel()
         if call not in done:
-            call.cancel()
-            with contextlib.suppress(BaseException):
-                await call
+            await reap(call)
             reason = describe(self._failure) if self._failure else f"no answer within {timeout:.0f}s"
             await self.close()
             raise TransportError(f"{name}: connection lost ({reason})")
@@ -240,9 +240,7 @@ class Connection:
         self._stop.set()
         holder, self._holder = self._holder, None
         if holder is not None and holder is not asyncio.current_task():
-            holder.cancel()
-            with contextlib.suppress(BaseException):
-                await holder
+            await reap(holder)
 
 
 def parse_result(name: str, result: CallToolResult) -> dict[str, Any]:

@@ -81,7 +81,7 @@ class TaskContext:
             self.task.task_id, artifact_type, description, location, data
         )
         self.log.info(
-            "artifact logged", artifact_type=artifact_type, location=location, artifact_id=result.artifact_id
+            "artifact_logged", artifact_type=artifact_type, location=location, artifact_id=result.artifact_id
         )
         return result.artifact_id
 

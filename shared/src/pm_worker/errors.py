@@ -24,7 +24,9 @@ server sends that are not listed (e.g. internal_error) arrive as a plain `PMErro
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, cast
+
+from pm_protocol.errors import ErrorCode
 
 
 class WorkerError(Exception):
@@ -57,49 +59,46 @@ class PMError(WorkerError):
 
 
 class InvalidArgument(PMError):
-    code = "invalid_argument"
+    """The call broke the contract; the message says how."""
 
 
 class AgentNotRegistered(PMError):
-    code = "agent_not_registered"
+    """The server does not know this agent (any more): `PMClient` registers again and repeats the call."""
 
 
 class TaskNotFound(PMError):
-    code = "task_not_found"
+    """No task of that id on the board."""
 
 
 class NotTaskHolder(PMError):
     """The lease is gone (expired, released, or someone else holds the task): stop working on it."""
 
-    code = "not_task_holder"
-
 
 class TaskAlreadyComplete(PMError):
-    code = "task_already_complete"
+    """Someone else's completion of the task was accepted."""
 
 
 class Unauthorized(PMError):
     """The server refused our token. Retrying cannot help."""
 
-    code = "unauthorized"
 
-
-_BY_CODE: dict[str, type[PMError]] = {
-    cls.code: cls
-    for cls in (
-        InvalidArgument,
-        AgentNotRegistered,
-        TaskNotFound,
-        NotTaskHolder,
-        TaskAlreadyComplete,
-        Unauthorized,
-    )
+# Each class's code, typed with the protocol's codes (a misspelt one is a type error).
+_BY_CODE: dict[ErrorCode, type[PMError]] = {
+    "invalid_argument": InvalidArgument,
+    "agent_not_registered": AgentNotRegistered,
+    "task_not_found": TaskNotFound,
+    "not_task_holder": NotTaskHolder,
+    "task_already_complete": TaskAlreadyComplete,
+    "unauthorized": Unauthorized,
 }
+for _code, _cls in _BY_CODE.items():
+    _cls.code = _code
 
 
 def error_for(code: str, message: str, *, tool: str = "") -> PMError:
     """The `PMError` subclass for a protocol error code (a plain `PMError` for codes without one)."""
-    return _BY_CODE.get(code, PMError)(message, tool=tool, code=code)
+    kind = _BY_CODE.get(cast("ErrorCode", code), PMError)  # any other code: a plain PMError
+    return kind(message, tool=tool, code=code)
 
 
 class TaskInterrupt(WorkerError):
@@ -112,7 +111,7 @@ class TaskBlocked(TaskInterrupt):
     def __init__(self, description: str, severity: str = "medium") -> None:
         super().__init__(description)
         self.description = description
-        self.severity = severity  # low | medium | high | critical
+        self.severity = severity  # a pm_protocol.literals.Severity; the stub refuses any other
 
 
 class TaskReleased(TaskInterrupt):

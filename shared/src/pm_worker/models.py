@@ -2,7 +2,7 @@
 
 Defined once, in `pm_protocol.results`, the package the stub answers with: nothing here may
 re-declare a field, or the two ends drift apart again. Whatever the PM server's dialect
-(`pm_worker.dialect`), `PMClient` hands the worker these models. Each `X as X` is an explicit
+(`pm_worker.dialects.base`), `PMClient` hands the worker these models. Each `X as X` is an explicit
 re-export (PEP 484), so this one list is also the module's public names.
 """
 

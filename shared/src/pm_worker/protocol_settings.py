@@ -15,13 +15,16 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pm_worker.errors import SettingsError
 
+DialectName = Literal["stub", "marcus"]
+"""A value of `PM_PROTOCOL` besides `auto`, and the `name` of the dialect it makes (dialects/choose.py)."""
+
 _HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?$")
 
 
 class ProtocolSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
 
-    pm_protocol: Literal["auto", "stub", "marcus"] = "auto"
+    pm_protocol: Literal["auto"] | DialectName = "auto"
     """`auto` reads the server's tools/list once per connection and logs the dialect it chose."""
     pm_project_id: str | None = None
     """Marcus's project: it refuses agents without one and offers them only its tasks."""

@@ -27,7 +27,7 @@ def _log_retry(state: RetryCallState) -> None:
     exc = state.outcome.exception() if state.outcome else None
     wait = state.next_action.sleep if state.next_action else 0.0
     log.warning(
-        "stub unreachable, retrying",
+        "stub_unreachable_retrying",
         attempt=state.attempt_number,
         wait_seconds=round(wait, 2),
         error=str(exc),

@@ -15,13 +15,13 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
+from pm_protocol.endpoint import bearer_token
 from pm_protocol.endpoint import normalize_agent_url as normalize_agent_url  # re-exported
 from pm_worker.errors import (
     SettingsError as SettingsError,  # re-exported for `from pm_worker.settings import ...`
 )
 from pm_worker.health import default_health_dir
 from pm_worker.protocol_settings import ProtocolSettings
-from pm_worker.secrecy import read_token_file
 
 
 def split_skills(value: Any) -> Any:
@@ -89,17 +89,9 @@ class WorkerSettings(ProtocolSettings):
     @model_validator(mode="after")
     def _token_from_file(self) -> WorkerSettings:
         """PM_AGENT_TOKEN_FILE (the Docker/Kubernetes secrets convention): read once, here, and closed."""
-        if self.pm_agent_token_file is None:
-            return self
-        if self.pm_agent_token is not None:
-            raise ValueError(
-                "PM_AGENT_TOKEN and PM_AGENT_TOKEN_FILE are both set; set only one "
-                "(PM_AGENT_TOKEN_FILE keeps the token out of the environment)"
-            )
-        try:
-            self.pm_agent_token = SecretStr(read_token_file(self.pm_agent_token_file))
-        except ValueError as exc:
-            raise ValueError(f"PM_AGENT_TOKEN_FILE: {exc}") from None
+        if self.pm_agent_token_file is not None:
+            given = self.pm_agent_token.get_secret_value() if self.pm_agent_token is not None else None
+            self.pm_agent_token = SecretStr(bearer_token(given, self.pm_agent_token_file) or "")
         return self
 
     def token(self) -> str | None:

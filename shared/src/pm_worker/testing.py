@@ -35,11 +35,15 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pm_protocol import call, tools
+from pm_protocol.tools import A, R, Tool
+
 if TYPE_CHECKING:
     from pm_worker.connection import Connection
     from pm_worker.models import ProjectCounts, TaskContextResult
     from pm_worker.settings import WorkerSettings
     from pm_worker.worker import Worker
+
 
 Tasks = Sequence[Mapping[str, Any]] | str
 """Task dicts as a project file holds them (`id`, `name`, `required_skills`, `payload`, ...),
@@ -114,16 +118,21 @@ class RunningStub:
             result: dict[str, Any] = await call_tool(client, tool, arguments or {})
         return result
 
+    async def ask(self, tool: Tool[A, R], args: A | dict[str, Any]) -> R:
+        """A typed call (`pm_protocol.call`): the tool's result, or `pm_protocol.Refused` for an error answer."""
+        import mcp
+
+        from pm_agent_stub.testing import sender
+
+        async with mcp.Client(self.server) as client:  # a client per call, as in `call`
+            return await call(sender(client), tool, args)
+
     async def task(self, task_id: str) -> TaskContextResult:
         """A task with its whole progress log, blockers and artifacts (`get_task_context`, every page)."""
-        from pm_worker.models import TaskContextResult
-
-        whole = TaskContextResult.model_validate(await self.call("get_task_context", {"task_id": task_id}))
+        whole = await self.ask(tools.get_task_context, {"task_id": task_id})
         cursor = whole.next_cursor
         while cursor is not None:
-            page = TaskContextResult.model_validate(
-                await self.call("get_task_context", {"task_id": task_id, "cursor": cursor})
-            )
+            page = await self.ask(tools.get_task_context, {"task_id": task_id, "cursor": cursor})
             whole.progress_log[:0] = page.progress_log  # progress and blockers page back in time
             whole.blockers[:0] = page.blockers
             whole.artifacts += page.artifacts
@@ -133,9 +142,7 @@ class RunningStub:
         return whole
 
     async def counts(self) -> ProjectCounts:
-        from pm_worker.models import ProjectStatus
-
-        return ProjectStatus.model_validate(await self.call("get_project_status")).project_status
+        return (await self.ask(tools.get_project_status, {})).project_status
 
 
 @dataclass

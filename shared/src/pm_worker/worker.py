@@ -19,6 +19,7 @@ import structlog
 from pydantic import BaseModel
 
 from pm_worker import health, permissions
+from pm_worker.aio import reap
 from pm_worker.client import Identity, PMClient
 from pm_worker.connection import Connection, ToolConnection
 from pm_worker.context import TaskContext
@@ -119,11 +120,11 @@ class Worker:
     def request_stop(self) -> None:
         """First call: stop taking tasks, let the current one finish within the grace. Second: hurry."""
         if self._stop.is_set():
-            log.warning("second stop signal: releasing the current task now")
+            log.warning("second_stop_signal", action="releasing the current task now")
             self._force.set()
         else:
             log.info(
-                "stop requested",
+                "stop_requested",
                 grace_seconds=self.settings.shutdown_grace_seconds,
                 current_task=self.current_task,
             )
@@ -158,32 +159,32 @@ class Worker:
                     await self._deregister(client)
         except SettingsError as exc:
             # e.g. PM_PROJECT_ID missing for a Marcus server: known only once connected
-            log.error(str(exc))
+            log.error("settings_invalid", error=str(exc))
             code = 2
         except Unauthorized as exc:
-            log.error("stub refused this worker", error=str(exc))
+            log.error("worker_unauthorized", error=str(exc))
             code = 1
         except TransportError as exc:
             log.error(
-                "gave up reaching the stub",
+                "stub_unreachable_gave_up",
                 error=str(exc),
                 give_up_seconds=self.settings.reconnect_give_up_seconds,
             )
             code = 1
         except PMError as exc:
-            log.error("the stub refused this worker", error=str(exc))
+            log.error("worker_refused", error=str(exc))
             code = 1
         finally:
-            beat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await beat
-            health.remove_record(self.settings.health_dir, self.agent_id)
-            log.info(
-                "worker stopped",
-                exit_code=code,
-                **{f"tasks_{k}": v for k, v in sorted(self.counters.items())},
-            )
-            structlog.contextvars.unbind_contextvars("agent_id")
+            try:
+                await reap(beat)
+            finally:
+                health.remove_record(self.settings.health_dir, self.agent_id)
+                log.info(
+                    "worker_stopped",
+                    exit_code=code,
+                    **{f"tasks_{k}": v for k, v in sorted(self.counters.items())},
+                )
+                structlog.contextvars.unbind_contextvars("agent_id")
         return code
 
     async def _health_loop(self) -> None:
@@ -205,9 +206,7 @@ class Worker:
             stop.cancel()
         if work.done():
             return work.result()
-        work.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await work
+        await reap(work)
         return None
 
     async def _loop(self, client: PMClient) -> None:
@@ -215,7 +214,7 @@ class Worker:
         failures = 0
         while not self.stopping:
             if max_tasks and self.counters["handled"] >= max_tasks:
-                log.info("max tasks reached", max_tasks=max_tasks)
+                log.info("max_tasks_reached", max_tasks=max_tasks)
                 return
             try:
                 offer = await self._until_stopped(client.request_next_task(self.settings.poll_wait_seconds))
@@ -225,7 +224,7 @@ class Worker:
                 # The stub answered but failed (e.g. internal_error): keep the worker, back off, ask again.
                 failures += 1
                 wait = min(30.0, 0.5 * 2 ** min(failures, 6))
-                log.error("request_next_task failed; asking again", error=str(exc), wait_seconds=wait)
+                log.error("request_next_task_failed", error=str(exc), wait_seconds=wait)
                 await self._until_stopped(asyncio.sleep(wait))
                 continue
             failures = 0
@@ -244,7 +243,7 @@ class Worker:
                 beat = await client.heartbeat()
                 if beat.current_task:
                     await client.release_task(beat.current_task, "worker stopped before starting it")
-                    log.info("released a held task on shutdown", task_id=beat.current_task)
+                    log.info("held_task_released_on_shutdown", task_id=beat.current_task)
 
     async def _deregister(self, client: PMClient) -> None:
         """Tell the stub we are gone, so the agent shows offline now, not after its offline timeout."""
@@ -254,7 +253,8 @@ class Worker:
             log.info("deregistered")
         except (PMError, TransportError, TimeoutError) as exc:
             log.warning(
-                "could not deregister; the stub will show this agent offline after its timeout",
+                "deregister_failed",
+                consequence="the stub shows this agent offline after its timeout",
                 error=str(exc),
             )
 
@@ -266,7 +266,7 @@ class Worker:
                 await self._decline(client, task)
                 return
             log.info(
-                "task received",
+                "task_received",
                 task_name=task.task_name,
                 attempt=task.attempt,
                 resumed_from_checkpoint=task.checkpoint is not None,
@@ -280,7 +280,7 @@ class Worker:
             structlog.contextvars.unbind_contextvars("task_id")
 
     async def _decline(self, client: PMClient, task: Assignment) -> None:
-        log.info("declining task", required_skills=task.required_skills, skills=list(self.identity.skills))
+        log.info("task_declined", required_skills=task.required_skills, skills=list(self.identity.skills))
         with contextlib.suppress(NotTaskHolder):
             await client.release_task(task.task_id, f"declined by {self.agent_id}: skills do not match")
         self.counters["declined"] += 1
@@ -297,7 +297,7 @@ class Worker:
             if not work.done():
                 ctx.stopping = True
                 log.info(
-                    "stopping: letting the current task finish",
+                    "stopping_after_current_task",
                     grace_seconds=self.settings.shutdown_grace_seconds,
                 )
                 force = asyncio.ensure_future(self._force.wait())
@@ -310,27 +310,27 @@ class Worker:
                 finally:
                     force.cancel()
                 if not work.done():
-                    work.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await work
+                    await reap(work)
                     return Outcome(
                         OutcomeKind.RELEASED,
                         "worker shut down before the task finished; resume from checkpoint",
                     )
             if work.cancelled():
-                # Our heartbeat cancelled it (lease lost), or `execute` raised CancelledError itself,
-                # which older workers did to mean "give the task back" (now `TaskReleased`).
-                return Outcome(
-                    OutcomeKind.FENCED if fenced.is_set() else OutcomeKind.RELEASED, "task cancelled"
+                if fenced.is_set():  # our heartbeat stopped it: the lease is gone
+                    return Outcome(OutcomeKind.FENCED, "task cancelled: the lease was lost")
+                return Outcome(  # nobody asked: `execute` raised CancelledError itself
+                    OutcomeKind.FAILED,
+                    "execute raised CancelledError; to give a task back, raise TaskReleased",
+                    "high",
                 )
             return work.result()
         finally:
             stop.cancel()
-            beat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await beat
-            if not work.done():
-                work.cancel()
+            try:
+                await reap(beat)
+            finally:
+                if not work.done():
+                    work.cancel()
 
     async def _guarded(self, task: Assignment, ctx: TaskContext) -> Outcome:
         try:
@@ -359,7 +359,7 @@ class Worker:
             )
             return Outcome(OutcomeKind.BLOCKED, text, "high")
         except Exception as exc:
-            log.exception("task failed")
+            log.exception("task_failed")
             return Outcome(OutcomeKind.FAILED, f"{type(exc).__name__}: {exc}", "high")
         return Outcome(OutcomeKind.COMPLETED, message or f"{task.task_name}: done")
 
@@ -372,11 +372,11 @@ class Worker:
             try:
                 beat = await client.heartbeat()
             except (PMError, TransportError) as exc:
-                log.warning("heartbeat failed", error=str(exc))
+                log.warning("heartbeat_failed", error=str(exc))
                 continue
             if beat.current_task != task.task_id:
                 log.warning(
-                    "lease lost: the stub gave this task to someone else; stopping it",
+                    "lease_lost",
                     holder_task=beat.current_task,
                 )
                 fenced.set()
@@ -386,13 +386,13 @@ class Worker:
     async def _report(self, client: PMClient, task: Assignment, ctx: TaskContext, outcome: Outcome) -> None:
         self.counters[outcome.kind] += 1
         if outcome.kind is OutcomeKind.FENCED:
-            log.warning("task fenced: our lease was lost, result discarded", reason=outcome.message)
+            log.warning("task_fenced", result="discarded", reason=outcome.message)
             return
         try:
             await self._send_outcome(client, task, ctx, outcome)
         except (NotTaskHolder, TaskAlreadyComplete) as exc:
             self.counters["fenced_reports"] += 1
-            log.warning("report refused: this worker no longer holds the task", error=str(exc))
+            log.warning("report_refused_not_holder", error=str(exc))
         except PMError as exc:
             await self._block_refused(client, task, outcome, exc)
 
@@ -404,13 +404,13 @@ class Worker:
             try:
                 if outcome.kind is OutcomeKind.COMPLETED:
                     ack = await client.report_progress(task.task_id, 100, outcome.message, status="completed")
-                    log.info("task completed", message=outcome.message, ack=ack.status)
+                    log.info("task_completed", message=outcome.message, ack=ack.status)
                 elif outcome.kind is OutcomeKind.RELEASED:
                     await client.release_task(
                         task.task_id, outcome.message, count_attempt=outcome.count_attempt
                     )
                     log.info(
-                        "task released",
+                        "task_released",
                         reason=outcome.message,
                         checkpoint=ctx.last_checkpoint is not None,
                         count_attempt=outcome.count_attempt,
@@ -418,7 +418,7 @@ class Worker:
                 else:
                     res = await client.report_blocker(task.task_id, outcome.message, outcome.severity)
                     log.warning(
-                        "task blocked",
+                        "task_blocked",
                         description=outcome.message,
                         severity=outcome.severity,
                         suggestion=res.resolution_suggestion,
@@ -430,7 +430,7 @@ class Worker:
                 if attempt == 2:
                     raise
                 log.warning(
-                    "the stub failed to record the outcome; trying once more",
+                    "outcome_not_recorded_retrying",
                     outcome=outcome.kind,
                     error=str(exc),
                 )
@@ -450,7 +450,7 @@ class Worker:
             f"The report was: {fit_text(outcome.message, REFUSAL_CHARS)}"
         )
         log.error(
-            "the stub refused the task's outcome; blocking the task instead",
+            "outcome_refused_blocking_instead",
             outcome=outcome.kind,
             error=str(refusal),
         )
@@ -458,11 +458,11 @@ class Worker:
             await client.report_blocker(task.task_id, text, "high")
         except (NotTaskHolder, TaskAlreadyComplete) as exc:
             self.counters["fenced_reports"] += 1
-            log.warning("report refused: this worker no longer holds the task", error=str(exc))
+            log.warning("report_refused_not_holder", error=str(exc))
         except PMError as exc:
             # Nothing left to tell the stub: pause so the held task is not re-run at full speed.
             log.error(
-                "the stub refused the blocker too; pausing before asking for work again",
+                "blocker_refused_pausing",
                 error=str(exc),
                 pause_seconds=REFUSED_PAUSE_SECONDS,
             )

@@ -322,7 +322,7 @@ async def test_a_build_with_one_enormous_output_line_ends_in_one_blocker(
         assert "… [cut " in blocker["description"]
         assert len(blocker["description"]) < 10_000
         assert len(read_events(stub.db, "assigned", "loud")) == 1
-        assert "refused the task's outcome" not in read(log)
+        assert "outcome_refused_blocking_instead" not in read(log)
     finally:
         stop(proc)
         stub.stop()

@@ -16,7 +16,7 @@ from structlog.testing import capture_logs
 from documentation_worker.output import MANIFEST
 from documentation_worker.payload import DocsPayload
 from documentation_worker.worker import DocumentationWorker
-from pm_worker import Assignment, TaskBlocked, TaskContext, WorkerSettings
+from pm_worker import Assignment, TaskBlocked, TaskContext, TaskReleased, WorkerSettings
 from pm_worker.payload import parse_payload
 
 pytestmark = pytest.mark.anyio
@@ -224,11 +224,11 @@ async def test_syntax_error_blocks_naming_file_and_line(workspace: Path, pm: Any
     assert not (workspace / "docs").exists()  # nothing half-written
 
 
-async def test_stopping_saves_a_checkpoint_and_ends_cancelled(workspace: Path, pm: Any) -> None:
+async def test_stopping_saves_a_checkpoint_and_releases_the_task(workspace: Path, pm: Any) -> None:
     task = make_task({"path": "shapes"})
     ctx = make_context(workspace, pm, task)
     ctx.stopping = True
-    with pytest.raises(asyncio.CancelledError):
+    with pytest.raises(TaskReleased):
         await make_worker(workspace).execute(task, ctx)
     assert pm.checkpoints == [{"kind": "api", "output": "shapes/docs/api/shapes/", "written": []}]
 

@@ -141,7 +141,7 @@ def test_one_enormous_output_line_ends_in_one_recorded_blocker(board: dict[str, 
     assert len(text) < 2000
     # once: handed out once, no refused report, no re-run
     assert len(read_events(board["stub"].db, "assigned", board["long-line-id"])) == 1
-    assert "refused the task's outcome" not in board["log"]
+    assert "outcome_refused_blocking_instead" not in board["log"]
 
 
 def test_six_thousand_failing_tests_still_give_a_report(board: dict[str, Any]) -> None:

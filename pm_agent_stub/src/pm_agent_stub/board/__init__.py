@@ -7,14 +7,17 @@ from its SQL):
 | `lifecycle.py` | leases, fencing and every state change of a task |
 | `order.py` | the assignment order: which ready task an agent gets next |
 | `txn.py` | the transaction, its events and signals, and the commit-listener seam (`Commit`) |
-| `store.py` | every SQL statement, and no rule |
+| `store.py` | every SQL statement the rules run, and no rule |
+| `store_reads.py` | the operator's reads (dashboard, /metrics) |
+| `sql.py` | the connection: its transactions, `Row`, and the file's own state (data version, path) |
 | `rows.py` | row → `pm_protocol` model, the one mapping of each table's columns |
 | `artifacts.py` | caps on a task's artifacts, and artifact lists with small data inline |
 | `roster.py` | registered agents: the cap, forgetting, their status and pages |
 | `context.py` | `get_task_context`'s four lists a page at a time, and its cursor |
 | `paging.py` | pages of growing lists (count and byte bounds) and their cursors |
 | `loading.py` | adding a project file's tasks |
-| `views.py` | the operator's `status` report |
+| `reruns.py` | `rerun_task`: which tasks go back to the queue |
+| `task_list.py` | `list_tasks`'s pages in board order |
 
 `open_board(settings)` is the one way the server and the CLI open a board.
 """

@@ -1,40 +1,39 @@
 """`Board`: one method per tool of docs/protocol.md, each one `BEGIN IMMEDIATE` transaction.
 
-A method checks who is asking, applies the rules of lifecycle.py (and order.py), and answers with a
-`pm_protocol.results` model built by rows.py; the tool boundary (tools.py) dumps it.
-Methods are synchronous and never await. In the stub they all run on one thread that owns
-the connection (board_thread.py), so the event loop never waits on SQLite; the CLI and
-tests call them directly. Several processes on the same file stay consistent because every
-call takes the write lock before it reads. A call that raises `BoardError` is rolled back
-whole (only its `fenced` audit event is kept, see txn.py).
+A method checks who is asking, applies the rules of lifecycle.py (and order.py), and answers
+with a `pm_protocol.results` model built by rows.py; the tool router (tools.py) calls each
+tool's method of the same name with its arguments and dumps the answer. Methods are
+synchronous and never await: in the stub they all run on one thread that owns the
+connection (board_thread.py), so the event loop never waits on SQLite; tests may call them
+directly. Several processes on the same file stay consistent because every call takes the
+write lock before it reads. A call that raises `BoardError` is rolled back whole (only its
+`fenced` audit event is kept, see txn.py).
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Final
 
-from pm_agent_stub.board import checks, context, loading, rows, signature
+from pm_agent_stub.board import checks, context, loading, reruns, rows, signature, task_list
 from pm_agent_stub.board.artifacts import Artifacts
 from pm_agent_stub.board.lifecycle import Lifecycle
-from pm_agent_stub.board.loading import LoadOutcome, PreparedLoad
+from pm_agent_stub.board.loading import LoadOutcome
 from pm_agent_stub.board.order import AssignmentOrder
-from pm_agent_stub.board.paging import decode_cursor, encode_cursor, fitting, refuse_cursor, wire_size
 from pm_agent_stub.board.roster import Roster
+from pm_agent_stub.board.sql import Connection
 from pm_agent_stub.board.store import Row, Store
 from pm_agent_stub.board.txn import Listener, Transactions, Txn
 from pm_agent_stub.errors import BoardError
-from pm_agent_stub.project_file import ProjectFileError, ProjectSpec, parse_project
+from pm_agent_stub.project_file import ProjectFileError, ProjectSpec
 from pm_agent_stub.timefmt import iso
 from pm_protocol import results as r
 from pm_protocol.limits import PAGE_LIMIT, dumps
-
-ReportStatus = Literal["in_progress", "completed", "blocked"]
+from pm_protocol.literals import TASK_STATUSES, ReportStatus, Severity
 
 RETRY_AFTER_SECONDS: Final = 5
 UNSET: Final[Any] = object()  # "checkpoint not given", unlike an explicit null
@@ -73,7 +72,7 @@ class Board:
 
     def __init__(
         self,
-        conn: sqlite3.Connection,
+        conn: Connection,
         *,
         lease_seconds: float = 60.0,
         max_attempts: int = 3,
@@ -85,6 +84,7 @@ class Board:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.conn = conn
+        """The SQLite connection, for SQLite-only tools and tests; the rules use `store` alone."""
         self.offline_seconds = offline_seconds
         self.store = Store(conn)
         self.lifecycle = Lifecycle(self.store, lease_seconds=lease_seconds, max_attempts=max_attempts)
@@ -103,7 +103,7 @@ class Board:
         self.txns.add_listener(listener)
 
     def close(self) -> None:
-        self.conn.close()
+        self.store.close()
 
     @contextmanager
     def _call(self) -> Iterator[Txn]:
@@ -270,7 +270,9 @@ class Board:
             **blocker,
         )
 
-    def report_blocker(self, agent_id: str, task_id: str, description: str, severity: str) -> r.BlockerResult:
+    def report_blocker(
+        self, agent_id: str, task_id: str, blocker_description: str, severity: Severity
+    ) -> r.BlockerResult:
         with self._call() as txn:
             self._agent(agent_id, txn.now)
             row = self._task(task_id)
@@ -284,11 +286,13 @@ class Board:
             if row["status"] == "blocked" and self.store.open_blocker_author(task_id) == agent_id:
                 # The agent that blocked it adds detail (e.g. status=blocked, then report_blocker).
                 blocker_id, suggestion = self.lifecycle.add_blocker(
-                    txn, task_id, agent_id, description, severity, row["attempt"]
+                    txn, task_id, agent_id, blocker_description, severity, row["attempt"]
                 )
             else:
                 self.lifecycle.require_holder(txn, agent_id, row, "report_blocker")
-                blocker_id, suggestion = self.lifecycle.block(txn, agent_id, row, description, severity)
+                blocker_id, suggestion = self.lifecycle.block(
+                    txn, agent_id, row, blocker_description, severity
+                )
             return r.BlockerResult(
                 success=True,
                 message=f"Blocker {blocker_id} recorded; task '{task_id}' waits for resolve_blocker "
@@ -364,7 +368,7 @@ class Board:
             pool = checks.takers(self.store.registered_roles())
             answer = r.TaskContextResult(
                 success=True,
-                task=rows.task_detail(row, warnings=self._warnings(row, pool)),
+                task=rows.task_detail(row, warnings=checks.of_row(row, pool)),
                 progress_log=found.progress_log,
                 blockers=found.blockers,
                 artifacts=found.artifacts,
@@ -378,10 +382,6 @@ class Board:
     def get_artifact(self, artifact_id: int) -> r.ArtifactContent:
         with self._call():
             return r.ArtifactContent(success=True, artifact=self.artifacts.one(artifact_id))
-
-    @staticmethod
-    def _warnings(row: Row, pool: list[checks.Taker]) -> list[str]:
-        return checks.warnings(json.loads(row["required_skills"]), json.loads(row["payload"]), pool)
 
     def deregister_agent(self, agent_id: str) -> r.MessageResult:
         with self._call() as txn:
@@ -414,7 +414,7 @@ class Board:
 
     def get_project_status(self) -> r.ProjectStatus:
         with self._call() as txn:
-            counts = dict.fromkeys(("todo", "in_progress", "blocked", "done"), 0) | self.store.status_counts()
+            counts = dict.fromkeys(TASK_STATUSES, 0) | self.store.status_counts()
             total = sum(counts.values())
             return r.ProjectStatus(
                 success=True,
@@ -446,74 +446,14 @@ class Board:
     def rerun_task(self, task_id: str, reason: str, dependents: bool) -> r.RerunResult:
         """A done or blocked task (and with `dependents` its done or blocked dependents) back to the queue."""
         with self._call() as txn:
-            row = self._task(task_id, OPERATOR_IDS)
-            if row["status"] == "in_progress":
-                raise BoardError(
-                    "invalid_argument",
-                    f"task '{task_id}' is running (agent '{row['holder']}', attempt {row['attempt']}); "
-                    "a running task cannot be rerun: wait until it is done or blocked, then rerun it.",
-                )
-            if row["status"] == "todo":
-                waits = f", waiting on {row['pending_deps']} dependencies" if row["pending_deps"] else ""
-                return r.RerunResult(
-                    success=True,
-                    message=f"Task '{task_id}' is already in the queue{waits}; nothing to rerun.",
-                    requeued=[],
-                    waiting=[],
-                    not_rerun=[],
-                )
-            below = self.store.dependents(task_id)
-            targets = [row]
-            if dependents:
-                targets += [self._task(d["task_id"]) for d in below if d["status"] in ("done", "blocked")]
-            for target in targets:
-                self.lifecycle.rerun(txn, target, reason, task_id)
-            requeued = [t["task_id"] for t in targets]
-            not_rerun = [
-                d["task_id"]
-                for d in below
-                if d["status"] in ("done", "in_progress") and d["task_id"] not in requeued
-            ]
-            waiting = [d["task_id"] for d in below if d["status"] == "todo" or d["task_id"] in requeued[1:]]
-            parts = [f"Task '{task_id}' is back in the queue (run {row['run'] + 1})"]
-            if len(requeued) > 1:
-                parts.append(f"so are its dependents {', '.join(requeued[1:])}")
-            if not_rerun:
-                parts.append(
-                    f"dependents done or running on the previous results were left as they are: "
-                    f"{', '.join(not_rerun)} (rerun with dependents to run them again)"
-                )
-            return r.RerunResult(
-                success=True,
-                message="; ".join(parts) + ".",
-                requeued=requeued,
-                waiting=waiting,
-                not_rerun=not_rerun,
+            return reruns.rerun(
+                self.store, self.lifecycle, txn, self._task(task_id, OPERATOR_IDS), reason, dependents
             )
 
     def list_tasks(self, limit: int = PAGE_LIMIT, cursor: str | None = None) -> r.TaskList:
-        """One page of the tasks in board order, each with its warnings (checks.py)."""
+        """One page of the tasks in board order, each with its warnings (task_list.py)."""
         with self._call():
-            after: tuple[int, int, int] | None = None
-            if cursor is not None:
-                at = decode_cursor("list_tasks", "tasks", cursor)
-                key = (at.get("r"), at.get("p"), at.get("s"))
-                if not all(type(part) is int for part in key):
-                    raise refuse_cursor("list_tasks", "is not a position on the board")
-                after = (int(at["r"]), int(at["p"]), int(at["s"]))
-            found = self.store.tasks_page(after, limit + 1)
-            pool = checks.takers(self.store.registered_roles())
-            tasks = [rows.task_summary(row, warnings=self._warnings(row, pool)) for row in found[:limit]]
-            count = fitting([wire_size(t) for t in tasks], limit)
-            answer = r.TaskList(
-                success=True, total=sum(self.store.status_counts().values()), tasks=tasks[:count]
-            )
-            if count < len(found):
-                last = found[count - 1]
-                answer.next_cursor = encode_cursor(
-                    "tasks", {"r": last["board_rank"], "p": last["priority_rank"], "s": last["created_seq"]}
-                )
-            return answer
+            return task_list.page(self.store, limit, cursor)
 
     # ------------------------------------------------------------------ loading
 
@@ -522,41 +462,17 @@ class Board:
 
         The rows are encoded before the transaction, so the write lock is held only for the
         inserts (loading.py)."""
-        pool = checks.takers(self.store.registered_roles())  # a read: no write lock yet
-        return self.load_prepared(loading.prepare(spec, pool), label)
-
-    def load_prepared(self, load: PreparedLoad, label: str) -> LoadOutcome:
-        """`load_project` of a file `loading.prepare` already encoded (e.g. on another thread)."""
+        prepared = loading.prepare(spec, checks.takers(self.store.registered_roles()))  # a read: no lock yet
         with self.txns.begin() as txn:
-            return loading.apply(self.store, txn, load, label)
-
-    def load_text(self, text: str, source: str) -> r.LoadResult:
-        """`load_project` (operator tool): a project file's text; a refusal is `invalid_argument`."""
-        return self.load_spec(parsed_project(text, source), source)
+            return loading.apply(self.store, txn, prepared, label)
 
     def load_spec(self, spec: ProjectSpec, source: str) -> r.LoadResult:
-        """`load_text` of a file already parsed (the server parses off the board thread)."""
+        """The `load_project` tool, of a file already parsed (`loading.parsed_project`; the server
+        parses off the board thread); a file the board refuses is `invalid_argument`."""
         try:
-            outcome = self.load_project(spec, source)
+            return loading.result(self.load_project(spec, source), source)
         except ProjectFileError as exc:
             raise BoardError("invalid_argument", str(exc)) from None
-        warned = f"; {len(outcome.warnings)} warning(s)" if outcome.warnings else ""
-        return r.LoadResult(
-            success=True,
-            message=f"{source}: loaded {outcome.added} new task(s), {outcome.skipped} already on the board{warned}",
-            project=outcome.project,
-            added=outcome.added,
-            skipped=outcome.skipped,
-            warnings=[r.LoadWarning(task_id=t, warning=w) for t, w in outcome.warnings],
-        )
-
-
-def parsed_project(text: str, source: str) -> ProjectSpec:
-    """A project file's text, checked; a refusal is `invalid_argument` (what it says and where)."""
-    try:
-        return parse_project(text, source)
-    except ProjectFileError as exc:
-        raise BoardError("invalid_argument", str(exc)) from None
 
 
 def no_task(agent_id: str) -> r.TaskOffer:

@@ -22,6 +22,7 @@ worker with the missing skill registers.
 from __future__ import annotations
 
 import difflib
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -91,6 +92,11 @@ def payload_refusal(
             f"(it accepts: {_names(accepted)})"
         )
     return "; ".join(parts)
+
+
+def of_row(row: Any, pool: Sequence[Taker]) -> list[str]:
+    """`warnings` of a task as the board stores it (its `required_skills` and `payload` columns)."""
+    return warnings(json.loads(row["required_skills"]), json.loads(row["payload"]), pool)
 
 
 def warnings(required_skills: Sequence[str], payload: Mapping[str, Any], pool: Sequence[Taker]) -> list[str]:

@@ -23,6 +23,7 @@ from pm_agent_stub.board.txn import Txn
 from pm_agent_stub.errors import BoardError
 from pm_agent_stub.suggestions import suggest_resolution
 from pm_agent_stub.timefmt import iso
+from pm_protocol.literals import Severity
 
 # An agent's events on a task that say how its hold ended (or that it had one).
 _HOLD_EVENTS: Final = ("assigned", "expired", "released", "blocked")
@@ -173,7 +174,9 @@ class Lifecycle:
         txn.signals.add("lease")
         return blocked
 
-    def block(self, txn: Txn, agent_id: str, row: Row, description: str, severity: str) -> tuple[int, str]:
+    def block(
+        self, txn: Txn, agent_id: str, row: Row, description: str, severity: Severity
+    ) -> tuple[int, str]:
         self.store.unassign(row["task_id"], "blocked", txn.now)
         txn.signals.add("lease")
         return self.add_blocker(txn, row["task_id"], agent_id, description, severity, row["attempt"])
@@ -184,7 +187,7 @@ class Lifecycle:
         task_id: str,
         agent_id: str | None,
         description: str,
-        severity: str,
+        severity: Severity,
         attempt: int | None,
     ) -> tuple[int, str]:
         """Record a blocker with its suggestion; (blocker_id, suggestion)."""

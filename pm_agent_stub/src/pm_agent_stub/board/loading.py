@@ -29,8 +29,11 @@ from typing import Any
 from pm_agent_stub.board import checks, signature
 from pm_agent_stub.board.store import Store
 from pm_agent_stub.board.txn import Txn
-from pm_agent_stub.project_file import ProjectFileError, ProjectSpec
-from pm_protocol.limits import PRIORITY_RANK, dumps
+from pm_agent_stub.errors import BoardError
+from pm_agent_stub.project_file import ProjectFileError, ProjectSpec, parse_project
+from pm_protocol import results as r
+from pm_protocol.limits import dumps
+from pm_protocol.literals import PRIORITY_RANK
 
 
 @dataclass(frozen=True)
@@ -145,3 +148,24 @@ def apply(store: Store, txn: Txn, load: PreparedLoad, label: str) -> LoadOutcome
         {"file": label, "project": load.project, "added": len(new), "skipped": skipped},
     )
     return LoadOutcome(added=len(new), skipped=skipped, project=load.project, warnings=tuple(found))
+
+
+def result(outcome: LoadOutcome, source: str) -> r.LoadResult:
+    """What the `load_project` tool answers (and the CLI prints) for a load."""
+    warned = f"; {len(outcome.warnings)} warning(s)" if outcome.warnings else ""
+    return r.LoadResult(
+        success=True,
+        message=f"{source}: loaded {outcome.added} new task(s), {outcome.skipped} already on the board{warned}",
+        project=outcome.project,
+        added=outcome.added,
+        skipped=outcome.skipped,
+        warnings=[r.LoadWarning(task_id=t, warning=w) for t, w in outcome.warnings],
+    )
+
+
+def parsed_project(text: str, source: str) -> ProjectSpec:
+    """A project file's text, checked; a refusal is `invalid_argument` (what it says and where)."""
+    try:
+        return parse_project(text, source)
+    except ProjectFileError as exc:
+        raise BoardError("invalid_argument", str(exc)) from None

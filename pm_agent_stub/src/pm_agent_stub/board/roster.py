@@ -85,6 +85,11 @@ class Roster:
             status = "offline"
         return rows.agent_info(row, status=status, current_task=current_task)
 
+    def by_status(self, now: float, limit: int | None = None) -> list[r.AgentInfo]:
+        """Agents working first, then idle, then offline; each in registration order (the dashboard's)."""
+        rows = self.store.agents_for_status(now - self.offline_seconds, limit)
+        return [self.info(row, row["current_task"], now) for row in rows]
+
     def counts(self, now: float) -> r.WorkerCounts:
         row = self.store.worker_counts(now - self.offline_seconds)
         total, working, offline = int(row["total"]), int(row["working"]), int(row["offline"])

@@ -11,15 +11,14 @@ declares, so a column is named and decoded one way wherever it shows. A task row
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from pm_agent_stub.board.sql import Row
 from pm_agent_stub.timefmt import iso
 from pm_protocol import results as r
 
-Row = sqlite3.Row
 M = TypeVar("M", bound=r.WireModel)
 
 

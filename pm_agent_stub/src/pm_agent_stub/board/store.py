@@ -1,24 +1,23 @@
-"""The board's SQL: every statement the board runs, and no rule.
+"""The board's SQL: every statement the board's rules run, and no rule.
 
-Reads return `sqlite3.Row` (rows.py turns them into wire models); writes take plain values.
-Who may change what, and when, lives in lifecycle.py and board.py; the tables and their
-indexes are in schema.py. Every method runs inside the caller's transaction. The operator
-reads at the end (dashboard and /metrics) only read, each through an index, and never load
-a JSON payload, checkpoint or artifact `data`.
+Reads return `Row`s (rows.py turns them into wire models); writes take plain values. Who
+may change what, and when, lives in lifecycle.py and board.py; the tables and their indexes
+are in schema.py; the connection, its transactions and the file's state in sql.py; the
+operator's reads (dashboard, /metrics) in store_reads.py. Every method runs inside the
+caller's transaction.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any, Final, TypeVar
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Final
 
+from pm_agent_stub.board.sql import Row as Row
+from pm_agent_stub.board.sql import in_chunks
+from pm_agent_stub.board.store_reads import OperatorReads
 from pm_agent_stub.schema import BOARD_RANK
 from pm_protocol.limits import dumps
-
-Row = sqlite3.Row
-Id = TypeVar("Id", str, int)  # a task's or an artifact's
 
 # The head of the offer order among ready tasks of one skill signature: one probe of the
 # partial index `tasks_ready` (see schema.py).
@@ -29,7 +28,6 @@ ORDER BY priority_rank DESC, created_seq
 LIMIT 1
 """
 
-_CHUNK: Final = 500  # ids per `IN (...)`, well under SQLite's variable limit
 _NO_END: Final = 2**63 - 1  # above every rowid: "from the newest"
 # Correlated subqueries on `agents AS a`, through the partial index on holders (without
 # INDEXED BY the planner takes tasks_status and visits every in-progress task per agent).
@@ -40,25 +38,8 @@ _CURRENT_TASK: Final = (
 )
 
 
-def _in_chunks(ids: Sequence[Id]) -> Iterator[tuple[list[Id], str]]:
-    """`ids` in slices of at most `_CHUNK`, each with its placeholders (`?,?,...`) for `IN (...)`."""
-    for i in range(0, len(ids), _CHUNK):
-        chunk = list(ids[i : i + _CHUNK])
-        yield chunk, ",".join("?" * len(chunk))
-
-
-class Store:
-    """SQL over one connection."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-
-    def _one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        row: Row | None = self.conn.execute(sql, params).fetchone()
-        return row
-
-    def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        return self.conn.execute(sql, params).fetchall()
+class Store(OperatorReads):
+    """Every statement the board's rules run, over one connection (the transaction is the caller's)."""
 
     # ------------------------------------------------------------------ tasks
 
@@ -82,9 +63,9 @@ class Store:
 
     def next_lease_expiry(self) -> float | None:
         row = self._one(
-            "SELECT min(lease_expires_at) FROM tasks INDEXED BY tasks_lease WHERE status = 'in_progress'"
+            "SELECT min(lease_expires_at) AS at FROM tasks INDEXED BY tasks_lease WHERE status = 'in_progress'"
         )
-        return None if row is None or row[0] is None else float(row[0])
+        return None if row is None or row["at"] is None else float(row["at"])
 
     def assign(self, task_id: str, agent_id: str, lease_id: str, expires: float, now: float) -> Row | None:
         """Hand a `todo` task to the agent (next attempt); the task's row as it is now, or None."""
@@ -262,8 +243,8 @@ class Store:
         )
 
     def agent_count(self) -> int:
-        row = self._one("SELECT count(*) FROM agents")
-        return 0 if row is None else int(row[0])
+        row = self._one("SELECT count(*) AS n FROM agents")
+        return 0 if row is None else int(row["n"])
 
     def worker_counts(self, offline_before: float) -> Row:
         """total, working (holding a task), offline (not holding, and deregistered or last seen before the cutoff)."""
@@ -391,11 +372,11 @@ class Store:
     def artifact_totals(self, task_id: str) -> tuple[int, int]:
         """(count, bytes) of the task's artifacts: data, description and location (never reads the data)."""
         row = self._one(
-            "SELECT count(*), coalesce(sum(size + length(CAST(description AS BLOB)) "
-            "+ coalesce(length(CAST(location AS BLOB)), 0)), 0) FROM artifacts WHERE task_id = ?",
+            "SELECT count(*) AS n, coalesce(sum(size + length(CAST(description AS BLOB)) "
+            "+ coalesce(length(CAST(location AS BLOB)), 0)), 0) AS bytes FROM artifacts WHERE task_id = ?",
             (task_id,),
         )
-        return (0, 0) if row is None else (int(row[0]), int(row[1]))
+        return (0, 0) if row is None else (int(row["n"]), int(row["bytes"]))
 
     def artifact(self, artifact_id: int) -> Row | None:
         """One artifact's metadata and data (`data` NULL when it has none)."""
@@ -408,7 +389,7 @@ class Store:
     def artifact_data(self, artifact_ids: Sequence[int]) -> dict[int, str]:
         """The data (JSON text) of these artifacts, by id; those without data are left out."""
         found: dict[int, str] = {}
-        for chunk, marks in _in_chunks(artifact_ids):
+        for chunk, marks in in_chunks(artifact_ids):
             for r in self.conn.execute(
                 f"SELECT artifact_id, data FROM artifact_data WHERE artifact_id IN ({marks})", chunk
             ):
@@ -464,7 +445,7 @@ class Store:
         """Status of each of these ids that is on the board."""
         ids = sorted(set(task_ids))
         found: dict[str, str] = {}
-        for chunk, marks in _in_chunks(ids):
+        for chunk, marks in in_chunks(ids):
             for r in self.conn.execute(
                 f"SELECT task_id, status FROM tasks WHERE task_id IN ({marks})", chunk
             ):
@@ -472,8 +453,8 @@ class Store:
         return found
 
     def max_created_seq(self) -> int:
-        row = self._one("SELECT coalesce(max(created_seq), 0) FROM tasks")
-        return 0 if row is None else int(row[0])
+        row = self._one("SELECT coalesce(max(created_seq), 0) AS seq FROM tasks")
+        return 0 if row is None else int(row["seq"])
 
     def insert_tasks(
         self,
@@ -493,86 +474,3 @@ class Store:
             "INSERT OR IGNORE INTO skill_sigs (sig, skill_count) VALUES (?, ?)", sorted(sigs)
         )
         self.conn.executemany("INSERT INTO task_deps (task_id, depends_on) VALUES (?, ?)", deps)
-
-    # ------------------------------------------------------------------ operator reads (dashboard, metrics)
-
-    def ready_counts(self) -> dict[str, int]:
-        """Offerable tasks per skill signature: a walk of the partial index `tasks_ready` (ready rows only)."""
-        rows = self._all(
-            "SELECT skill_sig, count(*) AS n FROM tasks INDEXED BY tasks_ready "
-            "WHERE status = 'todo' AND pending_deps = 0 GROUP BY skill_sig"
-        )
-        return {r["skill_sig"]: r["n"] for r in rows}
-
-    def in_progress_counts(self) -> dict[str, int]:
-        """Held tasks per skill signature: a walk of the partial index `tasks_lease` (held rows only)."""
-        rows = self._all(
-            "SELECT skill_sig, count(*) AS n FROM tasks INDEXED BY tasks_lease "
-            "WHERE status = 'in_progress' GROUP BY skill_sig"
-        )
-        return {r["skill_sig"]: r["n"] for r in rows}
-
-    def tasks_with_status(self, status: str, limit: int) -> list[Row]:
-        """Up to `limit` tasks of one status (via `tasks_status`): done ones newest first, others in offer order."""
-        order = "completed_at DESC" if status == "done" else "priority_rank DESC, created_seq"
-        return self._all(
-            "SELECT task_id, name, status, priority, required_skills, holder, attempt, progress, pending_deps, "
-            "lease_expires_at, completed_by, completed_at, updated_at FROM tasks INDEXED BY tasks_status "
-            f"WHERE status = ? ORDER BY {order} LIMIT ?",
-            (status, limit),
-        )
-
-    def open_blockers(self, limit: int) -> list[Row]:
-        """Open blockers of blocked tasks, newest first, descriptions cut to 4000 characters."""
-        return self._all(
-            "SELECT b.blocker_id, b.task_id, t.name AS task_name, b.agent_id, substr(b.description, 1, 4000) "
-            "AS description, length(b.description) AS description_length, b.severity, b.resolution_suggestion, "
-            "b.created_at FROM tasks AS t INDEXED BY tasks_status JOIN blockers AS b ON b.task_id = t.task_id "
-            "WHERE t.status = 'blocked' AND b.resolved_at IS NULL ORDER BY b.blocker_id DESC LIMIT ?",
-            (limit,),
-        )
-
-    def unfinished_dependencies(self, task_ids: Sequence[str]) -> list[Row]:
-        """(task_id, depends_on) for each dependency of these tasks that is not done yet."""
-        found: list[Row] = []
-        for chunk, marks in _in_chunks(task_ids):
-            found += self._all(
-                "SELECT d.task_id, d.depends_on FROM task_deps AS d JOIN tasks AS t ON t.task_id = d.depends_on "
-                f"WHERE d.task_id IN ({marks}) AND t.status != 'done' ORDER BY d.task_id, d.depends_on",
-                chunk,
-            )
-        return found
-
-    def latest_artifacts(self, task_ids: Sequence[str], per_task: int) -> list[Row]:
-        """The newest `per_task` artifacts of each task (no `data`), with each task's artifact count."""
-        found: list[Row] = []
-        for chunk, marks in _in_chunks(task_ids):
-            found += self._all(
-                "SELECT * FROM (SELECT artifact_id, task_id, agent_id, artifact_type, substr(description, 1, 500) "
-                "AS description, substr(location, 1, 500) AS location, created_at, row_number() OVER "
-                "(PARTITION BY task_id ORDER BY artifact_id DESC) AS rank, count(*) OVER (PARTITION BY task_id) "
-                f"AS count FROM artifacts WHERE task_id IN ({marks})) WHERE rank <= ? ORDER BY task_id, artifact_id",
-                (*chunk, per_task),
-            )
-        return found
-
-    def recent_events(self, limit: int, skip_kinds: Sequence[str] = ()) -> list[Row]:
-        """The newest events, newest first (a backwards walk of the primary key)."""
-        where = f"WHERE kind NOT IN ({','.join('?' * len(skip_kinds))}) " if skip_kinds else ""
-        return self._all(
-            f"SELECT id, kind, task_id, agent_id, attempt, at, detail FROM events {where}ORDER BY id DESC LIMIT ?",
-            (*skip_kinds, limit),
-        )
-
-    def offerable_since(self, task_id: str, before: float) -> float | None:
-        """When the task last became offerable before `before`: loaded, requeued (also by a rerun), or its
-        last dependency done."""
-        row = self._one(
-            "SELECT max(t.created_at, "
-            "coalesce((SELECT max(e.at) FROM events AS e WHERE e.task_id = t.task_id "
-            "AND e.kind IN ('expired', 'released', 'resolved', 'rerun') AND e.at <= ?), 0), "
-            "coalesce((SELECT max(d2.completed_at) FROM task_deps AS d JOIN tasks AS d2 ON d2.task_id = d.depends_on "
-            "WHERE d.task_id = t.task_id), 0)) FROM tasks AS t WHERE t.task_id = ?",
-            (before, task_id),
-        )
-        return None if row is None or row[0] is None else float(row[0])

@@ -12,8 +12,7 @@ Every board call runs inside `Transactions.begin()` and records on its `Txn` wha
   a task into or out of the offerable set calls `Txn.ready`; a change that did not would
   leave long-pollers asleep next to work (the notifier's counts are only corrected by the
   next look at the board);
-- signals: `work` (a task became offerable: some `ready` moved up) and `lease` (the set of
-  lease expiries moved: the sweep timer should re-aim);
+- signals: `lease` (the set of lease expiries moved: the sweep timer should re-aim);
 - audit events that must outlive a refusal (`fenced`): a call that raises `BoardError` is
   rolled back whole, then its audit events are written in a fresh transaction (after the
   sweep that the rollback undid).
@@ -25,11 +24,11 @@ It costs no SQL: all of it is what the transaction already knew, kept in memory,
 transaction that changed nothing a listener cares about tells nobody.
 
 Subscribers: the notifier (wakes as many long-pollers as tasks became offerable, per
-signature; re-aims the sweep timer on `lease`) and the dashboard/metrics
+signature), the sweep timer (re-aimed on `lease`, sweeper.py) and the dashboard/metrics
 (`pm_agent_ready_tasks` is the running sum of `ready_delta`). A listener runs on the
 board's thread (the stub's one database thread, board_thread.py) right after the commit,
 so it must be quick, must not call the board, and must hand anything for the event loop
-over with `loop.call_soon_threadsafe`; one that raises is logged and the others still run.
+over with `BoardThread.post` (in order with the thread's other results); one that raises is logged and the others still run.
 """
 
 from __future__ import annotations
@@ -43,13 +42,12 @@ from typing import Any, Literal
 from pm_agent_stub.board import signature
 from pm_agent_stub.board.signature import Sig
 from pm_agent_stub.board.store import Store
-from pm_agent_stub.db import transaction
 from pm_agent_stub.errors import BoardError
 from pm_agent_stub.logs import get_logger
 
 log = get_logger("pm_agent_stub.board")
 
-Signal = Literal["work", "lease"]
+Signal = Literal["lease"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,8 +91,6 @@ class Txn:
         """Offerable tasks of this signature (the `skill_sig` column) moved by `change`."""
         if change:
             self.ready_by_column[skill_sig] = self.ready_by_column.get(skill_sig, 0) + change
-            if change > 0:
-                self.signals.add("work")
 
     def ready_delta(self) -> dict[Sig, int]:
         return {signature.from_column(k): v for k, v in self.ready_by_column.items() if v}
@@ -146,7 +142,7 @@ class Transactions:
     def begin(self) -> Iterator[Txn]:
         txn = Txn(self._store, self._clock())
         try:
-            with transaction(self._store.conn):
+            with self._store.transaction():
                 yield txn
         except BoardError:
             if txn.audit:
@@ -157,7 +153,7 @@ class Transactions:
     def _write_audit(self, refused: Txn) -> None:
         """Record a refused call's audit events (and any due sweep) in a fresh transaction."""
         txn = Txn(self._store, refused.now)
-        with transaction(self._store.conn):
+        with self._store.transaction():
             self._before_audit(txn)
             for e in refused.audit:
                 txn.event(e.kind, e.task_id, e.agent_id, e.attempt, e.detail)

@@ -36,6 +36,7 @@ from pm_agent_stub.dashboard.live import LiveBoard, Subscriber
 from pm_agent_stub.dashboard.login_limit import LoginLimit
 from pm_agent_stub.logs import get_logger
 from pm_agent_stub.metrics import BoardMetrics
+from pm_agent_stub.tool_results import answer_object
 from pm_agent_stub.tools import ToolRouter
 
 T = TypeVar("T")
@@ -245,7 +246,7 @@ class DashboardRoutes:
                 400, "invalid_argument", 'send a JSON object {"task_id": ..., "resolution": ...}.'
             )
         answer = await self.router.call("resolve_blocker", arguments)
-        result: dict[str, Any] = answer.structured_content or {}
+        result: dict[str, Any] = answer_object(answer) or {}
         via: Via = request.state.via
         log.info(
             "dashboard_resolve",

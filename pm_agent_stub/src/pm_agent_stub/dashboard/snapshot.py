@@ -1,6 +1,6 @@
 """The board as the dashboard shows it: one `BoardSnapshot`, for the web page and `status --watch`.
 
-Built from the operator views `status` uses (`get_project_status`, views.list_agents) plus
+Built from the operator views `status` uses (`get_project_status`, `Roster.by_status`) plus
 bounded reads of store.py, all through indexes, so its cost follows what is shown, not the
 size of the board: at most `PER_COLUMN` tasks per status (with each column's total), the
 open blockers of blocked tasks, the newest artifacts of each shown task (never their data),
@@ -17,10 +17,10 @@ from collections import defaultdict
 from typing import Any, Final
 
 from pm_agent_stub.board import Board, rows
-from pm_agent_stub.board.views import list_agents
 from pm_agent_stub.db import read_transaction
 from pm_agent_stub.timefmt import iso
 from pm_protocol import results as r
+from pm_protocol.literals import BOARD_ORDER
 
 PER_COLUMN: Final = 50
 MAX_BLOCKERS: Final = 100
@@ -28,7 +28,7 @@ MAX_EVENTS: Final = 60
 MAX_AGENTS: Final = 200
 ARTIFACTS_PER_TASK: Final = 5
 FEED_SKIPS: Final = ("renewed",)
-COLUMN_ORDER: Final[tuple[r.TaskStatus, ...]] = ("in_progress", "blocked", "todo", "done")
+COLUMN_ORDER: Final = BOARD_ORDER
 
 
 class ArtifactLine(r.WireModel):
@@ -104,7 +104,7 @@ def take_snapshot(board: Board, *, per_column: int = PER_COLUMN, now: float | No
     now = time.time() if now is None else now
     store = board.store
     with read_transaction(board.conn):
-        agents = list_agents(board, now, MAX_AGENTS)
+        agents = board.roster.by_status(now, MAX_AGENTS)
         task_rows = {s: store.tasks_with_status(s, per_column) for s in COLUMN_ORDER}
         shown = [row["task_id"] for rs in task_rows.values() for row in rs]
         waiting: dict[str, list[str]] = defaultdict(list)

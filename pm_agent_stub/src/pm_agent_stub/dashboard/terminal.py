@@ -19,7 +19,14 @@ from rich.text import Text
 from pm_agent_stub.board import Board
 from pm_agent_stub.dashboard.snapshot import BoardSnapshot, TaskCard, take_snapshot
 from pm_agent_stub.db import data_version
-from pm_agent_stub.status_view import STATUS_STYLE, Column, counts_line, fitted_table, inert, worker_table
+from pm_agent_stub.status_view import (
+    STATUS_STYLE,
+    TableColumn,
+    counts_line,
+    fitted_table,
+    inert,
+    worker_table,
+)
 
 POLL_SECONDS = 0.2
 TERMINAL_PER_COLUMN = 25
@@ -73,13 +80,13 @@ def render(snapshot: BoardSnapshot, console: Console, now: float | None = None) 
         console,
         "Tasks",
         [
-            Column("task", [inert(t.task_id) for t in tasks], is_id=True),
-            Column("status", [inert(t.status, STATUS_STYLE.get(t.status, "white")) for t in tasks]),
-            Column("progress", [_bar(t.progress) for t in tasks]),
-            Column("holder", [inert(t.holder or t.completed_by or "") for t in tasks], is_id=True),
-            Column("attempt", [Text(str(t.attempt)) for t in tasks]),
-            Column("lease / waiting", [_state(t, now) for t in tasks], wraps=True),
-            Column("artifacts", [Text(str(t.artifact_count or "")) for t in tasks]),
+            TableColumn("task", [inert(t.task_id) for t in tasks], is_id=True),
+            TableColumn("status", [inert(t.status, STATUS_STYLE.get(t.status, "white")) for t in tasks]),
+            TableColumn("progress", [_bar(t.progress) for t in tasks]),
+            TableColumn("holder", [inert(t.holder or t.completed_by or "") for t in tasks], is_id=True),
+            TableColumn("attempt", [Text(str(t.attempt)) for t in tasks]),
+            TableColumn("lease / waiting", [_state(t, now) for t in tasks], wraps=True),
+            TableColumn("artifacts", [Text(str(t.artifact_count or "")) for t in tasks]),
         ],
         drop_order=("artifacts", "attempt", "lease / waiting", "progress", "status"),
     )
@@ -94,11 +101,11 @@ def render(snapshot: BoardSnapshot, console: Console, now: float | None = None) 
             console,
             "Open blockers",
             [
-                Column("task", [inert(b.task_id) for b in blockers], is_id=True),
-                Column(
+                TableColumn("task", [inert(b.task_id) for b in blockers], is_id=True),
+                TableColumn(
                     "severity", [inert(b.severity, _SEVERITY_STYLE.get(b.severity, "")) for b in blockers]
                 ),
-                Column(
+                TableColumn(
                     "description",
                     [
                         inert(b.description.strip().splitlines()[0][:300] if b.description.strip() else "")
@@ -106,7 +113,7 @@ def render(snapshot: BoardSnapshot, console: Console, now: float | None = None) 
                     ],
                     wraps=True,
                 ),
-                Column("suggestion", [inert(b.resolution_suggestion) for b in blockers], wraps=True),
+                TableColumn("suggestion", [inert(b.resolution_suggestion) for b in blockers], wraps=True),
             ],
             drop_order=("severity",),
         )
@@ -123,14 +130,14 @@ def render(snapshot: BoardSnapshot, console: Console, now: float | None = None) 
             console,
             "Recent events",
             [
-                Column(
+                TableColumn(
                     "at",
                     [inert(datetime.fromisoformat(e.at).astimezone().strftime("%H:%M:%S")) for e in events],
                 ),
-                Column("event", [inert(e.kind) for e in events]),
-                Column("task", [inert(e.task_id or "") for e in events], is_id=True),
-                Column("agent", [inert(e.agent_id or "") for e in events], is_id=True),
-                Column("what", [inert(e.text) for e in events], wraps=True),
+                TableColumn("event", [inert(e.kind) for e in events]),
+                TableColumn("task", [inert(e.task_id or "") for e in events], is_id=True),
+                TableColumn("agent", [inert(e.agent_id or "") for e in events], is_id=True),
+                TableColumn("what", [inert(e.text) for e in events], wraps=True),
             ],
             drop_order=("what", "agent"),
         )

@@ -26,6 +26,7 @@ from pm_protocol.results import (
     ProgressAck,
     ProgressAckStatus,
     RegisterResult,
+    TaskDetail,
     TaskOffer,
 )
 from pm_worker.errors import AgentNotRegistered, NotTaskHolder, PMError, TaskAlreadyComplete
@@ -57,6 +58,15 @@ class HeldTask:
     task_id: str
     name: str
     status: str
+
+
+def unsupported(tool: str) -> PMError:
+    """A tool Marcus has no counterpart for (and the loop never needs)."""
+    return PMError(
+        f"Marcus has no {tool} for agents; read its board instead (docs/marcus.md)",
+        tool=tool,
+        code="unsupported",
+    )
 
 
 def unwrap(answer: dict[str, Any]) -> dict[str, Any]:
@@ -261,6 +271,35 @@ def context_artifacts(answer: dict[str, Any], workspace: Path | None) -> list[Ar
         a for a in context.get("artifacts") or [] if isinstance(a, dict) and a.get("dependency_task_id")
     ]
     return dependency_artifacts(entries, workspace)
+
+
+def held_task_detail(held: Assignment, *, holder: str | None, progress: float) -> TaskDetail:
+    """The task this agent holds, as `get_task_context` shows a task: what Marcus assigned, the
+    progress reported since, and what Marcus has no notion of at its defaults (one attempt, no
+    lease expiry, dependencies already done)."""
+    return TaskDetail(
+        task_id=held.task_id,
+        task_name=held.task_name,
+        description=held.description,
+        instructions=held.instructions,
+        priority=held.priority,
+        required_skills=held.required_skills,
+        labels=held.labels,
+        dependencies=[],
+        pending_dependencies=0,
+        estimated_hours=None,
+        payload=held.payload,
+        status="in_progress",
+        holder=holder,
+        attempt=1,
+        expiries=0,
+        progress=round(progress),
+        checkpoint=held.checkpoint,
+        lease_expires_at=None,
+        completed_by=None,
+        completed_at=None,
+        created_at="",
+    )
 
 
 def artifact_arguments(

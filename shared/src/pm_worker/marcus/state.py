@@ -65,7 +65,7 @@ class HeldRecord:
 
 
 @dataclass(frozen=True)
-class Checkpoint:
+class SavedCheckpoint:
     data: JsonValue
     progress: float
     agent_id: str
@@ -153,11 +153,11 @@ class LocalState:
             },
         )
 
-    def checkpoint(self, task_id: str) -> Checkpoint | None:
+    def checkpoint(self, task_id: str) -> SavedCheckpoint | None:
         raw = _read(self._task_file(task_id))
         if raw is None or raw.get("task_id") != task_id:
             return None
-        return Checkpoint(
+        return SavedCheckpoint(
             raw.get("checkpoint"),
             float(raw.get("progress") or 0.0),
             str(raw.get("agent_id") or ""),

@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from documentation_worker.safefs import is_file_in, remove_file, write_file
+from pm_worker import TaskReleased
 
 __all__ = ["MANIFEST", "Manifest", "folder_lock", "read_manifest", "remove_stale", "write_manifest"]
 
@@ -103,7 +104,7 @@ async def folder_lock(
             if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
                 raise
         if stopping():
-            raise asyncio.CancelledError("worker stopping while waiting for the output folder")
+            raise TaskReleased("worker stopping while waiting for the output folder")
         if not told:
             waiting()
             told = True

@@ -44,7 +44,16 @@ from documentation_worker.writing import (
     write_markdown,
     write_page,
 )
-from pm_worker import Assignment, SettingsError, TaskBlocked, TaskContext, Worker, WorkerSettings, run
+from pm_worker import (
+    Assignment,
+    SettingsError,
+    TaskBlocked,
+    TaskContext,
+    TaskReleased,
+    Worker,
+    WorkerSettings,
+    run,
+)
 from pm_worker.clip import clip
 
 
@@ -322,12 +331,12 @@ class DocumentationWorker(Worker):
 
     @staticmethod
     async def _stop_with_checkpoint(ctx: TaskContext, kind: str, output: str, done: set[str]) -> None:
-        """Shutdown asked for: save what is written and end as cancelled, so the task is released."""
+        """Shutdown asked for: save what is written and give the task back with that checkpoint."""
         await ctx.checkpoint(
             pages_checkpoint(kind, output, done),
             message=f"stopping: {len(done)} pages written, releasing the task",
         )
-        raise asyncio.CancelledError("worker stopping; task released with its checkpoint")
+        raise TaskReleased("worker stopping; task released with its checkpoint")
 
 
 def _link(ctx: TaskContext, location: str | None, page: Path) -> str | None:

@@ -2,24 +2,21 @@
 
 Not part of the wire contract: `status --json` prints `StatusReport` for scripts and
 status_view.py renders it for people. It is gathered from answers every board gives
-(`get_project_status`, then pages of `list_tasks` and `list_registered_agents`), through a
-`BoardAccess`, so the report reads the same from the running stub over HTTP as from a
-board file opened offline. Tasks and agents are both limited (the CLI shows 200 of each
-unless `--all`), so `status` stays quick on a board of any size.
+(`get_project_status`, then pages of `list_tasks` and `list_registered_agents`) through an
+`OperatorLink`, so it reads the same from the running stub over HTTP as from a board file.
+Tasks and agents are both limited (the CLI shows 200 of each unless `--all`), so `status`
+stays quick on a board of any size.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
+from pm_agent_stub.operator_link import OperatorLink
 from pm_protocol import results as r
+from pm_protocol import tools
 from pm_protocol.limits import MAX_PAGE_LIMIT
-
-if TYPE_CHECKING:
-    from pm_agent_stub.board.board import Board
-    from pm_agent_stub.board_access import BoardAccess
 
 AGENT_ORDER = {"working": 0, "idle": 1, "offline": 2}
 T = TypeVar("T")
@@ -52,23 +49,27 @@ async def gather(
             return items, True
 
 
-async def collect(access: BoardAccess, limit: int | None) -> StatusReport:
+def _page(size: int, cursor: str | None) -> dict[str, object]:
+    return {"limit": size} | ({"cursor": cursor} if cursor else {})
+
+
+async def collect(link: OperatorLink, limit: int | None) -> StatusReport:
     """The board with at most `limit` tasks and `limit` agents (None: all of them); agents
     working first, then idle, then offline, each in registration order."""
 
     async def task_page(size: int, cursor: str | None) -> tuple[list[r.TaskSummary], str | None]:
-        page = await access.list_tasks(size, cursor)
+        page = await link.call(tools.list_tasks, _page(size, cursor))
         return page.tasks, page.next_cursor
 
     async def agent_page(size: int, cursor: str | None) -> tuple[list[r.AgentInfo], str | None]:
-        page = await access.agents(size, cursor)
+        page = await link.call(tools.list_registered_agents, _page(size, cursor))
         return page.agents, page.next_cursor
 
-    status = await access.project_status()
+    status = await link.call(tools.get_project_status, {})
     tasks, more_tasks = await gather(task_page, limit)
     agents, more_agents = await gather(agent_page, limit)
     return StatusReport(
-        source=access.source,
+        source=link.source,
         project_status=status.project_status,
         workers=status.workers,
         agents=sorted(agents, key=lambda a: AGENT_ORDER[a.status]),
@@ -76,21 +77,3 @@ async def collect(access: BoardAccess, limit: int | None) -> StatusReport:
         tasks=tasks,
         tasks_truncated=more_tasks,
     )
-
-
-def list_agents(board: Board, now: float, limit: int | None = None) -> list[r.AgentInfo]:
-    """Agents working first, then idle, then offline; each in registration order (the dashboard's)."""
-    rows = board.store.agents_for_status(now - board.offline_seconds, limit)
-    return [board.roster.info(row, row["current_task"], now) for row in rows]
-
-
-def list_tasks(board: Board, limit: int | None = None) -> list[r.TaskSummary]:
-    """Tasks in board order: in progress, blocked, todo, done; each by priority, then load order."""
-    return status_report(board, source="", limit=limit).tasks
-
-
-def status_report(board: Board, *, source: str, limit: int | None) -> StatusReport:
-    """`collect` on a board in this process (tests, and anything holding a `Board`)."""
-    from pm_agent_stub.board_access import FileBoard
-
-    return asyncio.run(collect(FileBoard(board, source), limit))

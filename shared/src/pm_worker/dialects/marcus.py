@@ -28,12 +28,14 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from pydantic import JsonValue
 
+from pm_protocol import args as a
+from pm_protocol.results import WireModel
+from pm_protocol.tools import A, R, Tool
 from pm_worker import models
-from pm_worker.dialect import UNSET, Checkpoint, Send
+from pm_worker.dialects.base import UNSET, Checkpoint, Send
 from pm_worker.errors import NotTaskHolder, PMError, TaskAlreadyComplete
-from pm_worker.marcus import answers, pacing
+from pm_worker.marcus import answers, notes, pacing
 from pm_worker.marcus.answers import HeldTask, LeaseLost
 from pm_worker.marcus.payload import missing_payload_message
 from pm_worker.marcus.state import LocalState
@@ -41,14 +43,6 @@ from pm_worker.protocol_settings import MissingProjectId
 from pm_worker.settings import WorkerSettings
 
 log = structlog.get_logger("pm_worker.marcus")
-
-
-def _unsupported(tool: str) -> PMError:
-    return PMError(
-        f"Marcus has no {tool} for agents; read its board instead (docs/marcus.md)",
-        tool=tool,
-        code="unsupported",
-    )
 
 
 class MarcusDialect:
@@ -107,6 +101,46 @@ class MarcusDialect:
     def error(self, tool: str, answer: dict[str, Any]) -> PMError:
         return answers.refusal(tool, answers.unwrap(answer))
 
+    async def call(
+        self, send: Send, tool: Tool[A, R], args: A | dict[str, Any], *, extra_timeout: float = 0.0
+    ) -> R:
+        """The contract's call, translated: each tool to the method below that speaks it to Marcus."""
+        result = await self._translate(send, tool.name, tool.arguments(args))
+        if not isinstance(result, tool.result):  # a translation answering with the wrong model is a bug here
+            raise TypeError(f"{tool.name} answered {type(result).__name__}, not {tool.result.__name__}")
+        return result
+
+    async def _translate(self, send: Send, tool: str, x: a.ToolArgs) -> WireModel:
+        match tool, x:
+            case "register_agent", a.RegisterAgentArgs():
+                return await self.register(send, x.agent_id, x.name, x.role, x.skills)
+            case "request_next_task", a.RequestNextTaskArgs():
+                return await self.request_next_task(send, x.agent_id, x.wait_seconds)
+            case "report_task_progress", a.ReportTaskProgressArgs():
+                checkpoint: Checkpoint = x.checkpoint if "checkpoint" in x.model_fields_set else UNSET
+                return await self.report_progress(
+                    send, x.agent_id, x.task_id, x.progress, x.message, x.status, checkpoint
+                )
+            case "report_blocker", a.ReportBlockerArgs():
+                return await self.report_blocker(
+                    send, x.agent_id, x.task_id, x.blocker_description, x.severity
+                )
+            case "heartbeat", a.AgentOnlyArgs():
+                return await self.heartbeat(send, x.agent_id)
+            case "release_task", a.ReleaseTaskArgs():
+                return await self.release_task(send, x.agent_id, x.task_id, x.reason)
+            case "deregister_agent", a.AgentOnlyArgs():
+                return await self.deregister(send, x.agent_id)
+            case "log_artifact", a.LogArtifactArgs():
+                return await self.log_artifact(send, x)
+            case "get_task_context", a.TaskContextArgs():
+                return await self.get_task_context(send, x.task_id, x.cursor)
+            case "ping", a.PingArgs():
+                return answers.pong(await send("ping", {"echo": x.echo or ""}))
+        # Marcus's artifacts come whole in get_task_context (no get_artifact); the operator's
+        # tools and the board's reports (project and agent status, lists) are Marcus's own UI's.
+        raise answers.unsupported(tool)
+
     async def _ask(self, send: Send, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
         """One call; if Marcus forgot this agent (it keeps agents in memory), register and ask again."""
         answer = answers.unwrap(await send(tool, arguments))
@@ -116,7 +150,7 @@ class MarcusDialect:
             and error.startswith("Agent has no project_id")
             and self._register_args
         ):
-            log.warning("Marcus does not know this agent; registering again", tool=tool)
+            log.warning("marcus_agent_unknown_registering_again", tool=tool)
             await send("register_agent", self._register_args)
             answer = answers.unwrap(await send(tool, arguments))
         return answer
@@ -154,7 +188,7 @@ class MarcusDialect:
                 )
                 self._progress = cp.progress if cp is not None else record.progress
                 log.info(
-                    "resuming the task this agent held before its restart",
+                    "marcus_resuming_after_restart",
                     task_id=record.assignment.task_id,
                     seconds_since_last_report=round(record.seconds_since_report(), 1),
                     surely_still_held=pacing.surely_still_held(record.seconds_since_report()),
@@ -203,11 +237,7 @@ class MarcusDialect:
         if extra.get("payload_missing"):
             update["payload_error"] = missing_payload_message(task.task_id, self._role)
         elif extra.get("payload_error"):
-            update["payload_error"] = (
-                f"Marcus task {task.task_id}: {extra['payload_error']}. Fix the "
-                f"pm-payload block in its description (docs/workers.md#{self._role}) "
-                "and move the task back to todo."
-            )
+            update["payload_error"] = notes.bad_payload(task.task_id, extra["payload_error"], self._role)
         cp = self.state.checkpoint(task.task_id)
         if cp is not None:
             update["checkpoint"] = cp.data
@@ -216,7 +246,7 @@ class MarcusDialect:
                 await send("get_task_context", {"task_id": task.task_id}), self.workspace
             )
         except PMError as exc:
-            log.warning("could not read the task's dependency artifacts from Marcus", error=str(exc))
+            log.warning("marcus_dependency_artifacts_unread", error=str(exc))
             found = []
         seen = {(a.task_id, a.artifact_type, a.location) for a in task.dependency_artifacts}
         merged = list(task.dependency_artifacts) + [
@@ -236,7 +266,8 @@ class MarcusDialect:
             self.state.hold(task, progress=self._progress if resumed else 0.0)
         except OSError as exc:
             log.error(
-                "cannot write the held-task file; a restart will not resume this task",
+                "marcus_held_task_file_not_written",
+                consequence="a restart will not resume this task",
                 state_dir=str(self.state_dir),
                 error=str(exc),
             )
@@ -262,19 +293,16 @@ class MarcusDialect:
             and record.assignment.task_id == held.task_id
             and held.task_id not in self._released
         ):
-            log.info("Marcus says this agent already holds a task; resuming it", task_id=held.task_id)
+            log.info("marcus_held_task_resumed", task_id=held.task_id)
             cp = self.state.checkpoint(held.task_id)
             self._progress = cp.progress if cp is not None else record.progress
             task = record.assignment.model_copy(update={"checkpoint": cp.data if cp is not None else None})
             return await self._take(send, agent_id, task, resumed=True)
         reason = self._released.get(held.task_id)
         text = (
-            f"{agent_id} gave this task back ({reason}), and Marcus has no way to take a task back: blocked so "
-            "that it is not lost. Move it back to todo to offer it again (docs/marcus.md#routing)."
+            notes.given_back(agent_id, reason)
             if reason
-            else f"Marcus says {agent_id} holds task {held.task_id} ({held.name!r}), but this worker has no record "
-            "of its assignment (the answer carrying it was lost, or PM_STATE_DIR is not the one the previous "
-            "run used), so its inputs cannot be recovered. Move it back to todo to offer it again."
+            else notes.held_unknown(agent_id, held.task_id, held.name)
         )
         await self._block(send, agent_id, held.task_id, text)
         return models.TaskOffer(
@@ -286,27 +314,20 @@ class MarcusDialect:
 
     async def _give_back(self, send: Send, agent_id: str, task: models.Assignment) -> None:
         reason = self._released.get(task.task_id, "given back")
-        await self._block(
-            send,
-            agent_id,
-            task.task_id,
-            f"{agent_id} gave this task back ({reason}), and Marcus has no way to take a task back: "
-            "blocked so that it is not lost. Move it back to todo to offer it again "
-            "(docs/marcus.md#routing).",
-        )
+        await self._block(send, agent_id, task.task_id, notes.given_back(agent_id, reason))
 
     async def _block(self, send: Send, agent_id: str, task_id: str, text: str) -> None:
         try:
             result = await self.report_blocker(send, agent_id, task_id, text, "medium")
             log.warning(
-                "blocked a task this worker cannot do",
+                "marcus_task_blocked",
                 task_id=task_id,
                 description=text,
                 suggestion=result.resolution_suggestion,
             )
         except (NotTaskHolder, TaskAlreadyComplete) as exc:
             log.warning(
-                "could not block the task: Marcus says this agent no longer holds it",
+                "marcus_block_refused_not_holder",
                 task_id=task_id,
                 error=str(exc),
             )
@@ -345,7 +366,8 @@ class MarcusDialect:
             ack = answers.progress_ack(answer, status)
         except LeaseLost as exc:
             log.warning(
-                "lease lost: Marcus recovered this task and another agent owns it; not retrying",
+                "marcus_lease_lost",
+                retrying=False,
                 task_id=task_id,
                 status=status,
                 marcus=exc.message,
@@ -409,10 +431,7 @@ class MarcusDialect:
         `count_attempt` has nothing to count on Marcus, which keeps no attempts; the note says why.
         """
         self._released[task_id] = reason
-        note = (
-            f"{reason} (Marcus has no release: {agent_id} resumes it when it restarts with the same id; "
-            "otherwise Marcus re-offers it when the lease runs out)"
-        )
+        note = notes.released(agent_id, reason)
         if self._held is not None and self._held.task_id == task_id:
             with contextlib.suppress(NotTaskHolder, TaskAlreadyComplete):
                 await self.report_progress(
@@ -426,26 +445,18 @@ class MarcusDialect:
             success=True, message=f"Marcus has no deregistration; {agent_id} simply stops asking"
         )
 
-    async def log_artifact(
-        self,
-        send: Send,
-        agent_id: str,
-        task_id: str,
-        artifact_type: str,
-        description: str,
-        location: str | None,
-        data: JsonValue,
-    ) -> models.ArtifactResult:
-        folder = self.workspace / answers.ARTIFACT_DIR / task_id
+    async def log_artifact(self, send: Send, x: a.LogArtifactArgs) -> models.ArtifactResult:
+        """An envelope file in the shared workspace, its path logged with Marcus (docs/marcus.md)."""
+        folder = self.workspace / answers.ARTIFACT_DIR / x.task_id
         number = len(list(folder.glob("*.json"))) + 1 if folder.is_dir() else 1
         arguments = answers.artifact_arguments(
-            task_id=task_id,
-            agent_id=agent_id,
+            task_id=x.task_id,
+            agent_id=x.agent_id,
             artifact_id=number,
-            artifact_type=artifact_type,
-            description=description,
-            location=location,
-            data=data,
+            artifact_type=x.artifact_type,
+            description=x.description,
+            location=x.location,
+            data=x.data,
             project_root=self.workspace,
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         )
@@ -453,9 +464,10 @@ class MarcusDialect:
             return answers.artifact_result(await send("log_artifact", arguments), number)
         except PMError as exc:
             log.warning(
-                "Marcus could not store the artifact; tasks that depend on this one will not see it "
-                "(does Marcus see the workspace at the same path?)",
-                artifact_type=artifact_type,
+                "marcus_artifact_not_stored",
+                consequence="tasks that depend on this one will not see it",
+                hint="does Marcus see the workspace at the same path?",
+                artifact_type=x.artifact_type,
                 project_root=str(self.workspace),
                 error=str(exc),
             )
@@ -467,55 +479,15 @@ class MarcusDialect:
         # One page: Marcus's answer is not paged, and everything it gives fits in it.
         held = self._held
         if held is None or held.task_id != task_id:
-            raise _unsupported("get_task_context (for a task this agent does not hold)")
+            raise answers.unsupported("get_task_context (for a task this agent does not hold)")
         found = answers.context_artifacts(
             await send("get_task_context", {"task_id": task_id}), self.workspace
         )
-        detail = models.TaskDetail(
-            task_id=held.task_id,
-            task_name=held.task_name,
-            description=held.description,
-            instructions=held.instructions,
-            priority=held.priority,
-            required_skills=held.required_skills,
-            labels=held.labels,
-            dependencies=[],
-            pending_dependencies=0,
-            estimated_hours=None,
-            payload=held.payload,
-            status="in_progress",
-            holder=self._register_args["agent_id"] if self._register_args else None,
-            attempt=1,
-            expiries=0,
-            progress=round(self._progress),
-            checkpoint=held.checkpoint,
-            lease_expires_at=None,
-            completed_by=None,
-            completed_at=None,
-            created_at="",
-        )
+        holder = self._register_args["agent_id"] if self._register_args else None
+        detail = answers.held_task_detail(held, holder=holder, progress=self._progress)
         return models.TaskContextResult(
             success=True, task=detail, progress_log=[], blockers=[], artifacts=[], dependency_artifacts=found
         )
-
-    async def get_artifact(self, send: Send, artifact_id: int) -> models.ArtifactContent:
-        # Marcus's artifacts come whole (data included) in get_task_context; there is no fetch by id.
-        raise _unsupported("get_artifact")
-
-    async def resolve_blocker(self, send: Send, task_id: str, resolution: str) -> models.ResolveResult:
-        raise _unsupported("resolve_blocker")
-
-    async def get_project_status(self, send: Send) -> models.ProjectStatus:
-        raise _unsupported("get_project_status")
-
-    async def get_agent_status(self, send: Send, agent_id: str) -> models.AgentStatus:
-        raise _unsupported("get_agent_status")
-
-    async def list_registered_agents(self, send: Send, cursor: str | None = None) -> models.AgentList:
-        raise _unsupported("list_registered_agents")
-
-    async def ping(self, send: Send, echo: str | None) -> models.Pong:
-        return answers.pong(await send("ping", {"echo": echo or ""}))
 
 
 __all__ = ["MarcusDialect"]
