@@ -1,8 +1,9 @@
 """Making a project's environment with uv, and keeping it between runs.
 
-An environment is built once per *key*: the hash of the install plan, the bytes of every
-metadata file it reads (pyproject.toml, uv.lock, requirements files and what they include)
-and the interpreter (path and version). It lives in ``<cache>/envs/<name>-<hash>/`` and is
+An environment is built once per *key*: the hash of the install plan, the project's folder
+(an editable install points at it), the bytes of every metadata file it reads
+(pyproject.toml, uv.lock, requirements files and what they include) and the interpreter
+(path and version). It lives in ``<cache>/envs/<name>-<hash>/`` and is
 reused while the key holds; a changed dependency gives a new key, hence a new environment,
 and environments not used for ``TESTING_ENV_MAX_AGE_DAYS`` are removed. uv's own cache (the
 downloaded wheels) is ``<cache>/uv``, on the same file system, so installing is hard-linking.
@@ -108,6 +109,7 @@ def cache_key(plan: InstallPlan, python: Interpreter) -> str:
             files[str(path)] = "missing"
     material = {
         "format": FORMAT,
+        "root": str(plan.root),  # an editable install points at this folder
         "python": [python.path, python.version],
         "machine": [platform.system(), platform.machine()],
         "sync": list(plan.sync_args) if plan.sync_args is not None else None,
@@ -139,9 +141,33 @@ class EnvironmentBuilder:
         """The interpreter uv picks in ``root``: ``request``, else the project's ``.python-version`` or
         ``requires-python``, else the first one found; never a virtual environment's."""
         args = ["python", "find", "--system", *([request] if request else [])]
-        found = await self._uv([*args], root, deadline, what="find a Python interpreter")
-        version = await self._uv([*args, "--show-version"], root, deadline, what="find a Python interpreter")
-        return Interpreter(_last(found), _last(version))
+        path = _last(await self._uv(args, root, deadline, what="find a Python interpreter"))
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                path,
+                "-I",
+                "-c",
+                "import platform; print(platform.python_version())",
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+            )
+        except OSError as exc:
+            raise InstallFailed(
+                f"could not install the test environment: the interpreter {path} cannot be run ({exc.strerror or exc})"
+            ) from None
+        try:
+            out, _ = await asyncio.wait_for(proc.communicate(), max(1.0, deadline - time.monotonic()))
+        finally:
+            if proc.returncode is None:  # timed out or cancelled
+                proc.kill()
+                await proc.wait()
+        if proc.returncode != 0:
+            raise InstallFailed(
+                f"could not install the test environment: the interpreter {path} exited with code {proc.returncode}: "
+                f"{clip(out.decode(errors='replace'), 300)}"
+            )
+        return Interpreter(path, out.decode().strip())
 
     async def ensure(self, request: str | None, progress: Progress) -> BuiltEnv:
         """The plan's environment: reused if built before, else built now (one builder per key)."""

@@ -125,7 +125,9 @@ def find_venv(root: Path) -> Path | None:
 
 
 def _has_metadata(folder: Path) -> bool:
-    return any((folder / name).is_file() for name in _PROJECT_FILES) or bool(requirement_files(folder))
+    return any((folder / name).is_file() for name in _PROJECT_FILES) or any(
+        requirement_files(folder).values()
+    )
 
 
 def requirement_files(root: Path) -> dict[str, list[str]]:
