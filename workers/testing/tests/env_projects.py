@@ -172,10 +172,10 @@ def failing_install_project(root: Path, requirement: str) -> None:
     write(root, {"requirements.txt": requirement + "\n", "test_x.py": "def test_x():\n    pass\n"})
 
 
-def make_projects(base: Path, uv: str, *, venv_python: str | None = None) -> None:
-    """Every kind of project under ``base``; ``own-venv`` gets its ``.venv`` (with ``venv_python``)."""
+def make_projects(base: Path) -> None:
+    """Every kind of project under ``base`` (``own-venv``'s ``.venv`` is the caller's: :func:`make_venv`
+    here, or made inside a container for the Compose suite)."""
     own_venv_project(base / "own-venv")
-    make_venv(base / "own-venv", uv, venv_python)
     extra_project(base / "extra")
     requirements_project(base / "reqs")
     strict_project(base / "strict")
@@ -183,12 +183,13 @@ def make_projects(base: Path, uv: str, *, venv_python: str | None = None) -> Non
     failing_install_project(base / "bad-version", "six==0.0.999")
 
 
-def tasks(prefix: str, skill: str) -> list[dict[str, Any]]:
-    """The tasks for :func:`make_projects` (paths under ``prefix``), in the order a worker takes them."""
+def tasks(prefix: str, ids: str, skill: str = "testing") -> list[dict[str, Any]]:
+    """The tasks for :func:`make_projects` (paths under ``prefix``, ids ``<ids>-<kind>``), in the
+    order a worker takes them."""
 
     def task(task_id: str, path: str, priority: str = "medium", **payload: Any) -> dict[str, Any]:
         return {
-            "id": f"{skill}-{task_id}",
+            "id": f"{ids}-{task_id}",
             "name": f"tests of {path}",
             "priority": priority,
             "required_skills": [skill],
@@ -196,7 +197,7 @@ def tasks(prefix: str, skill: str) -> list[dict[str, Any]]:
         }
 
     cached = task("extra-again", "extra", "low")
-    cached["dependencies"] = [f"{skill}-extra"]  # after the first build: this one reuses it
+    cached["dependencies"] = [f"{ids}-extra"]  # after the first build: this one reuses it
     return [
         task("own-venv", "own-venv", "urgent"),
         task("extra", "extra", "high"),

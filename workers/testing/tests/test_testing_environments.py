@@ -74,9 +74,10 @@ def other_interpreter(uv: str) -> tuple[str, str] | None:
 @pytest.fixture(scope="module")
 def board(stub: StubProcess, uv: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     workspace = tmp_path_factory.mktemp("envs-it") / "workspace"
-    env_projects.make_projects(workspace / "kinds", uv)
+    env_projects.make_projects(workspace / "kinds")
+    env_projects.make_venv(workspace / "kinds" / "own-venv", uv)
     skill = f"envs-{uuid.uuid4().hex[:8]}"
-    tasks = env_projects.tasks("kinds", skill)
+    tasks = env_projects.tasks("kinds", skill, skill)
     worker_mode = {
         "id": f"{skill}-strict-as-before",
         "name": "the strict project with the worker's own Python",

@@ -149,9 +149,18 @@ def tool_environment(python: str | None, settings: TestingSettings) -> TestEnvir
 async def probe_venv(venv: Path) -> Probe:
     """Does ``venv/bin/python`` run here, which version is it, and can it import pytest?"""
     python = venv / "bin" / "python"
-    if not python.exists():
+    try:
+        python.stat()  # follows the link to the interpreter
+    except OSError as exc:
         target = os.readlink(python) if python.is_symlink() else None
-        why = f"its interpreter {target} does not exist here" if target else "it has no bin/python"
+        if target is None:
+            why = (
+                "it has no bin/python" if isinstance(exc, FileNotFoundError) else f"{python}: {exc.strerror}"
+            )
+        elif isinstance(exc, FileNotFoundError):
+            why = f"its interpreter {target} does not exist here"
+        else:  # e.g. a link into another user's home (/root/.pyenv/...), which this uid may not enter
+            why = f"its interpreter {target} cannot be used here ({exc.strerror})"
         return Probe(None, False, f"{why} (made on another machine or in another container?)")
     env = isolated_environment() | {"VIRTUAL_ENV": str(venv)}
     try:
