@@ -178,6 +178,33 @@ async def test_two_workers_build_one_environment_once(tmp_path: Path, uv: str) -
     assert len(waited) <= 1  # (it says so, unless the build was over before it looked)
 
 
+async def test_a_uv_project_is_synced_from_its_lock(tmp_path: Path, uv: str) -> None:
+    root = tmp_path / "p"
+    env_projects.extra_project(root)
+    text = (root / "pyproject.toml").read_text()
+    (root / "pyproject.toml").write_text(
+        text.replace('docs = ["this-is-never-installed-h25"]\n', "")
+    )  # uv locks every extra
+    await asyncio.to_thread(subprocess.run, [uv, "lock", "--quiet"], cwd=root, check=True, timeout=300)
+    lock = (root / "uv.lock").read_text()
+    message, pm = await execute(tmp_path, {"path": "p"})
+    assert message.startswith("3 passed")
+    assert environment(pm)["sources"] == ["uv.lock (pyproject.toml [test] + group test)"]
+    assert (root / "uv.lock").read_text() == lock  # never rewritten
+    assert not (root / ".venv").exists()  # the environment lives in the cache, not in the project
+    # a lock older than pyproject.toml is what `uv sync --locked` refuses in CI: a blocker saying so
+    text = (
+        (root / "pyproject.toml")
+        .read_text()
+        .replace('test = ["tabulate"]', 'test = ["tabulate", "iniconfig"]')
+    )
+    (root / "pyproject.toml").write_text(text)
+    with pytest.raises(
+        TaskBlocked, match=r"uv\.lock is out of date with pyproject\.toml \(run `uv lock` in the project\)"
+    ):
+        await execute(tmp_path, {"path": "p"})
+
+
 async def test_an_install_over_its_time_is_stopped(tmp_path: Path, uv: str) -> None:
     env_projects.requirements_project(tmp_path / "p")
     (tmp_path / "p" / "requirements.txt").write_text("tabulate==0.8.9\n")

@@ -26,6 +26,10 @@ error: Failed to build `broken @ file:///work/broken`
   cause: The build backend returned an error
   cause: Call to `setuptools.build_meta.build_wheel` failed (exit status: 1)
   hint: This usually indicates a problem with the package or the build environment."""
+WRAPPED = """error: No solution found when resolving dependencies
+  cause: Because this-is-never-installed-h25 was not found in the package
+         registry and greet[docs] depends on this-is-never-installed-h25, we can
+         conclude that greet[docs]'s requirements are unsatisfiable."""
 LOCK = """error: The lockfile at `uv.lock` needs to be updated, but `--locked` was provided. To update the lockfile, run `uv lock`."""
 
 
@@ -33,6 +37,7 @@ LOCK = """error: The lockfile at `uv.lock` needs to be updated, but `--locked` w
     ("output", "expected"),
     [
         (MISSING, "package 'nonexistent-pkg-h25xyz' was not found on the index"),
+        (WRAPPED, "package 'this-is-never-installed-h25' was not found on the index"),
         (NO_VERSION, "no version pytest==99.1 exists on the index"),
         (DNS, "the index could not be reached (https://pypi.invalid/simple/requests/)"),
         (REFUSED, "the index could not be reached (http://127.0.0.1:9/simple/requests/)"),
@@ -52,6 +57,11 @@ def test_summary_is_the_error_and_its_causes_on_one_line() -> None:
         "cause: dns error; cause: failed to lookup address information: Name or service not known"
     )
     assert summary(MISSING.splitlines()).startswith("error: No solution found")  # not the "Using Python" line
+    assert summary(WRAPPED.splitlines()) == (
+        "error: No solution found when resolving dependencies; cause: Because this-is-never-installed-h25 was "
+        "not found in the package registry and greet[docs] depends on this-is-never-installed-h25, we can "
+        "conclude that greet[docs]'s requirements are unsatisfiable."
+    )
 
 
 def test_summary_without_an_error_line_is_the_tail_and_bounded() -> None:

@@ -33,7 +33,7 @@ from typing import Any
 import structlog
 
 from pm_worker.clip import clip
-from testing_worker.project_env import InstallPlan, read_metadata
+from testing_worker.project_env import InstallPlan, MetadataError, read_metadata
 from testing_worker.runner import CommandNotFound, RunResult, run_command
 from testing_worker.runtime import isolated_environment
 from testing_worker.settings import TestingSettings
@@ -105,7 +105,7 @@ def cache_key(plan: InstallPlan, python: Interpreter) -> str:
             files[str(path.relative_to(plan.root)) if plan.root in path.parents else str(path)] = (
                 hashlib.sha256(read_metadata(path)).hexdigest()
             )
-        except Exception:  # a missing include: uv will say so; the key just records it
+        except MetadataError:  # a missing include: uv will say so; the key just records it
             files[str(path)] = "missing"
     material = {
         "format": FORMAT,

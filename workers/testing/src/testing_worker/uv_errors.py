@@ -60,12 +60,25 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
 )
 
 
+_PREFIXES = ("error:", "cause:", "hint:", "warning:", "help:")
+
+
 def error_lines(lines: Sequence[str]) -> list[str]:
-    """From uv's first ``error:`` line on, stripped (its causes and hints follow it)."""
+    """From uv's first ``error:`` line on, stripped, a cause that uv wrapped over several lines
+    joined back into one (its causes and hints follow the error)."""
     start = next((i for i, line in enumerate(lines) if line.lstrip().startswith("error:")), None)
     if start is None:
         return []
-    return [line.strip() for line in lines[start:] if line.strip()]
+    joined: list[str] = []
+    for raw in lines[start:]:
+        line = raw.strip()
+        if not line:
+            continue
+        if joined and not line.startswith(_PREFIXES):
+            joined[-1] += " " + line  # the rest of a wrapped sentence
+        else:
+            joined.append(line)
+    return joined
 
 
 def headline(lines: Sequence[str]) -> str | None:
