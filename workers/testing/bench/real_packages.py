@@ -11,8 +11,10 @@ For each package (its sdist, which carries its tests):
 - The fleet, locally: the real stub and testing worker processes, a fresh environment cache;
   two tasks per package with the default payload (``python -m pytest -q``): the first builds
   the project's environment from its metadata, the second reuses it.
-- With ``--compose``: the same two tasks in the fleet's images under Compose (pm-agent and
-  testing-worker; the sdists mounted as the project; a fresh ``testing-envs`` volume).
+- With ``--compose``: the CI-style run again inside a container of ``PYTHON_IMAGE`` (the
+  fleet's base image), and the same two tasks in the fleet's images under Compose (pm-agent
+  and testing-worker; the sdists mounted as the project, owned by uid 1000 as a user's
+  folder; a fresh ``testing-envs`` volume).
 
 Prints the counts (passed/failed/skipped/errors) and the times: environment build (first,
 cached) and test run. Figures taken on a shared machine are busy-machine figures.
@@ -24,6 +26,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
@@ -59,6 +62,7 @@ PACKAGES = (
 )
 TASK_SECONDS = 1800
 SKILLS = "testing,pytest,unit-testing,integration-testing"
+OWNER = 1000  # under Compose the project is this uid's, as a user's folder is
 
 
 def say(message: str) -> None:
@@ -131,34 +135,50 @@ def ci_style(pkg: Package, project: Path, python: str) -> dict[str, Any]:
     return {"install_seconds": install, "test_seconds": time.monotonic() - started, **counts(report)}
 
 
-def fleet_tasks(prefix: str, packages: tuple[Package, ...], skill: str) -> list[dict[str, Any]]:
-    tasks = []
-    for pkg in packages:
-        payload = {"path": f"{prefix}{pkg.folder}", "timeout_seconds": TASK_SECONDS}
-        tasks.append(
-            {
-                "id": f"{pkg.name}",
-                "name": pkg.name,
-                "priority": "high",
-                "required_skills": [skill],
-                "payload": payload,
-            }
+def ci_style_container(pkg: Package, project: Path, image: str) -> dict[str, Any]:
+    """The same by hand in a container of the fleet's base image (``PYTHON_IMAGE``), the project mounted."""
+    install = " ".join(f"'{a}'" for a in pkg.ci_install)
+    script = (
+        "set -e; t0=$(date +%s.%N); python3 -m venv /tmp/v; "
+        "/tmp/v/bin/python -m pip install -q --no-cache-dir -U pip; "
+        f"/tmp/v/bin/python -m pip install -q --no-cache-dir {install}; t1=$(date +%s.%N); "
+        "/tmp/v/bin/python -m pytest -q -p no:cacheprovider --junitxml=/p/ci-report.xml >/dev/null || true; "
+        "t2=$(date +%s.%N); echo TIMES $t0 $t1 $t2"
+    )
+    done = subprocess.run(
+        ["docker", "run", "--rm", "-v", f"{project}:/p", "-w", "/p", "-e", "PIP_DISABLE_PIP_VERSION_CHECK=1",
+         image, "sh", "-c", script],
+        capture_output=True, text=True, timeout=2 * TASK_SECONDS, check=False,
+    )  # fmt: skip
+    times = [line for line in done.stdout.splitlines() if line.startswith("TIMES ")]
+    if not times:
+        raise SystemExit(
+            f"the CI-style run of {pkg.name} in {image} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
         )
-        again = {
-            "id": f"{pkg.name}-again",
-            "name": f"{pkg.name} again",
-            "priority": "low",
+    t0, t1, t2 = map(float, times[-1].split()[1:])
+    return {"install_seconds": t1 - t0, "test_seconds": t2 - t1, **counts(project / "ci-report.xml")}
+
+
+def fleet_tasks(
+    prefix: str, packages: tuple[Package, ...], skill: str, suffix: str = ""
+) -> list[dict[str, Any]]:
+    """One task per package with the default payload; ``suffix`` names the second round's."""
+    return [
+        {
+            "id": f"{pkg.name}{suffix}",
+            "name": f"{pkg.name}{suffix}",
             "required_skills": [skill],
+            "payload": {"path": f"{prefix}{pkg.folder}", "timeout_seconds": TASK_SECONDS},
         }
-        tasks.append({**again, "payload": payload, "dependencies": [pkg.name]})
-    return tasks
+        for pkg in packages
+    ]
 
 
 def fleet_result(contexts: dict[str, dict[str, Any]], pkg: Package) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for suffix, label in (("", "first"), ("-again", "cached")):
         context = contexts[pkg.name + suffix]
-        if not context["artifacts"]:
+        if not context["artifacts"]:  # blocked before any test ran
             out[label] = {"blocked": [b["description"][:300] for b in context["blockers"]]}
             continue
         data = context["artifacts"][0]["data"]
@@ -173,17 +193,22 @@ def fleet_result(contexts: dict[str, dict[str, Any]], pkg: Package) -> dict[str,
 
 
 def fleet_local(packages: tuple[Package, ...], workspace: Path) -> dict[str, Any]:
+    """Two rounds, a worker process each: the first builds every environment, the second reuses them
+    (a round per worker run: a task whose tests fail ends blocked, so nothing may wait on it)."""
     stub = start_stub(workspace.parent / "board.db")
+    contexts: dict[str, dict[str, Any]] = {}
     try:
-        load_tasks(stub.db, *fleet_tasks("", packages, "real-packages"))
-        env = {"TESTING_ENV_CACHE": str(workspace.parent / "fleet-cache")}
-        code, log = run_worker_to_end(
-            "testing_worker", stub, workspace, agent_id="real-packages", skills=f"{SKILLS},real-packages",
-            max_tasks=2 * len(packages), timeout=2 * TASK_SECONDS * len(packages), **env,
-        )  # fmt: skip
-        if code != 0:
-            raise SystemExit(f"the worker exited {code}:\n{log[-3000:]}")
-        contexts = {t["id"]: task_context(stub, t["id"]) for t in fleet_tasks("", packages, "real-packages")}
+        for suffix in ("", "-again"):
+            tasks = fleet_tasks("", packages, "real-packages", suffix)
+            load_tasks(stub.db, *tasks)
+            code, log = run_worker_to_end(
+                "testing_worker", stub, workspace, agent_id="real-packages", skills=f"{SKILLS},real-packages",
+                max_tasks=len(tasks), timeout=TASK_SECONDS * len(tasks),
+                TESTING_ENV_CACHE=str(workspace.parent / "fleet-cache"),
+            )  # fmt: skip
+            if code != 0:
+                raise SystemExit(f"the worker exited {code}:\n{log[-3000:]}")
+            contexts |= {t["id"]: task_context(stub, t["id"]) for t in tasks}
     finally:
         stub.stop()
     return {pkg.name: fleet_result(contexts, pkg) for pkg in packages}
@@ -198,25 +223,32 @@ def fleet_compose(packages: tuple[Package, ...], project: Path) -> dict[str, Any
         "PM_PROJECT_FILE": "",
         "PROJECT_DIR": str(project),
         "PROJECT_NAME": project.name,
-        "PM_UID": "0",
-        "PM_GID": "0",
+        # the owner of the project, not root: a worker started as root drops to 10001 (the image's
+        # entry point), which may not write a root-owned project
+        "PM_UID": str(OWNER),
+        "PM_GID": str(OWNER),
     }
+    if os.geteuid() == 0:
+        for path in [project, *project.rglob("*")]:
+            os.lchown(path, OWNER, OWNER)
     fleet = ComposeFleet(project=unique_name("realpkgs"), env=env, port=port)
-    tasks = fleet_tasks(f"{project.name}/", packages, "testing")
+    contexts: dict[str, dict[str, Any]] = {}
     try:
         fleet.compose("build", "pm-agent", "testing-worker", timeout=1500)
         fleet.compose("up", "-d", "--wait", "pm-agent", "testing-worker", timeout=420)
-        board = project.parent / "tasks.yaml"
-        board.write_text(json.dumps({"project": "real-packages", "tasks": tasks}))
-        fleet.load_board(board)
+        for suffix in ("", "-again"):
+            tasks = fleet_tasks(f"{project.name}/", packages, "testing", suffix)
+            board = project.parent / f"tasks{suffix}.yaml"
+            board.write_text(json.dumps({"project": "real-packages", "tasks": tasks}))
+            fleet.load_board(board)
 
-        def ended() -> dict[str, dict[str, Any]] | None:
-            found = {t["id"]: fleet.task(t["id"]) for t in tasks}
-            return found if all(c["task"]["status"] in ("done", "blocked") for c in found.values()) else None
+            def ended(tasks: list[dict[str, Any]] = tasks) -> dict[str, dict[str, Any]] | None:
+                found = {t["id"]: fleet.task(t["id"]) for t in tasks}
+                return (
+                    found if all(c["task"]["status"] in ("done", "blocked") for c in found.values()) else None
+                )
 
-        contexts = wait_for(
-            "the packages' tasks", ended, timeout=2 * TASK_SECONDS * len(packages), interval=5
-        )
+            contexts |= wait_for("the packages' tasks", ended, timeout=TASK_SECONDS * len(tasks), interval=5)
     finally:
         fleet.compose("down", "-v", "--timeout", "30", timeout=300, check=False)
     return {pkg.name: fleet_result(contexts, pkg) for pkg in packages}
@@ -224,15 +256,18 @@ def fleet_compose(packages: tuple[Package, ...], project: Path) -> dict[str, Any
 
 def row(label: str, r: dict[str, Any]) -> str:
     if "blocked" in r:
-        return f"  {label:<16} BLOCKED: {r['blocked']}"
+        return f"  {label:<19} BLOCKED: {r['blocked']}"
     c = f"{r['passed']}/{r['failed']}/{r['skipped']}/{r['errors']}"
     env = r.get("env_seconds", r.get("install_seconds"))
-    return f"  {label:<16} {c:<18} env {env:7.1f} s   tests {r['test_seconds']:7.1f} s"
+    return f"  {label:<19} {c:<18} env {env:7.1f} s   tests {r['test_seconds']:7.1f} s"
 
 
 def main() -> None:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # `finally`s run: the stub and fleet are stopped
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--compose", action="store_true", help="also run the fleet under Docker Compose")
+    parser.add_argument("--no-ci", action="store_true", help="skip the CI-style runs")
+    parser.add_argument("--no-local", action="store_true", help="skip the fleet's local run")
     parser.add_argument(
         "--work", type=Path, help="work folder (default: a fresh temporary one, removed after)"
     )
@@ -247,15 +282,24 @@ def main() -> None:
         python = base_python()
         sdists = download(packages, work / "sdist", python)
         say(f"CI-style runs with {python}")
-        results["ci"] = {}
-        for pkg in packages:
-            results["ci"][pkg.name] = ci_style(pkg, extract(sdists[pkg.name], work / "ci"), python)
-            say(f"CI-style {pkg.name}: {results['ci'][pkg.name]}")
-        for pkg in packages:
-            extract(sdists[pkg.name], work / "fleet" / "workspace")
-        say("the fleet, local processes")
-        results["local"] = fleet_local(packages, work / "fleet" / "workspace")
+        if not args.no_ci:
+            results["ci"] = {}
+            for pkg in packages:
+                results["ci"][pkg.name] = ci_style(pkg, extract(sdists[pkg.name], work / "ci"), python)
+                say(f"CI-style {pkg.name}: {results['ci'][pkg.name]}")
+        if not args.no_local:
+            for pkg in packages:
+                extract(sdists[pkg.name], work / "fleet" / "workspace")
+            say("the fleet, local processes")
+            results["local"] = fleet_local(packages, work / "fleet" / "workspace")
         if args.compose:
+            image = os.environ.get("PYTHON_IMAGE", "python:3.12-slim")
+            results["ci-container"] = {}
+            for pkg in packages:
+                results["ci-container"][pkg.name] = ci_style_container(
+                    pkg, extract(sdists[pkg.name], work / "ci-container"), image
+                )
+                say(f"CI-style in {image} {pkg.name}: {results['ci-container'][pkg.name]}")
             for pkg in packages:
                 extract(sdists[pkg.name], work / "compose" / "real")
             say("the fleet under Compose")
@@ -266,7 +310,10 @@ def main() -> None:
     print("\npassed/failed/skipped/errors; env = venv + install (CI-style), environment build (fleet)")
     for pkg in packages:
         print(f"{pkg.name} {pkg.version}")
-        print(row("CI-style", results["ci"][pkg.name]))
+        if "ci" in results:
+            print(row("CI-style", results["ci"][pkg.name]))
+        if "ci-container" in results:
+            print(row("CI-style container", results["ci-container"][pkg.name]))
         for where in ("local", "compose"):
             if where in results:
                 print(row(f"fleet {where}", results[where][pkg.name]["first"]))

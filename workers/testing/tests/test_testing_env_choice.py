@@ -205,6 +205,16 @@ async def test_a_uv_project_is_synced_from_its_lock(tmp_path: Path, uv: str) -> 
         await execute(tmp_path, {"path": "p"})
 
 
+async def test_install_brings_a_tool_the_project_does_not_declare(tmp_path: Path, uv: str) -> None:
+    """README's `make add-task ID=lint ... "command": "ruff check .", "install": ["ruff"]`."""
+    env_projects.write(
+        tmp_path / "shop", {"shop/__init__.py": "def total(prices):\n    return sum(prices)\n"}
+    )
+    message, pm = await execute(tmp_path, {"path": "shop", "command": "ruff check .", "install": ["ruff"]})
+    assert message.startswith("ruff check . passed in shop (exit code 0, ")
+    assert "with a test environment from payload.install (ruff)" in messages(pm)[-1]
+
+
 async def test_an_install_over_its_time_is_stopped(tmp_path: Path, uv: str) -> None:
     env_projects.requirements_project(tmp_path / "p")
     (tmp_path / "p" / "requirements.txt").write_text("tabulate==0.8.9\n")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from testing_worker.uv_errors import headline, summary
@@ -30,6 +32,14 @@ WRAPPED = """error: No solution found when resolving dependencies
   cause: Because this-is-never-installed-h25 was not found in the package
          registry and greet[docs] depends on this-is-never-installed-h25, we can
          conclude that greet[docs]'s requirements are unsatisfiable."""
+DENIED = """error: Failed to build `humanize @ file:///workspace/real/humanize-4.17.0`
+  cause: The build backend returned an error
+  cause: Call to `hatchling.build.build_editable` failed (exit status: 1)
+
+         [stderr]
+         Traceback (most recent call last):
+           File "<string>", line 11, in <module>
+         PermissionError: [Errno 13] Permission denied: '/workspace/real/humanize-4.17.0/src/humanize/_version.py'"""
 LOCK = """error: The lockfile at `uv.lock` needs to be updated, but `--locked` was provided. To update the lockfile, run `uv lock`."""
 
 
@@ -42,6 +52,12 @@ LOCK = """error: The lockfile at `uv.lock` needs to be updated, but `--locked` w
         (DNS, "the index could not be reached (https://pypi.invalid/simple/requests/)"),
         (REFUSED, "the index could not be reached (http://127.0.0.1:9/simple/requests/)"),
         (BUILD, "broken @ file:///work/broken failed to build"),
+        (
+            DENIED,
+            f"uid {os.getuid()} cannot write /workspace/real/humanize-4.17.0/src/humanize/_version.py while building "
+            f"the project (permission denied): give uid {os.getuid()} write access to the project's folder, or run "
+            "the fleet as the folder's owner",
+        ),
         (LOCK, "uv.lock is out of date with pyproject.toml (run `uv lock` in the project)"),
         ("something uv never says", None),
     ],
@@ -67,4 +83,7 @@ def test_summary_is_the_error_and_its_causes_on_one_line() -> None:
 def test_summary_without_an_error_line_is_the_tail_and_bounded() -> None:
     lines = [f"line {i}" for i in range(30)]
     assert summary(lines) == "; ".join(f"line {i}" for i in range(20, 30))
-    assert len(summary(["error: " + "x" * 10_000])) <= 1600
+    long = summary(["error: Failed to build `x`", "  cause: " + "t" * 10_000 + " PermissionError: the end"])
+    assert len(long) <= 1500
+    assert long.startswith("error: Failed to build `x`; cause: ttt")
+    assert long.endswith("PermissionError: the end")  # both ends kept

@@ -291,7 +291,7 @@ class EnvironmentBuilder:
             f"could not install the test environment of {self.where} from {self.plan.describe()} with uv: {reason}"
             + (f"; uv said: {said}" if said and said != reason else "")
         )
-        return clip(text, SHOWN_ERROR + 500)
+        return clip(text, SHOWN_ERROR + 500, keep="both")
 
     @contextlib.asynccontextmanager
     async def _locked(self, env_dir: Path, deadline: float, progress: Progress) -> Any:

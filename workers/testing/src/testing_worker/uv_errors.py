@@ -17,6 +17,7 @@ causes joined, for the blocker to quote after it.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 
@@ -27,6 +28,11 @@ SUMMARY_LIMIT = 1500
 _RULES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(pattern), text)
     for pattern, text in (
+        (  # a build backend writing into the project (a version file, egg-info) as a user who may not
+            r"(?:PermissionError: \[Errno 13\] )?Permission denied: '(?P<path>/[^']+)'",
+            "uid {uid} cannot write {path} while building the project (permission denied): give uid {uid} "
+            "write access to the project's folder, or run the fleet as the folder's owner",
+        ),
         (
             r"Because (?:there is no version of )?(?P<pkg>[A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])? "
             r"was not found in the package registry",
@@ -87,11 +93,13 @@ def headline(lines: Sequence[str]) -> str | None:
     for pattern, template in _RULES:
         match = pattern.search(text)
         if match:
-            return template.format(**{k: v.rstrip(".:`") for k, v in match.groupdict().items() if v})
+            found = {k: v.rstrip(".:`") for k, v in match.groupdict().items() if v}
+            return template.format(uid=os.getuid(), **found)
     return None
 
 
 def summary(lines: Sequence[str]) -> str:
-    """uv's error and its causes on one line (the last ten lines if it printed no ``error:``)."""
+    """uv's error and its causes on one line (the last ten lines if it printed no ``error:``); a long
+    one keeps both ends (what failed, and the build backend's last words)."""
     found = error_lines(lines) or [line.strip() for line in lines[-10:] if line.strip()]
-    return clip("; ".join(found), SUMMARY_LIMIT)
+    return clip("; ".join(found), SUMMARY_LIMIT, keep="both")  # a build's exception is at its end
