@@ -95,6 +95,14 @@ class TestingWorker(Worker):
             await ctx.progress(max(2.0, ctx.last_progress), message)
 
         words = split_command(command)
+        report: Path | None = None
+        if is_pytest(words):
+            # before the environment is built: a report the worker may not write is a blocker
+            # in a moment, not after minutes of installing
+            report = self._report_path(task, ctx, spec, words, cwd)
+            with contextlib.suppress(FileNotFoundError):
+                report.unlink()  # never read a stale report from an earlier run (a link is removed, not followed)
+            report.parent.mkdir(parents=True, exist_ok=True)
         install_watch = OutputWatch(label="installing", floor=3.0, span=0.0)
         environment = await self._reporting(
             ctx,
@@ -102,13 +110,8 @@ class TestingWorker(Worker):
             select_environment(ctx, spec, self.testing, cwd, words, say, install_watch.feed),
         )
         argv = environment.command(words)
-        report: Path | None = None
-        if is_pytest(argv):
-            report = self._report_path(task, ctx, spec, argv, cwd)
+        if report is not None:
             argv = add_junit(argv, report)
-            with contextlib.suppress(FileNotFoundError):
-                report.unlink()  # never read a stale report from an earlier run (a link is removed, not followed)
-            report.parent.mkdir(parents=True, exist_ok=True)
 
         # what messages quote of the task's own text: bounded, so a blocker always fits
         shown, path_rel = clip(command, SHOWN_LIMIT), clip(path_rel, SHOWN_LIMIT)
