@@ -72,7 +72,7 @@ def test_a_payload_key_the_likely_worker_refuses_refuses_the_file_naming_it(boar
     )
     assert message == (
         "fleet.yaml: task 't' field 'payload': the testing worker does not accept 'comand' (did you mean "
-        "'command'?) (it accepts: command, env, path, report, timeout_seconds)"
+        "'command'?) (it accepts: command, env, environment, install, path, python, report, timeout_seconds)"
     )
     assert board.list_tasks().total == 0  # all or nothing
 

@@ -125,7 +125,7 @@ def test_a_refused_file_exits_2_naming_the_task_and_key(stub: StubProcess, tmp_p
     assert result.returncode == 2
     assert result.stderr.strip() == (
         f"{bad}: task 't-{uniq}' field 'payload': the testing worker does not accept 'comand' "
-        "(did you mean 'command'?) (it accepts: command, env, path, report, timeout_seconds)"
+        "(did you mean 'command'?) (it accepts: command, env, environment, install, path, python, report, timeout_seconds)"
     )
 
 

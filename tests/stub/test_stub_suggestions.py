@@ -25,6 +25,18 @@ from pm_agent_stub.suggestions import GENERIC_SUGGESTION, suggest_resolution
         ("process killed: out of memory", "out of memory"),
         ("No space left on device", "disk is full"),
         ("SyntaxError: invalid syntax (app.py, line 3)", "syntax error"),
+        (
+            "could not install the test environment of shop from requirements.txt + pytest with uv: package "
+            "'no-such-pkg' was not found on the index; uv said: error: No solution found when resolving "
+            "dependencies; cause: Because no-such-pkg was not found in the package registry",
+            "each package and version the blocker names exists on the index",
+        ),
+        (
+            "could not install the test environment of shop from no dependency metadata: pytest only with uv: "
+            "the index could not be reached (https://pypi.org/simple/pytest/); uv said: error: Request failed "
+            "after 3 retries; cause: dns error",
+            "could not reach the package index",
+        ),
     ],
 )
 def test_recognised_problems_get_specific_advice(description: str, keyword: str) -> None:

@@ -29,6 +29,22 @@ _RULES: Final[tuple[tuple[re.Pattern[str], str], ...]] = tuple(
             "The disk is full: free space (old images, caches, build output) or enlarge the volume, then retry.",
         ),
         (
+            # the testing worker's own blockers (workers/testing: testing_worker.envbuild), before
+            # the generic network and missing-package rules, which would misread their uv output
+            r"could not install the test environment.*(index could not be reached|failed to fetch|dns error|"
+            r"connection refused|tcp connect|network|timed? ?out)",
+            "The worker could not reach the package index: check that it has network access (under Compose, that "
+            "containers reach https://pypi.org; behind a proxy, Docker's own proxy settings pass HTTPS_PROXY to them), "
+            "or point uv at a reachable index (UV_INDEX_URL, or [tool.uv] index settings in the project), then rerun "
+            "the task.",
+        ),
+        (
+            r"could not install the test environment",
+            "The project's test environment could not be installed: check that each package and version the blocker "
+            "names exists on the index (fix it in pyproject.toml or requirements*.txt, or give payload.install), or "
+            "that payload.python names an interpreter this machine has, then rerun the task.",
+        ),
+        (
             r"docker daemon|docker engine|docker\.sock|cannot connect to the docker|is the docker daemon running",
             "The Docker engine is not reachable: check that the daemon runs and that the worker can use /var/run/docker.sock (or DOCKER_HOST).",
         ),

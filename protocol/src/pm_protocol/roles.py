@@ -43,7 +43,9 @@ ROLES: Final[tuple[Role, ...]] = (
     Role(
         "testing",
         frozenset({"testing", "pytest", "unit-testing", "integration-testing"}),
-        frozenset({"path", "command", "timeout_seconds", "report", "env"}),
+        frozenset(
+            {"path", "command", "timeout_seconds", "report", "env", "environment", "python", "install"}
+        ),
     ),
     Role(
         "devops",

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,21 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 # The fixture project holds failing and hanging tests on purpose: only the worker runs them.
 collect_ignore = ["fixtures"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def env_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One cache of project environments for the session (workers started by the tests inherit
+    it): the first test that needs an environment builds it, from PyPI, the others reuse it;
+    nothing is written to the developer's own ~/.cache."""
+    cache = tmp_path_factory.mktemp("testing-envs")
+    before = os.environ.get("TESTING_ENV_CACHE")
+    os.environ["TESTING_ENV_CACHE"] = str(cache)
+    yield cache
+    if before is None:
+        os.environ.pop("TESTING_ENV_CACHE", None)
+    else:
+        os.environ["TESTING_ENV_CACHE"] = before
 
 
 @pytest.fixture

@@ -77,7 +77,13 @@ def test_passing_suite_completes_with_its_report(board: dict[str, Any]) -> None:
     context = board["passing"]
     assert context["task"]["status"] == "done", context
     messages = [entry["message"] for entry in context["progress_log"]]
-    assert messages[0] == "Running python -m pytest -q tests in project (timeout 300 s)"
+    # the fixture project has only a pytest.ini: its own environment is one with pytest only
+    assert any(
+        m.startswith(
+            "Running python -m pytest -q tests in project (timeout 300 s) with a test environment from"
+        )
+        for m in messages
+    )
     assert any(m.startswith("4 passed, 0 failed, 1 skipped, 0 errors in project") for m in messages)
     assert context["blockers"] == []
     [artifact] = context["artifacts"]
@@ -86,6 +92,8 @@ def test_passing_suite_completes_with_its_report(board: dict[str, Any]) -> None:
     assert (board["workspace"] / artifact["location"]).is_file()
     data = artifact["data"]
     assert (data["passed"], data["failed"], data["skipped"], data["errors"]) == (4, 0, 1, 0)
+    assert data["environment"]["source"] == "built"
+    assert data["environment"]["sources"] == []  # no metadata: pytest only
 
 
 def test_failing_suite_ends_blocked_naming_the_failing_tests(board: dict[str, Any]) -> None:
@@ -119,7 +127,7 @@ def test_a_misspelt_payload_key_ends_blocked_naming_it(board: dict[str, Any]) ->
     [blocker] = context["blockers"]
     assert blocker["description"] == (
         f"invalid testing payload for task {board['misspelt_id']}: unknown field 'comand' "
-        "(accepted fields: path, command, timeout_seconds, report, env)"
+        "(accepted fields: path, command, timeout_seconds, report, env, environment, python, install)"
     )
     assert context["artifacts"] == []  # nothing ran: not the default command either
     assert not [entry for entry in context["progress_log"] if entry["message"].startswith("Running")]

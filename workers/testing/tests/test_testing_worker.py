@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import platform
 import sys
 import time
 from pathlib import Path
@@ -170,7 +171,12 @@ async def test_passing_suite(workspace: Path, pm: Any) -> None:
         "report suite/reports/unit-tests.xml"
     )  # inside the project, not the workspace top
     assert (workspace / "suite" / "reports" / "unit-tests.xml").is_file()
-    assert pm.progress[0][1] == "Running python -m pytest -q tests in suite (timeout 300 s)"
+    running = [p[1] for p in pm.progress if p[1].startswith("Running")]
+    assert running == [
+        "Running python -m pytest -q tests in suite (timeout 300 s) with a test environment from "
+        f"no dependency metadata: pytest only (Python {platform.python_version()}, "
+        + running[0].rsplit(", ", 1)[1]
+    ]
     assert pm.progress[-1][1].startswith("4 passed, 0 failed, 1 skipped, 0 errors in suite")
     [artifact] = pm.artifacts
     assert artifact["artifact_type"] == "test_report"

@@ -1,4 +1,5 @@
-"""The testing specialist: runs a project's test command and reports what failed.
+"""The testing specialist: runs a project's test command in the project's own environment
+and reports what failed.
 
 Task payload (paths relative to the workspace)::
 
@@ -6,11 +7,16 @@ Task payload (paths relative to the workspace)::
      "command": "python -m pytest -q tests",  # default "python -m pytest -q"; argv, no shell
      "timeout_seconds": 300,                  # default 300
      "report": "reports/unit-tests.xml",      # JUnit report (default <project>/reports/<task id>.xml)
-     "env": {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}}  # extra environment variables (optional)
+     "env": {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"},  # extra environment variables (optional)
+     "environment": "auto",                   # auto | build | worker | a venv folder
+     "python": "3.12",                        # interpreter of a built environment
+     "install": ["-e", ".[ci]"]}              # uv pip install arguments instead of the metadata's
 
-Any other key is refused (see :mod:`testing_worker.payload`). pytest commands get
-``--junitxml=<report>``; the report is parsed and logged as a ``test_report`` artifact. Failing tests end the task as a blocker naming them and their
-first assertion line.
+``python`` and ``pytest`` in the command are the environment's (:mod:`testing_worker.selection`
+decides which, :mod:`testing_worker.envbuild` builds and caches it). Any other key is refused
+(see :mod:`testing_worker.payload`). pytest commands get ``--junitxml=<report>``; the report
+is parsed and logged as a ``test_report`` artifact. Failing tests end the task as a blocker
+naming them and their first assertion line.
 """
 
 from __future__ import annotations
@@ -22,19 +28,27 @@ import itertools
 import json
 import os
 import re
-import shlex
 import stat
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from pathlib import Path, PurePath
-from typing import Any
+from typing import Any, TypeVar
 
-from pm_worker import Assignment, TaskBlocked, TaskContext, Worker, run
+import structlog
+
+from pm_worker import Assignment, SettingsError, TaskBlocked, TaskContext, Worker, WorkerSettings, run
 from pm_worker.clip import clip
 from pm_worker.clip import shown as shown_value
 from testing_worker.junit import CaseResult, JUnitError, JUnitReport, parse_junit
-from testing_worker.payload import PRIVATE_ENV, TestingPayload
+from testing_worker.payload import TestingPayload
 from testing_worker.runner import CommandNotFound, RunResult, run_command
+from testing_worker.runtime import TestEnvironment, map_python, split_command, worker_environment
+from testing_worker.runtime import wants_pytest as is_pytest
+from testing_worker.selection import select_environment
+from testing_worker.settings import TestingSettings, load_testing_settings
+
+log = structlog.get_logger("testing_worker")
+T = TypeVar("T")
 
 #: How often, at most, the tail of a long run's output goes into a progress report.
 OUTPUT_REPORT_SECONDS = 5.0
@@ -62,6 +76,12 @@ class TestingWorker(Worker):
     skills = ("testing", "pytest", "unit-testing", "integration-testing")
     payload_model = TestingPayload
 
+    def __init__(
+        self, settings: WorkerSettings | None = None, testing: TestingSettings | None = None
+    ) -> None:
+        super().__init__(settings)
+        self.testing = testing or load_testing_settings()
+
     async def execute(self, task: Assignment, ctx: TaskContext) -> str:
         spec: TestingPayload = ctx.payload
         path_rel, command, timeout = spec.path, spec.command, spec.timeout_seconds
@@ -71,19 +91,43 @@ class TestingWorker(Worker):
                 f"payload.path {path_rel!r} is not a folder to run the tests in", severity="medium"
             )
 
-        argv = build_argv(command)
+        async def say(message: str) -> None:
+            await ctx.progress(max(2.0, ctx.last_progress), message)
+
+        words = split_command(command)
         report: Path | None = None
-        if is_pytest(argv):
-            report = self._report_path(task, ctx, spec, argv, cwd)
-            argv = add_junit(argv, report)
+        if is_pytest(words):
+            # before the environment is built: a report the worker may not write is a blocker
+            # in a moment, not after minutes of installing
+            report = self._report_path(task, ctx, spec, words, cwd)
             with contextlib.suppress(FileNotFoundError):
                 report.unlink()  # never read a stale report from an earlier run (a link is removed, not followed)
             report.parent.mkdir(parents=True, exist_ok=True)
+        install_watch = OutputWatch(label="installing", floor=3.0, span=0.0)
+        environment = await self._reporting(
+            ctx,
+            install_watch,
+            select_environment(ctx, spec, self.testing, cwd, words, say, install_watch.feed),
+        )
+        argv = environment.command(words)
+        if report is not None:
+            argv = add_junit(argv, report)
 
         # what messages quote of the task's own text: bounded, so a blocker always fits
         shown, path_rel = clip(command, SHOWN_LIMIT), clip(path_rel, SHOWN_LIMIT)
-        await ctx.progress(5, f"Running {shown} in {path_rel} (timeout {timeout:g} s)")
-        result = await self._run(ctx, argv, cwd, timeout, child_environment(spec.env))
+        await ctx.progress(
+            max(5.0, ctx.last_progress),
+            f"Running {shown} in {path_rel} (timeout {timeout:g} s) with {environment.description}",
+        )
+        bound = log.bind(task_id=task.task_id, path=path_rel, environment=environment.kind)
+        bound.info("test_command_started", argv=[clip(a, 200) for a in argv[:20]], python=environment.python)
+        result = await self._run(ctx, argv, cwd, timeout, environment.variables(spec.env))
+        bound.info(
+            "test_command_finished",
+            exit_code=result.returncode,
+            timed_out=result.timed_out,
+            seconds=round(result.duration, 3),
+        )
 
         if result.timed_out:
             raise TaskBlocked(
@@ -103,12 +147,13 @@ class TestingWorker(Worker):
             ) from exc
 
         counts = parsed.summary()
+        bound.info("test_report_read", **parsed.counts())
         await ctx.progress(90, f"{counts} in {path_rel} ({result.duration:.1f} s)")
         await ctx.artifact(
             "test_report",
             f"JUnit report of {shown} in {path_rel}: {counts}",
             location=ctx.relative(report),
-            data=report_data(parsed, result, path_rel, shown),
+            data=report_data(parsed, result, path_rel, shown, environment),
         )
         if not parsed.ok:
             raise TaskBlocked(blocker_text(parsed, path_rel), severity="high")
@@ -149,12 +194,22 @@ class TestingWorker(Worker):
         project = ctx.in_project(spec.path, f"reports/{safe}.xml")
         return ctx.resolve(project, must_exist=False)
 
-    @staticmethod
+    @classmethod
     async def _run(
-        ctx: TaskContext, argv: list[str], cwd: Path, timeout: float, env: dict[str, str]
+        cls, ctx: TaskContext, argv: list[str], cwd: Path, timeout: float, env: dict[str, str]
     ) -> RunResult:
         """Run the command; every few seconds put the newest output line into a progress report."""
         watch = OutputWatch()
+        try:
+            return await cls._reporting(
+                ctx, watch, run_command(argv, cwd, timeout=timeout, env=env, on_line=watch.feed)
+            )
+        except CommandNotFound as exc:
+            raise TaskBlocked(f"{exc}; check payload.command", severity="high") from exc
+
+    @staticmethod
+    async def _reporting(ctx: TaskContext, watch: OutputWatch, work: Awaitable[T]) -> T:
+        """Await ``work``; meanwhile, every few seconds, the newest line ``watch`` saw goes into a progress report."""
 
         async def reporter() -> None:
             while True:
@@ -165,9 +220,7 @@ class TestingWorker(Worker):
 
         progress = asyncio.create_task(reporter(), name="test-output-progress")
         try:
-            return await run_command(argv, cwd, timeout=timeout, env=env, on_line=watch.feed)
-        except CommandNotFound as exc:
-            raise TaskBlocked(f"{exc}; check payload.command", severity="high") from exc
+            return await work
         finally:
             progress.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -189,9 +242,13 @@ class TestingWorker(Worker):
 
 
 class OutputWatch:
-    """The newest line of a running command and pytest's ``[ 45%]`` counter, for progress reports."""
+    """The newest line of a running command and pytest's ``[ 45%]`` counter, for progress reports.
 
-    def __init__(self) -> None:
+    Progress is ``floor + span * percent / 100`` (``floor`` until a percentage shows): the test
+    run spans 10-90 %, an installation stays at its ``floor`` (it has no counter)."""
+
+    def __init__(self, label: str = "running", floor: float = 10.0, span: float = 80.0) -> None:
+        self.label, self.floor, self.span = label, floor, span
         self.line = ""
         self.percent: int | None = None
         self._fresh = False
@@ -210,35 +267,16 @@ class OutputWatch:
         if not self._fresh:
             return None
         self._fresh = False
-        value = 10 + 0.8 * self.percent if self.percent is not None else 10.0
-        return value, f"running: {self.line[-300:]}"
+        value = self.floor + self.span * self.percent / 100 if self.percent is not None else self.floor
+        return value, f"{self.label}: {self.line[-300:]}"
 
 
-def build_argv(command: str) -> list[str]:
-    """Split the command like a shell would (but run no shell); ``python`` is this interpreter.
+def build_argv(command: str, python: str = sys.executable) -> list[str]:
+    """Split the command like a shell would (but run no shell); ``python`` is ``python``.
 
     A bare ``pytest`` becomes ``<python> -m pytest`` so it does not depend on ``PATH``.
     """
-    try:
-        argv = shlex.split(command)
-    except ValueError as exc:
-        raise TaskBlocked(
-            f"payload.command {command!r} cannot be split into arguments: {exc}", severity="medium"
-        ) from exc
-    if not argv:
-        raise TaskBlocked("payload.command is empty", severity="medium")
-    if argv[0] in ("python", "python3"):
-        argv[0] = sys.executable
-    elif argv[0] in ("pytest", "py.test"):
-        argv[:1] = [sys.executable, "-m", "pytest"]
-    return argv
-
-
-def is_pytest(argv: Sequence[str]) -> bool:
-    """``... -m pytest ...`` or a ``pytest`` executable."""
-    if PurePath(argv[0]).name in ("pytest", "py.test"):
-        return True
-    return any(arg == "-m" and nxt in ("pytest", "py.test") for arg, nxt in itertools.pairwise(argv))
+    return map_python(split_command(command), python)
 
 
 def existing_junit(argv: Sequence[str]) -> str | None:
@@ -272,12 +310,8 @@ def add_junit(argv: list[str], report: Path) -> list[str]:
 
 
 def child_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The worker's environment minus its secrets, plus ``extra``; no bytecode files written into the workspace."""
-    env = {k: v for k, v in os.environ.items() if k not in PRIVATE_ENV}
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    env.setdefault("PYTHONUNBUFFERED", "1")
-    env.update(extra or {})
-    return env
+    """The worker's environment minus its secrets, plus ``extra`` (``environment: worker``)."""
+    return worker_environment().variables(extra)
 
 
 def failure_line(case: CaseResult) -> str:
@@ -296,7 +330,13 @@ def blocker_text(report: JUnitReport, where: str) -> str:
     return clip(text, 9000)
 
 
-def report_data(report: JUnitReport, result: RunResult, path: str, command: str) -> dict[str, Any]:
+def report_data(
+    report: JUnitReport,
+    result: RunResult,
+    path: str,
+    command: str,
+    environment: TestEnvironment | None = None,
+) -> dict[str, Any]:
     """What the ``test_report`` artifact carries for the tasks that depend on this one.
 
     The counts are exact; the lists of failing tests are cut to fit the artifact in
@@ -316,6 +356,8 @@ def report_data(report: JUnitReport, result: RunResult, path: str, command: str)
         "exit_code": result.returncode,
         "duration_seconds": round(result.duration, 3),
     }
+    if environment is not None:
+        data["environment"] = environment.summary()
     data["failing_not_listed"] = len(failing)  # its room is kept while the list is filled
     data["failing"] = _fitting(failing, REPORT_BUDGET - _json_bytes(data))
     data["failing_not_listed"] = len(failing) - len(data["failing"])
@@ -383,4 +425,11 @@ def _last_line(result: RunResult) -> str:
 
 
 def main() -> None:
+    """`python -m testing_worker`: the TESTING_* settings first (one line and exit 2 if bad), then `pm_worker.run`."""
+    if not {"--check", "-h", "--help"} & set(sys.argv[1:]):
+        try:
+            load_testing_settings()
+        except SettingsError as exc:
+            print(f"python -m testing_worker: {exc}", file=sys.stderr)
+            sys.exit(2)
     run(TestingWorker)
