@@ -26,6 +26,7 @@ import sys
 from pathlib import Path
 from typing import Any, Final
 
+from pm_agent_stub import project_folder
 from pm_agent_stub.board import Board
 from pm_agent_stub.board_access import BoardAccess, FileBoard, OperatorError
 from pm_agent_stub.logs import configure_logging, get_logger
@@ -91,6 +92,13 @@ def _parser() -> argparse.ArgumentParser:
     load.add_argument("file", help="the project file on this machine (`-` reads stdin); its text is sent")
     _target(load)
     load.add_argument("--create", action="store_true", help="with --db: create the board file if missing")
+    load.add_argument(
+        "--default-path",
+        metavar="FOLDER",
+        help="the folder (in the workspace) a task runs in when its payload names none (`path`, or "
+        "`context` for docker tasks); default: the name of the folder holding FILE, e.g. `shop` for "
+        "~/src/shop/fleet.yaml; `.` leaves such tasks at the top of the workspace",
+    )
 
     add = sub.add_parser("add-task", help="add one task without writing a project file")
     add.add_argument("--id", required=True, help="task id: letters, digits and . _ : @ / -")
@@ -240,12 +248,22 @@ def _check_create(ns: argparse.Namespace) -> None:
 
 async def cmd_load(ns: argparse.Namespace) -> int:
     text, label = _read_project_text(ns.file, over_http=ns.db is None)
+    try:
+        text, folder_notes = project_folder.fill_in(text, label, ns.file, ns.default_path)
+    except ProjectFileError as exc:
+        raise UsageError(str(exc)) from None
+    if ns.db is None and len(text.encode("utf-8")) > MAX_PROJECT_TEXT:
+        raise UsageError(_too_big(label, len(text.encode("utf-8"))))
     _check_create(ns)
     access = await _open(ns, create=ns.create)
     try:
-        _print_load(await access.load_text(text, label))
+        result = await access.load_text(text, label)
+        _print_load(result)
     finally:
         await access.close()
+    if result.added:
+        for task_id, note in folder_notes:
+            print(f"warning: task '{task_id}': {note}", file=sys.stderr)
     return 0
 
 
