@@ -498,7 +498,18 @@ class Board:
                 after = (int(at["r"]), int(at["p"]), int(at["s"]))
             found = self.store.tasks_page(after, limit + 1)
             pool = checks.takers(self.store.registered_roles())
-            tasks = [rows.task_summary(row, warnings=self._warnings(row, pool)) for row in found[:limit]]
+            waiting: dict[str, list[str]] = {}
+            waits = [
+                row["task_id"] for row in found[:limit] if row["status"] == "todo" and row["pending_deps"]
+            ]
+            for dep in self.store.unfinished_dependencies(waits):
+                waiting.setdefault(dep["task_id"], []).append(dep["depends_on"])
+            tasks = [
+                rows.task_summary(
+                    row, warnings=self._warnings(row, pool), waiting_on=waiting.get(row["task_id"], [])
+                )
+                for row in found[:limit]
+            ]
             count = fitting([wire_size(t) for t in tasks], limit)
             answer = r.TaskList(
                 success=True, total=sum(self.store.status_counts().values()), tasks=tasks[:count]
