@@ -89,7 +89,9 @@ def test_default_path_names_another_folder_or_keeps_the_top(tmp_path: Path) -> N
             stub.stop()
 
 
-def test_a_bad_file_is_still_refused_with_its_line_and_nothing_sent(stub: StubProcess, tmp_path: Path) -> None:
+def test_a_bad_file_is_still_refused_with_its_line_and_nothing_sent(
+    stub: StubProcess, tmp_path: Path
+) -> None:
     fleet = fleet_file(tmp_path)
     fleet.write_text("tasks:\n  - {id: tests, name: Tests, required_skills: [testing], colour: red}\n")
     refused = run_cli("load", str(fleet), "--url", stub.url)
