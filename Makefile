@@ -63,8 +63,8 @@ forget-project: ## drop PROJECT_DIR (and the uid that came with it) from .env; t
 down: ## docker compose down (workers drain: tasks finish or are released)
 	$(COMPOSE) down
 
-logs: ## follow the fleet's logs (readable on a terminal; JSON lines when piped: make logs | jq)
-	$(COMPOSE) logs -f --tail=100 $(SERVICE) | python3 scripts/logview.py
+logs: ## follow the fleet's logs (readable on a terminal; one JSON object a line when piped: make logs | jq)
+	@$(COMPOSE) logs -f --tail=100 $(SERVICE) | python3 scripts/logview.py
 
 testing ?= 1
 documentation ?= 1
