@@ -241,7 +241,8 @@ async def test_a_base_image_no_registry_gives_says_which_local_one_to_use(
         if base_image.startswith("python:"):
             assert base_image in text.split("This engine has: ", 1)[1].split("\n", 1)[0]
         assert "`ARG PYTHON_IMAGE=python:3.12-slim` and `FROM ${PYTHON_IMAGE}`" in text
-        assert "PYTHON_IMAGE=" in text and "make up" in text
+        assert "PYTHON_IMAGE=" in text
+        assert "make up" in text
         assert text.index("could not be fetched") < text.index("--- last build output ---")
     finally:
         stop(proc)
