@@ -4,9 +4,11 @@ The stub already says when its board changed: the dashboard's event stream
 (`GET /dashboard/api/stream`, server-sent events) pushes a fresh `BoardSnapshot` after every
 commit (at most five a second) and at least every few seconds while a client listens
 (dashboard/live.py). Polling `get_project_status` + `list_tasks` + `list_registered_agents`
-twice a second cost the idle demo ~1.3-3.6 % of a core in the stub and as much again in this
-script (bench/demo_local.py measures both ways); listening costs next to nothing while
-nothing happens, and shows a change as soon as it is committed.
+twice a second cost the idle demo 1.2-1.4 % of a core in this script and as much in the stub
+(3.6 % each in issue 25's run); listening costs this script 0.03 % (one clock tick in 30 s)
+and the stub 0.4-0.5 %, its workers' long-polls included (`python -m bench.demo_local`, the
+old and the new script side by side on a busy 2-core machine), and shows a change as soon
+as it is committed.
 
 The snapshot has what the demo prints: the counts, the open blockers with the stub's
 suggestion, and each todo task's unfinished dependencies. Only when the todo column is

@@ -66,6 +66,14 @@ def home() -> Iterator[Path]:
         yield path
 
 
+@pytest.fixture
+def name() -> Iterator[str]:
+    """The project's folder name; every board and lock `make demo` kept for it goes afterwards."""
+    chosen = f"shop-{uuid.uuid4().hex[:6]}"
+    yield chosen
+    forget_boards(chosen)
+
+
 def make_project(parent: Path, name: str, gate: Path) -> Path:
     root = parent / name
     (root / "tests").mkdir(parents=True)
@@ -99,8 +107,7 @@ def start_demo(project: Path, env: dict[str, str], log: Path, *extra: str) -> su
         )
 
 
-def test_lock_grace_restart_and_kept_board(home: Path) -> None:
-    name = f"shop-{uuid.uuid4().hex[:6]}"
+def test_lock_grace_restart_and_kept_board(home: Path, name: str) -> None:
     src = home / "src"
     gate = home / "gate"
     project = make_project(src, name, gate)
@@ -194,23 +201,15 @@ def test_lock_grace_restart_and_kept_board(home: Path) -> None:
         forget_boards(name)
 
 
-def test_a_taken_port_names_the_setting_a_make_user_can_give(home: Path) -> None:
-    name = f"shop-{uuid.uuid4().hex[:6]}"
+def test_a_taken_port_names_the_setting_a_make_user_can_give(home: Path, name: str) -> None:
     project = make_project(home / "src", name, home / "gate")
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        try:
-            ran = make(
-                REPO_ROOT,
-                "demo",
-                f"PROJECT_DIR={project}",
-                env=user_env(PM_AGENT_PORT=str(port)),
-                timeout=300,
-            )
-        finally:
-            forget_boards(name)
+        ran = make(
+            REPO_ROOT, "demo", f"PROJECT_DIR={project}", env=user_env(PM_AGENT_PORT=str(port)), timeout=300
+        )
     out = ran.stdout + ran.stderr
     assert ran.returncode != 0
     assert f"demo: port {port} is taken" in out
