@@ -1,4 +1,5 @@
-"""`python -m bench [--smoke] [--out DIR] [--only SECTION ...]`: run the measurements, write
+"""`python -m bench [--smoke] [--out DIR] [--only SECTION ...] [--skip SECTION ...] [--boards B,...]`:
+run the measurements, write
 `results.json`, `results.md`, `latency.png` (and `profile.md`) into DIR (default
 bench/results/, or a temporary folder for --smoke).
 
@@ -22,6 +23,7 @@ from typing import Any
 
 from bench import crowd, dashboard, drain, floor, idle, lockwait, pickup, profile, recovery, report, scaling
 from bench._harness import MachineMeter, loadavg, log, machine, start_stub
+from bench.peers import section as peers
 
 SECTIONS = (
     "floor",
@@ -34,9 +36,21 @@ SECTIONS = (
     "scaling",
     "profile",
     "dashboard",
+    "peers",
 )
 # floor comes with the drain sweep
-DEFAULT = ("drain", "pickup", "recovery", "idle", "crowd", "lockwait", "scaling", "profile", "dashboard")
+DEFAULT = (
+    "drain",
+    "pickup",
+    "recovery",
+    "idle",
+    "crowd",
+    "lockwait",
+    "scaling",
+    "profile",
+    "dashboard",
+    "peers",
+)
 
 FULL: dict[str, Any] = {
     "floor": {"clients": [1, 4, 16, 64], "seconds": 5.0},
@@ -63,6 +77,16 @@ FULL: dict[str, Any] = {
         "scrape_tasks": 10000,
         "scrape_samples": 50,
     },
+    # bench/peers: the same no-op job on SAQ, Celery and procrastinate (Redis and PostgreSQL
+    # started by the bench); M per system sized so that a drain takes a few seconds each.
+    "peers": {
+        "rounds": 3,
+        "ns": [16, 4, 1],
+        "jobs": {"pm-agent": 400, "saq": 2000, "celery": 2000, "procrastinate": 1000},
+        "pickup_workers": 4,
+        "pickup_samples": 50,
+        "budget_seconds": 570.0,
+    },
 }
 SMOKE: dict[str, Any] = {
     "floor": {"clients": [1, 2], "seconds": 1.0},
@@ -82,6 +106,16 @@ SMOKE: dict[str, Any] = {
         "window": 3.0,
         "scrape_tasks": 500,
         "scrape_samples": 5,
+    },
+    "peers": {
+        "rounds": 1,
+        "ns": [2, 1],
+        "jobs": {"pm-agent": 20, "saq": 50, "celery": 50, "procrastinate": 50},
+        "warmup_per_worker": 1,
+        "pickup_workers": 2,
+        "pickup_samples": 3,
+        "budget_seconds": 120.0,
+        "settle_seconds": 0.3,
     },
 }
 
@@ -142,6 +176,8 @@ def _section(name: str, workdir: Path, cfg: dict[str, Any], results_dir: Path) -
         return profile.run(workdir, cfg["n"], cfg["tasks"], results_dir)
     if name == "dashboard":
         return dashboard.run(workdir, **cfg)
+    if name == "peers":
+        return peers.run(workdir, cfg)
     raise ValueError(name)
 
 
@@ -154,6 +190,13 @@ def main(argv: list[str] | None = None) -> int:
         "--out", type=Path, help="results folder (default bench/results/, a temp folder for --smoke)"
     )
     p.add_argument("--only", nargs="+", choices=SECTIONS, help="run only these sections")
+    p.add_argument("--skip", nargs="+", choices=SECTIONS, default=[], help="leave these sections out")
+    p.add_argument(
+        "--boards",
+        default="auto",
+        help="peers: our side's board backends, comma-separated (sqlite, postgresql); default auto: "
+        "sqlite, and postgresql when the stub serves a postgresql:// board",
+    )
     p.add_argument("--keep", action="store_true", help="keep the work folder (boards, logs)")
     ns = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -161,7 +204,9 @@ def main(argv: list[str] | None = None) -> int:
     # SIGTERM/SIGINT unwind through every `finally`, so no stub or worker outlives the run.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    cfgs = SMOKE if ns.smoke else FULL
+    cfgs = {k: dict(v) for k, v in (SMOKE if ns.smoke else FULL).items()}
+    cfgs["peers"]["boards"] = ns.boards
+    names = [n for n in (ns.only or DEFAULT) if n not in ns.skip]
     out = ns.out or (
         Path(tempfile.mkdtemp(prefix="bench-smoke-")) if ns.smoke else Path(__file__).parent / "results"
     )
@@ -170,13 +215,13 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {
         "mode": "smoke" if ns.smoke else "full",
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "command": "python -m bench" + (" --smoke" if ns.smoke else ""),
+        "command": " ".join(["python -m bench", *(argv if argv is not None else sys.argv[1:])]),
         "machine": machine(),
-        "config": {k: cfgs[k] for k in (ns.only or DEFAULT)},
+        "config": {k: cfgs[k] for k in names},
     }
     t_all = time.monotonic()
     try:
-        for name in ns.only or DEFAULT:
+        for name in names:
             log(f"== {name}")
             t0 = time.monotonic()
             load0 = loadavg()
@@ -189,6 +234,9 @@ def main(argv: list[str] | None = None) -> int:
             section["seconds"] = round(time.monotonic() - t0, 1)
             section["machine_busy_pct_of_one_core"] = round(busy.busy_pct, 1)
             section["loadavg_1m_before"] = load0
+            section["started_at"] = time.strftime(
+                "%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - section["seconds"])
+            )
             results[name] = section
             log(f"== {name} done in {section['seconds']} s")
             if name == "drain" and "floor" not in results and "sweep" in section:
@@ -201,18 +249,38 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(workdir, ignore_errors=True)
         else:
             log(f"work folder kept: {workdir}")
-    results["total_seconds"] = round(time.monotonic() - t_all, 1)
+    results["total_seconds"] = took = round(time.monotonic() - t_all, 1)
+    results = _merged(out / "results.json", results, names) if ns.only or ns.skip else results
     (out / "results.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
     (out / "results.md").write_text(report.markdown(results))
     if "profile" in results and not results["profile"].get("skipped") and "error" not in results["profile"]:
         (out / "profile.md").write_text(report.profile_markdown(results))
-    plot = report.plot(results, out / "latency.png")
-    log(
-        f"results in {out} ({'plot: ' + str(plot) if plot else 'no plot: matplotlib not installed'}); "
-        f"total {results['total_seconds']} s"
-    )
+    plot = report.plot(results, out / "latency.png") if {"pickup", "drain"} & set(results) else None
+    log(f"results in {out} ({'plot: ' + str(plot) if plot else 'no plot'}); this run took {took} s")
     print(report.markdown(results))
     return 0
+
+
+def _merged(previous: Path, results: dict[str, Any], names: list[str]) -> dict[str, Any]:
+    """A partial run (--only/--skip) replaces its sections in the folder's results of the same mode
+    and keeps the others, so that re-running one section never drops the rest from results.md."""
+    try:
+        old = json.loads(previous.read_text())
+    except (OSError, ValueError):
+        return results
+    if old.get("mode") != results["mode"]:
+        return results
+    update = {"command": results["command"], "started_at": results["started_at"], "sections": names}
+    # Earlier re-runs keep only the sections this run did not replace.
+    earlier = [
+        {**u, "sections": [s for s in u["sections"] if s not in names]} for u in old.get("updates", [])
+    ]
+    return {
+        **old,
+        **{k: results[k] for k in (*names, "floor") if k in results},
+        "config": {**old.get("config", {}), **results["config"]},
+        "updates": [*(u for u in earlier if u["sections"]), update],
+    }
 
 
 def _quiet_structlog() -> None:

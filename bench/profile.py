@@ -18,10 +18,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from bench import drain
+from bench import drain, profile_shares
 from bench._harness import log, start_stub, stop_process
-
-IDLE_FUNCTIONS = {"select", "poll", "epoll.poll", "select.epoll.poll", "epoll_wait"}
 
 # Inclusive time of these frames splits a request into "the tool's own work" and the rest
 # (the SDK's JSON-RPC/HTTP handling around it).
@@ -70,7 +68,11 @@ def _package(path: str) -> str:
 
 
 def summarise(
-    session_path: Path, top: int = 25, serving: tuple[str, str] = ("run", "uvicorn/main.py")
+    session_path: Path,
+    top: int = 25,
+    serving: tuple[str, str] = ("run", "uvicorn/main.py"),
+    parts: tuple[tuple[str, str], ...] = profile_shares.STUB_PARTS,
+    handoff: bool = True,
 ) -> dict[str, Any]:
     from pyinstrument.session import Session
 
@@ -91,12 +93,7 @@ def summarise(
         name = frame.function or "?"
         path = frame.file_path or ""
         if own > 0:
-            if name in IDLE_FUNCTIONS and (
-                path in ("", "<built-in>") or "selectors" in path or "asyncio" in path
-            ):
-                idle += own
-            elif name == "run" and path.endswith("asyncio/runners.py"):
-                # uvloop waits inside its C loop: the wait shows as the runner's own time.
+            if profile_shares.is_idle(name, path):
                 idle += own
             else:
                 self_time[(name, path, frame.line_no or 0)] += own
@@ -120,6 +117,7 @@ def summarise(
         return path.rsplit("/lib/", 1)[-1]
 
     return {
+        "parts": profile_shares.shares(profile_shares.split_session(root, parts, handoff)),
         "sampled_seconds": round(total, 2),
         "busy_seconds": round(busy, 2),
         "idle_seconds": round(idle, 2),
@@ -180,6 +178,7 @@ def run(workdir: Path, n: int, m: int, results_dir: Path) -> dict[str, Any]:
         f"{summary['by_package'][0] if summary['by_package'] else None}"
     )
     out: dict[str, Any] = {"workers": n, "tasks": m, "drain": row, **summary}
+    out["stub_parts"] = summary.pop("parts")
 
     # The other end of each call: one worker (pm_worker + the SDK client) under the profiler.
     wsession = wd / "worker.pyisession"
@@ -196,9 +195,14 @@ def run(workdir: Path, n: int, m: int, results_dir: Path) -> dict[str, Any]:
     finally:
         stub.stop()
     if wsession.exists():
-        wsum = summarise(wsession, serving=("run", "asyncio/runners.py"))
+        wsum = summarise(
+            wsession, serving=("run", "asyncio/runners.py"), parts=profile_shares.WORKER_PARTS, handoff=False
+        )
         _tree(wsession, results_dir / "profile_worker_tree.txt")
         out["worker"] = {"tasks": wrow["tasks"], "drain": wrow, **wsum}
+    # The board thread's own work per task, alone (pyinstrument samples only the event loop).
+    out["board_alone"] = profile_shares.board_alone(wd / "alone", max(20, min(m, 1000)))
+    out["per_task"] = profile_shares.per_task(out)
     return out
 
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bench import profile_shares
+from bench.peers import table as peers_table
+
 FINDINGS = Path(__file__).parent / "profile_findings.md"
 
 
@@ -40,6 +43,10 @@ def markdown(r: dict[str, Any]) -> str:
         f"{m.get('nproc')} cores ({m.get('cpu_model')}), {m.get('mem_total_gib')} GiB, Python {m.get('python')}, "
         f"MCP SDK {m.get('mcp_sdk')}, SQLite {m.get('sqlite')}.",
         "",
+        *[
+            f"Sections re-run since by `{u['command']}` at {u['started_at']}: {', '.join(u['sections'])}.\n"
+            for u in r.get("updates", [])
+        ],
         "Each section's `busy` is how busy the whole machine was while it ran, in % of one core "
         "(200 = both cores); the machine is shared, so read figures next to it.",
         "",
@@ -285,6 +292,15 @@ def markdown(r: dict[str, Any]) -> str:
                 f"{_f(live.get('snapshot_build_mean_ms'), 2)} ms each to build).",
                 "",
             ]
+    if "peers" in r and "columns" in r["peers"]:
+        lines += peers_table.markdown(r["peers"])
+    elif "peers" in r and "skipped" in r["peers"]:
+        lines += [
+            "## 10. Side by side with the queues users know",
+            "",
+            f"Skipped: {r['peers']['skipped']}",
+            "",
+        ]
     errors = [k for k, v in r.items() if isinstance(v, dict) and "error" in v]
     if errors:
         lines += ["## Sections that failed", ""] + [f"- {k}: {r[k]['error']}" for k in errors] + [""]
@@ -349,6 +365,7 @@ def profile_markdown(r: dict[str, Any]) -> str:
             f"board thread {_f(split.get('board'), 3)} ms, other threads {_f(split.get('other_threads'), 3)} ms. "
             "The tables below sample the event-loop thread only.",
             "",
+            *profile_shares.markdown(s),
             *_profile_tables(s),
         ]
     else:

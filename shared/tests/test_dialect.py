@@ -101,7 +101,9 @@ class UpstreamOnlyDialect(StubDialect):
     async def heartbeat(self, send: Send, agent_id: str) -> HeartbeatResult:
         return HeartbeatResult(success=True, current_task=self.holding, lease_expires_at=None)
 
-    async def release_task(self, send: Send, agent_id: str, task_id: str, reason: str) -> MessageResult:
+    async def release_task(
+        self, send: Send, agent_id: str, task_id: str, reason: str, *, count_attempt: bool = False
+    ) -> MessageResult:
         self.holding = None
         return MessageResult(
             success=True, message="this server has no release_task; its own timeout frees the task"

@@ -38,7 +38,8 @@ def test_bench_smoke_writes_every_section_with_numbers(tmp_path: Path) -> None:
     out = tmp_path / "results"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PM_", "AGENT_", "POLL_"))}
     proc = subprocess.run(
-        [sys.executable, "-m", "bench", "--smoke", "--out", str(out)],
+        # bench/peers has its own smoke test (test_bench_peers_smoke.py)
+        [sys.executable, "-m", "bench", "--smoke", "--skip", "peers", "--out", str(out)],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,
@@ -99,6 +100,11 @@ def test_bench_smoke_writes_every_section_with_numbers(tmp_path: Path) -> None:
     if "skipped" not in prof:  # pyinstrument comes with `uv sync --group bench`, not with `make test`
         assert _number(prof["busy_seconds"])
         assert prof["top_self"]
+        assert _number(prof["board_alone"]["statements_per_task"])
+        assert _number(prof["board_alone"]["sqlite_share"])
+        assert _number(prof["per_task"]["stub_ms_per_task"])
+        assert prof["per_task"]["stub"]
+        assert prof["per_task"]["worker"]
     scrape = results["dashboard"]["scrape"]
     assert _number(scrape["metrics"]["p50_ms"])
     assert _number(scrape["board_snapshot"]["p50_ms"])

@@ -11,6 +11,7 @@ Screenshots go to .run/test-artifacts/dashboard/ (listed at the end of the run).
 from __future__ import annotations
 
 import json
+import socket
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -328,4 +329,36 @@ def test_another_sites_page_cannot_resolve_with_the_operators_cookie(browser: An
     finally:
         context.close()
         evil.close()
+        stub.stop()
+
+
+def test_a_page_past_the_stream_cap_says_why_and_goes_live_once_a_place_frees(
+    browser: Any, tmp_path: Path
+) -> None:
+    """Issue 24 item 3: the stub refuses a stream past PM_DASHBOARD_MAX_STREAMS with 503 and a
+    reason; the page shows that reason (EventSource would only have failed silently) and
+    retries by itself."""
+    db = tmp_path / "cap.db"
+    load_tasks(db, task("shown-anyway", "x"))
+    stub = start_stub(db, env={"PM_DASHBOARD_MAX_STREAMS": "1"})
+    held = socket.create_connection(("127.0.0.1", stub.port), timeout=30)
+    held.sendall(f"GET /dashboard/api/stream HTTP/1.1\r\nHost: 127.0.0.1:{stub.port}\r\n\r\n".encode())
+    assert b" 200 " in held.recv(4096)
+    context, page, errors = new_page(browser)
+    try:
+        page.goto(f"{stub.base_url}/")
+        page.wait_for_function(
+            "() => document.getElementById('conn-text').textContent.includes('PM_DASHBOARD_MAX_STREAMS=1')"
+        )
+        assert page.get_attribute("#conn", "data-state") == "down"
+        assert "close a dashboard tab" in page.inner_text("#conn-text")
+        page.wait_for_selector('article.card[data-task-id="shown-anyway"]')  # the board as it is, not live
+        screenshot(page, "stream-cap-refused")
+        held.close()
+        page.wait_for_selector("#conn[data-state=live]")  # retried after Retry-After
+        page.wait_for_function("() => Number(document.body.dataset.snapshots || 0) >= 1")
+        assert not [e for e in errors if "503" not in e], errors  # the refusal itself logs a 503
+    finally:
+        held.close()
+        context.close()
         stub.stop()

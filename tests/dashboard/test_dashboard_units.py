@@ -15,6 +15,7 @@ from starlette.requests import Request
 from pm_agent_stub.board import Board
 from pm_agent_stub.dashboard.auth import SESSION_SECONDS, OperatorAuth, host_allowed
 from pm_agent_stub.dashboard.live import LiveBoard
+from pm_agent_stub.dashboard.login_limit import LoginLimit, address_key
 from pm_agent_stub.dashboard.snapshot import take_snapshot
 from pm_agent_stub.dashboard.terminal import render
 from pm_agent_stub.db import connect
@@ -43,19 +44,24 @@ def request(headers: dict[str, str], cookies: dict[str, str] | None = None) -> R
 # ---------------------------------------------------------------------------- auth
 
 
-def test_a_session_cookie_is_signed_with_the_token_and_expires() -> None:
+def test_a_session_lives_on_the_server_until_logout_or_expiry() -> None:
     clock = Clock()
     auth = OperatorAuth("s3cret-token", list(DEFAULT_ALLOWED_HOSTS), clock=clock)
     session = auth.new_session()
     assert "s3cret-token" not in session
+    assert len(session) >= 43  # 256 random bits
     assert auth.session_valid(session)
-    assert not OperatorAuth("another-token", [], clock=clock).session_valid(session)
-    version, expires, mac = session.split(".")
-    assert not auth.session_valid(f"{version}.{int(expires) + 3600}.{mac}")  # a longer life is not forgeable
-    assert not auth.session_valid("v1.x.y")
+    assert auth.session(session) not in (None, session)  # a key to tell sessions apart, not the cookie
+    assert not OperatorAuth("s3cret-token", [], clock=clock).session_valid(session)  # another process
+    assert not auth.session_valid(session[:-1])
     assert not auth.session_valid("")
+    other = auth.new_session()
+    assert auth.end_session(session) is not None
+    assert not auth.session_valid(session)  # a copy of the cookie is no good after logout
+    assert auth.end_session(session) is None
+    assert auth.session_valid(other)
     clock.now += SESSION_SECONDS + 1
-    assert not auth.session_valid(session)
+    assert not auth.session_valid(other)
 
 
 def test_credentials_are_a_bearer_header_or_a_valid_cookie_and_nothing_in_the_url() -> None:
@@ -106,15 +112,31 @@ def test_the_host_rule_is_the_mcp_endpoints() -> None:
     assert not host_allowed(None, allowed)
 
 
-def test_failed_logins_are_throttled_per_minute() -> None:
+async def test_failed_logins_count_per_address_and_over_the_limit_attempts_take_turns() -> None:
     clock = Clock()
-    auth = OperatorAuth("tok", [], clock=clock)
-    for _ in range(20):
-        assert not auth.login_throttled()
-        auth.login_failed()
-    assert auth.login_throttled()
+    limit = LoginLimit(per_minute=2, max_waiting=3, clock=clock)
+    assert await limit.turn("10.0.0.9")
+    for _ in range(2):
+        limit.failed("10.0.0.9")
+    assert limit.failures("10.0.0.9") == 2
+    assert await asyncio.wait_for(limit.turn("10.0.0.7"), 1)  # another address: never waits
+    assert await asyncio.wait_for(limit.turn("10.0.0.9"), 1)  # over the limit: the first turn is now
+    waiting = [asyncio.create_task(limit.turn("10.0.0.9")) for _ in range(3)]  # the next 30 s away
+    await asyncio.sleep(0.05)
+    assert not any(t.done() for t in waiting)
+    assert not await asyncio.wait_for(limit.turn("10.0.0.9"), 1)  # a fourth waiting one: refused
+    for t in waiting:
+        t.cancel()
+    await asyncio.gather(*waiting, return_exceptions=True)
+    limit.failed("2001:db8::1")
+    assert limit.failures("2001:db8::ffff") == 1  # one IPv6 host: its /64
+    assert limit.failures("2001:db8:0:1::1") == 0
+    assert address_key("::ffff:10.0.0.9") == "10.0.0.9"
+    limit.succeeded("10.0.0.9")
+    assert limit.failures("10.0.0.9") == 0
+    limit.failed("10.0.0.8")
     clock.now += 61
-    assert not auth.login_throttled()
+    assert limit.failures("10.0.0.8") == 0
 
 
 # ---------------------------------------------------------------------------- snapshot
@@ -278,7 +300,9 @@ async def test_the_pusher_coalesces_commits_and_builds_nothing_without_a_page() 
         live.on_commit(None)  # type: ignore[arg-type]
     await asyncio.sleep(0.2)
     assert built == []  # no page open
-    stream = live.stream()
+    sub = live.admit()
+    assert sub is not None
+    stream = live.stream(sub)
     assert await anext(stream) == b"retry: 1000\n\n"
     assert b'"n": 1' in await anext(stream)
     for _ in range(100):  # a burst of commits
@@ -294,6 +318,62 @@ async def test_the_pusher_coalesces_commits_and_builds_nothing_without_a_page() 
     with pytest.raises(StopAsyncIteration):
         await asyncio.wait_for(anext(stream), 5)
     assert live.subscribers == 0
+    pusher.cancel()
+
+
+async def test_every_reader_shares_one_snapshot_while_nothing_changed() -> None:
+    """A page connecting, or a GET of the board, costs no build while the last one is current;
+    readers arriving together share the one build they wait for."""
+    built: list[int] = []
+    version = [0]
+
+    def build() -> bytes:
+        built.append(len(built))
+        return json.dumps({"n": len(built)}).encode()
+
+    live = LiveBoard(build, lambda: version[0], min_interval=0.05, watch_interval=0.02, refresh=60)
+    pusher = asyncio.create_task(live.run())
+    first = await asyncio.gather(*(live.latest() for _ in range(100)))
+    assert built == [0]
+    assert all(s is first[0] for s in first)
+    assert await live.latest() is first[0]  # nothing changed: no build
+    streams = []
+    for _ in range(20):
+        sub = live.admit()
+        assert sub is not None
+        streams.append(live.stream(sub))
+    frames = [await anext(s) for s in streams] + [await anext(s) for s in streams]
+    assert frames.count(first[0].event) == 20
+    assert built == [0]
+    version[0] += 1  # another process committed: the next reader waits for a new build
+    second = await live.latest()
+    assert second is not None
+    assert second is not first[0]
+    assert built == [0, 1]
+    live.close()
+    pusher.cancel()
+
+
+async def drain(stream: Any) -> list[bytes]:
+    return [chunk async for chunk in stream]
+
+
+async def test_streams_are_capped_end_with_their_session_and_after_their_age() -> None:
+    live = LiveBoard(lambda: b"{}", lambda: 0, min_interval=0.01, max_streams=2, max_age=0.3, keepalive=0.05)
+    pusher = asyncio.create_task(live.run())
+    a, b = live.admit("session-a"), live.admit("session-b")
+    assert a is not None
+    assert b is not None
+    assert live.admit() is None  # the cap
+    stream_a, stream_b = live.stream(a), live.stream(b)
+    await anext(stream_a), await anext(stream_b)
+    assert live.end_session("session-a") == 1
+    await asyncio.wait_for(drain(stream_a), 5)  # its session logged out: the stream ends
+    assert live.subscribers == 1
+    assert live.admit() is not None  # the freed place
+    tail = await asyncio.wait_for(drain(stream_b), 5)  # ends by itself after max_age
+    assert b": keepalive\n\n" in tail
+    live.close()
     pusher.cancel()
 
 

@@ -36,8 +36,12 @@ def http(
     headers: dict[str, str] | None = None,
     body: bytes | None = None,
     timeout: float = 30.0,
+    source: str | None = None,
 ) -> Answer:
-    conn = HTTPConnection("127.0.0.1", port, timeout=timeout)
+    """One request; `source`: the client address to send from (any 127.x.y.z is this host)."""
+    conn = HTTPConnection(
+        "127.0.0.1", port, timeout=timeout, source_address=(source, 0) if source is not None else None
+    )
     try:
         conn.request(method, path, body=body, headers=headers or {})
         resp = conn.getresponse()

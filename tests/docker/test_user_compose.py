@@ -154,7 +154,7 @@ def test_the_new_users_project_under_compose(fleet: UserFleet) -> None:
         return now.get("api-docs") == "done" and now.get("tests") == "blocked"
 
     wait_for("api-docs done and tests blocked", first_round, timeout=SETTLE, interval=2.0)
-    index = project.path / "docs" / "api" / "index.md"
+    index = project.path / "docs" / "api" / "shop" / "index.md"  # the package's own folder
     assert index.is_file()
     assert index.stat().st_uid == HOST_UID, "generated files belong to the user, not to uid 10001"
     assert (project.path / "reports" / "tests.xml").stat().st_uid == HOST_UID

@@ -123,7 +123,7 @@ def test_make_up_on_a_root_owned_project_a_taken_port_and_a_kept_board(fleet: Us
         return now.get("api-docs") == "done" and now.get("tests") == "blocked"
 
     wait_for("api-docs done and tests blocked", first_round, timeout=SETTLE, interval=2.0)
-    index = project.path / "docs" / "api" / "index.md"
+    index = project.path / "docs" / "api" / "shop" / "index.md"  # the package's own folder
     assert index.is_file()
     assert index.stat().st_uid == 0
     report = project.path / "reports" / "tests.xml"  # in the project, though the task named no folder

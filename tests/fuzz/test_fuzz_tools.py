@@ -110,6 +110,8 @@ AGENT = st.one_of(st.sampled_from(LIFE_AGENTS), st.text(PRINTABLE, min_size=1, m
 TASK = st.one_of(st.just(HELD), st.integers(0, 299).map(lambda i: f"f{i:03d}"), text(1, 40), SQLISH)
 NAME = text(1, 60)
 SHOWN_NAME = st.text(PRINTABLE, min_size=1, max_size=60)  # registered names and roles are printable text
+# Skill names: printable, no comma (it separates skills), no space at either end (pm_protocol skill_name).
+SKILL = st.text(PRINTABLE, min_size=1, max_size=20).filter(lambda s: "," not in s and s == s.strip())
 LONG_OK = st.one_of(text(0, 60), st.just("m" * 10_000))
 FINITE_JSON = st.recursive(
     st.one_of(
@@ -129,7 +131,7 @@ FIELDS: dict[str, dict[str, tuple[bool, st.SearchStrategy[Any]]]] = {
         "agent_id": (True, AGENT),
         "name": (True, SHOWN_NAME),
         "role": (True, SHOWN_NAME),
-        "skills": (True, st.lists(st.one_of(st.just("fuzz"), text(1, 20)), max_size=5)),
+        "skills": (True, st.lists(st.one_of(st.just("fuzz"), SKILL), max_size=5)),
     },
     "request_next_task": {"agent_id": (True, AGENT), "wait_seconds": (False, st.sampled_from([0, 0.0, 0.1]))},
     "report_task_progress": {

@@ -196,6 +196,39 @@ def test_release_requeues_at_once_keeps_checkpoint_and_is_not_an_expiry(board: B
     assert [e["kind"] for e in read_events(db, task_id="a")].count("released") == 1
 
 
+def test_a_counted_release_is_a_failed_attempt_like_an_expiry(board: Board, db: Path, clock: Clock) -> None:
+    """release_task(count_attempt=True): counted with expiries; the one reaching PM_MAX_ATTEMPTS blocks."""
+    load_tasks(db, {"id": "a", "name": "A"})
+    reg(board, "w")
+    take(board, "w")
+    board.release_task("w", "a", "stopping")  # not counted: a shutdown is not the task's fault
+    assert board.get_task_context("a").task.expiries == 0
+    take(board, "w")
+    board.release_task("w", "a", "read_file never returned", count_attempt=True)
+    assert board.get_task_context("a").task.expiries == 1
+    assert board.get_task_context("a").task.status == "todo"
+    take(board, "w")
+    clock.now += 11
+    board.sweep()  # an expiry counts on the same counter
+    assert board.get_task_context("a").task.expiries == 2
+    assert take(board, "w") is not None
+    answer = board.release_task("w", "a", "read_file never returned", count_attempt=True)
+    assert "blocked" in answer.message
+    ctx = board.get_task_context("a")
+    assert ctx.task.status == "blocked"
+    (blocker,) = ctx.blockers
+    assert blocker.description.startswith(
+        "3 failed attempts (lease expiries and counted releases; PM_MAX_ATTEMPTS=3)"
+    )
+    assert "'w' gave it up: read_file never returned" in blocker.description
+    assert take(board, "w") is None
+    with pytest.raises(BoardError) as refused:
+        board.report_task_progress("w", "a", "in_progress", 10, "x")
+    assert "you released it at" in refused.value.message  # the agent's own story, not "you reported it"
+    released = read_events(db, kind="released", task_id="a")
+    assert [e["detail"].get("count_attempt", False) for e in released] == [False, True, True]
+
+
 def test_blocked_status_and_report_blocker_free_the_agent_until_resolved(board: Board, db: Path) -> None:
     load_tasks(db, {"id": "a", "name": "A"}, {"id": "b", "name": "B", "priority": "low"})
     reg(board, "w")

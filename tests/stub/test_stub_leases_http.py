@@ -105,6 +105,43 @@ async def test_max_attempts_blocks_the_task_instead_of_looping(short_stub: StubP
         assert again["assignment"]["attempt"] == 1
 
 
+async def test_counted_releases_block_after_max_attempts_uncounted_never_do(
+    short_stub: StubProcess, uniq: str
+) -> None:
+    """A worker that gave up because of the task says `count_attempt`; a plain release stays free."""
+    skill, tid, agent = f"s-{uniq}", f"t-{uniq}", f"w-{uniq}"
+    max_attempts = int(short_stub.env["PM_MAX_ATTEMPTS"])
+    load_tasks(short_stub.db, task(tid, skill))
+    async with mcp.Client(short_stub.url) as c:
+        await register(c, agent, skill)
+        for _ in range(max_attempts + 2):  # tutorial-style releases, without the argument: never blocked
+            assert (await call_tool(c, "request_next_task", {"agent_id": agent}))["assignment"][
+                "task_id"
+            ] == tid
+            await call_tool(c, "release_task", {"agent_id": agent, "task_id": tid, "reason": "stopping"})
+        assert task_status(short_stub.db, tid) == "todo"
+        bad = await call_tool(
+            c, "release_task", {"agent_id": agent, "task_id": tid, "reason": "r", "count_attempt": "yes"}
+        )
+        assert bad["error"] == "invalid_argument"
+        for n in range(1, max_attempts + 1):
+            got = await call_tool(c, "request_next_task", {"agent_id": agent})
+            assert got["assignment"]["task_id"] == tid
+            answer = await call_tool(
+                c,
+                "release_task",
+                {"agent_id": agent, "task_id": tid, "reason": "a tool never returned", "count_attempt": True},
+            )
+            assert answer["success"] is True
+            assert ("blocked" in answer["message"]) == (n == max_attempts)
+        assert task_status(short_stub.db, tid) == "blocked"
+        ctx = await call_tool(c, "get_task_context", {"task_id": tid})
+        (blocker,) = ctx["blockers"]
+        assert f"{max_attempts} failed attempts" in blocker["description"]
+        assert "a tool never returned" in blocker["description"]
+        assert (await call_tool(c, "request_next_task", {"agent_id": agent}))["has_task"] is False
+
+
 async def test_fifty_concurrent_requests_for_one_task_exactly_one_wins(stub: StubProcess, uniq: str) -> None:
     skill, tid = f"s-{uniq}", f"t-{uniq}"
     agents = [f"w{i}-{uniq}" for i in range(50)]

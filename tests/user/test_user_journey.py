@@ -87,9 +87,9 @@ def test_the_new_users_project_as_local_processes(project: Project) -> None:
             interval=1.0,
             message=f"api-docs done and tests blocked (log: {log})",
         )
-        index = project.path / "docs" / "api" / "index.md"
+        index = project.path / "docs" / "api" / "shop" / "index.md"  # the package's own folder
         assert index.is_file(), sorted(str(p) for p in project.path.rglob("*"))
-        assert "discount" in (project.path / "docs" / "api" / "shop.md").read_text()
+        assert "discount" in (project.path / "docs" / "api" / "shop" / "shop.md").read_text()
         assert (project.path / "reports" / "tests.xml").is_file()  # inside the project, not the workspace top
         shown = make(REPO_ROOT, "show", "TASK=tests", env={**env, "COLUMNS": "200"})
         assert shown.returncode == 0, shown.stderr

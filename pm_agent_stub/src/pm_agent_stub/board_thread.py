@@ -29,6 +29,13 @@ commits do not move it) whenever a process wrote the board's files (inotify, fil
 right after each of its own jobs if a write was heard meanwhile (so its own commits cost no
 extra wake-up), and every 250 ms as a backstop; where inotify is missing, every
 `watch_interval` (10 ms). It calls the watch callback here, on the board thread, when it moved.
+
+Viewers wait for workers. The dashboard's snapshots and `/metrics` scrapes come in through
+`view()`, a second lane: a viewer's read runs when no worker's call is waiting, and while
+calls are waiting, viewers get at most `VIEWER_SHARE` of the thread (after a read that took
+`d`, the next one waits for `d * (1 / VIEWER_SHARE - 1)` of calls). So however many pages
+and scrapers there are, a heartbeat never queues behind their reads, only behind the one
+running (issue 24: 390 open dashboards had taken a heartbeat from 5 ms to 11 s).
 """
 
 from __future__ import annotations
@@ -37,9 +44,9 @@ import asyncio
 import concurrent.futures
 import contextlib
 import itertools
-import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -58,6 +65,7 @@ WATCH_INTERVAL_SECONDS: Final = 0.01
 # frames are written (and heard) just before its commit shows in the WAL index, so a look
 # that follows the event too closely can miss it; this bounds how long that case waits.
 BACKSTOP_SECONDS: Final = 0.25
+VIEWER_SHARE: Final = 0.25  # the most of the thread viewers' reads take while workers' calls wait
 
 _Deliver = Callable[[Any, BaseException | None], None]
 _Job = tuple[Callable[..., Any], tuple[Any, ...], _Deliver]
@@ -66,6 +74,58 @@ _Post = tuple[asyncio.AbstractEventLoop, Callable[..., Any], tuple[Any, ...]]
 
 class BoardThreadClosed(RuntimeError):
     """The board thread was stopped; no more board calls."""
+
+
+class _Lanes:
+    """The thread's two queues: workers' calls (and the thread's own looks), and viewers' reads.
+
+    `get` hands out a viewer's read only when no call waits, or when viewers' share is due
+    (`view_due`, which the thread moves on after each read it runs).
+    """
+
+    def __init__(self) -> None:
+        self._ready = threading.Condition(threading.Lock())
+        self._calls: deque[_Job | None] = deque()
+        self._views: deque[_Job] = deque()
+        self.view_due = 0.0  # monotonic time from which a viewer's read may overtake waiting calls
+
+    def put(self, job: _Job | None) -> None:
+        with self._ready:
+            self._calls.append(job)
+            self._ready.notify()
+
+    def put_view(self, job: _Job) -> None:
+        with self._ready:
+            self._views.append(job)
+            self._ready.notify()
+
+    def get(self, timeout: float | None) -> tuple[_Job | None, bool] | None:
+        """The next job and whether it is a viewer's; None once `timeout` passed with nothing to do."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._ready:
+            while True:
+                now = time.monotonic()
+                if self._views and (not self._calls or now >= self.view_due):
+                    return self._views.popleft(), True
+                if self._calls:
+                    return self._calls.popleft(), False
+                if deadline is not None and now >= deadline:
+                    return None
+                self._ready.wait(None if deadline is None else deadline - now)
+
+    def drop_views(self) -> list[_Job]:
+        with self._ready:
+            views = list(self._views)
+            self._views.clear()
+            return views
+
+    @property
+    def calls(self) -> int:
+        return len(self._calls)
+
+    @property
+    def views(self) -> int:
+        return len(self._views)
 
 
 class BoardThread:
@@ -79,7 +139,7 @@ class BoardThread:
         self.calls = 0
         self.busy_since: float | None = None  # monotonic start of the running job, None when idle
         self.native_id: int | None = None  # the OS thread id (bench/ reads its CPU time from /proc)
-        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._jobs = _Lanes()
         self._on_foreign: Callable[[], None] | None = None
         self._outbox: list[_Post] = []  # the board thread's only: posts waiting for the next flush
         self._seen_version = data_version(board.conn)
@@ -101,12 +161,17 @@ class BoardThread:
     # ------------------------------------------------------------------ asking
 
     def submit(
-        self, fn: Callable[..., T], *args: Any, then: Callable[[T], None] | None = None
+        self,
+        fn: Callable[..., T],
+        *args: Any,
+        then: Callable[[T], None] | None = None,
+        viewer: bool = False,
     ) -> asyncio.Future[T]:
         """Queue `fn(*args)`; the future (of the running loop) gets its result or exception.
 
         `then(result)` runs on the loop in the result's place in the thread's order (before
-        any later commit callback), even if the future was cancelled meanwhile.
+        any later commit callback), even if the future was cancelled meanwhile. `viewer`: a
+        read for the dashboard or /metrics, in the viewers' lane (see the module docstring).
         """
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[T] = loop.create_future()
@@ -127,7 +192,7 @@ class BoardThread:
         def deliver(result: Any, exc: BaseException | None) -> None:
             self._outbox.append((loop, settle, (result, exc)))
 
-        self._put((fn, args, deliver))
+        self._put((fn, args, deliver), viewer=viewer)
         return fut
 
     def post(self, loop: asyncio.AbstractEventLoop, fn: Callable[..., Any], *args: Any) -> None:
@@ -145,6 +210,10 @@ class BoardThread:
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         """`fn(*args)` on the board thread; its result here."""
         return await self.submit(fn, *args)
+
+    async def view(self, fn: Callable[..., T], *args: Any) -> T:
+        """A viewer's read (dashboard, /metrics) on the board thread: workers' calls go first."""
+        return await self.submit(fn, *args, viewer=True)
 
     def call_sync(self, fn: Callable[..., T], *args: Any) -> T:
         """`fn(*args)` on the board thread, from a thread without a running loop (start-up)."""
@@ -178,7 +247,11 @@ class BoardThread:
 
     @property
     def queued(self) -> int:
-        return self._jobs.qsize()
+        return self._jobs.calls
+
+    @property
+    def views_queued(self) -> int:
+        return self._jobs.views
 
     def close(self) -> None:
         """Finish the queued calls, close the connection on its own thread, stop."""
@@ -190,10 +263,13 @@ class BoardThread:
         self._jobs.put(None)
         self._thread.join()
 
-    def _put(self, job: _Job) -> None:
+    def _put(self, job: _Job, *, viewer: bool = False) -> None:
         if self._closed or not self._thread.is_alive():
             raise BoardThreadClosed("the board is closed (the stub is shutting down)")
-        self._jobs.put(job)
+        if viewer:
+            self._jobs.put_view(job)
+        else:
+            self._jobs.put(job)
 
     # ------------------------------------------------------------------ the thread
 
@@ -206,13 +282,15 @@ class BoardThread:
                 timeout = None
                 if self._on_foreign is not None:
                     timeout = max(0.0, next_look - time.monotonic())
-                try:
-                    job = self._jobs.get(timeout=timeout)
-                except queue.Empty:
-                    job = (_nothing, (), _ignore)
+                got = self._jobs.get(timeout)
+                job, viewer = got if got is not None else ((_nothing, (), _ignore), False)
                 if job is None:
                     return
+                started = time.monotonic()
                 self._execute(job)
+                if viewer:
+                    ended = time.monotonic()
+                    self._jobs.view_due = ended + (ended - started) * (1 / VIEWER_SHARE - 1)
                 if self._on_foreign is not None:
                     now = time.monotonic()
                     if now >= next_look:
@@ -222,6 +300,8 @@ class BoardThread:
                         self._look_for_foreign()  # right after our own commit: hot, and covers its event
                 self._flush()
         finally:
+            for _fn, _args, deliver in self._jobs.drop_views():
+                deliver(None, BoardThreadClosed("the board is closed (the stub is shutting down)"))
             self._flush()
             self.board.close()
 

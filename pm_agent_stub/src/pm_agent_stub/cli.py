@@ -29,6 +29,7 @@ from typing import Any, Final
 from pm_agent_stub import project_folder
 from pm_agent_stub.board import Board
 from pm_agent_stub.board_access import BoardAccess, FileBoard, OperatorError
+from pm_agent_stub.db import BoardFileError
 from pm_agent_stub.logs import configure_logging, get_logger
 from pm_agent_stub.project_file import ProjectFileError, load_project_file
 from pm_agent_stub.settings import StubSettings, load_settings
@@ -531,13 +532,17 @@ def main(argv: list[str] | None = None) -> int:
     if ns.command == "serve":
         settings = _serve_settings(ns)
         configure_logging(settings.log_format, settings.log_level)
-        return _serve(settings, ns.transport)
+        try:
+            return _serve(settings, ns.transport)
+        except BoardFileError as exc:  # damaged or foreign board file (db.py): one line
+            print(str(exc), file=sys.stderr)
+            return EXIT_BAD_INPUT
     configure_logging(None, "warning")
     try:
         if ns.command == "status" and ns.watch:
             return watch_status(ns)
         return asyncio.run(COMMANDS[ns.command](ns))
-    except UsageError as exc:
+    except (UsageError, BoardFileError) as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_BAD_INPUT
     except OperatorError as exc:

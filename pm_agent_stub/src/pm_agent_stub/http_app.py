@@ -13,6 +13,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
+from mcp.types import UNSUPPORTED_PROTOCOL_VERSION
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -84,6 +86,64 @@ class NoStandaloneStream:
         await self.app(scope, receive, send)
 
 
+MCP_PATHS = ("/mcp", "/mcp/")  # the SDK redirects the second to the first
+PROTOCOL_VERSIONS = (*HANDSHAKE_PROTOCOL_VERSIONS, *MODERN_PROTOCOL_VERSIONS)
+
+
+class McpPathOnly:
+    """404 for any path but `/mcp` that no other route took (the MCP app is mounted at `/`).
+
+    Without it every unknown GET fell to `NoStandaloneStream` and got 405 "no SSE stream",
+    which tells a client the path exists (issue 24 item 8, from the conformance suite).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope.get("path") not in MCP_PATHS:
+            message = (
+                f"Not Found: {str(scope.get('path'))[:200]!r}. This stub serves MCP at POST /mcp, the "
+                "dashboard at /, /metrics and /healthz"
+            )
+            await send_error(send, 404, -32601, message)
+            return
+        await self.app(scope, receive, send)
+
+
+class ProtocolVersionCheck:
+    """400 naming the versions this stub speaks when `MCP-Protocol-Version` names another.
+
+    The spec has a server answer an unsupported version with 400; the SDK sends every
+    version it does not know to its 2026 per-request-envelope path, whose refusal talks
+    about `params._meta` envelope keys the client never heard of (issue 24 item 8).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for key, value in scope.get("headers", []):
+                if key != b"mcp-protocol-version":
+                    continue
+                version = value.decode("latin-1")
+                if version not in PROTOCOL_VERSIONS:
+                    message = (
+                        f"Unsupported MCP-Protocol-Version {version[:100]!r}: this stub speaks "
+                        f"{', '.join(PROTOCOL_VERSIONS)}. Send one of them (the version the initialize "
+                        "handshake agreed on), or no header before the handshake"
+                    )
+                    data: dict[str, object] = {
+                        "supported": list(PROTOCOL_VERSIONS),
+                        "requested": version[:100],
+                    }
+                    await send_error(send, 400, UNSUPPORTED_PROTOCOL_VERSION, message, data=data)
+                    return
+                break
+        await self.app(scope, receive, send)
+
+
 def transport_security(server: PMAgentServer) -> TransportSecuritySettings:
     hosts = server.stub_settings.allowed_hosts
     origins = [f"{scheme}://{h}" for h in hosts for scheme in ("http", "https")]
@@ -140,8 +200,8 @@ def build_http_app(server: PMAgentServer) -> Starlette:
         max_bytes=MAX_REQUEST_BODY_BYTES,
         max_in_flight=settings.http_max_bodies_in_flight,
     )
-    guarded: ASGIApp = NoStandaloneStream(bounded)
-    inner: ASGIApp = guarded if token is None else BearerTokenMiddleware(guarded, token)
+    guarded: ASGIApp = ProtocolVersionCheck(NoStandaloneStream(bounded))
+    inner: ASGIApp = McpPathOnly(guarded if token is None else BearerTokenMiddleware(guarded, token))
 
     def dashboard_body(app: ASGIApp, max_bytes: int) -> ASGIApp:
         return BodyDeadline(

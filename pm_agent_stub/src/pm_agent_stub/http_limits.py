@@ -19,7 +19,14 @@ one that never ends its headers a descriptor, for as long as it likes. So:
   bodies are buffered while still arriving (else 503 at once). A body that arrived whole
   needs no slot, so slow clients cannot starve fast ones.
 
-Only receiving a *request* is bounded: a long-poll is a slow response and waits its time.
+- `SlowClientProtocol` also bounds a client that stops *reading*: once the stub's writes to
+  a connection are paused (the client's window and our buffer are full), the client has
+  `write_timeout` to take some of it; a connection that took nothing for that long is
+  aborted (its buffered answer dropped). A dashboard page that stops reading its stream held
+  a ~2 MB snapshot and its slot among the streams forever before (issue 24).
+
+Receiving a request is bounded, and so is a client not reading; a long-poll is a slow
+response and waits its time.
 """
 
 from __future__ import annotations
@@ -46,12 +53,15 @@ class SlowClientProtocol(H11Protocol):
 
     header_timeout: float = 10.0
     body_timeout: float = 30.0
+    write_timeout: float = 30.0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._deadline: asyncio.TimerHandle | None = None
         self._waiting_for: Wait | None = None
         self._lingering = False
+        self._write_deadline: asyncio.TimerHandle | None = None
+        self._unsent = 0  # bytes buffered for the client when its last write deadline was set
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._raw = transport  # the socket's own; uvicorn gets the lingering wrapper
@@ -77,7 +87,37 @@ class SlowClientProtocol(H11Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._arm(None)
+        self._arm_write(False)
         super().connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        self._arm_write(True)
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        self._arm_write(False)
+
+    def _arm_write(self, paused: bool) -> None:
+        if self._write_deadline is not None:
+            self._write_deadline.cancel()
+            self._write_deadline = None
+        if paused:
+            self._unsent = self._raw.get_write_buffer_size()
+            self._write_deadline = self.loop.call_later(self.write_timeout, self._write_expired)
+
+    def _write_expired(self) -> None:
+        """Writes still paused: go on if the client took some since, else drop the connection."""
+        self._write_deadline = None
+        if self._raw.is_closing():
+            return
+        unsent = self._raw.get_write_buffer_size()
+        if unsent < self._unsent:
+            self._arm_write(True)  # slow, but reading
+            return
+        client = f"{self.client[0]}:{self.client[1]}" if self.client else "?"
+        log.info("slow reader closed", waiting_for="reads", client=client, unsent=unsent)
+        self._raw.abort()  # close() would wait to send the buffer the client does not read
 
     def handle_events(self) -> None:
         super().handle_events()
@@ -154,7 +194,9 @@ class _LingeringClose:
         return getattr(self.wrapped, name)
 
 
-def slow_client_protocol(header_timeout: float, body_timeout: float) -> type[SlowClientProtocol]:
+def slow_client_protocol(
+    header_timeout: float, body_timeout: float, write_timeout: float = 30.0
+) -> type[SlowClientProtocol]:
     """The protocol class uvicorn builds per connection, with these deadlines."""
 
     class Configured(SlowClientProtocol):
@@ -162,6 +204,7 @@ def slow_client_protocol(header_timeout: float, body_timeout: float) -> type[Slo
 
     Configured.header_timeout = header_timeout
     Configured.body_timeout = body_timeout
+    Configured.write_timeout = write_timeout
     return Configured
 
 
@@ -262,7 +305,9 @@ def _content_length(scope: Scope) -> int | None:
 def uvicorn_limits(settings: StubSettings) -> dict[str, Any]:
     """uvicorn.run options that bound what clients can hold (see the module docstring)."""
     return {
-        "http": slow_client_protocol(settings.http_header_timeout, settings.http_body_timeout),
+        "http": slow_client_protocol(
+            settings.http_header_timeout, settings.http_body_timeout, settings.http_write_timeout
+        ),
         "limit_concurrency": settings.http_max_connections,
         "timeout_keep_alive": 5,
     }

@@ -25,6 +25,14 @@ comma-joined; "" for none). Every signature on the board has a series, 0 when no
 so a scaler sees "nothing to do" instead of a missing series. `pm_agent_in_progress_tasks{skills}`
 counts the held ones the same way, so a scaler can keep the replicas that are busy
 (ready + in progress) instead of following the backlog down.
+
+Series are bounded (issue 24 item 6: 20,000 tasks with distinct skill sets had made 40,000
+series, one label 6.5 KB): the first `max_skill_sets` signatures the board saw have a series
+each, and every later one is summed into one series `skills="OTHER"` (upper case: a signature
+is lower-cased, so no real one can be named so), present only while something is folded;
+`pm_agent_skill_sets` says how many signatures there are. Skill names cannot hold a comma
+(pm_protocol `skill_name`); a signature stored before that rule with such a skill is folded
+too, since its label would read as other skills.
 """
 
 from __future__ import annotations
@@ -61,20 +69,28 @@ SEVERITIES: Final = ("low", "medium", "high", "critical")
 TOOL_BUCKETS: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 PICKUP_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
 MAX_PENDING_PICKUPS: Final = 10_000  # assignments waiting for their pickup time to be read
+MAX_SKILL_SETS: Final = 100
+OTHER: Final = "OTHER"  # the `skills` label of the signatures beyond the cap
 
 
-def skills_label(skill_sig: str) -> str:
-    """The `skills` label of a skill signature: `["a","b"]` (the board's column) -> `a,b`."""
+def skills_label(skill_sig: str) -> str | None:
+    """The `skills` label of a skill signature: `["a","b"]` (the board's column) -> `a,b`;
+    None if a skill holds a comma (stored before skill names were checked: ambiguous)."""
     skills: list[str] = json.loads(skill_sig)
+    if any("," in s for s in skills):
+        return None
     return ",".join(skills)
 
 
 class BoardGauges:
     """The scrape-time gauges: read from the board file whenever Prometheus asks."""
 
-    def __init__(self, board: Board, waiters: Callable[[], int]) -> None:
+    def __init__(
+        self, board: Board, waiters: Callable[[], int], max_skill_sets: int = MAX_SKILL_SETS
+    ) -> None:
         self._board = board
         self._waiters = waiters
+        self.max_skill_sets = max_skill_sets
 
     def collect(self) -> Iterable[Metric]:
         status = self._board.get_project_status()
@@ -102,12 +118,33 @@ class BoardGauges:
             "Tasks held by a worker now, per skill signature (as pm_agent_ready_tasks).",
             labels=["skills"],
         )
-        sigs = {row["sig"] for row in store.skill_sigs()} | set(ready) | set(held)
-        for label, sig in sorted((skills_label(sig), sig) for sig in sigs):
+        known = [row["sig"] for row in store.skill_sigs()]
+        seen = set(known)
+        sigs = known + sorted((set(ready) | set(held)) - seen)
+        shown: list[tuple[str, str]] = []
+        other_ready = other_held = folded = 0
+        for sig in sigs:
+            label = skills_label(sig)
+            if label is None or len(shown) >= self.max_skill_sets:
+                other_ready += ready.get(sig, 0)
+                other_held += held.get(sig, 0)
+                folded += 1
+            else:
+                shown.append((label, sig))
+        for label, sig in sorted(shown):
             ready_tasks.add_metric([label], ready.get(sig, 0))
             held_tasks.add_metric([label], held.get(sig, 0))
+        if folded:
+            ready_tasks.add_metric([OTHER], other_ready)
+            held_tasks.add_metric([OTHER], other_held)
         yield ready_tasks
         yield held_tasks
+        yield GaugeMetricFamily(
+            "pm_agent_skill_sets",
+            f"Distinct skill signatures on the board; beyond the first PM_METRICS_MAX_SKILL_SETS "
+            f'({self.max_skill_sets}) they are summed in skills="{OTHER}".',
+            value=len(sigs),
+        )
         yield GaugeMetricFamily(
             "pm_agent_long_poll_waiters",
             "request_next_task calls of this process waiting for work right now.",
@@ -118,7 +155,9 @@ class BoardGauges:
 class BoardMetrics:
     """Every metric of one stub process, on its own registry (several stubs may share a process)."""
 
-    def __init__(self, board: Board, waiters: Callable[[], int]) -> None:
+    def __init__(
+        self, board: Board, waiters: Callable[[], int], *, max_skill_sets: int = MAX_SKILL_SETS
+    ) -> None:
         self.board = board
         self.registry = CollectorRegistry(auto_describe=True)
         reg = self.registry
@@ -184,7 +223,7 @@ class BoardMetrics:
             self.blockers.labels(severity)
         for tool in TOOLS_BY_NAME:
             self.tool_seconds.labels(tool)
-        reg.register(BoardGauges(board, waiters))
+        reg.register(BoardGauges(board, waiters, max_skill_sets))
         ProcessCollector(registry=reg)
         GCCollector(registry=reg)
         self._pending: deque[BoardEvent] = deque(maxlen=MAX_PENDING_PICKUPS)

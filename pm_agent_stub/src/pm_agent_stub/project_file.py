@@ -22,6 +22,7 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -32,6 +33,7 @@ from pydantic import (
 )
 from yaml.constructor import ConstructorError
 
+from pm_protocol.args import skill_name
 from pm_protocol.limits import (
     MAX_ID,
     MAX_JSON_BYTES,
@@ -85,7 +87,8 @@ def _unbuildable(node: yaml.Node, reason: str) -> str:
     return f"cannot read the {kind} {shown}: {reason}; quote it to keep it as text"
 
 
-Skill = Annotated[StrictStr, Field(min_length=1, max_length=MAX_SKILL_LEN)]
+Skill = Annotated[StrictStr, Field(min_length=1, max_length=MAX_SKILL_LEN), AfterValidator(skill_name)]
+Label = Annotated[StrictStr, Field(min_length=1, max_length=MAX_SKILL_LEN)]
 
 
 class ProjectFileError(Exception):
@@ -103,7 +106,7 @@ class TaskSpec(BaseModel):
     instructions: Annotated[StrictStr, Field(max_length=MAX_TEXT)] = ""
     priority: Literal["low", "medium", "high", "urgent"] = "medium"
     required_skills: Annotated[list[Skill], Field(max_length=MAX_SKILLS)] = []
-    labels: Annotated[list[Skill], Field(max_length=MAX_SKILLS)] = []
+    labels: Annotated[list[Label], Field(max_length=MAX_SKILLS)] = []
     dependencies: Annotated[
         list[Annotated[StrictStr, Field(min_length=1, max_length=MAX_ID)]], Field(max_length=1000)
     ] = []

@@ -16,6 +16,8 @@ from typing import Any
 
 import mcp.types as mcp_types
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.shared.exceptions import MCPError
+from mcp.types import INVALID_PARAMS
 
 from pm_agent_stub import __version__
 from pm_agent_stub.board import open_board
@@ -43,10 +45,24 @@ class PMAgentServer(MCPServer[Any]):
         self.notifier = Notifier(self.board, self.db)
         self.router = ToolRouter(self.board, self.db, self.notifier, self.started_at)
         # Its commit listener runs on the board thread; /metrics collects on the board thread.
-        self.metrics = BoardMetrics(self.board, waiters=lambda: self.notifier.waiters)
+        self.metrics = BoardMetrics(
+            self.board, waiters=lambda: self.notifier.waiters, max_skill_sets=settings.metrics_max_skill_sets
+        )
 
     async def list_tools(self) -> list[mcp_types.Tool]:
         return self.router.list_tools()
+
+    async def get_prompt(
+        self, name: str, arguments: dict[str, Any] | None = None, context: Context[Any, Any] | None = None
+    ) -> Any:
+        """An unknown prompt is the client's mistake (-32602), not a server error: the SDK's
+        ValueError became JSON-RPC code 0 and a logged traceback on every call (issue 24 item 8)."""
+        if self._prompt_manager.get_prompt(name) is None:
+            raise MCPError(
+                INVALID_PARAMS,
+                f"Unknown prompt: {name[:200]!r}; this server has no prompts (prompts/list is empty)",
+            )
+        return await super().get_prompt(name, arguments, context)
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None

@@ -54,7 +54,24 @@ class StubSettings(BaseSettings):
     # fleet of 2,000 (~45 KiB of stub memory per waiting connection, bench/ crowd section).
     http_max_connections: int = Field(default=4096, validation_alias="PM_HTTP_MAX_CONNECTIONS", ge=1)
     http_max_bodies_in_flight: int = Field(default=32, validation_alias="PM_HTTP_MAX_BODIES_IN_FLIGHT", ge=1)
+    # A client that takes none of an answer for this long is disconnected (a dashboard page
+    # that stopped reading its stream, a scraper gone silent): it holds the rest meanwhile.
+    http_write_timeout: float = Field(default=30.0, validation_alias="PM_HTTP_WRITE_TIMEOUT", gt=0, le=3600)
     metrics_public: bool = Field(default=False, validation_alias="PM_METRICS_PUBLIC")
+    # Skill sets with a series of their own on /metrics (first seen first); the rest fold into
+    # one `skills="OTHER"` series, so a board of 20,000 distinct sets is not 40,000 series.
+    metrics_max_skill_sets: int = Field(
+        default=100, validation_alias="PM_METRICS_MAX_SKILL_SETS", ge=1, le=100_000
+    )
+    # Dashboard pages (event streams) open at once; one more is refused with 503. Every page
+    # is sent each snapshot (up to ~2 MB on a board full of long texts).
+    dashboard_max_streams: int = Field(
+        default=50, validation_alias="PM_DASHBOARD_MAX_STREAMS", ge=1, le=10_000
+    )
+    # A page's stream ends after this long; the page reconnects at once (credentials checked again).
+    dashboard_stream_max_seconds: float = Field(
+        default=600.0, validation_alias="PM_DASHBOARD_STREAM_MAX_SECONDS", ge=1, le=86400
+    )
     db_synchronous: Literal["NORMAL", "FULL"] = Field(default="NORMAL", validation_alias="PM_DB_SYNCHRONOUS")
     log_format: Literal["json", "console"] | None = Field(default=None, validation_alias="LOG_FORMAT")
     log_level: Literal["debug", "info", "warning", "error", "critical"] = Field(

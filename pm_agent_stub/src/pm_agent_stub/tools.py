@@ -147,7 +147,7 @@ class ToolRouter:
             "list_registered_agents": sync(lambda x: b.list_registered_agents(x.limit, x.cursor)),
             "ping": self._here(self._ping),
             "heartbeat": sync(lambda x: b.heartbeat(x.agent_id)),
-            "release_task": sync(lambda x: b.release_task(x.agent_id, x.task_id, x.reason)),
+            "release_task": sync(lambda x: b.release_task(x.agent_id, x.task_id, x.reason, x.count_attempt)),
             "log_artifact": sync(
                 lambda x: b.log_artifact(
                     x.agent_id, x.task_id, x.artifact_type, x.description, x.location, x.data

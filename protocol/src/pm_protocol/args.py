@@ -34,6 +34,31 @@ def _printable(value: str) -> str:
     return value
 
 
+def skill_name(value: str) -> str:
+    """A skill name that means one thing wherever skills are written one after another.
+
+    Commas separate skills in the metrics' `skills` label (`a,b`, the label KEDA queries
+    match) and in `AGENT_SKILLS=a,b` / `add-task --skills a,b`: a skill `testing,unit-testing`
+    would be counted as the two skills `testing` and `unit-testing` (issue 24 item 6).
+    """
+    if "," in value:
+        parts = [p.strip() for p in value.split(",") if p.strip()]
+        raise ValueError(
+            f"skill {value[:120]!r} contains a comma, which separates skills (in the metrics' skills label "
+            f"and in AGENT_SKILLS=a,b); give each skill on its own: {parts!r}, or join words with '-'"
+        )
+    if not value.isprintable():
+        raise ValueError(
+            f"skill {value[:120]!r} must be printable text (no control characters, tabs or newlines)"
+        )
+    if value != value.strip():
+        raise ValueError(
+            f"skill {value[:120]!r} starts or ends with a space; skills match exactly (only case is "
+            f"ignored), so it would never match {value.strip()!r}: remove the spaces"
+        )
+    return value
+
+
 def _json_limit(value: JsonValue) -> JsonValue:
     if json_size(value) > MAX_JSON_BYTES:
         raise ValueError(
@@ -58,7 +83,7 @@ Name = Annotated[
 ]
 Label = Annotated[str, Field(min_length=1, max_length=MAX_NAME)]
 Text = Annotated[str, Field(max_length=MAX_TEXT)]
-Skill = Annotated[str, Field(min_length=1, max_length=MAX_SKILL_LEN)]
+Skill = Annotated[str, Field(min_length=1, max_length=MAX_SKILL_LEN), AfterValidator(skill_name)]
 Json = Annotated[JsonValue, AfterValidator(_json_limit)]
 Limit = Annotated[
     int,
@@ -141,6 +166,10 @@ class ReleaseTaskArgs(ToolArgs):
     agent_id: AgentId
     task_id: TaskId
     reason: Text
+    count_attempt: Annotated[
+        bool,
+        Field(description="Count this release as a failed attempt, like a lease expiry (PM_MAX_ATTEMPTS)."),
+    ] = False
 
 
 class LogArtifactArgs(ToolArgs):
@@ -211,7 +240,10 @@ HINTS: dict[str, str] = {
     "name": "a non-empty string of at most 200 printable characters (no control characters or newlines)",
     "role": "a non-empty string of at most 200 printable characters (no control characters or newlines)",
     "artifact_type": "a non-empty string of at most 200 characters",
-    "skills": "a list of at most 64 non-empty strings of at most 100 characters",
+    "skills": (
+        "a list of at most 64 skills, each a non-empty string of at most 100 printable characters "
+        'without commas or spaces at either end, e.g. ["python", "testing"]'
+    ),
     "wait_seconds": "a number from 0 to 30",
     "status": "one of 'in_progress', 'completed', 'blocked'",
     "progress": "a number from 0 to 100",

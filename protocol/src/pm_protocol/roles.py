@@ -38,7 +38,7 @@ ROLES: Final[tuple[Role, ...]] = (
     Role(
         "documentation",
         frozenset({"documentation", "markdown", "api-docs", "tutorials"}),
-        frozenset({"kind", "path", "output", "api_docs", "title"}),
+        frozenset({"kind", "path", "output", "api_docs", "title", "include_tests", "include_private"}),
     ),
     Role(
         "testing",

@@ -76,7 +76,8 @@ TOOLS: Final[tuple[Tool, ...]] = (
         "release_task",
         a.ReleaseTaskArgs,
         r.MessageResult,
-        "Give a held task back to the queue now (keeps its checkpoint; not a failed attempt).",
+        "Give a held task back to the queue now (keeps its checkpoint; a failed attempt only with "
+        "count_attempt).",
         extension=True,
     ),
     Tool(

@@ -239,9 +239,14 @@ class PMClient:
         dialect = await self._ready()
         return await dialect.heartbeat(self.call, self.agent_id)
 
-    async def release_task(self, task_id: str, reason: str) -> models.MessageResult:
+    async def release_task(
+        self, task_id: str, reason: str, *, count_attempt: bool = False
+    ) -> models.MessageResult:
+        """Give the task back; `count_attempt` makes the board count it as a failed attempt."""
         dialect = await self._ready()
-        return await dialect.release_task(self.call, self.agent_id, task_id, self.outgoing.text(reason))
+        return await dialect.release_task(
+            self.call, self.agent_id, task_id, self.outgoing.text(reason), count_attempt=count_attempt
+        )
 
     async def deregister(self) -> models.MessageResult:
         """The last call of a clean stop: this agent shows offline at once (docs/protocol.md)."""

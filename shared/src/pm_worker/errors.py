@@ -120,9 +120,17 @@ class TaskReleased(TaskInterrupt):
 
     For a worker that stops mid-task (`ctx.stopping`) after saving a checkpoint: raise
     `TaskReleased("stopping; resume from step 3")` and whoever takes the task next gets the
-    checkpoint as `task.checkpoint`. Not a failed attempt.
+    checkpoint as `task.checkpoint`. Not a failed attempt, unless `count_attempt`: the
+    worker gave up because of the task (a tool that never returned), so the board counts
+    it like a lease expiry and blocks the task after PM_MAX_ATTEMPTS.
     """
 
-    def __init__(self, reason: str = "released by the worker; resume from its checkpoint") -> None:
+    def __init__(
+        self,
+        reason: str = "released by the worker; resume from its checkpoint",
+        *,
+        count_attempt: bool = False,
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.count_attempt = count_attempt

@@ -49,12 +49,15 @@ def describe(exc: PermissionError, *, role: str, in_container: bool) -> str:
         owner: tuple[int, int] | None = (st.st_uid, st.st_gid)
     except OSError:
         owner = None
+    readable = os.R_OK | (os.X_OK if existing.is_dir() else 0)
     if existing != target and not os.access(existing, os.X_OK):
         what = f"cannot enter {existing} (so not {target})"
+    elif existing == target and not os.access(
+        target, readable
+    ):  # checked first: a folder to read, not to write
+        what = f"cannot read {target}"
     elif not os.access(folder, os.W_OK):
         what = f"cannot write {folder}"
-    elif existing == target and not os.access(target, os.R_OK):
-        what = f"cannot read {target}"
     else:
         what = f"was denied access to {target}"
     owned = f" (owned by uid {owner[0]})" if owner is not None else ""

@@ -119,14 +119,12 @@ class StubDialect:
         return await self._call(send, "heartbeat", {"agent_id": agent_id}, models.HeartbeatResult)
 
     async def release_task(
-        self, send: Send, agent_id: str, task_id: str, reason: str
+        self, send: Send, agent_id: str, task_id: str, reason: str, *, count_attempt: bool = False
     ) -> models.MessageResult:
-        return await self._call(
-            send,
-            "release_task",
-            {"agent_id": agent_id, "task_id": task_id, "reason": reason},
-            models.MessageResult,
-        )
+        args: dict[str, Any] = {"agent_id": agent_id, "task_id": task_id, "reason": reason}
+        if count_attempt:  # sent only when set: a stub from before the argument still takes the call
+            args["count_attempt"] = True
+        return await self._call(send, "release_task", args, models.MessageResult)
 
     async def deregister(self, send: Send, agent_id: str) -> models.MessageResult:
         return await self._call(send, "deregister_agent", {"agent_id": agent_id}, models.MessageResult)

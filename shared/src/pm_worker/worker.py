@@ -60,6 +60,7 @@ class Outcome:
     kind: OutcomeKind
     message: str = ""
     severity: str = "medium"
+    count_attempt: bool = False  # RELEASED: the board counts it as a failed attempt
 
 
 class Worker:
@@ -344,7 +345,7 @@ class Worker:
         except TaskBlocked as exc:
             return Outcome(OutcomeKind.BLOCKED, exc.description, exc.severity)
         except TaskReleased as exc:
-            return Outcome(OutcomeKind.RELEASED, exc.reason)
+            return Outcome(OutcomeKind.RELEASED, exc.reason, count_attempt=exc.count_attempt)
         except (NotTaskHolder, TaskAlreadyComplete) as exc:
             return Outcome(OutcomeKind.FENCED, str(exc))
         except TransportError:
@@ -405,9 +406,14 @@ class Worker:
                     ack = await client.report_progress(task.task_id, 100, outcome.message, status="completed")
                     log.info("task completed", message=outcome.message, ack=ack.status)
                 elif outcome.kind is OutcomeKind.RELEASED:
-                    await client.release_task(task.task_id, outcome.message)
+                    await client.release_task(
+                        task.task_id, outcome.message, count_attempt=outcome.count_attempt
+                    )
                     log.info(
-                        "task released", reason=outcome.message, checkpoint=ctx.last_checkpoint is not None
+                        "task released",
+                        reason=outcome.message,
+                        checkpoint=ctx.last_checkpoint is not None,
+                        count_attempt=outcome.count_attempt,
                     )
                 else:
                     res = await client.report_blocker(task.task_id, outcome.message, outcome.severity)

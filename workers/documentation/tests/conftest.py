@@ -1,4 +1,4 @@
-"""Fixtures for the documentation worker suite: the fixture package (`pm` and `stub` come
+"""Fixtures for the documentation worker suite: the fixture packages (`pm` and `stub` come
 from workers/conftest.py)."""
 
 from __future__ import annotations
@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+#: The fixture packages are what the worker documents: their own tests and conftest are not this suite's.
+collect_ignore = ["fixtures"]
 
 
 @pytest.fixture

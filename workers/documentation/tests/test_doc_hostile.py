@@ -9,6 +9,7 @@ that names the file and what to do, and must never read anything outside the wor
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -98,7 +99,13 @@ def test_links_out_of_the_workspace_are_never_followed(board: dict[str, Any]) ->
     context = board["links"]
     assert context["task"]["status"] == "done", context
     site = board["workspace"] / "site" / "links"
-    assert sorted(p.name for p in site.iterdir()) == ["index.md", "pkg.core.md", "pkg.md", "pkg.shared.md"]
+    assert sorted(p.name for p in site.iterdir()) == [
+        ".api-docs.json",
+        "index.md",
+        "pkg.core.md",
+        "pkg.md",
+        "pkg.shared.md",
+    ]
     for page in site.iterdir():
         assert SECRET not in page.read_text(), page
     assert SECRET not in str(context)
@@ -115,7 +122,10 @@ def test_links_out_of_the_workspace_are_never_followed(board: dict[str, Any]) ->
 def test_a_folder_linked_to_itself_ends_promptly(board: dict[str, Any]) -> None:
     context = board["loop"]
     assert context["task"]["status"] == "done", context
-    assert sorted(p.name for p in (board["workspace"] / "site" / "loop").iterdir()) == ["index.md", "mod.md"]
+    assert sorted(p.name for p in (board["workspace"] / "site" / "loop").glob("*.md")) == [
+        "index.md",
+        "mod.md",
+    ]
     assert "not read: loop/l1 (a link to a folder: never followed)" in context["progress_log"][-1]["message"]
 
 
@@ -400,7 +410,7 @@ def test_planted_temp_file_links_are_not_followed(stub: StubProcess, tmp_path: P
     assert (out / "index.md").read_text().startswith("# `shapes` API reference")
     assert not (out / "shapes.units.md").is_symlink()  # the link itself was replaced by the page
     leftovers = sorted(p.name for p in out.iterdir() if p.name.startswith(".") and not p.is_symlink())
-    assert leftovers == []  # no temp file left behind
+    assert leftovers == [".api-docs.json"]  # the manifest, and no temp file left behind
 
 
 def test_output_folder_swapped_for_a_link_mid_task(tmp_path: Path) -> None:
@@ -425,7 +435,7 @@ def test_output_folder_swapped_for_a_link_mid_task(tmp_path: Path) -> None:
         worker = start_docs_worker(proxy.url, ws, tmp_path, "docs-swap")
         try:
             assert proxy.holding.wait(120), "the worker never reported its first page"
-            assert sorted(p.name for p in (ws / "docs" / "api").iterdir()) == ["shapes.md"]
+            assert sorted(p.name for p in (ws / "docs" / "api").glob("*.md")) == ["shapes.md"]
             (ws / "docs" / "api").rename(ws / "docs" / "moved-aside")
             (ws / "docs" / "api").symlink_to(outside)
             proxy.release()
@@ -433,7 +443,9 @@ def test_output_folder_swapped_for_a_link_mid_task(tmp_path: Path) -> None:
             finish(worker)
         assert task_context(stub, "swap")["task"]["status"] == "done"
         assert list(outside.iterdir()) == []
-        assert len(list((ws / "docs" / "moved-aside").glob("*.md"))) == 7
+        aside = ws / "docs" / "moved-aside"
+        assert len(list(aside.glob("*.md"))) == 7
+        assert json.loads((aside / ".api-docs.json").read_text())["source"] == "shapes"
     finally:
         proxy.close()
         stub.stop()

@@ -6,33 +6,21 @@ import re
 from pathlib import Path
 
 import pytest
+from doc_model import FIXTURES, by_name, extracted
 
-from documentation_worker.apidoc import ModuleDoc, parse_module
-from documentation_worker.render import (
-    ArtifactInfo,
-    collect_examples,
-    docstring_to_markdown,
-    module_filename,
-    render_index,
-    render_module,
-    render_report,
-    render_tutorial,
-)
-from documentation_worker.sources import discover_modules
+from documentation_worker.apidoc import DocItem, DocSection, ModuleDoc
+from documentation_worker.coverage import dead_links, documented_names
+from documentation_worker.markdown import code, docstring_to_markdown, sections_to_markdown
+from documentation_worker.render import module_filename, render_index, render_module
+from documentation_worker.report import ArtifactInfo, render_report
+from documentation_worker.tutorial import collect_examples, render_tutorial
 
-SHAPES = Path(__file__).resolve().parent / "fixtures" / "shapes"
+SHAPES = FIXTURES / "shapes"
 
 
 @pytest.fixture(scope="module")
 def modules() -> list[ModuleDoc]:
-    return [
-        parse_module(name, path, str(path.relative_to(SHAPES.parent)))
-        for name, path in discover_modules(SHAPES)
-    ]
-
-
-def by_name(modules: list[ModuleDoc], name: str) -> ModuleDoc:
-    return next(m for m in modules if m.name == name)
+    return extracted(SHAPES)
 
 
 def section(page: str, heading: str) -> str:
@@ -78,19 +66,52 @@ def test_empty_docstring() -> None:
 # --------------------------------------------------------------------------- module pages
 
 
-def test_module_page_has_every_public_object(modules: list[ModuleDoc]) -> None:
-    page = render_module(by_name(modules, "shapes.geometry"), [m.name for m in modules])
-    assert page.startswith(
-        "# `shapes.geometry`\n\nSource: `shapes/geometry.py`\n\nPlane geometry: circles and areas.\n"
+def test_parsed_sections_become_titled_lists() -> None:
+    sections = (
+        DocSection("text", text="Divide.\n\n>>> divide(4, 2)\n2.0"),
+        DocSection(
+            "parameters",
+            items=(DocItem("a", "int", "the dividend."), DocItem("b", None, "the divisor;\n never zero.")),
+        ),
+        DocSection("returns", items=(DocItem("", "float", "The quotient."),)),
+        DocSection("raises", items=(DocItem("", "ZeroDivisionError", "if :obj:`b` is 0."),)),
+        DocSection("admonition", "Note", text="Slow."),
     )
-    # contents link to the headings below
-    assert "- class [`Circle`](#circle)" in page
-    assert "- function [`area_of`](#area_of)" in page
-    assert "### `Circle`" in page
-    assert "### `area_of`" in page
+    assert sections_to_markdown(sections) == (
+        "Divide.\n\n```pycon\n>>> divide(4, 2)\n2.0\n```\n\n"
+        "**Parameters:**\n\n- `a` (`int`): the dividend.\n- `b`: the divisor; never zero.\n\n"
+        "**Returns:**\n\n- `float`: The quotient.\n\n"
+        "**Raises:**\n\n- `ZeroDivisionError`: if `b` is 0.\n\n"
+        "**Note:**\n\nSlow."
+    )
+
+
+def test_inline_code_survives_backticks() -> None:
+    assert code("x") == "`x`"
+    assert code("a`b") == "``a`b``"
+    assert code("`x`") == "`` `x` ``"
+
+
+def test_module_page_has_every_public_object_with_its_anchor(modules: list[ModuleDoc]) -> None:
+    page = render_module(by_name(modules, "shapes.geometry"))
+    assert page.startswith(
+        '# `shapes.geometry`\n\n<a id="shapes.geometry"></a>\n\nSource: `shapes/geometry.py`\n\n'
+        "Plane geometry: circles and areas.\n"
+    )
+    # contents link to each object's anchor
+    assert "- class [`Circle`](#shapes.geometry.Circle): A circle given by its radius." in page
+    assert "- function [`area_of`](#shapes.geometry.area_of): Sum the areas of the shapes." in page
+    assert '<a id="shapes.geometry.Circle"></a>\n\n### `Circle`' in page
     assert "_secret" not in page
     assert "_helper" not in page
-    assert "- `PI_ISH`: `float` = `3.14`" in page
+    assert '- <a id="shapes.geometry.PI_ISH"></a>`PI_ISH`: `float` = `3.14`' in page
+    assert documented_names({"p.md": page}) >= {
+        "shapes.geometry.Circle.diameter",
+        "shapes.geometry.Circle.__lt__",
+        "shapes.geometry.Circle.radius",
+        "shapes.geometry.Shape.kind",
+    }
+    assert dead_links({"shapes.geometry.md": page}) == []
 
 
 def test_module_page_signatures_and_decorators(modules: list[ModuleDoc]) -> None:
@@ -106,7 +127,12 @@ def test_module_page_signatures_and_decorators(modules: list[ModuleDoc]) -> None
     circle = section(page, "### `Circle`")
     assert "```python\n@functools.total_ordering\nclass Circle(Shape):\n```" in circle
     assert "```pycon\n>>> Circle(1.5).diameter\n3.0\n```" in circle
-    assert "Members: `__init__`, `diameter`, `unit`, `from_diameter`, `fetch`, `area`" in circle
+    assert "**Parameters:**\n\n- `radius` (`float`): the radius, in metres." in circle
+    assert "Members: [`sides`](#shapes.geometry.Circle.sides), " in circle
+    assert (
+        'Special members: <a id="shapes.geometry.Circle.__lt__"></a>`__lt__(self, other: Circle) -> bool`'
+        in circle
+    )
     diameter = section(page, "#### `Circle.diameter`")
     assert "```python\n@property\ndef diameter(self) -> float\n```" in diameter
     assert "*property*" in diameter
@@ -119,16 +145,21 @@ def test_module_page_signatures_and_decorators(modules: list[ModuleDoc]) -> None
     assert "*No docstring.*" in section(page, "### `undocumented`")
 
 
-def test_package_page_lists_reexports_with_links(modules: list[ModuleDoc]) -> None:
+def test_package_page_lists_reexports_with_links_and_submodules(modules: list[ModuleDoc]) -> None:
     page = render_module(by_name(modules, "shapes"), [m.name for m in modules])
-    assert "- [`Circle`](shapes.geometry.md#circle) from `shapes.geometry`" in page
-    assert "- [`area_of`](shapes.geometry.md#area_of) from `shapes.geometry`" in page
+    assert (
+        '- <a id="shapes.Circle"></a>[`Circle`](shapes.geometry.md#shapes.geometry.Circle), '
+        "class `shapes.geometry.Circle`: A circle given by its radius."
+    ) in page
+    assert "- [`shapes.solids`](shapes.solids.md)" in section(page, "## Submodules")
+    pages = {module_filename(m): render_module(m, [x.name for x in modules]) for m in modules}
+    assert dead_links(pages) == []
 
 
 def test_module_without_anything_public() -> None:
     page = render_module(ModuleDoc(name="empty", path="empty.py", docstring=None))
     assert "*This module has no docstring.*" in page
-    assert "*No public classes or functions.*" in page
+    assert "*No public classes, functions or attributes.*" in page
 
 
 def test_rendering_is_deterministic(modules: list[ModuleDoc]) -> None:
@@ -143,7 +174,10 @@ def test_index_links_every_module(modules: list[ModuleDoc]) -> None:
     assert index.startswith("# `shapes` API reference\n\nShapes: a fixture package")
     for module in modules:
         assert f"[`{module.name}`]({module_filename(module)})" in index
-    assert "| [`shapes.geometry`](shapes.geometry.md) | Plane geometry: circles and areas. | 2 | 3 |" in index
+    assert (
+        "| [`shapes.geometry`](shapes.geometry.md) | Plane geometry: circles and areas. | 2 | 3 | 2 |"
+        in index
+    )
     assert "## Test status" not in index
 
 
@@ -185,7 +219,7 @@ def test_tutorial_without_examples(tmp_path: Path) -> None:
     (tmp_path / "pkg").mkdir()
     (tmp_path / "pkg" / "__init__.py").write_text('"""Pkg."""\n')
     (tmp_path / "pkg" / "core.py").write_text('def alpha(x: int) -> int:\n    """Alpha."""\n    return x\n')
-    modules = [parse_module(n, p) for n, p in discover_modules(tmp_path / "pkg")]
+    modules = extracted(tmp_path / "pkg")
     page = render_tutorial("pkg", modules)
     assert "The docstrings carry no `>>>` examples" in page
     assert "```python\nfrom pkg.core import alpha\n```" in page

@@ -9,7 +9,7 @@ import pytest
 
 from documentation_worker.safefs import UnsafePath, is_file_in, opened_dir, write_file
 from documentation_worker.sources import Found
-from documentation_worker.worker import listed, pages_checkpoint, skipped_note
+from documentation_worker.writing import listed, pages_checkpoint, skipped_note
 
 
 def test_writes_through_a_handle_and_replaces_a_link_instead_of_following_it(tmp_path: Path) -> None:

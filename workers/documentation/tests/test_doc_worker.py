@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import json
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
+from documentation_worker.output import MANIFEST
 from documentation_worker.payload import DocsPayload
 from documentation_worker.worker import DocumentationWorker
 from pm_worker import Assignment, TaskBlocked, TaskContext, WorkerSettings
 from pm_worker.payload import parse_payload
 
 pytestmark = pytest.mark.anyio
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 SHAPES_PAGES = [
     "shapes.md",
@@ -67,7 +74,7 @@ async def test_identity() -> None:
 async def test_api_reference(workspace: Path, pm: Any) -> None:
     message = await execute(workspace, pm, make_task({"path": "shapes", "output": "out/api"}))
     out = workspace / "out" / "api"
-    assert sorted(p.name for p in out.iterdir()) == sorted([*SHAPES_PAGES, "index.md"])
+    assert sorted(p.name for p in out.iterdir()) == sorted([*SHAPES_PAGES, "index.md", MANIFEST])
     assert "def area_of(shapes: Iterable[Shape]" in (out / "shapes.geometry.md").read_text()
     assert message.startswith("Wrote the API reference for shapes to out/api/: 6 module pages")
 
@@ -92,24 +99,99 @@ async def test_api_reference(workspace: Path, pm: Any) -> None:
 
 
 async def test_default_output_folder(workspace: Path, pm: Any) -> None:
-    """Without `output`, pages go to docs/api/ inside the project (the top folder of `path`)."""
+    """Without `output`, pages go to docs/api/<package>/ inside the project (the top folder of `path`)."""
     await execute(workspace, pm, make_task({"path": "shapes/solids"}))
     assert not (workspace / "docs").exists()
-    assert sorted(p.name for p in (workspace / "shapes" / "docs" / "api").iterdir()) == [
+    assert sorted(p.name for p in (workspace / "shapes" / "docs" / "api" / "solids").iterdir()) == [
+        MANIFEST,
         "index.md",
         "solids.cube.md",
         "solids.md",
     ]
 
 
+async def test_two_packages_of_one_project_never_share_a_folder(workspace: Path, pm: Any) -> None:
+    """Issue 25: two tasks writing the default docs/api/ overwrote each other's index."""
+    shutil.copytree(FIXTURES / "patterns", workspace / "shapes" / "patterns")
+    await execute(workspace, pm, make_task({"path": "shapes/solids"}, task_id="a"))
+    await execute(workspace, pm, make_task({"path": "shapes/patterns"}, task_id="b"))
+    api = workspace / "shapes" / "docs" / "api"
+    assert sorted(p.name for p in api.iterdir()) == ["patterns", "solids"]
+    assert (api / "solids" / "index.md").read_text().startswith("# `solids` API reference")
+    assert (api / "patterns" / "index.md").read_text().startswith("# `patterns` API reference")
+
+
+async def test_another_sources_folder_is_refused_and_loses_nothing(workspace: Path, pm: Any) -> None:
+    await execute(workspace, pm, make_task({"path": "shapes/solids", "output": "site/"}, task_id="a"))
+    before = {p.name: p.read_bytes() for p in (workspace / "site").iterdir()}
+    with pytest.raises(TaskBlocked) as info:
+        await execute(workspace, pm, make_task({"path": "shapes", "output": "site/"}, task_id="b"))
+    assert info.value.description == (
+        "payload.output 'site/' holds the API reference of shapes/solids (written by task a); "
+        "give this task its own payload.output, or delete that folder to reuse it"
+    )
+    assert {p.name: p.read_bytes() for p in (workspace / "site").iterdir()} == before
+
+
+async def test_a_rerun_removes_the_pages_of_modules_that_are_gone_and_nothing_else(
+    workspace: Path, pm: Any
+) -> None:
+    out = workspace / "site"
+    await execute(workspace, pm, make_task({"path": "shapes", "output": "site/"}))
+    (out / "notes.md").write_text("the user's own page\n")
+    (workspace / "shapes" / "units.py").unlink()
+    (workspace / "shapes" / "solids" / "cube.py").rename(workspace / "shapes" / "solids" / "box.py")
+    message = await execute(workspace, pm, make_task({"path": "shapes", "output": "site/"}))
+    assert (
+        "removed 2 page(s) of modules that no longer exist (shapes.solids.cube.md, shapes.units.md)"
+        in message
+    )
+    assert sorted(p.name for p in out.iterdir()) == [
+        MANIFEST,
+        "index.md",
+        "notes.md",  # never ours: kept
+        "shapes.geometry.md",
+        "shapes.md",
+        "shapes.side_effects.md",
+        "shapes.solids.box.md",
+        "shapes.solids.md",
+    ]
+    manifest = json.loads((out / MANIFEST).read_text())
+    assert manifest["source"] == "shapes"
+    assert "notes.md" not in manifest["pages"]
+    assert pm.artifacts[-1]["data"]["stale_pages_removed"] == 2
+
+
+async def test_tests_and_private_modules_are_left_out_unless_the_payload_asks(
+    workspace: Path, pm: Any
+) -> None:
+    shutil.copytree(FIXTURES / "patterns", workspace / "patterns")
+    message = await execute(workspace, pm, make_task({"path": "patterns", "output": "a/"}))
+    assert sorted(p.name for p in (workspace / "a").glob("*.md")) == [
+        "index.md",
+        "patterns.api.md",
+        "patterns.md",
+        "patterns.more.md",
+        "patterns.recipes.md",
+        "patterns.styles.md",
+    ]
+    assert message.endswith(
+        " (left out as tests: patterns/conftest.py; patterns/tests/; payload.include_tests documents them)"
+    )
+    payload = {"path": "patterns", "output": "b/", "include_tests": True, "include_private": True}
+    await execute(workspace, pm, make_task(payload))
+    pages = {p.name for p in (workspace / "b").glob("*.md")}
+    assert {"patterns._impl.md", "patterns.tests.test_more.md", "patterns.conftest.md"} <= pages
+
+
 async def test_resume_skips_pages_already_written(workspace: Path, pm: Any) -> None:
-    out = workspace / "shapes" / "docs" / "api"
+    out = workspace / "shapes" / "docs" / "api" / "shapes"
     out.mkdir(parents=True)
     (out / "shapes.md").write_text("KEPT FROM ATTEMPT 1\n")
     (out / "shapes.geometry.md").write_text("KEPT FROM ATTEMPT 1\n")
     checkpoint = {
         "kind": "api",
-        "output": "shapes/docs/api/",
+        "output": "shapes/docs/api/shapes/",
         "written": ["shapes.md", "shapes.geometry.md", "gone.md"],
     }
     task = make_task({"path": "shapes"}, attempt=2, checkpoint=checkpoint)
@@ -123,7 +205,7 @@ async def test_resume_skips_pages_already_written(workspace: Path, pm: Any) -> N
 
 
 async def test_checkpoint_for_another_output_is_ignored(workspace: Path, pm: Any) -> None:
-    out = workspace / "shapes" / "docs" / "api"
+    out = workspace / "shapes" / "docs" / "api" / "shapes"
     out.mkdir(parents=True)
     (out / "shapes.md").write_text("STALE\n")
     task = make_task(
@@ -148,7 +230,7 @@ async def test_stopping_saves_a_checkpoint_and_ends_cancelled(workspace: Path, p
     ctx.stopping = True
     with pytest.raises(asyncio.CancelledError):
         await make_worker(workspace).execute(task, ctx)
-    assert pm.checkpoints == [{"kind": "api", "output": "shapes/docs/api/", "written": []}]
+    assert pm.checkpoints == [{"kind": "api", "output": "shapes/docs/api/shapes/", "written": []}]
 
 
 async def test_tutorial_links_the_api_reference_from_its_artifact(workspace: Path, pm: Any) -> None:
@@ -226,6 +308,7 @@ async def test_report_without_artifacts_blocks(workspace: Path, pm: Any) -> None
         ({"path": "missing"}, "does not exist"),
         ({"path": "shapes", "output": "/etc/api"}, "leaves the workspace"),
         ({"path": 7}, "payload.path must be a non-empty string"),
+        ({"path": "shapes", "include_tests": "yes"}, "include_tests"),
         (
             {"path": "shapes", "ouput": "site/"},
             r"unknown field 'ouput' \(accepted fields: kind, path, output, ",
@@ -245,3 +328,26 @@ async def test_folder_without_python_blocks(workspace: Path, pm: Any) -> None:
     (workspace / "empty").mkdir()
     with pytest.raises(TaskBlocked, match="no Python modules found in empty"):
         await execute(workspace, pm, make_task({"path": "empty"}))
+
+
+async def test_two_tasks_on_one_folder_take_turns(workspace: Path, pm: Any) -> None:
+    """Another task holds the folder (its flock): this one waits, says so, then writes."""
+    out = workspace / "site"
+    out.mkdir()
+    other = os.open(out, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(other, fcntl.LOCK_EX)
+        with capture_logs() as logs:
+            running = asyncio.create_task(
+                execute(workspace, pm, make_task({"path": "shapes", "output": "site/"}))
+            )
+            async with asyncio.timeout(60):
+                while not any(e["event"] == "output_folder_busy" for e in logs):
+                    await asyncio.sleep(0.01)
+            assert not (out / "index.md").exists()
+            fcntl.flock(other, fcntl.LOCK_UN)
+            async with asyncio.timeout(60):
+                await running
+    finally:
+        os.close(other)
+    assert (out / "index.md").is_file()

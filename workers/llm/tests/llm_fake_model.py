@@ -6,8 +6,14 @@ It speaks both dialects on one port and replays a script of replies, one per mod
 - ``POST /v1/chat/completions``: OpenAI chat completions (`tool_calls`)
 - ``GET /v1/models``: the model list (both dialects' start-up checks)
 
-Every request is recorded (path, JSON body, headers, arrival time) so a test can check
-what the worker sent back: tool results, their error flags, the system prompt.
+Every request is recorded (path, JSON body, headers, size, arrival time) so a test can check
+what the worker sent back: tool results, their error flags, the system prompt, how big it got.
+
+It can also be hostile, as a broken or malicious endpoint would be (`Reply` fields):
+``usage`` may lie (negative, or any JSON as ``raw_usage``), ``trickle_every`` sends a
+byte of whitespace that often and never the answer, ``pad_bytes`` makes the answer's text
+that many bytes long (streamed, so the fake itself stays small), and a turn may ask for
+hundreds of tool calls.
 
     fake = FakeModel().start()
     fake.script([turn(call("list_dir", {"path": "."})), turn(call("finish", {"summary": "done"}))])
@@ -17,21 +23,25 @@ what the worker sent back: tool results, their error flags, the system prompt.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import socket
 import threading
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 MODEL_ID = "fake-model"
+KEEP_BODY_BYTES = 4 * 1024 * 1024  # bigger request bodies are measured, not kept (nor parsed)
+PAD_CHUNK = 1024 * 1024
 
 
 @dataclass
@@ -48,6 +58,9 @@ class Reply:
     usage: tuple[int, int] = (100, 20)
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
+    raw_usage: Any = None  # sent as the usage object instead of `usage` (any JSON: a lie)
+    trickle_every: float | None = None  # a byte of whitespace this often, for ever; never the answer
+    pad_bytes: int = 0  # the answer's text is this many bytes of "x" (streamed)
 
 
 def call(name: str, arguments: dict[str, Any] | None = None, *, raw: str | None = None) -> Call:
@@ -58,6 +71,16 @@ def turn(*calls: Call, text: str = "", usage: tuple[int, int] = (100, 20)) -> Re
     return Reply(list(calls), text, usage)
 
 
+def trickle(every: float = 0.5) -> Reply:
+    """An answer that starts (200, headers) and then trickles whitespace for ever."""
+    return Reply(trickle_every=every)
+
+
+def huge_answer(pad_bytes: int) -> Reply:
+    """An answer whose text is `pad_bytes` long."""
+    return Reply(pad_bytes=pad_bytes)
+
+
 def http_error(status: int, headers: dict[str, str] | None = None) -> Reply:
     return Reply(status=status, headers=headers or {})
 
@@ -65,9 +88,10 @@ def http_error(status: int, headers: dict[str, str] | None = None) -> Reply:
 @dataclass
 class Recorded:
     path: str
-    body: dict[str, Any]
+    body: dict[str, Any]  # {} when the body was over KEEP_BODY_BYTES
     headers: dict[str, str]
     at: float
+    size: int = 0  # bytes of the request body, as sent
 
 
 def free_port() -> int:
@@ -140,17 +164,47 @@ class FakeModel:
             self._thread.join(timeout=10)
 
     async def _record(self, request: Request) -> dict[str, Any]:
-        body = await request.json()
+        raw = await request.body()
+        body = json.loads(raw) if len(raw) <= KEEP_BODY_BYTES else {}
         with self._lock:
-            self.requests.append(Recorded(request.url.path, body, dict(request.headers), time.monotonic()))
+            self.requests.append(
+                Recorded(request.url.path, body, dict(request.headers), time.monotonic(), len(raw))
+            )
         return dict(body)
+
+    def _usage(self, reply: Reply, anthropic: bool) -> Any:
+        if reply.raw_usage is not None:
+            return reply.raw_usage
+        if anthropic:
+            return {"input_tokens": reply.usage[0], "output_tokens": reply.usage[1]}
+        return {
+            "prompt_tokens": reply.usage[0],
+            "completion_tokens": reply.usage[1],
+            "total_tokens": sum(reply.usage),
+        }
+
+    def _answer(self, reply: Reply, answer: dict[str, Any], text_at: list[Any]) -> Response:
+        """`answer` as JSON; trickled or padded (the text at the path `text_at`) if the reply says so."""
+        if reply.trickle_every is not None:
+            return StreamingResponse(_trickle(reply.trickle_every), media_type="application/json")
+        if not reply.pad_bytes:
+            return JSONResponse(answer)
+        holder: Any = answer
+        for key in text_at[:-1]:
+            holder = holder[key]
+        holder[text_at[-1]] = "\x00PAD\x00"
+        before, after = json.dumps(answer).split('"\\u0000PAD\\u0000"')
+        return StreamingResponse(
+            _padded(before.encode() + b'"', reply.pad_bytes, b'"' + after.encode()),
+            media_type="application/json",
+        )
 
     async def _models(self, request: Request) -> JSONResponse:
         return JSONResponse(
             {"object": "list", "data": [{"id": MODEL_ID, "object": "model", "type": "model"}]}
         )
 
-    async def _messages(self, request: Request) -> JSONResponse:
+    async def _messages(self, request: Request) -> Response:
         body = await self._record(request)
         reply = self._next()
         if reply is None:
@@ -174,7 +228,7 @@ class FakeModel:
                 headers=reply.headers,
             )
         content: list[dict[str, Any]] = []
-        if reply.text:
+        if reply.text or reply.pad_bytes:
             content.append({"type": "text", "text": reply.text})
         for c in reply.calls:
             content.append(
@@ -185,20 +239,19 @@ class FakeModel:
                     "input": c.arguments if c.raw is None else c.raw,
                 }
             )
-        return JSONResponse(
-            {
-                "id": f"msg_{next(self._ids)}",
-                "type": "message",
-                "role": "assistant",
-                "model": body.get("model"),
-                "content": content,
-                "stop_reason": "tool_use" if reply.calls else "end_turn",
-                "stop_sequence": None,
-                "usage": {"input_tokens": reply.usage[0], "output_tokens": reply.usage[1]},
-            }
-        )
+        answer = {
+            "id": f"msg_{next(self._ids)}",
+            "type": "message",
+            "role": "assistant",
+            "model": body.get("model"),
+            "content": content,
+            "stop_reason": "tool_use" if reply.calls else "end_turn",
+            "stop_sequence": None,
+            "usage": self._usage(reply, anthropic=True),
+        }
+        return self._answer(reply, answer, ["content", 0, "text"])
 
-    async def _chat(self, request: Request) -> JSONResponse:
+    async def _chat(self, request: Request) -> Response:
         body = await self._record(request)
         reply = self._next()
         if reply is None:
@@ -225,22 +278,17 @@ class FakeModel:
                 }
                 for c in reply.calls
             ]
-        return JSONResponse(
-            {
-                "id": f"chatcmpl-{next(self._ids)}",
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": body.get("model"),
-                "choices": [
-                    {"index": 0, "message": message, "finish_reason": "tool_calls" if reply.calls else "stop"}
-                ],
-                "usage": {
-                    "prompt_tokens": reply.usage[0],
-                    "completion_tokens": reply.usage[1],
-                    "total_tokens": sum(reply.usage),
-                },
-            }
-        )
+        answer = {
+            "id": f"chatcmpl-{next(self._ids)}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model"),
+            "choices": [
+                {"index": 0, "message": message, "finish_reason": "tool_calls" if reply.calls else "stop"}
+            ],
+            "usage": self._usage(reply, anthropic=False),
+        }
+        return self._answer(reply, answer, ["choices", 0, "message", "content"])
 
     # -- what the worker sent ------------------------------------------------------
 
@@ -280,6 +328,23 @@ class FakeModel:
         messages = body["messages"]
         first = messages[0] if "system" in body else messages[1]
         return _text(first["content"])
+
+
+async def _trickle(every: float) -> AsyncIterator[bytes]:
+    while True:
+        yield b" "
+        await asyncio.sleep(every)
+
+
+async def _padded(before: bytes, size: int, after: bytes) -> AsyncIterator[bytes]:
+    yield before
+    chunk = b"x" * PAD_CHUNK
+    left = size
+    while left > 0:
+        yield chunk[: min(left, PAD_CHUNK)]
+        left -= PAD_CHUNK
+        await asyncio.sleep(0)
+    yield after
 
 
 def _text(content: Any) -> str:

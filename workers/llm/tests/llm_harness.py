@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +27,23 @@ from tests.helpers import REPO_ROOT
 from llm_fake_model import FakeModel
 
 DIALECTS = ("anthropic", "openai")
-SCENARIOS = ("docs", "escape", "malformed", "ratelimit", "budget", "tokens", "blocker")
+SCENARIOS = (
+    "docs",
+    "escape",
+    "malformed",
+    "ratelimit",
+    "budget",
+    "tokens",
+    "blocker",
+    # hostile: test_llm_hostile.py
+    "fifo",
+    "never_returns",
+    "sigterm_stuck",
+    "many_calls",
+    "transcript",
+    "trickle",
+    "huge_answer",
+)
 TEST_KEY = "test-key-0123456789"
 
 
@@ -79,7 +97,7 @@ class WorkerRun:
         return out
 
     def named(self, event: str) -> list[dict[str, Any]]:
-        return [e for e in self.events if str(e.get("event", "")).startswith(event)]
+        return [e for e in self.events if e.get("event") == event]
 
 
 def worker_env(extra: dict[str, str]) -> dict[str, str]:
@@ -121,6 +139,88 @@ def run_worker(env: dict[str, str], timeout: float = 180.0) -> WorkerRun:
     return WorkerRun(proc.returncode, proc.stderr, time.monotonic() - started)
 
 
+def peak_rss_kib(pid: int) -> int | None:
+    """The process's peak resident memory so far (VmHWM), None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+class LiveWorker:
+    """`python -m llm_worker` running in the background: its peak memory watched, stoppable.
+
+    stderr goes to a file (a pipe would fill up and stall a chatty worker), read back as a
+    `WorkerRun` once it ends.
+    """
+
+    def __init__(self, env: dict[str, str], log: Path, *, pythonpath: str | None = None) -> None:
+        full = worker_env(env)
+        if pythonpath:
+            full["PYTHONPATH"] = os.pathsep.join(filter(None, [pythonpath, full.get("PYTHONPATH")]))
+        self.log = log
+        self.started = time.monotonic()
+        self._out = log.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "llm_worker"], env=full, cwd=REPO_ROOT, stderr=self._out
+        )
+        self.peak_kib = 0
+        self._watch = threading.Thread(target=self._watch_memory, daemon=True)
+        self._watch.start()
+
+    def _watch_memory(self) -> None:
+        while self.proc.poll() is None:
+            self.peak_kib = max(self.peak_kib, peak_rss_kib(self.proc.pid) or 0)
+            time.sleep(0.05)
+
+    def wait(self, timeout: float) -> int | None:
+        """The exit code, or None if it is still running after `timeout` seconds."""
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def terminate(self, grace: float) -> float | None:
+        """SIGTERM, then seconds until it exited, or None if it did not within `grace` (then SIGKILL)."""
+        sent = time.monotonic()
+        self.proc.send_signal(signal.SIGTERM)
+        if self.wait(grace) is None:
+            self.proc.kill()
+            self.proc.wait(10)
+            return None
+        return time.monotonic() - sent
+
+    def result(self) -> WorkerRun:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self._watch.join(timeout=5)
+        self._out.close()
+        return WorkerRun(
+            self.proc.returncode, self.log.read_text(errors="replace"), time.monotonic() - self.started
+        )
+
+
+def agent_env(
+    stub: StubProcess, ws: Path, dialect: str, fake: FakeModel, agent: str, skill: str
+) -> dict[str, str]:
+    """The environment of one worker process that takes only tasks requiring `skill`."""
+    return {
+        "PM_AGENT_URL": stub.url,
+        "WORKSPACE": str(ws),
+        "AGENT_ID": agent,
+        "AGENT_SKILLS": f"python,documentation,code-review,{skill}",
+        "MAX_TASKS": "1",
+        "POLL_WAIT_SECONDS": "5",
+        "HEALTH_DIR": str(ws.parent / "health"),
+        **provider_env(dialect, fake),
+    }
+
+
 def make_workspace(tmp_path: Path) -> Path:
     """WORKSPACE for one worker: `proj/` (the task folder) holds calc.py."""
     ws = tmp_path / "root" / "ws"
@@ -135,15 +235,4 @@ def run_scenario(
     scenario: str, dialect: str, fake: FakeModel, stub: StubProcess, ws: Path, **extra: str
 ) -> WorkerRun:
     tid = task_id(scenario, dialect)
-    env = {
-        "PM_AGENT_URL": stub.url,
-        "WORKSPACE": str(ws),
-        "AGENT_ID": f"llm-{tid}",
-        "AGENT_SKILLS": f"python,documentation,code-review,t-{tid}",
-        "MAX_TASKS": "1",
-        "POLL_WAIT_SECONDS": "5",
-        "HEALTH_DIR": str(ws.parent / "health"),
-        **provider_env(dialect, fake),
-        **extra,
-    }
-    return run_worker(env)
+    return run_worker({**agent_env(stub, ws, dialect, fake, f"llm-{tid}", f"t-{tid}"), **extra})

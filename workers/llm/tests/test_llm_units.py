@@ -14,26 +14,28 @@ import pytest
 from tenacity import RetryCallState
 
 from llm_worker.agent import AgentLoop
-from llm_worker.anthropic_dialect import to_messages as anthropic_messages
-from llm_worker.backend import ModelError, RetryableModelError
+from llm_worker.backends.anthropic import to_messages as anthropic_messages
+from llm_worker.backends.errors import ModelError, RetryableModelError, parse_retry_after
+from llm_worker.backends.openai import from_response, parse_arguments
+from llm_worker.backends.openai import to_messages as openai_messages
 from llm_worker.conversation import (
     AssistantTurn,
     Entry,
+    ModelTool,
     ModelTurn,
     ToolCall,
     ToolResult,
     ToolResults,
-    ToolSpec,
     Usage,
     UserText,
     truncate,
 )
-from llm_worker.openai_dialect import from_response, parse_arguments
-from llm_worker.openai_dialect import to_messages as openai_messages
-from llm_worker.retry import WaitRetryAfter, call_with_retries, parse_retry_after
+from llm_worker.retry import WaitRetryAfter, call_with_retries
 from llm_worker.settings import LLMSettings, load_llm_settings
-from llm_worker.tools import TOOL_SPECS, PathRefused, Toolbox, safe_path
-from pm_worker import Assignment, Identity, SettingsError, TaskBlocked, TaskContext
+from llm_worker.toolbox import Toolbox
+from llm_worker.tools import MODEL_TOOLS
+from llm_worker.workspace_files import PathRefused, safe_path, write_regular
+from pm_worker import Assignment, Identity, SettingsError, TaskBlocked, TaskContext, TaskReleased
 from tests.helpers.recording_pm import RecordingPM
 
 # -- path safety ---------------------------------------------------------------------
@@ -103,12 +105,10 @@ def settings(**overrides: Any) -> LLMSettings:
 
 
 async def test_write_refuses_a_symlink_planted_after_the_check(root: Path) -> None:
-    ctx, _ = make_ctx(root.parent)
-    box = Toolbox(ctx, root, settings())
     target = root / "late.txt"
     target.symlink_to(root.parent.parent / "outside" / "late.txt")
     with pytest.raises(PathRefused, match="symlink"):
-        box._write_inside(target, b"x")  # what happens if the link appears between check and open
+        write_regular(root, target, b"x")  # what happens if the link appears between check and open
     assert not (root.parent.parent / "outside" / "late.txt").exists()
 
 
@@ -155,7 +155,7 @@ async def test_toolbox_tools(root: Path) -> None:
 
 
 def test_tool_specs_are_clean_json_schemas() -> None:
-    specs = {s.name: s for s in TOOL_SPECS}
+    specs = {s.name: s for s in MODEL_TOOLS}
     assert set(specs) == {
         "list_dir",
         "read_file",
@@ -372,7 +372,7 @@ class ScriptedBackend:
         return None
 
     async def complete(
-        self, system: str, transcript: Sequence[Entry], tools: Sequence[ToolSpec], max_tokens: int
+        self, system: str, transcript: Sequence[Entry], tools: Sequence[ModelTool], max_tokens: int
     ) -> ModelTurn:
         self.seen.append(list(transcript))
         item = self.turns.pop(0)
@@ -431,5 +431,25 @@ async def test_payload_path_outside_the_workspace_blocks(tmp_path: Path) -> None
     task = make_task(payload={"path": "../elsewhere"})
     ctx, _ = make_ctx(tmp_path / "ws", task)
     with pytest.raises(TaskBlocked, match="leaves the workspace"):
-        AgentLoop(task, ctx, ScriptedBackend([]), settings(), IDENTITY)
+        await AgentLoop(task, ctx, ScriptedBackend([]), settings(), IDENTITY).run()
     assert not (tmp_path / "elsewhere").exists()
+
+
+async def test_a_stopping_worker_releases_between_turns_uncounted(tmp_path: Path) -> None:
+    ctx, pm = make_ctx(tmp_path)
+    backend = ScriptedBackend(
+        [model_turn(("list_dir", {"path": "."})), model_turn(("finish", {"summary": "x"}))]
+    )
+    loop = AgentLoop(make_task(), ctx, backend, settings(), IDENTITY)
+    real_checkpoint = ctx.checkpoint
+
+    async def checkpoint_then_stop(data: Any, message: str = "") -> None:
+        await real_checkpoint(data, message)
+        ctx.stopping = True  # SIGTERM arrives during the first tool round
+
+    ctx.checkpoint = checkpoint_then_stop  # type: ignore[method-assign]
+    with pytest.raises(TaskReleased, match="worker stopping after 1 model turns") as info:
+        await loop.run()
+    assert info.value.count_attempt is False
+    assert len(backend.seen) == 1  # no second model call
+    assert pm.checkpoints[-1]["llm"]["steps"] == 1

@@ -308,7 +308,9 @@ class Board:
                 success=True, current_task=held["task_id"], lease_expires_at=iso(expires)
             )
 
-    def release_task(self, agent_id: str, task_id: str, reason: str) -> r.MessageResult:
+    def release_task(
+        self, agent_id: str, task_id: str, reason: str, count_attempt: bool = False
+    ) -> r.MessageResult:
         with self._call() as txn:
             self._agent(agent_id, txn.now)
             row = self._task(task_id)
@@ -317,7 +319,10 @@ class Board:
                     success=True, message=f"Task '{task_id}' is already complete; nothing to release."
                 )
             self.lifecycle.require_holder(txn, agent_id, row, "release_task")
-            self.lifecycle.release(txn, agent_id, row, reason)
+            if self.lifecycle.release(txn, agent_id, row, reason, count_attempt=count_attempt):
+                return r.MessageResult(
+                    success=True, message=f"Task '{task_id}' released and blocked: PM_MAX_ATTEMPTS reached."
+                )
             return r.MessageResult(
                 success=True, message=f"Task '{task_id}' released and back in the queue with its checkpoint."
             )

@@ -3,7 +3,7 @@
     todo ──assign──▶ in_progress ──complete──▶ done            (exactly once per run)
       ▲                 │  │  └──block────────▶ blocked ──resolve──▶ todo (attempts reset)
       │                 │  └──release (holder)─────────────────────────┘
-      └──lease expired──┘      (after PM_MAX_ATTEMPTS expiries: blocked instead)
+      └──lease expired──┘      (after PM_MAX_ATTEMPTS expiries or counted releases: blocked instead)
     done | blocked ──rerun (operator)──▶ todo as run + 1            (history kept)
 
 Only the agent holding a live lease may act on an in-progress task (`require_holder`);
@@ -102,8 +102,8 @@ class Lifecycle:
         last = history[0] if history else None
         if last is not None and last["kind"] == "blocked" and len(history) > 1:
             before = history[1]
-            if before["kind"] == "expired" and before["at"] == last["at"]:
-                last = before  # blocked by the sweep after too many expiries, not by the agent
+            if before["kind"] in ("expired", "released") and before["at"] == last["at"]:
+                last = before  # blocked after too many failed attempts, not reported by the agent
         if last is None:
             past = "you never held it"
         elif last["kind"] == "expired":
@@ -143,15 +143,35 @@ class Lifecycle:
         txn.event("completed", row["task_id"], agent_id, row["attempt"], {"lease_id": row["lease_id"]})
         txn.signals.add("lease")
 
-    def release(self, txn: Txn, agent_id: str, row: Row, reason: str) -> None:
-        """Back to the queue at once, keeping the checkpoint; not a failed attempt."""
-        self.store.unassign(row["task_id"], "todo", txn.now)
+    def release(self, txn: Txn, agent_id: str, row: Row, reason: str, *, count_attempt: bool = False) -> bool:
+        """Back to the queue at once, keeping the checkpoint; not a failed attempt unless `count_attempt`.
+
+        A counted release is a failed attempt like an expiry: the one that reaches
+        PM_MAX_ATTEMPTS blocks the task instead (True).
+        """
+        expiries = row["expiries"] + 1 if count_attempt else None
+        blocked = expiries is not None and expiries >= self.max_attempts
+        self.store.unassign(row["task_id"], "blocked" if blocked else "todo", txn.now, expiries=expiries)
         self.store.insert_progress(
             row["task_id"], agent_id, row["attempt"], "released", row["progress"], reason, txn.now
         )
-        txn.event("released", row["task_id"], agent_id, row["attempt"], {"reason": reason})
-        txn.ready(row["skill_sig"], +1)
+        detail = (
+            {"reason": reason}
+            if expiries is None
+            else {"reason": reason, "count_attempt": True, "expiries": expiries}
+        )
+        txn.event("released", row["task_id"], agent_id, row["attempt"], detail)
+        if blocked:
+            description = (
+                f"{expiries} failed attempts (lease expiries and counted releases; PM_MAX_ATTEMPTS="
+                f"{self.max_attempts}); the last, '{agent_id}' gave it up: {reason[:2000]}. The task is "
+                "blocked instead of being offered again."
+            )
+            self.add_blocker(txn, row["task_id"], agent_id, description, "high", row["attempt"])
+        else:
+            txn.ready(row["skill_sig"], +1)
         txn.signals.add("lease")
+        return blocked
 
     def block(self, txn: Txn, agent_id: str, row: Row, description: str, severity: str) -> tuple[int, str]:
         self.store.unassign(row["task_id"], "blocked", txn.now)

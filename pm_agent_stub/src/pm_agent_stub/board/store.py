@@ -186,7 +186,8 @@ class Store:
         }
 
     def skill_sigs(self) -> list[Row]:
-        return self._all("SELECT sig, skill_count FROM skill_sigs")
+        """Every skill signature on the board, first seen first (rowid order: a plain scan)."""
+        return self._all("SELECT sig, skill_count FROM skill_sigs ORDER BY rowid")
 
     def ready_head(self, sig: str) -> Row | None:
         return self._one(READY_PROBE_SQL, (sig,))

@@ -3,8 +3,9 @@
 | module | holds |
 |---|---|
 | `snapshot.py` | `BoardSnapshot`: what the page and the terminal view show, from bounded indexed reads |
-| `live.py` | `LiveBoard`: server-sent events, one snapshot per change (rate-limited) to every open page |
-| `auth.py` | `OperatorAuth`: bearer token or login cookie, Host check, same-origin rule for changes |
+| `live.py` | `LiveBoard`: one snapshot per change (rate-limited) for every reader; the capped event streams |
+| `auth.py` | `OperatorAuth`: bearer token or login session, Host check, same-origin rule for changes |
+| `login_limit.py` | `LoginLimit`: failed logins counted per client address; over the limit, attempts take turns |
 | `routes.py` | the HTTP endpoints (`/`, `/dashboard/...`, `/login`, `/metrics`) |
 | `terminal.py` | the snapshot as rich tables, for `python -m pm_agent_stub status --watch` |
 | `static/` | the page: HTML, plain JS (no build step, no CDN, no library), CSS |
@@ -60,9 +61,15 @@ class Dashboard:
             with build_time.time():
                 return take_snapshot(board).model_dump_json().encode()
 
-        # The board has its own thread (board_thread.py): every read of it goes there.
+        # The board has its own thread (board_thread.py): every read of it goes there, in the
+        # viewers' lane (workers' calls go first).
         self.live = LiveBoard(
-            snapshot_json, lambda: data_version(board.conn), on_board=server.db.call, post=server.db.post
+            snapshot_json,
+            lambda: data_version(board.conn),
+            on_board=server.db.view,
+            post=server.db.post,
+            max_streams=settings.dashboard_max_streams,
+            max_age=settings.dashboard_stream_max_seconds,
         )
         board.add_listener(self.live.on_commit)
         streams = Gauge(
@@ -74,11 +81,10 @@ class Dashboard:
         self._routes = DashboardRoutes(
             self.auth,
             self.live,
-            snapshot_json,
             server.router,
             server.metrics,
             metrics_public=settings.metrics_public,
-            on_board=server.db.call,
+            on_board=server.db.view,
         )
 
     def routes(self, bounded: Callable[[ASGIApp, int], ASGIApp] | None = None) -> list[BaseRoute]:

@@ -2,10 +2,14 @@
 
 With `PM_AGENT_TOKEN` set, a request is the operator's if it carries the token as
 `Authorization: Bearer <token>` (scripts, Prometheus) or a session cookie from the login
-form (browsers). The cookie never holds the token: it is `v1.<expiry>.<HMAC-SHA256(token,
-expiry)>`, HttpOnly (page scripts cannot read it), SameSite=Strict (other sites' pages do
-not send it), valid for `SESSION_SECONDS`; changing the token ends every session. Without a
-token everything is open, as `/mcp` is.
+form (browsers). The cookie never holds the token: it is a random 256-bit session id,
+HttpOnly (page scripts cannot read it), SameSite=Strict (other sites' pages do not send it),
+valid for `SESSION_SECONDS`. Sessions live in the stub process (only their ids' SHA-256),
+so logging out ends one on the server: a copy of the cookie stops working at once, and the
+streams it opened end (issue 24 item 5; the signed cookie it replaced stayed valid for its
+12 hours whatever happened). A restart of the stub, and so a change of the token, ends every
+session. At most `MAX_SESSIONS` are kept (the oldest ends first). Without a token everything
+is open, as `/mcp` is.
 
 A token never travels in a URL and is never logged (nor is the cookie). Changes (resolve,
 login, logout) must come from the dashboard's own origin: a browser always sends `Origin`
@@ -20,8 +24,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 import time
-from collections import deque
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Final, Literal
 from urllib.parse import urlsplit
@@ -30,7 +35,7 @@ from starlette.requests import Request
 
 COOKIE_NAME: Final = "pm_agent_session"
 SESSION_SECONDS: Final = 12 * 3600
-LOGIN_FAILURES_PER_MINUTE: Final = 20
+MAX_SESSIONS: Final = 1000
 
 Via = Literal["open", "bearer", "cookie"]
 
@@ -57,11 +62,10 @@ class OperatorAuth:
     ) -> None:
         self._token = token
         self._expected_header = f"Bearer {token}".encode() if token is not None else b""
-        self._key = token.encode() if token is not None else b""
         self.allowed_hosts = allowed_hosts
         self.host_check = host_check
         self._clock = clock
-        self._failures: deque[float] = deque()
+        self._sessions: OrderedDict[str, float] = OrderedDict()  # SHA-256 of the id -> expiry
 
     @property
     def enabled(self) -> bool:
@@ -69,38 +73,44 @@ class OperatorAuth:
 
     # ------------------------------------------------------------------ sessions
 
-    def _mac(self, expires: int) -> str:
-        return hmac.new(
-            self._key, f"pm-agent-dashboard-session.v1.{expires}".encode(), hashlib.sha256
-        ).hexdigest()
+    @staticmethod
+    def _key(value: str) -> str:
+        return hashlib.sha256(value.encode()).hexdigest()
 
     def new_session(self) -> str:
-        """A cookie value good for SESSION_SECONDS from now."""
-        expires = int(self._clock()) + SESSION_SECONDS
-        return f"v1.{expires}.{self._mac(expires)}"
+        """A new session's cookie value, good for SESSION_SECONDS from now."""
+        value = secrets.token_urlsafe(32)
+        self._sessions[self._key(value)] = self._clock() + SESSION_SECONDS
+        while len(self._sessions) > MAX_SESSIONS:
+            self._sessions.popitem(last=False)
+        return value
+
+    def session(self, value: str | None) -> str | None:
+        """The session a cookie value names (a key to tell sessions apart, never the value), or None."""
+        if not self.enabled or not value or len(value) > 100:
+            return None
+        key = self._key(value)
+        expires = self._sessions.get(key)
+        if expires is None:
+            return None
+        if expires <= self._clock():
+            del self._sessions[key]
+            return None
+        return key
 
     def session_valid(self, value: str | None) -> bool:
-        if not self.enabled or not value:
-            return False
-        parts = value.split(".")
-        if len(parts) != 3 or parts[0] != "v1" or not parts[1].isdigit():
-            return False
-        expires = int(parts[1])
-        return expires > self._clock() and hmac.compare_digest(parts[2], self._mac(expires))
+        return self.session(value) is not None
+
+    def end_session(self, value: str | None) -> str | None:
+        """Log a session out: its cookie is no good from now on. Its key, or None if it was not one."""
+        key = self.session(value)
+        if key is not None:
+            del self._sessions[key]
+        return key
 
     def token_matches(self, given: str) -> bool:
         """A login attempt (constant-time)."""
         return self.enabled and hmac.compare_digest(f"Bearer {given}".encode(), self._expected_header)
-
-    def login_throttled(self) -> bool:
-        """More than LOGIN_FAILURES_PER_MINUTE failed logins in the last minute (all clients)."""
-        cutoff = self._clock() - 60
-        while self._failures and self._failures[0] < cutoff:
-            self._failures.popleft()
-        return len(self._failures) >= LOGIN_FAILURES_PER_MINUTE
-
-    def login_failed(self) -> None:
-        self._failures.append(self._clock())
 
     # ------------------------------------------------------------------ requests
 

@@ -4,8 +4,8 @@
 |---|---|
 | `GET /`, `GET /dashboard` | the page (static HTML + plain JS; no data in it) |
 | `GET /dashboard/static/<file>` | its script and style sheet (no data: open to all) |
-| `GET /dashboard/api/board` | the board now, as one JSON `BoardSnapshot` |
-| `GET /dashboard/api/stream` | `text/event-stream`: a `board` event now and after every change |
+| `GET /dashboard/api/board` | the board now, as one JSON `BoardSnapshot` (the live feed's shared one) |
+| `GET /dashboard/api/stream` | `text/event-stream`: a `board` event now and after every change (503 past the cap) |
 | `POST /dashboard/api/resolve` | `{"task_id", "resolution"}`: resolve_blocker, as the CLI does |
 | `GET`/`POST /login`, `POST /logout` | the login form (only with `PM_AGENT_TOKEN` set) |
 | `GET /metrics` | Prometheus exposition (metrics.py) |
@@ -29,10 +29,11 @@ from urllib.parse import parse_qs
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route, request_response
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pm_agent_stub.dashboard.auth import COOKIE_NAME, SESSION_SECONDS, OperatorAuth, Via
-from pm_agent_stub.dashboard.live import LiveBoard
+from pm_agent_stub.dashboard.live import LiveBoard, Subscriber
+from pm_agent_stub.dashboard.login_limit import LoginLimit
 from pm_agent_stub.logs import get_logger
 from pm_agent_stub.metrics import BoardMetrics
 from pm_agent_stub.tools import ToolRouter
@@ -62,10 +63,32 @@ def _asset(name: str) -> bytes:
     return resources.files("pm_agent_stub.dashboard").joinpath("static", name).read_bytes()
 
 
-def _json_error(status: int, code: str, message: str) -> JSONResponse:
+def _json_error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse(
-        {"success": False, "error": code, "message": message}, status_code=status, headers=SECURITY_HEADERS
+        {"success": False, "error": code, "message": message},
+        status_code=status,
+        headers={**SECURITY_HEADERS, **(headers or {})},
     )
+
+
+class EventStream(StreamingResponse):
+    """A page's `text/event-stream`; its place among the open streams is given back however it ends
+    (the client leaving cancels the body's iterator before its own cleanup would run)."""
+
+    def __init__(self, live: LiveBoard, sub: Subscriber) -> None:
+        super().__init__(
+            live.stream(sub),
+            media_type="text/event-stream",
+            headers={**SECURITY_HEADERS, "x-accel-buffering": "no"},
+        )
+        self._live = live
+        self._sub = sub
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._live.release(self._sub)
 
 
 class DashboardRoutes:
@@ -75,7 +98,6 @@ class DashboardRoutes:
         self,
         auth: OperatorAuth,
         live: LiveBoard,
-        snapshot_json: Callable[[], bytes],
         router: ToolRouter,
         metrics: BoardMetrics,
         *,
@@ -85,7 +107,7 @@ class DashboardRoutes:
         self.on_board = on_board  # where board reads run (the stub's board thread); None: right here
         self.auth = auth
         self.live = live
-        self.snapshot_json = snapshot_json
+        self.logins = LoginLimit()
         self.router = router
         self.metrics = metrics
         self.metrics_public = metrics_public
@@ -155,6 +177,9 @@ class DashboardRoutes:
                         "send the action as a JSON body (Content-Type: application/json).",
                     )
             request.state.via = via
+            request.state.session = (
+                self.auth.session(request.cookies.get(COOKIE_NAME)) if via == "cookie" else None
+            )
             return await endpoint(request)
 
         return guarded
@@ -180,15 +205,30 @@ class DashboardRoutes:
         return result
 
     async def board(self, request: Request) -> Response:
-        body = await self._on_board(self.snapshot_json)
-        return Response(body, media_type="application/json", headers=SECURITY_HEADERS)
+        snapshot = await self.live.latest()
+        if snapshot is None:
+            return _json_error(
+                500, "internal_error", "the board could not be read (the stub's log says why); retry shortly."
+            )
+        return Response(snapshot.json, media_type="application/json", headers=SECURITY_HEADERS)
 
     async def stream(self, request: Request) -> Response:
-        return StreamingResponse(
-            self.live.stream(),
-            media_type="text/event-stream",
-            headers={**SECURITY_HEADERS, "x-accel-buffering": "no"},
-        )
+        sub = self.live.admit(request.state.session)
+        if sub is None:
+            log.warning(
+                "dashboard_stream_refused",
+                streams=self.live.subscribers,
+                client=request.client.host if request.client else None,
+            )
+            return _json_error(
+                503,
+                "busy",
+                f"{self.live.subscribers} dashboard streams are open on this stub, the most it serves "
+                f"(PM_DASHBOARD_MAX_STREAMS={self.live.max_streams}); close a dashboard tab and retry, "
+                "or raise PM_DASHBOARD_MAX_STREAMS.",
+                headers={"retry-after": "5"},
+            )
+        return EventStream(self.live, sub)
 
     async def resolve(self, request: Request) -> Response:
         body = await request.body()
@@ -242,17 +282,28 @@ class DashboardRoutes:
             return _json_error(403, "cross_site", refused)
         if not self.auth.enabled:
             return RedirectResponse("/", status_code=303, headers=SECURITY_HEADERS)
-        if self.auth.login_throttled():
-            return self._login_page_with(
-                "Too many failed logins in the last minute; wait a minute and retry.", 429
-            )
         body = await request.body()
         given = parse_qs(body[:MAX_FORM_BYTES].decode(errors="replace")).get("token", [""])[0]
         client = request.client.host if request.client else None
+        if not await self.logins.turn(client):
+            log.warning("dashboard_login_refused", client=client, failures=self.logins.failures(client))
+            return self._login_page_with(
+                f"Too many failed logins from your address ({self.logins.failures(client)} in the last minute), "
+                "and more attempts from it are already waiting their turn; wait a minute and retry.",
+                429,
+            )
         if not self.auth.token_matches(given):
-            self.auth.login_failed()
-            log.warning("dashboard_login_failed", client=client)
+            failures = self.logins.failed(client)
+            log.warning("dashboard_login_failed", client=client, failures=failures)
+            if failures > self.logins.per_minute:
+                return self._login_page_with(
+                    f"That is not the stub's token (PM_AGENT_TOKEN). {failures} failed logins from your "
+                    f"address in the last minute: each attempt from it now waits its turn, one every "
+                    f"{self.logins.spacing:g} s.",
+                    429,
+                )
             return self._login_page_with("That is not the stub's token (PM_AGENT_TOKEN).", 401)
+        self.logins.succeeded(client)
         log.info("dashboard_login", client=client)
         response = RedirectResponse("/", status_code=303, headers=SECURITY_HEADERS)
         response.set_cookie(
@@ -270,6 +321,12 @@ class DashboardRoutes:
         refused = self.auth.host_refusal(request) or self.auth.cross_site_refusal(request, "cookie")
         if refused is not None:
             return _json_error(403, "cross_site", refused)
+        session = self.auth.end_session(request.cookies.get(COOKIE_NAME))
+        if session is not None:
+            streams = self.live.end_session(session)
+            log.info(
+                "dashboard_logout", client=request.client.host if request.client else None, streams=streams
+            )
         response = RedirectResponse("/login", status_code=303, headers=SECURITY_HEADERS)
         response.delete_cookie(COOKIE_NAME, path="/", httponly=True, samesite="strict")
         return response

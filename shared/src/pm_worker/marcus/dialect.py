@@ -402,9 +402,12 @@ class MarcusDialect:
         )
 
     async def release_task(
-        self, send: Send, agent_id: str, task_id: str, reason: str
+        self, send: Send, agent_id: str, task_id: str, reason: str, *, count_attempt: bool = False
     ) -> models.MessageResult:
-        """No release on Marcus: note it on the task; the held-task file lets a restart resume it."""
+        """No release on Marcus: note it on the task; the held-task file lets a restart resume it.
+
+        `count_attempt` has nothing to count on Marcus, which keeps no attempts; the note says why.
+        """
         self._released[task_id] = reason
         note = (
             f"{reason} (Marcus has no release: {agent_id} resumes it when it restarts with the same id; "

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, StrictBool, field_validator
 
 from pm_worker.clip import shown
 
@@ -24,7 +24,9 @@ class DocsPayload(BaseModel):
     """`payload` of a documentation task (paths relative to the workspace).
 
     `kind` is `api` (default), `tutorial` or `report` (or one of their aliases); `output`
-    defaults per kind; `api_docs` is read by tutorials, `title` by reports."""
+    defaults per kind; `api_docs` is read by tutorials, `title` by reports. A package's own
+    tests and its private modules are left out of its pages unless `include_tests` /
+    `include_private` (they are not its API)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -33,6 +35,8 @@ class DocsPayload(BaseModel):
     output: str | None = None
     api_docs: str | None = None
     title: str | None = None
+    include_tests: StrictBool = False
+    include_private: StrictBool = False
 
     @field_validator("kind", mode="before")
     @classmethod

@@ -6,6 +6,11 @@ is opened once, one component at a time with ``O_NOFOLLOW`` from the workspace's
 handle, and everything after that is relative to the handle: a later swap changes
 nothing the worker touches. Temporary files get unguessable names and are created with
 ``O_CREAT | O_EXCL | O_NOFOLLOW``, so a planted name cannot redirect a write.
+
+Calls relative to a handle report a refusal with the bare name (``PermissionError: 'api'``),
+which anyone looking it up later resolves against their own cwd: so a `PermissionError`
+leaves here carrying the full path (:func:`full_path_error`), for the blocker that names
+the folder, its owner and the fix (:mod:`pm_worker.permissions`).
 """
 
 from __future__ import annotations
@@ -18,13 +23,26 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path, PurePath
 
-__all__ = ["UnsafePath", "is_file_in", "open_dir", "opened_dir", "write_file"]
+__all__ = [
+    "UnsafePath",
+    "full_path_error",
+    "is_file_in",
+    "open_dir",
+    "opened_dir",
+    "remove_file",
+    "write_file",
+]
 
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 class UnsafePath(Exception):
     """A path component is a link, not a folder, or otherwise cannot be opened safely."""
+
+
+def full_path_error(exc: PermissionError, path: Path) -> PermissionError:
+    """The same refusal, naming ``path`` (absolute) instead of a name relative to a handle."""
+    return PermissionError(exc.errno, exc.strerror, str(path))
 
 
 def _describe(dir_fd: int, name: str, exc: OSError) -> str:
@@ -54,11 +72,13 @@ def open_dir(workspace: Path, relative: PurePath, *, create: bool = False) -> in
             if part == ".." or "/" in part:
                 raise UnsafePath(f"{relative} is not a plain path below the workspace")
             walked /= part
-            if create:
-                with contextlib.suppress(FileExistsError):
-                    os.mkdir(part, 0o755, dir_fd=fd)
             try:
+                if create:
+                    with contextlib.suppress(FileExistsError):
+                        os.mkdir(part, 0o755, dir_fd=fd)
                 child = os.open(part, DIR_FLAGS, dir_fd=fd)
+            except PermissionError as exc:
+                raise full_path_error(exc, workspace / walked) from None
             except OSError as exc:
                 raise UnsafePath(f"{walked} cannot be used as a folder: {_describe(fd, part, exc)}") from None
             os.close(fd)
@@ -99,6 +119,19 @@ def write_file(dir_fd: int, name: str, text: str) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp, dir_fd=dir_fd)
         raise
+
+
+def remove_file(dir_fd: int, name: str) -> bool:
+    """Remove ``name`` from the folder ``dir_fd`` if it is a regular file (never a link's target, never a folder)."""
+    if not name or "/" in name or name in (".", ".."):
+        raise UnsafePath(f"{name!r} is not a file name")
+    if not is_file_in(dir_fd, name):
+        return False
+    try:
+        os.unlink(name, dir_fd=dir_fd)
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def is_file_in(dir_fd: int, name: str) -> bool:

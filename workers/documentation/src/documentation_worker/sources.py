@@ -6,7 +6,9 @@ files in the shared docs; ``l1 -> .`` would walk forever), no folder is visited 
 (device, inode), and a file that is a link is read only if what was opened lies inside
 the boundary. Files, bytes, directory entries and depth are capped per task, and a file's
 size is checked before it is read, so a hostile tree ends in a clear error, not in a
-worker that never finishes.
+worker that never finishes. Stubs (``.pyi``) are read with their modules. A package's own
+test suite (:mod:`documentation_worker.naming`) is left out unless asked for: not read,
+not parsed, only counted.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from documentation_worker.limits import DocsLimits
+from documentation_worker.naming import TEST_FOLDERS, is_test_file
 from documentation_worker.safefs import DIR_FLAGS, UnsafePath, opened_dir
 
 __all__ = ["SKIPPED_DIRS", "Found", "Source", "TooMuch", "UnsafePath", "discover_modules", "read_package"]
@@ -24,6 +27,7 @@ __all__ = ["SKIPPED_DIRS", "Found", "Source", "TooMuch", "UnsafePath", "discover
 #: Folders never searched for modules.
 SKIPPED_DIRS = frozenset({"__pycache__", ".git", ".venv", "venv", "build", "dist", "node_modules"})
 FILE_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC
+SOURCE_SUFFIXES = (".py", ".pyi")
 
 
 class TooMuch(Exception):
@@ -44,22 +48,26 @@ class Found:
     sources: list[Source] = field(default_factory=list)
     #: What was not read, relative to the workspace, with why (links out, links to folders, ...).
     skipped: list[str] = field(default_factory=list)
+    #: Test folders and files left out (relative to the workspace), as asked.
+    tests: list[str] = field(default_factory=list)
 
 
-def read_package(boundary: Path, root: Path, limits: DocsLimits) -> Found:
+def read_package(boundary: Path, root: Path, limits: DocsLimits, *, include_tests: bool = False) -> Found:
     """Every module under ``root`` (a package folder, a folder of modules, or one ``.py`` file).
 
     ``boundary`` (the workspace, resolved) is what nothing may be read from outside of;
-    ``root`` is a resolved path inside it. Raises :class:`TooMuch` or :class:`UnsafePath`.
+    ``root`` is a resolved path inside it. Test folders and files below ``root`` are left
+    out unless ``include_tests``. Raises :class:`TooMuch` or :class:`UnsafePath`.
     """
-    return _Reader(boundary, root, limits).read()
+    return _Reader(boundary, root, limits, include_tests).read()
 
 
 class _Reader:
-    def __init__(self, boundary: Path, root: Path, limits: DocsLimits) -> None:
+    def __init__(self, boundary: Path, root: Path, limits: DocsLimits, include_tests: bool) -> None:
         self.boundary = boundary
         self.root = root
         self.limits = limits
+        self.include_tests = include_tests
         self.found = Found()
         self.total_bytes = 0
         self.entries = 0
@@ -80,16 +88,19 @@ class _Reader:
                 if not stat.S_ISDIR(st.st_mode):  # one module
                     data = self._read_file(parent, relative.name, self.label)
                     if data is not None:
-                        self.found.sources.append(Source(self.root.stem, self.root.name, data))
+                        self.found.sources.append(
+                            Source(self.root.name.rsplit(".", 1)[0], self.root.name, data)
+                        )
                     return self.found
         with opened_dir(self.boundary, relative) as top:
             base = self.root.name if _has_init(top) else ""
             self._walk(os.dup(top))
         modules: list[tuple[str, str, bool, bytes]] = []
         for parts, name, data in self.files:
-            dotted_parts = [*parts] if name == "__init__.py" else [*parts, name[:-3]]
+            stem = name.rsplit(".", 1)[0]
+            dotted_parts = [*parts] if stem == "__init__" else [*parts, stem]
             dotted = ".".join(p for p in [base, *dotted_parts] if p) or self.root.name
-            modules.append((dotted, _shown(self.root, parts, name), name == "__init__.py", data))
+            modules.append((dotted, _shown(self.root, parts, name), stem == "__init__", data))
         modules.sort(key=lambda m: (m[0].split("."), not m[2]))
         self.found.sources = [Source(dotted, shown, data) for dotted, shown, _, data in modules]
         return self.found
@@ -109,6 +120,11 @@ class _Reader:
                 name = subdirs.pop(0)
                 try:
                     child = os.open(name, DIR_FLAGS, dir_fd=fd)
+                except PermissionError:
+                    self.found.skipped.append(
+                        f"{self._label(parts, name)} (permission denied to uid {os.getuid()})"
+                    )
+                    continue
                 except OSError:  # swapped for a link or removed since the scan: not followed
                     self.found.skipped.append(f"{self._label(parts, name)} (changed during the walk)")
                     continue
@@ -149,14 +165,29 @@ class _Reader:
                     self.found.skipped.append(
                         f"{self._label(parts, name)} (a link to a folder: never followed)"
                     )
-                elif name.endswith(".py"):
+                elif name.endswith(SOURCE_SUFFIXES) and self._wanted(parts, name):
                     self._add(fd, parts, name)
             elif entry.is_dir(follow_symlinks=False):
-                if name not in SKIPPED_DIRS and not name.startswith("."):
-                    subdirs.append(name)
-            elif name.endswith(".py") and entry.is_file(follow_symlinks=False):
+                if name in SKIPPED_DIRS or name.startswith("."):
+                    continue
+                if not self.include_tests and name in TEST_FOLDERS:
+                    self.found.tests.append(f"{self._label(parts, name)}/")
+                    continue
+                subdirs.append(name)
+            elif (
+                name.endswith(SOURCE_SUFFIXES)
+                and entry.is_file(follow_symlinks=False)
+                and self._wanted(parts, name)
+            ):
                 self._add(fd, parts, name)
         return subdirs
+
+    def _wanted(self, parts: tuple[str, ...], name: str) -> bool:
+        """False (and counted) for a test module left out."""
+        if self.include_tests or not is_test_file(name):
+            return True
+        self.found.tests.append(str(self._label(parts, name)))
+        return False
 
     def _add(self, dir_fd: int, parts: tuple[str, ...], name: str) -> None:
         data = self._read_file(dir_fd, name, self._label(parts, name))
@@ -248,11 +279,13 @@ def _shown(root: Path, parts: tuple[str, ...], name: str) -> str:
     return PurePosixPath(root.name, *parts, name).as_posix()
 
 
-def discover_modules(root: Path, limits: DocsLimits | None = None) -> list[tuple[str, Path]]:
+def discover_modules(
+    root: Path, limits: DocsLimits | None = None, *, include_tests: bool = False
+) -> list[tuple[str, Path]]:
     """``(dotted name, file)`` for every module under ``root``, in a stable order: the package
     itself first, then its modules and sub-packages by name. The walk is `read_package`'s,
     with ``root`` (or a file's folder) as the boundary."""
     root = root.resolve()
     boundary = root if root.is_dir() else root.parent
-    found = read_package(boundary, root, limits or DocsLimits())
+    found = read_package(boundary, root, limits or DocsLimits(), include_tests=include_tests)
     return [(source.dotted, root.parent / source.path) for source in found.sources]

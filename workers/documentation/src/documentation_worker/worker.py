@@ -1,49 +1,51 @@
 """The documentation specialist: API references, getting-started pages and reports.
 
 Task payloads (paths relative to the workspace; a default `output` is inside the project
-`path` is in, e.g. ``app/docs/api/`` for ``path: app/src/pkg``):
+`path` is in, e.g. ``app/docs/api/pkg/`` for ``path: app/src/pkg``):
 
 - ``{"path": "demo-project/calc", "output": "docs/api/"}`` (``kind`` ``api``, the default):
-  one Markdown page per module plus ``index.md``; logs an ``api_docs`` artifact.
+  one Markdown page per public module plus ``index.md``; logs an ``api_docs`` artifact.
+  ``include_tests`` / ``include_private`` document the package's tests / private modules too.
 - ``{"kind": "tutorial", "path": "demo-project/calc", "output": "docs/getting-started.md"}``:
   a getting-started page built from the source; logs a ``tutorial`` artifact.
 - ``{"kind": "report", "output": "docs/report.md", "title": "..."}``: a page summarising
   the artifacts of the tasks this one depends on (test counts, images, ...).
 
-The target code is parsed with :mod:`ast`, never imported or run.
+The target code is analysed statically with griffe in a locked-down child process, never
+imported or run (:mod:`documentation_worker.parsing`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from documentation_worker.apidoc import ModuleDoc, SourceError
 from documentation_worker.limits import DocsLimits, load_limits
-from documentation_worker.parsing import ParserProcess
+from documentation_worker.output import Manifest, folder_lock, read_manifest, remove_stale, write_manifest
+from documentation_worker.parsing import ParserProcess, ParserUnavailable
 from documentation_worker.payload import DocsPayload
-from documentation_worker.render import (
-    ArtifactInfo,
-    collect_examples,
-    module_filename,
-    render_index,
-    render_module,
-    render_report,
-    render_tutorial,
-)
-from documentation_worker.safefs import UnsafePath, is_file_in, opened_dir, write_file
+from documentation_worker.render import module_filename, render_index, render_module
+from documentation_worker.report import ArtifactInfo, render_report
+from documentation_worker.safefs import UnsafePath
 from documentation_worker.sources import Found, TooMuch, read_package
+from documentation_worker.tutorial import collect_examples, render_tutorial
+from documentation_worker.writing import (
+    listed,
+    output_folder,
+    pages_checkpoint,
+    resumed_pages,
+    skipped_note,
+    write_markdown,
+    write_page,
+)
 from pm_worker import Assignment, SettingsError, TaskBlocked, TaskContext, Worker, WorkerSettings, run
 from pm_worker.clip import clip
-
-#: Bytes of file names an artifact or a checkpoint lists (the stub stores at most 256 KiB of either).
-LIST_BUDGET = 64 * 1024
 
 
 class DocumentationWorker(Worker):
@@ -69,8 +71,10 @@ class DocumentationWorker(Worker):
     # -- API reference -------------------------------------------------------------
 
     async def api_reference(self, task: Assignment, ctx: TaskContext, spec: DocsPayload) -> str:
-        source_rel, output_rel = spec.path, spec.output or ctx.in_project(spec.path, spec.output_path)
-        source = ctx.resolve(source_rel)
+        source = ctx.resolve(spec.path)
+        package = package_name(source)
+        # The default is the package's own folder, so two packages of one project never share one.
+        output_rel = spec.output or ctx.in_project(spec.path, spec.output_path) + f"{package}/"
         out_dir = ctx.resolve(output_rel, must_exist=False)
         if out_dir.exists() and not out_dir.is_dir():
             raise TaskBlocked(
@@ -78,63 +82,113 @@ class DocumentationWorker(Worker):
                 severity="medium",
             )
 
-        await ctx.progress(5, f"Analysing {source_rel}")
-        modules, found = await self.analyse(ctx, source)
-        package = package_name(source, modules)
-        classes = sum(len(m.classes) for m in modules)
-        functions = sum(len(m.functions) for m in modules)
+        await ctx.progress(5, f"Analysing {spec.path}")
+        modules, found = await self.analyse(ctx, source, spec)
+        documented = [m for m in modules if m.documented]
+        if not documented:
+            raise TaskBlocked(
+                f"{ctx.relative(source)} has no public modules (all {len(modules)} are private); "
+                "set payload.include_private to document them",
+                severity="medium",
+            )
+        classes = sum(len(m.classes) for m in documented)
+        functions = sum(len(m.functions) for m in documented)
+        names = sum(m.public_count for m in documented)
         await ctx.progress(
             30,
-            f"Analysed {len(modules)} modules of {package}: {classes} classes, {functions} functions"
-            + skipped_note(found),
+            f"Analysed {len(modules)} modules of {package}: {len(documented)} documented, {names} public names "
+            f"({classes} classes, {functions} functions)" + skipped_note(found),
         )
 
         test_reports = [a for a in await dependency_artifacts(ctx) if a.artifact_type == "test_report"]
-        pages, index = await asyncio.to_thread(render_pages, package, modules, test_reports)
+        pages, index = await asyncio.to_thread(render_pages, package, documented, test_reports)
         await ctx.progress(40, f"Generated {len(pages)} module pages and the index")
 
+        claim = Manifest(ctx.relative(source), package, task.task_id, (*pages, "index.md"))
         with output_folder(ctx, out_dir, output_rel) as out_fd:  # opened once: a later swap changes nothing
-            done = resumed_pages(task.checkpoint, "api", output_rel, out_fd)
-            if done:
-                ctx.log.info("resuming from checkpoint", already_written=sorted(done)[:50], count=len(done))
-            written = 0
-            for number, module in enumerate(modules, start=1):
-                filename = module_filename(module)
-                if filename in done:
-                    continue
-                if ctx.stopping:
-                    await self._stop_with_checkpoint(ctx, "api", output_rel, done)
-                await write_page(out_fd, filename, pages[filename], output_rel)
-                done.add(filename)
-                written += 1
-                ctx.last_progress = 40 + 55 * number / len(modules)
-                await ctx.checkpoint(
-                    pages_checkpoint("api", output_rel, done),
-                    message=f"Writing pages: {number}/{len(modules)} ({filename})",
-                )
-            await write_page(out_fd, "index.md", index, output_rel)
+            async with folder_lock(
+                out_fd,
+                stopping=lambda: ctx.stopping,
+                waiting=lambda: ctx.log.info("output_folder_busy", output=output_rel),
+            ):
+                earlier = self._claim(out_fd, claim, output_rel)
+                written = await self._write_pages(task, ctx, out_fd, out_dir, output_rel, pages)
+                await write_page(out_fd, out_dir, "index.md", index, output_rel)
+                removed = remove_stale(out_fd, earlier, set(claim.pages))
+                write_manifest(out_fd, claim)
+        if removed:
+            ctx.log.info("stale_pages_removed", output=output_rel, pages=removed[:50], count=len(removed))
 
         location = ctx.relative(out_dir).rstrip("/") + "/"
         await ctx.artifact(
             "api_docs",
-            f"API reference for {package}: {len(modules)} module pages and index.md",
+            f"API reference for {package}: {len(pages)} module pages and index.md",
             location=location,
             data={
                 "package": package,
                 "source": ctx.relative(source),
                 "index": ctx.relative(out_dir / "index.md"),
-                **listed("pages", [ctx.relative(out_dir / module_filename(m)) for m in modules]),
-                "modules": len(modules),
+                **listed("pages", [ctx.relative(out_dir / name) for name in pages]),
+                "modules": len(pages),
+                "public_names": names,
                 "classes": classes,
                 "functions": functions,
+                "stale_pages_removed": len(removed),
+                "tests_left_out": len(found.tests),
             },
         )
-        resumed = len(modules) - written
+        resumed = len(pages) - written
         tail = f" ({resumed} kept from an earlier attempt)" if resumed else ""
+        if removed:
+            tail += f"; removed {len(removed)} page(s) of modules that no longer exist ({clip(', '.join(removed), 500)})"
         return (
-            f"Wrote the API reference for {package} to {location}: {len(modules)} module pages "
-            f"({classes} classes, {functions} functions) and index.md{tail}{skipped_note(found)}"
+            f"Wrote the API reference for {package} to {location}: {len(pages)} module pages "
+            f"({names} public names: {classes} classes, {functions} functions) and index.md{tail}{skipped_note(found)}"
         )
+
+    @staticmethod
+    def _claim(out_fd: int, claim: Manifest, shown: str) -> tuple[str, ...]:
+        """Take the folder for this source (refused if another source's reference is there); the pages it held."""
+        earlier = read_manifest(out_fd)
+        if earlier is not None and earlier.source != claim.source:
+            raise TaskBlocked(
+                f"payload.output {shown!r} holds the API reference of {earlier.source} (written by task "
+                f"{earlier.task_id}); give this task its own payload.output, or delete that folder to reuse it",
+                severity="medium",
+            )
+        pages = earlier.pages if earlier is not None else ()
+        # listed before a page is written: a run that dies half-way still knows every page it may have left
+        write_manifest(out_fd, replace(claim, pages=tuple(sorted({*pages, *claim.pages}))))
+        return pages
+
+    async def _write_pages(
+        self,
+        task: Assignment,
+        ctx: TaskContext,
+        out_fd: int,
+        out_dir: Path,
+        output_rel: str,
+        pages: dict[str, str],
+    ) -> int:
+        """Every module page not already written by an earlier attempt, a checkpoint after each; how many it wrote."""
+        done = resumed_pages(task.checkpoint, "api", output_rel, out_fd)
+        if done:
+            ctx.log.info("resuming_from_checkpoint", already_written=sorted(done)[:50], count=len(done))
+        written = 0
+        for number, (filename, text) in enumerate(pages.items(), start=1):
+            if filename in done:
+                continue
+            if ctx.stopping:
+                await self._stop_with_checkpoint(ctx, "api", output_rel, done)
+            await write_page(out_fd, out_dir, filename, text, output_rel)
+            done.add(filename)
+            written += 1
+            ctx.last_progress = 40 + 55 * number / len(pages)
+            await ctx.checkpoint(
+                pages_checkpoint("api", output_rel, done),
+                message=f"Writing pages: {number}/{len(pages)} ({filename})",
+            )
+        return written
 
     # -- tutorial --------------------------------------------------------------------
 
@@ -144,8 +198,8 @@ class DocumentationWorker(Worker):
         output = _markdown_file(ctx, output_rel)
 
         await ctx.progress(10, f"Analysing {source_rel}")
-        modules, found = await self.analyse(ctx, source)
-        package = package_name(source, modules)
+        modules, found = await self.analyse(ctx, source, spec)
+        package = package_name(source)
         examples = collect_examples(modules)
         await ctx.progress(
             40, f"Generating the getting-started page for {package} ({len(examples)} examples)"
@@ -156,6 +210,7 @@ class DocumentationWorker(Worker):
         await ctx.progress(70, f"Writing {output_rel}")
         await write_markdown(ctx, output, output_rel, text)
 
+        modules = [m for m in modules if m.documented]
         functions = sum(len(m.functions) for m in modules)
         await ctx.artifact(
             "tutorial",
@@ -226,32 +281,43 @@ class DocumentationWorker(Worker):
 
     # -- shared ----------------------------------------------------------------------
 
-    async def analyse(self, ctx: TaskContext, source: Path) -> tuple[list[ModuleDoc], Found]:
-        """Read every module under ``source`` (bounded, nothing from outside the workspace) and
-        parse it in the parser child; a problem becomes a blocker naming the file."""
+    async def analyse(
+        self, ctx: TaskContext, source: Path, spec: DocsPayload
+    ) -> tuple[list[ModuleDoc], Found]:
+        """Read every module under ``source`` (bounded, nothing from outside the workspace, tests left out
+        unless asked) and analyse it in the parser child; a problem becomes a blocker naming the file."""
         try:
-            found = await asyncio.to_thread(read_package, ctx.workspace, source, self.limits)
+            found = await asyncio.to_thread(
+                read_package, ctx.workspace, source, self.limits, include_tests=spec.include_tests
+            )
         except (TooMuch, UnsafePath) as exc:
             raise TaskBlocked(clip(str(exc), 2000), severity="high") from None
         if found.skipped:
-            ctx.log.warning("not read", skipped=found.skipped[:50], count=len(found.skipped))
+            ctx.log.warning("files_not_read", skipped=found.skipped[:50], count=len(found.skipped))
+        if found.tests:
+            ctx.log.info("tests_left_out", tests=found.tests[:50], count=len(found.tests))
         if not found.sources:
-            raise TaskBlocked(f"no Python modules found in {ctx.relative(source)}", severity="medium")
+            left_out = " (only tests, left out: set payload.include_tests)" if found.tests else ""
+            raise TaskBlocked(
+                f"no Python modules found in {ctx.relative(source)}{left_out}", severity="medium"
+            )
         where = PurePosixPath(ctx.relative(source.parent))
-        modules: list[ModuleDoc] = []
         async with ParserProcess(
             timeout=self.limits.parse_timeout_seconds, memory_mb=self.limits.parse_memory_mb
         ) as parser:
-            for module in found.sources:
-                try:
-                    modules.append(await parser.parse(module))
-                except SourceError as exc:
-                    line = f", line {exc.line}" if exc.line else ""
-                    raise TaskBlocked(
-                        f"{clip(str(where / exc.path), 1000)}{line}: {clip(exc.problem, 1000)}; "
-                        "fix the file, then resolve this blocker",
-                        severity="high",
-                    ) from None
+            try:
+                for module in found.sources:
+                    await parser.parse(module)
+                modules = await parser.finish(include_private=spec.include_private, label=source.name)
+            except ParserUnavailable as exc:
+                raise TaskBlocked(str(exc), severity="high") from None
+            except SourceError as exc:
+                line = f", line {exc.line}" if exc.line else ""
+                raise TaskBlocked(
+                    f"{clip(str(where / exc.path), 1000)}{line}: {clip(exc.problem, 1000)}; "
+                    "fix the file, then resolve this blocker",
+                    severity="high",
+                ) from None
         return modules, found
 
     @staticmethod
@@ -283,57 +349,9 @@ def _markdown_file(ctx: TaskContext, output_rel: str) -> Path:
     return output
 
 
-def _rel(path: Path, base: Path) -> str:
-    try:
-        return path.relative_to(base).as_posix()
-    except ValueError:
-        return str(path)
-
-
-def package_name(source: Path, modules: Sequence[ModuleDoc]) -> str:
-    """The documented package's name: the folder's name for a package, else the file or folder name."""
-    if source.is_file():
-        return source.stem
-    return modules[0].name.split(".")[0] if (source / "__init__.py").is_file() else source.name
-
-
-def resumed_pages(checkpoint: Any, kind: str, output: str, out_fd: int) -> set[str]:
-    """Pages an earlier attempt wrote (per its checkpoint) that are still in the output folder."""
-    if (
-        not isinstance(checkpoint, dict)
-        or checkpoint.get("kind") != kind
-        or checkpoint.get("output") != output
-    ):
-        return set()
-    written = checkpoint.get("written")
-    if not isinstance(written, list):
-        return set()
-    return {name for name in written if isinstance(name, str) and is_file_in(out_fd, name)}
-
-
-def pages_checkpoint(kind: str, output: str, done: set[str]) -> dict[str, Any]:
-    """The checkpoint after a page: the pages written so far, as many as fit in its budget.
-
-    A resumed task rewrites the pages not listed (``not_listed`` counts them): cheap, and the
-    checkpoint never grows past what the stub stores."""
-    data: dict[str, Any] = {"kind": kind, "output": output, **listed("written", sorted(done))}
-    if "written_not_listed" in data:
-        data["not_listed"] = data.pop("written_not_listed")
-    return data
-
-
-def listed(key: str, names: list[str], budget: int = LIST_BUDGET) -> dict[str, Any]:
-    """``{key: names}``, cut to ``budget`` bytes of names, with ``{key}_not_listed`` counting the rest."""
-    kept, size = [], 0
-    for name in names:
-        size += len(name.encode()) + 3
-        if size > budget:
-            break
-        kept.append(name)
-    data: dict[str, Any] = {key: kept}
-    if len(kept) < len(names):
-        data[f"{key}_not_listed"] = len(names) - len(kept)
-    return data
+def package_name(source: Path) -> str:
+    """The documented package's name: the folder's (or the file's) name, without ``.py``."""
+    return source.name.rsplit(".", 1)[0] if source.is_file() else source.name
 
 
 # The artifact types whose data a page reads (test counts and failures, the API index).
@@ -358,46 +376,10 @@ async def dependency_artifacts(ctx: TaskContext) -> list[ArtifactInfo]:
 def render_pages(
     package: str, modules: list[ModuleDoc], test_reports: list[ArtifactInfo]
 ) -> tuple[dict[str, str], str]:
-    """Every module page by file name, and the index (run in a thread: thousands of modules take a while)."""
+    """Every documented module's page by file name, and the index (in a thread: thousands of modules take a while)."""
     known = [m.name for m in modules]
     pages = {module_filename(m): render_module(m, known) for m in modules}
     return pages, render_index(package, modules, test_reports)
-
-
-@contextlib.contextmanager
-def output_folder(ctx: TaskContext, folder: Path, shown: str) -> Iterator[int]:
-    """A handle on the checked output folder (made if missing), every component opened without following links."""
-    try:
-        with opened_dir(ctx.workspace, folder.relative_to(ctx.workspace), create=True) as fd:
-            yield fd
-    except UnsafePath as exc:
-        raise TaskBlocked(
-            f"payload.output {shown!r}: {exc}; give a folder inside the workspace", "high"
-        ) from None
-
-
-async def write_page(folder_fd: int, name: str, text: str, shown: str) -> None:
-    """Write one page in the output folder; a failure is a blocker naming it."""
-    try:
-        await asyncio.to_thread(write_file, folder_fd, name, text)
-    except (OSError, UnsafePath) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise TaskBlocked(f"cannot write {name} in {shown}: {reason}", "high") from None
-
-
-async def write_markdown(ctx: TaskContext, output: Path, shown: str, text: str) -> None:
-    """Write a single-page output (tutorial, report) through a handle on its folder."""
-    with output_folder(ctx, output.parent, str(PurePosixPath(shown).parent)) as fd:
-        await write_page(fd, output.name, text, shown)
-
-
-def skipped_note(found: Found, shown: int = 5) -> str:
-    """`` (not read: a/b (a link to a folder: never followed); ...)`` or ``""``, at most ~2,000 characters."""
-    if not found.skipped:
-        return ""
-    listed = "; ".join(clip(entry, 300) for entry in found.skipped[:shown])
-    more = f"; and {len(found.skipped) - shown} more" if len(found.skipped) > shown else ""
-    return f" (not read: {listed}{more})"
 
 
 def main() -> None:

@@ -5,13 +5,15 @@ an Anthropic Messages or OpenAI-compatible chat-completions endpoint (`LLM_PROVI
 """
 
 from llm_worker.agent import AgentLoop
-from llm_worker.backend import ModelBackend, ModelError, RetryableModelError, StartupError, make_backend
+from llm_worker.backends import ModelBackend, ModelError, RetryableModelError, StartupError, make_backend
 from llm_worker.settings import LLMSettings, load_llm_settings
-from llm_worker.tools import TOOL_SPECS, Toolbox, safe_path
+from llm_worker.toolbox import Toolbox
+from llm_worker.tools import MODEL_TOOLS
 from llm_worker.worker import LLMWorker, main
+from llm_worker.workspace_files import safe_path
 
 __all__ = [
-    "TOOL_SPECS",
+    "MODEL_TOOLS",
     "AgentLoop",
     "LLMSettings",
     "LLMWorker",

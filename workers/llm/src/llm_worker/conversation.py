@@ -1,4 +1,4 @@
-"""The conversation in a neutral form; each dialect module turns it into its own wire shape.
+"""The conversation in a neutral form; each provider (`backends/`) turns it into its own wire format.
 
 Keeping one transcript type means the agent loop is written once, and a tool call the
 model sent (even one with broken arguments) is replayed to the same model exactly as it
@@ -12,7 +12,7 @@ from typing import Any
 
 
 @dataclass(frozen=True)
-class ToolSpec:
+class ModelTool:
     """A tool offered to the model: a name, what it does, a JSON schema of its arguments."""
 
     name: str
@@ -35,10 +35,23 @@ class ToolCall:
     error: str | None = None
 
 
+def counted(value: Any) -> int:
+    """A token count as an endpoint reported it: a non-negative int, else 0 (it may lie or be broken)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return 0
+    return max(0, int(value)) if value == value and abs(value) != float("inf") else 0
+
+
 @dataclass(frozen=True)
 class Usage:
+    """Tokens as the endpoint reported them. Only the budget's cost side: sizes are measured here."""
+
     input_tokens: int = 0
     output_tokens: int = 0
+
+    @classmethod
+    def reported(cls, input_tokens: Any, output_tokens: Any) -> Usage:
+        return cls(counted(input_tokens), counted(output_tokens))
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(self.input_tokens + other.input_tokens, self.output_tokens + other.output_tokens)
@@ -94,6 +107,18 @@ class ModelTurn:
 
     def as_entry(self) -> AssistantTurn:
         return AssistantTurn(self.text, self.tool_calls)
+
+
+def entry_bytes(entry: Entry) -> int:
+    """The UTF-8 bytes an entry adds to every later request (texts, tool calls, results)."""
+    if isinstance(entry, UserText):
+        return len(entry.text.encode())
+    if isinstance(entry, AssistantTurn):
+        calls = sum(
+            len(c.id) + len(c.name.encode()) + len(c.raw_arguments.encode()) for c in entry.tool_calls
+        )
+        return len(entry.text.encode()) + calls
+    return sum(len(r.call_id) + len(r.content.encode()) for r in entry.results)
 
 
 def truncate(text: str, limit: int) -> str:

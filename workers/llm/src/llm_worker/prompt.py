@@ -44,6 +44,7 @@ Rules of the board:
 - A tool error is a message to you: read it, correct the call and go on.
 - You have at most {max_steps} turns and {max_tokens} tokens for this task. If they run out before \
 you call finish, the task is reported blocked.
+- Ask for at most {max_calls} tool calls in one turn: a turn with more runs none of them and ends the task.
 - Only finish completes the task; a reply without a tool call does nothing.
 """
 
@@ -54,7 +55,14 @@ NUDGE = (
 
 
 def system_prompt(
-    *, agent_id: str, role: str, skills: Sequence[str], folder: str, max_steps: int, max_tokens: int
+    *,
+    agent_id: str,
+    role: str,
+    skills: Sequence[str],
+    folder: str,
+    max_steps: int,
+    max_tokens: int,
+    max_calls: int,
 ) -> str:
     return SYSTEM_PROMPT.format(
         agent_id=agent_id,
@@ -63,6 +71,7 @@ def system_prompt(
         folder=folder,
         max_steps=max_steps,
         max_tokens=max_tokens,
+        max_calls=max_calls,
     )
 
 

@@ -7,10 +7,8 @@ left, and the last error re-raised.
 
 from __future__ import annotations
 
-import email.utils
 import random
-import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import structlog
@@ -22,34 +20,12 @@ from tenacity import (
     stop_after_delay,
 )
 
-from llm_worker.backend import RetryableModelError
+from llm_worker.backends.errors import RetryableModelError
 from llm_worker.settings import LLMSettings
 
 log = structlog.get_logger("llm_worker.retry")
 
 T = TypeVar("T")
-
-
-def parse_retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds to wait from `retry-after-ms`, `retry-after` (seconds or an HTTP date); None if absent/bad."""
-    lowered = {k.lower(): v for k, v in headers.items()}
-    ms = lowered.get("retry-after-ms")
-    if ms is not None:
-        try:
-            return max(0.0, float(ms) / 1000.0)
-        except ValueError:
-            pass
-    value = lowered.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    parsed = email.utils.parsedate_tz(value)
-    if parsed is None:
-        return None
-    return max(0.0, float(email.utils.mktime_tz(parsed) - time.time()))
 
 
 class WaitRetryAfter:
@@ -67,14 +43,14 @@ class WaitRetryAfter:
         return random.uniform(0, ceiling)
 
 
-def retrying(settings: LLMSettings, *, what: str = "model call") -> AsyncRetrying:
+def retrying(settings: LLMSettings) -> AsyncRetrying:
     attempts = settings.llm_retry_attempts
 
     def before_sleep(state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome is not None else None
         wait = state.next_action.sleep if state.next_action is not None else 0.0
         log.warning(
-            f"{what} failed; retrying",
+            "model_call_retrying",
             error=str(exc),
             status=getattr(exc, "status", None),
             wait_seconds=round(wait, 2),
@@ -90,10 +66,8 @@ def retrying(settings: LLMSettings, *, what: str = "model call") -> AsyncRetryin
     )
 
 
-async def call_with_retries(
-    settings: LLMSettings, call: Callable[[], Awaitable[T]], *, what: str = "model call"
-) -> T:
-    async for attempt in retrying(settings, what=what):
+async def call_with_retries(settings: LLMSettings, call: Callable[[], Awaitable[T]]) -> T:
+    async for attempt in retrying(settings):
         with attempt:
             return await call()
     raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover

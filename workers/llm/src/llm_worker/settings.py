@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from pm_worker.settings import SettingsError
 
 DEFAULT_ANTHROPIC_MODEL = "claude-sonnet-4-5"
+MIB = 1024 * 1024
 
 _PLACEHOLDERS = frozenset(
     {
@@ -58,9 +59,15 @@ class LLMSettings(BaseSettings):
     llm_max_steps: int = Field(default=30, ge=1, le=1000)
     llm_max_tokens_per_task: int = Field(default=200_000, ge=1)
     llm_max_output_tokens: int = Field(default=4096, ge=16, le=200_000)
+    # ... in calls and bytes, measured here: an endpoint's usage numbers are whatever it says.
+    llm_max_tool_calls_per_turn: int = Field(default=32, ge=1, le=10_000)
+    llm_max_transcript_bytes: int = Field(default=4 * MIB, ge=64 * 1024, le=1024 * MIB)
+    llm_tool_result_max_bytes: int = Field(default=128 * 1024, ge=1024, le=64 * MIB)
+    llm_max_response_bytes: int = Field(default=8 * MIB, ge=64 * 1024, le=1024 * MIB)
+    llm_tool_timeout_seconds: float = Field(default=10.0, gt=0, le=3600)
 
     # Transport.
-    llm_timeout_seconds: float = Field(default=120.0, gt=0, le=3600)
+    llm_timeout_seconds: float = Field(default=120.0, gt=0, le=3600)  # a deadline on the whole call
     llm_retry_attempts: int = Field(default=5, ge=1, le=50)
     llm_retry_max_wait_seconds: float = Field(default=60.0, ge=0, le=3600)
     llm_retry_total_seconds: float = Field(default=300.0, gt=0, le=86400)

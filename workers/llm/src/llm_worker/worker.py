@@ -13,7 +13,7 @@ import structlog
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from llm_worker.agent import AgentLoop
-from llm_worker.backend import EndpointUnreachable, ModelBackend, StartupError, make_backend
+from llm_worker.backends import EndpointUnreachable, ModelBackend, StartupError, make_backend
 from llm_worker.settings import LLMSettings, load_llm_settings
 from pm_worker import Assignment, SettingsError, TaskContext, Worker, WorkerSettings, run
 
@@ -52,7 +52,7 @@ class LLMWorker(Worker):
             models = await listed()
             if models and self.backend.model not in models:
                 log.warning(
-                    "LLM_MODEL is not among the endpoint's models",
+                    "model_not_listed",
                     model=self.backend.model,
                     listed=models[:20],
                 )
@@ -63,22 +63,32 @@ class LLMWorker(Worker):
             try:
                 await self.preflight()
             except StartupError as exc:
-                log.error(f"cannot start: {exc}", provider=self.backend.provider, model=self.backend.model)
+                log.error(
+                    "startup_failed", error=str(exc), provider=self.backend.provider, model=self.backend.model
+                )
                 return 1
             log.info(
-                "model endpoint ready",
+                "model_endpoint_ready",
                 provider=self.backend.provider,
                 model=self.backend.model,
                 endpoint=self.backend.endpoint,
                 max_steps=self.llm.llm_max_steps,
                 max_tokens_per_task=self.llm.llm_max_tokens_per_task,
+                max_transcript_bytes=self.llm.llm_max_transcript_bytes,
+                max_tool_calls_per_turn=self.llm.llm_max_tool_calls_per_turn,
+                tool_timeout_seconds=self.llm.llm_tool_timeout_seconds,
             )
             return await super().run()
         finally:
             await self.backend.aclose()
 
     async def execute(self, task: Assignment, ctx: TaskContext) -> str:
-        return await AgentLoop(task, ctx, self.backend, self.llm, self.identity).run()
+        # A file tool still running once the worker is stopping gets half the grace, so a stuck
+        # one is released as a failed attempt before pm_worker's grace runs out.
+        allowance = max(1.0, self.settings.shutdown_grace_seconds / 2)
+        return await AgentLoop(
+            task, ctx, self.backend, self.llm, self.identity, stop_allowance=allowance
+        ).run()
 
 
 def main(argv: list[str] | None = None) -> None:

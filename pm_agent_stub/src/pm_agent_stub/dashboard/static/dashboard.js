@@ -258,22 +258,91 @@
     document.getElementById("conn-text").textContent = text;
   }
 
-  function connect() {
-    const source = new EventSource("/dashboard/api/stream");
-    source.addEventListener("open", () => setConnection("live", "live"));
-    source.addEventListener("board", (ev) => {
+  // The board's event stream, read with fetch rather than EventSource: EventSource gives up
+  // on a refusal (503 when the stub already serves its most pages, 401 after a logout)
+  // without saying why, and the page should show the stub's reason.
+  let retryMs = 1000;
+
+  function dispatch(lines) {
+    let event = "";
+    const data = [];
+    for (const line of lines) {
+      if (line.startsWith("event:")) event = line.slice(6).trim();
+      else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+      else if (line.startsWith("retry:")) retryMs = Number(line.slice(6)) || retryMs;
+    }
+    if (event === "board" && data.length) {
       setConnection("live", "live");
-      render(JSON.parse(ev.data));
-    });
-    source.addEventListener("error", async () => {
+      render(JSON.parse(data.join("\n")));
+    }
+  }
+
+  async function connect() {
+    let res;
+    try {
+      res = await fetch("/dashboard/api/stream", {
+        credentials: "same-origin",
+        cache: "no-store",
+        headers: { accept: "text/event-stream" },
+      });
+    } catch (e) {
       setConnection("down", "reconnecting…");
-      if (source.readyState === EventSource.CLOSED) {
-        // The stream was refused (not retried by the browser): logged out, or the stub is gone.
-        const res = await fetch("/dashboard/api/board", { credentials: "same-origin" }).catch(() => null);
-        if (res && res.status === 401) location.assign("/login");
-        else setTimeout(connect, 2000);
+      setTimeout(connect, 2000);
+      return;
+    }
+    if (res.status === 401) {
+      location.assign("/login");
+      return;
+    }
+    if (!res.ok || !res.body) {
+      let why = `the stub answered ${res.status}.`;
+      try {
+        const body = await res.json();
+        if (body && body.message) why = body.message;
+      } catch (e) {
+        /* not JSON: the status says enough */
       }
-    });
+      const wait = Math.max(2, Number(res.headers.get("retry-after")) || 10);
+      // Meanwhile the board as it is now (the stub's shared snapshot: no build of its own).
+      const now = await fetch("/dashboard/api/board", { credentials: "same-origin" }).catch(() => null);
+      if (now && now.ok) render(await now.json());
+      setConnection("down", `no live updates: ${why} Retrying in ${wait} s.`);
+      setTimeout(connect, wait * 1000);
+      return;
+    }
+    setConnection("live", "live");
+    const reader = res.body.getReader();
+    const decoder = new TextDecoder();
+    let buffer = "";
+    let lines = [];
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        const from = buffer.length;
+        buffer += decoder.decode(value, { stream: true });
+        let start = 0;
+        let nl = buffer.indexOf("\n", from);
+        while (nl >= 0) {
+          const line = buffer.slice(start, nl).replace(/\r$/, "");
+          if (line === "") {
+            dispatch(lines);
+            lines = [];
+          } else if (!line.startsWith(":")) {
+            lines.push(line);
+          }
+          start = nl + 1;
+          nl = buffer.indexOf("\n", start);
+        }
+        buffer = buffer.slice(start);
+      }
+    } catch (e) {
+      /* the connection dropped: reconnect below */
+    }
+    // The stub ends a stream after a while (PM_DASHBOARD_STREAM_MAX_SECONDS) or when the
+    // session logs out: reconnecting checks the credentials again.
+    setConnection("down", "reconnecting…");
+    setTimeout(connect, retryMs);
   }
 
   document.addEventListener("DOMContentLoaded", () => {

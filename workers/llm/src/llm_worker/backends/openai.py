@@ -1,4 +1,4 @@
-"""The OpenAI chat-completions dialect (Ollama, vLLM, llama.cpp server, LiteLLM, OpenAI itself).
+"""OpenAI-compatible chat completions (Ollama, vLLM, llama.cpp server, LiteLLM, OpenAI itself).
 
 `tools` out, `tool_calls` back (arguments are JSON *text*, so they can be broken), one
 `role: tool` message per result. Spoken with httpx2, the HTTP client the MCP SDK and the
@@ -13,9 +13,15 @@ from typing import Any
 
 import httpx2
 
-from llm_worker.backend import EndpointUnreachable, ModelError, RetryableModelError, StartupError
-from llm_worker.conversation import AssistantTurn, Entry, ModelTurn, ToolCall, ToolSpec, Usage, UserText
-from llm_worker.retry import parse_retry_after
+from llm_worker.backends.errors import (
+    EndpointUnreachable,
+    ModelError,
+    RetryableModelError,
+    StartupError,
+    status_error,
+)
+from llm_worker.backends.http import ResponseTooLarge, capped_client
+from llm_worker.conversation import AssistantTurn, Entry, ModelTool, ModelTurn, ToolCall, Usage, UserText
 from llm_worker.settings import LLMSettings
 
 
@@ -40,13 +46,13 @@ def to_messages(system: str, transcript: Sequence[Entry]) -> list[dict[str, Any]
             messages.append(msg)
         else:
             for result in entry.results:
-                # No is_error flag in this dialect: the text says it.
+                # No is_error flag in this API: the text says it.
                 content = f"ERROR: {result.content}" if result.is_error else result.content
                 messages.append({"role": "tool", "tool_call_id": result.call_id, "content": content})
     return messages
 
 
-def to_tools(tools: Sequence[ToolSpec]) -> list[dict[str, Any]]:
+def to_tools(tools: Sequence[ModelTool]) -> list[dict[str, Any]]:
     return [
         {
             "type": "function",
@@ -98,11 +104,13 @@ def from_response(data: Any) -> ModelTurn:
         arguments, raw, error = parse_arguments(function.get("arguments"))
         call_id = (call.get("id") if isinstance(call, dict) else None) or f"call_{i}"
         calls.append(ToolCall(str(call_id), str(function.get("name") or ""), arguments, raw, error))
-    usage = data.get("usage") or {}
+    usage = data.get("usage")
+    if not isinstance(usage, dict):
+        usage = {}
     return ModelTurn(
         text=_text_of(message.get("content")),
         tool_calls=tuple(calls),
-        usage=Usage(int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)),
+        usage=Usage.reported(usage.get("prompt_tokens"), usage.get("completion_tokens")),
         stop_reason=choice.get("finish_reason"),
         model=data.get("model"),
     )
@@ -119,14 +127,16 @@ class OpenAIBackend:
         headers = {"content-type": "application/json"}
         if settings.llm_api_key:
             headers["authorization"] = f"Bearer {settings.llm_api_key.get_secret_value()}"
-        self._http = httpx2.AsyncClient(
-            headers=headers, timeout=settings.llm_timeout_seconds, transport=transport
+        self._http = capped_client(
+            settings.llm_max_response_bytes, transport, headers=headers, timeout=settings.llm_timeout_seconds
         )
 
     async def check(self) -> None:
         url = f"{self.base_url}/models"
         try:
             resp = await self._http.get(url, timeout=min(10.0, self.settings.llm_timeout_seconds))
+        except ResponseTooLarge as exc:
+            raise StartupError(f"LLM_BASE_URL {self.base_url}: GET /models: {exc}") from None
         except httpx2.HTTPError as exc:
             raise EndpointUnreachable(
                 f"cannot reach LLM_BASE_URL {self.base_url} (GET {url}: "
@@ -153,11 +163,11 @@ class OpenAIBackend:
             resp = await self._http.get(f"{self.base_url}/models", timeout=10.0)
             data = resp.json()
             return [str(m.get("id")) for m in data.get("data", []) if isinstance(m, dict)]
-        except (httpx2.HTTPError, ValueError, AttributeError):
+        except (httpx2.HTTPError, ResponseTooLarge, ValueError, AttributeError):
             return []
 
     async def complete(
-        self, system: str, transcript: Sequence[Entry], tools: Sequence[ToolSpec], max_tokens: int
+        self, system: str, transcript: Sequence[Entry], tools: Sequence[ModelTool], max_tokens: int
     ) -> ModelTurn:
         body = {
             "model": self.model,
@@ -169,16 +179,12 @@ class OpenAIBackend:
         url = f"{self.base_url}/chat/completions"
         try:
             resp = await self._http.post(url, json=body)
+        except ResponseTooLarge as exc:
+            raise ModelError(f"{url}: {exc}") from None
         except httpx2.HTTPError as exc:
             raise RetryableModelError(f"cannot reach {url}: {type(exc).__name__}: {exc}") from None
-        if resp.status_code == 429 or resp.status_code >= 500:
-            raise RetryableModelError(
-                f"HTTP {resp.status_code}: {resp.text[:300]}",
-                status=resp.status_code,
-                retry_after=parse_retry_after(resp.headers),
-            )
         if resp.status_code >= 400:
-            raise ModelError(f"HTTP {resp.status_code}: {resp.text[:500]}", status=resp.status_code)
+            raise status_error(resp.status_code, resp.text[:500], resp.headers)
         try:
             data = resp.json()
         except ValueError:

@@ -1,7 +1,7 @@
-"""The Anthropic Messages dialect: `tool_use` blocks out, `tool_result` blocks back.
+"""The Anthropic Messages API: `tool_use` blocks out, `tool_result` blocks back.
 
 The SDK's own retries are off (`max_retries=0`): one retry policy, ours, for both
-dialects, so 429/5xx handling and its logs are the same whichever model is behind.
+providers, so 429/5xx handling and its logs are the same whichever model is behind.
 """
 
 from __future__ import annotations
@@ -13,17 +13,23 @@ from typing import Any, cast
 import anthropic
 import httpx2
 
-from llm_worker.backend import EndpointUnreachable, ModelError, RetryableModelError, StartupError
+from llm_worker.backends.errors import (
+    EndpointUnreachable,
+    ModelError,
+    RetryableModelError,
+    StartupError,
+    status_error,
+)
+from llm_worker.backends.http import ResponseTooLarge, capped_client
 from llm_worker.conversation import (
     AssistantTurn,
     Entry,
+    ModelTool,
     ModelTurn,
     ToolCall,
-    ToolSpec,
     Usage,
     UserText,
 )
-from llm_worker.retry import parse_retry_after
 from llm_worker.settings import LLMSettings
 
 ANTHROPIC_VERSION = "2023-06-01"
@@ -68,7 +74,7 @@ def to_messages(transcript: Sequence[Entry]) -> list[dict[str, Any]]:
     return messages
 
 
-def to_tools(tools: Sequence[ToolSpec]) -> list[dict[str, Any]]:
+def to_tools(tools: Sequence[ModelTool]) -> list[dict[str, Any]]:
     return [{"name": t.name, "description": t.description, "input_schema": t.schema} for t in tools]
 
 
@@ -95,13 +101,14 @@ def from_message(message: Any) -> ModelTurn:
                     )
                 )
     usage = message.usage
-    extra_in = (getattr(usage, "cache_creation_input_tokens", None) or 0) + (
-        getattr(usage, "cache_read_input_tokens", None) or 0
+    reported = Usage.reported(getattr(usage, "input_tokens", 0), getattr(usage, "output_tokens", 0))
+    cached = Usage.reported(getattr(usage, "cache_creation_input_tokens", 0), 0) + Usage.reported(
+        getattr(usage, "cache_read_input_tokens", 0), 0
     )
     return ModelTurn(
         text="\n".join(texts),
         tool_calls=tuple(calls),
-        usage=Usage(int(usage.input_tokens or 0) + int(extra_in), int(usage.output_tokens or 0)),
+        usage=reported + cached,
         stop_reason=message.stop_reason,
         model=message.model,
     )
@@ -121,6 +128,7 @@ class AnthropicBackend:
             base_url=settings.anthropic_base_url,
             max_retries=0,
             timeout=settings.llm_timeout_seconds,
+            http_client=capped_client(settings.llm_max_response_bytes, follow_redirects=True),
         )
 
     async def check(self) -> None:
@@ -144,7 +152,7 @@ class AnthropicBackend:
             )
 
     async def complete(
-        self, system: str, transcript: Sequence[Entry], tools: Sequence[ToolSpec], max_tokens: int
+        self, system: str, transcript: Sequence[Entry], tools: Sequence[ModelTool], max_tokens: int
     ) -> ModelTurn:
         try:
             message = await self._client.messages.create(
@@ -156,14 +164,10 @@ class AnthropicBackend:
             )
         except anthropic.APIStatusError as exc:
             detail = exc.api_message or exc.message
-            if exc.status_code == 429 or exc.status_code >= 500:
-                raise RetryableModelError(
-                    f"HTTP {exc.status_code}: {detail}",
-                    status=exc.status_code,
-                    retry_after=parse_retry_after(exc.response.headers),
-                ) from None
-            raise ModelError(f"HTTP {exc.status_code}: {detail}", status=exc.status_code) from None
+            raise status_error(exc.status_code, detail, exc.response.headers) from None
         except anthropic.APIConnectionError as exc:
+            if isinstance(exc.__cause__, ResponseTooLarge):
+                raise ModelError(f"{self.endpoint}: {exc.__cause__}") from None
             raise RetryableModelError(f"cannot reach {self.endpoint}: {exc.message}") from None
         except anthropic.APIResponseValidationError as exc:
             raise ModelError(f"malformed response from {self.endpoint}: {exc.message}") from None
