@@ -53,9 +53,12 @@ build: ## build the four images (PYTHON_IMAGE=<local base image> where no regist
 
 up: ## docker compose up (build, wait); PROJECT_DIR=~/src/app mounts it (kept in .env), PROJECT_FILE= loads, DEMO=1 the demo
 	$(if $(PROJECT_DIR),python3 scripts/fleet_env.py project "$(PROJECT_DIR)")
+	@COMPOSE="$(COMPOSE)" python3 scripts/fleet_up.py check-port
 	$(COMPOSE) up -d --build --wait
+	@python3 scripts/fleet_up.py board
 	$(if $(DEMO),$(MAKE) --no-print-directory load FILE=examples/demo-project/project.yaml)
-	$(if $(PROJECT_FILE),$(MAKE) --no-print-directory load FILE="$(if $(PROJECT_DIR),$(PROJECT_DIR)/)$(PROJECT_FILE)")
+	$(if $(PROJECT_FILE),$(MAKE) --no-print-directory load FILE="$(if $(PROJECT_DIR),$(PROJECT_DIR)/)$(PROJECT_FILE)" \
+	  $(if $(PROJECT_DIR),DEFAULT_PATH="$$(basename "$$(cd "$(PROJECT_DIR)" && pwd -P)")"))
 
 forget-project: ## drop PROJECT_DIR (and the uid that came with it) from .env; the next make up runs without it
 	python3 scripts/fleet_env.py forget
@@ -63,8 +66,8 @@ forget-project: ## drop PROJECT_DIR (and the uid that came with it) from .env; t
 down: ## docker compose down (workers drain: tasks finish or are released)
 	$(COMPOSE) down
 
-logs: ## follow the fleet's logs (readable on a terminal; JSON lines when piped: make logs | jq)
-	$(COMPOSE) logs -f --tail=100 $(SERVICE) | python3 scripts/logview.py
+logs: ## follow the fleet's logs (readable on a terminal; one JSON object a line when piped: make logs | jq)
+	@$(COMPOSE) logs -f --tail=100 $(SERVICE) | python3 scripts/logview.py
 
 testing ?= 1
 documentation ?= 1
@@ -75,9 +78,9 @@ scale: ## e.g. make scale testing=3 documentation=2
 status: install ## the board and the workers (ids whole), from the running stub over HTTP
 	$(CLI) status $(if $(ALL),--all)
 
-load: install ## add a project file's tasks: make load FILE=~/src/app/fleet.yaml (read here, sent to the stub)
+load: install ## add a project file's tasks: make load FILE=~/src/app/fleet.yaml (read here, sent to the stub) [DEFAULT_PATH=app]
 	$(call need,FILE,make load FILE=path/to/fleet.yaml)
-	$(CLI) load "$(FILE)"
+	$(CLI) load "$(FILE)" $(if $(DEFAULT_PATH),--default-path "$(DEFAULT_PATH)")
 
 export ID NAME SKILLS PRIORITY DEPENDS_ON PAYLOAD DESCRIPTION REASON RESOLUTION
 add-task: install ## one task without a file: make add-task ID=tests NAME="Run tests" SKILLS=testing PAYLOAD='{"path": "app"}' [PRIORITY= DEPENDS_ON=a,b]

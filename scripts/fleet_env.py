@@ -24,7 +24,6 @@ KEYS = ("PROJECT_DIR", "PROJECT_NAME", "PM_UID", "PM_GID")
 MARK = (
     "# your project (scripts/fleet_env.py, `make up PROJECT_DIR=...`): mounted at /workspace/<PROJECT_NAME>"
 )
-SERVICE_UID = 10001
 
 
 def project_settings(given: str) -> dict[str, str]:
@@ -45,13 +44,25 @@ def project_settings(given: str) -> dict[str, str]:
     st = folder.stat()
     uid, gid = st.st_uid, st.st_gid
     if uid == 0:
-        print(
-            f"fleet_env: {folder} is owned by root; the workers keep uid {SERVICE_UID} and need write access "
-            f"to it (sudo chown -R $(id -u):$(id -g) {folder} gives it to you, then make up again)",
-            file=sys.stderr,
-        )
-        uid = gid = SERVICE_UID
+        print(root_owned(folder), file=sys.stderr)
     return {"PROJECT_DIR": str(folder), "PROJECT_NAME": folder.name, "PM_UID": str(uid), "PM_GID": str(gid)}
+
+
+def root_owned(folder: Path) -> str:
+    """What happens with a folder root owns: the workers run as its owner, root, so they can write
+    it (a uid of 10001 could not, and `chown` to the caller does nothing when the caller is root);
+    and how to run them as a user instead."""
+    me = f"{os.getuid()}:{os.getgid()}"
+    fix = (
+        f"sudo chown -R {me} {folder}"
+        if os.getuid() != 0
+        else f"chown -R <uid>:<gid> {folder} (the user you want, e.g. 1000:1000)"
+    )
+    return (
+        f"fleet_env: {folder} is owned by root, so the workers run as root (uid 0), its owner, to write in "
+        f"it; their task commands then run as root in their containers. To run them as a user instead: {fix}, "
+        "then make up again"
+    )
 
 
 def quoted(value: str) -> str:

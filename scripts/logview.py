@@ -5,9 +5,13 @@
 The containers log JSON lines (one object a line: what log shippers and `jq` want), so a
 person reading `docker compose logs` got walls of braces. On a terminal this prints each
 line as `service | 12:00:01 info     task_received  task_id=unit-tests attempt=1`, with the
-level coloured and an exception's traceback on the lines after it; piped anywhere else
-(`make logs | jq ...`, a file) the lines pass through untouched. Lines that are not JSON
+level coloured and an exception's traceback on the lines after it; lines that are not JSON
 (Compose's own messages, a crash before logging was set up) are printed as they are.
+
+Piped anywhere else (`make logs | jq ...`, a file), or with LOG_RAW=1, every line is one JSON
+object, which `jq` reads: Compose puts `testing-worker-1  | ` in front of each line, so the
+prefix goes and becomes the object's `service` field (unless it has one), and a line that is
+not a JSON object becomes `{"service": ..., "event": <the line>, "raw": true}`.
 
 Standard library only: it runs with the host's python3, before any venv exists.
 """
@@ -16,9 +20,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from typing import Any, TextIO
 
+SERVICE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # a container's name, as Compose prefixes it
 LEVEL_COLOURS = {"debug": "2", "info": "32", "warning": "33", "error": "31;1", "critical": "31;1"}
 SKIP = ("event", "level", "timestamp", "logger", "exception")
 
@@ -65,13 +71,32 @@ def render(line: str, colour: bool) -> str:
     return text
 
 
+def as_json(line: str) -> str:
+    """One log line as one JSON object: Compose's prefix as `service`, other text as `event`."""
+    prefix, sep, rest = line.partition("| ")
+    service, body = (
+        (prefix.strip(), rest) if sep and prefix.strip() and " " not in prefix.strip() else ("", line)
+    )
+    try:
+        entry = json.loads(body)
+    except ValueError:
+        entry = None
+    if not isinstance(entry, dict):
+        entry = {"event": body, "raw": True}
+    if service and "service" not in entry:
+        entry = {"service": service, **entry}
+    return json.dumps(entry, ensure_ascii=False)
+
+
 def main(stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> int:
     readable = stdout.isatty() and not os.environ.get("LOG_RAW")
     colour = readable and not os.environ.get("NO_COLOR")
     try:
         for raw in stdin:
             line = raw.rstrip("\n")
-            stdout.write((render(line, colour) if readable else line) + "\n")
+            if not line.strip() and not readable:
+                continue
+            stdout.write((render(line, colour) if readable else as_json(line)) + "\n")
             stdout.flush()
     except KeyboardInterrupt:
         return 130

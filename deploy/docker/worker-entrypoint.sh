@@ -2,8 +2,11 @@
 # Entry point of every worker image: run the command (default `python -m $WORKER_MODULE`)
 # as the service user, uid/gid 10001.
 #
-# Started as uid 10001 (the image's USER: every worker but devops) it only execs. Started
-# as root (the devops service sets `user: "0:0"`), it looks at the Docker socket the
+# Started as any uid but root (the image's USER 10001, or your uid under `make up
+# PROJECT_DIR=...`) it only execs. Started as root with WORKER_UID=0 (Compose sets it for a
+# project folder root owns: the workers run as the folder's owner, or they could not write
+# it) it only execs too, as root. Started as root otherwise (the devops service sets
+# `user: "0:0"`), it looks at the Docker socket the
 # container was given (DOCKER_HOST=unix://..., default /var/run/docker.sock), adds that
 # socket's group to the service user's groups, and drops to uid 10001 with no capabilities
 # left. The group so comes from the socket itself, whatever started the container
@@ -14,6 +17,10 @@ set -eu
 [ "$#" -gt 0 ] || set -- python -m "${WORKER_MODULE:?WORKER_MODULE is unset: the image was built without WORKER}"
 
 if [ "$(id -u)" != 0 ]; then
+  exec "$@"
+fi
+if [ "${WORKER_UID:-10001}" = 0 ]; then
+  echo "worker-entrypoint: running as root (WORKER_UID=0: the project folder is root's)" >&2
   exec "$@"
 fi
 

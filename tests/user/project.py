@@ -174,6 +174,16 @@ def agents(url: str) -> list[dict[str, Any]]:
     return anyio.run(read)
 
 
+def board_dirs(name: str) -> list[Path]:
+    """The local boards `make demo PROJECT_DIR=.../<name>` keeps (one per folder path), and their locks."""
+    return sorted((REPO_ROOT / ".run" / "projects").glob(f"{name}-*"))
+
+
+def forget_boards(name: str) -> None:
+    for found in board_dirs(name):
+        shutil.rmtree(found) if found.is_dir() else found.unlink()
+
+
 def docker_answers() -> bool:
     if shutil.which("docker") is None:
         return False

@@ -29,8 +29,10 @@ from tests.user.project import (
     FAILING_TEST,
     Project,
     board,
+    board_dirs,
     docker_answers,
     fix_the_bug,
+    forget_boards,
     make,
     make_argv,
     make_project,
@@ -58,11 +60,7 @@ def project(home: Path) -> Iterator[Project]:
     made = make_project(home, name, image=f"user-journey/{name}:latest")
     yield made
     subprocess.run(["docker", "image", "rm", "-f", made.image], capture_output=True, check=False, timeout=60)
-    run_dir = REPO_ROOT / ".run" / "projects" / name
-    if run_dir.is_dir():
-        for child in sorted(run_dir.rglob("*"), reverse=True):
-            child.unlink() if child.is_file() else child.rmdir()
-        run_dir.rmdir()
+    forget_boards(name)
 
 
 def test_the_new_users_project_as_local_processes(project: Project) -> None:
@@ -138,7 +136,7 @@ def test_the_new_users_project_as_local_processes(project: Project) -> None:
     assert "Traceback" not in told, told[-3000:]
     assert "stub unreachable" not in told, "the stub stopped before the workers had deregistered"
     # The stopped workers deregistered: offline at once (read from the kept board file).
-    db = REPO_ROOT / ".run" / "projects" / project.name / "pm_agent.db"
+    [db] = [found / "pm_agent.db" for found in board_dirs(project.name) if found.is_dir()]
     listed = subprocess.run(
         [sys.executable, "-m", "pm_agent_stub", "status", "--json", "--db", str(db)],
         env=env,

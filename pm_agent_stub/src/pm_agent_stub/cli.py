@@ -86,6 +86,13 @@ def _parser() -> argparse.ArgumentParser:
     load.add_argument("file", help="the project file on this machine (`-` reads stdin); its text is sent")
     _target(load)
     load.add_argument("--create", action="store_true", help="with --db: create the board file if missing")
+    load.add_argument(
+        "--default-path",
+        metavar="FOLDER",
+        help="the folder (in the workspace) a task runs in when its payload names none (`path`, or "
+        "`context` for docker tasks); default: the name of the folder holding FILE, e.g. `shop` for "
+        "~/src/shop/fleet.yaml; `.` leaves such tasks at the top of the workspace",
+    )
 
     add = sub.add_parser("add-task", help="add one task without writing a project file")
     add.add_argument("--id", required=True, help="task id: letters, digits and . _ : @ / -")

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pm_agent_stub import project_folder
 from pm_agent_stub.board import open_board
 from pm_agent_stub.errors import BoardError
 from pm_agent_stub.operator_link import OperatorError, OperatorLink, existing_board
@@ -140,18 +141,43 @@ def load_here(server: PMAgentServer, spec: ProjectSpec, label: str) -> int:
 
 async def cmd_load(ns: argparse.Namespace) -> int:
     text, spec, label = _project_file(ns.file, over_http=ns.db is None)
+    text, spec, folder_notes = _default_folder(ns, text, spec, label)
     _check_create(ns)
     if ns.db is not None:
         from pm_agent_stub.server import build_server
 
         server = build_server(load_settings().model_copy(update={"db": ns.db}))
         try:
-            return load_here(server, spec, label)
+            code = load_here(server, spec, label)
         finally:
             server.close()
-    async with _link(ns) as link:
-        print_loaded(await link.call(tools.load_project, {"text": text, "source": label}))
-    return 0
+        added = code == 0
+    else:
+        async with _link(ns) as link:
+            result = await link.call(tools.load_project, {"text": text, "source": label})
+        print_loaded(result)
+        code, added = 0, result.added > 0
+    if added:
+        for task_id, note in folder_notes:
+            print(f"warning: task '{task_id}': {note}", file=sys.stderr)
+    return code
+
+
+def _default_folder(
+    ns: argparse.Namespace, text: str, spec: ProjectSpec, label: str
+) -> tuple[str, ProjectSpec, list[tuple[str, str]]]:
+    """The file with the project's folder filled in where a task names none (project_folder.py),
+    and the warning for each such task, printed once the load is through."""
+    source = text or (Path(label).read_text(encoding="utf-8") if ns.file != "-" else "")
+    try:
+        filled, notes = project_folder.fill_in(source, label, ns.file, ns.default_path)
+    except ProjectFileError as exc:
+        raise UsageError(str(exc)) from None
+    if not notes:
+        return text, spec, []
+    if ns.db is None and len(filled.encode("utf-8")) > MAX_PROJECT_TEXT:
+        raise UsageError(_too_big(label, len(filled.encode("utf-8"))))
+    return filled, parse_project(filled, label), notes
 
 
 def _csv(value: str) -> list[str]:

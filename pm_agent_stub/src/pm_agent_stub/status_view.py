@@ -119,6 +119,19 @@ def _note(task: TaskSummary) -> Text:
     return inert("! " + task.warnings[0].split(": ", 1)[0] + more, "yellow")
 
 
+WAITING_SHOWN = 3
+
+
+def _waiting_on(task: TaskSummary) -> Text:
+    """The dependencies a todo task waits on, by id as the dashboard names them (the first few;
+    `show TASK` lists them all); a board that sends no names gets the count."""
+    names = task.waiting_on
+    if not names:
+        return Text(str(task.pending_dependencies or ""))
+    more = len(names) - WAITING_SHOWN
+    return inert(", ".join(names[:WAITING_SHOWN]) + (f" (+{more} more)" if more > 0 else ""))
+
+
 def render(report: StatusReport, console: Console) -> None:
     ps = report.project_status
     workers = report.workers
@@ -137,7 +150,7 @@ def render(report: StatusReport, console: Console) -> None:
             TableColumn("holder", [inert(t.holder or t.completed_by or "") for t in tasks], is_id=True),
             TableColumn("attempt", [Text(str(t.attempt)) for t in tasks]),
             TableColumn("progress", [Text(f"{t.progress}%") for t in tasks]),
-            TableColumn("waiting on", [Text(str(t.pending_dependencies or "")) for t in tasks]),
+            TableColumn("waiting on", [_waiting_on(t) for t in tasks], wraps=True),
             *notes,
         ],
         drop_order=("note", "attempt", "waiting on", "priority", "progress", "status"),

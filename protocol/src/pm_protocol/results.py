@@ -167,6 +167,8 @@ class TaskSummary(WireModel):
     completed_by: str | None
     run: int = 1
     warnings: list[str] = Field(default_factory=list)
+    waiting_on: list[str] = Field(default_factory=list)
+    """A todo task's dependencies that are not done yet, by id (what `pending_dependencies` counts)."""
 
 
 class ProgressEntry(WireModel):

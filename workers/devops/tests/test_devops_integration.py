@@ -209,6 +209,47 @@ async def test_build_failure_is_a_blocker_with_the_engine_output(
 
 
 @pytest.mark.anyio
+async def test_a_base_image_no_registry_gives_says_which_local_one_to_use(
+    board: tuple[Path, Path], base_image: str
+) -> None:
+    """Issue 25: a user's Dockerfile `FROM python:<tag>` on an engine without that image and
+    without a registry: the blocker names the image, the engine's own images of that name,
+    and PYTHON_IMAGE (both in the Dockerfile and for the fleet)."""
+    workspace, tmp = board
+    missing = f"python:0.{uuid.uuid4().hex[:6]}-slim"  # a tag no registry and no engine has
+    (workspace / "hello" / "Dockerfile").write_text(f"FROM {missing}\nCOPY greeting.txt /greeting.txt\n")
+    project = tmp / "board.yaml"
+    project.write_text(
+        tasks_yaml(
+            {
+                "id": "image",
+                "name": "Build",
+                "required_skills": ["docker"],
+                "payload": {"context": "hello", "tag": f"pm-fleet-test/base-{uuid.uuid4().hex[:8]}"},
+            },
+            project="devops-it",
+        )
+    )
+    stub = start_stub(tmp / "board.db", project=project)
+    log = tmp / "worker.log"
+    proc = start_worker(stub, workspace, log, AGENT_ID="devops-base", MAX_TASKS="1", PYTHON_IMAGE=base_image)
+    try:
+        ctxs = await wait_settled(stub, ["image"], proc, log, timeout=180)
+        [blocker] = ctxs["image"]["blockers"]
+        text = blocker["description"]
+        assert f"The base image ({missing}) could not be fetched" in text, text
+        if base_image.startswith("python:"):
+            assert base_image in text.split("This engine has: ", 1)[1].split("\n", 1)[0]
+        assert "`ARG PYTHON_IMAGE=python:3.12-slim` and `FROM ${PYTHON_IMAGE}`" in text
+        assert "PYTHON_IMAGE=" in text
+        assert "make up" in text
+        assert text.index("could not be fetched") < text.index("--- last build output ---")
+    finally:
+        stop(proc)
+        stub.stop()
+
+
+@pytest.mark.anyio
 async def test_unreachable_engine_ends_as_a_blocker_saying_so(board: tuple[Path, Path]) -> None:
     workspace, tmp = board
     (workspace / "hello" / "greeting.txt").write_text("hi\n")

@@ -92,8 +92,8 @@ def task_detail(row: Row, *, warnings: list[str]) -> r.TaskDetail:
     return model_from(r.TaskDetail, row, TASKS, warnings=warnings)
 
 
-def task_summary(row: Row, *, warnings: list[str]) -> r.TaskSummary:
-    return model_from(r.TaskSummary, row, TASKS, warnings=warnings)
+def task_summary(row: Row, *, warnings: list[str], waiting_on: list[str]) -> r.TaskSummary:
+    return model_from(r.TaskSummary, row, TASKS, warnings=warnings, waiting_on=waiting_on)
 
 
 def artifact(row: Row, data_json: str | None, *, included: bool) -> r.Artifact:

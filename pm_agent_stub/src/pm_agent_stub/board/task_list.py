@@ -3,7 +3,8 @@
 Board order is in progress, blocked, todo, done; each by priority, then load order. The
 cursor keeps the last task's key in that order (`store.tasks_page` seeks to it through an
 index), so a page costs its own rows however deep into the board it is. Each task carries
-its load-time warnings (checks.py), computed against the workers registered now.
+its load-time warnings (checks.py), computed against the workers registered now, and a todo
+task the dependencies it still waits on, by id.
 """
 
 from __future__ import annotations
@@ -28,7 +29,14 @@ def page(store: Store, limit: int, cursor: str | None) -> r.TaskList:
         after = (int(at["r"]), int(at["p"]), int(at["s"]))
     found = store.tasks_page(after, limit + 1)
     pool = checks.takers(store.registered_roles())
-    tasks = [rows.task_summary(row, warnings=checks.of_row(row, pool)) for row in found[:limit]]
+    waiting: dict[str, list[str]] = {}
+    waits = [row["task_id"] for row in found[:limit] if row["status"] == "todo" and row["pending_deps"]]
+    for dep in store.unfinished_dependencies(waits):
+        waiting.setdefault(dep["task_id"], []).append(dep["depends_on"])
+    tasks = [
+        rows.task_summary(row, warnings=checks.of_row(row, pool), waiting_on=waiting.get(row["task_id"], []))
+        for row in found[:limit]
+    ]
     count = fitting([wire_size(t) for t in tasks], limit)
     answer = r.TaskList(success=True, total=sum(store.status_counts().values()), tasks=tasks[:count])
     if count < len(found):

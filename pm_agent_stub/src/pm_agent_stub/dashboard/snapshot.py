@@ -56,6 +56,9 @@ class TaskCard(r.WireModel):
     completed_at: str | None
     artifact_count: int
     artifacts: list[ArtifactLine]
+    no_worker_can_take: bool = False
+    """A todo task that waits on nothing, but no worker online (working or idle) has every skill it
+    requires: it is not "ready" in any sense a person watching means (it waits for such a worker)."""
 
 
 class Column(r.WireModel):
@@ -119,6 +122,7 @@ def take_snapshot(board: Board, *, per_column: int = PER_COLUMN, now: float | No
         blockers = [rows.model_from(BlockerCard, b, rows.BLOCKERS) for b in store.open_blockers(MAX_BLOCKERS)]
         events = [_feed_event(e) for e in store.recent_events(MAX_EVENTS, FEED_SKIPS)]
     counts = status.project_status
+    takers = _online_skill_sets(agents)
     columns = [
         Column(
             status=s,
@@ -131,6 +135,7 @@ def take_snapshot(board: Board, *, per_column: int = PER_COLUMN, now: float | No
                     waiting_on=waiting.get(row["task_id"], []),
                     artifact_count=artifact_counts.get(row["task_id"], 0),
                     artifacts=artifacts.get(row["task_id"], []),
+                    no_worker_can_take=_nobody_can_take(row, takers),
                 )
                 for row in task_rows[s]
             ],
@@ -148,6 +153,21 @@ def take_snapshot(board: Board, *, per_column: int = PER_COLUMN, now: float | No
         agents=agents,
         events=events,
     )
+
+
+def _online_skill_sets(agents: list[r.AgentInfo]) -> list[frozenset[str]] | None:
+    """Each online agent's skills (lower-cased), or None when more agents are online than shown
+    (the list is working first, then idle, then offline: a full list ending online may go on)."""
+    if len(agents) >= MAX_AGENTS and agents[-1].status != "offline":
+        return None
+    return [frozenset(s.lower() for s in a.skills) for a in agents if a.status != "offline"]
+
+
+def _nobody_can_take(row: Any, takers: list[frozenset[str]] | None) -> bool:
+    if takers is None or row["status"] != "todo" or row["pending_deps"]:
+        return False
+    need = {s.lower() for s in json.loads(row["required_skills"] or "[]")}
+    return not any(need <= skills for skills in takers)
 
 
 def _feed_event(row: Any) -> FeedEvent:

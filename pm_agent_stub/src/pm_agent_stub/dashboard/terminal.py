@@ -59,9 +59,12 @@ def _state(t: TaskCard, now: float) -> Text:
     if t.status == "in_progress":
         return inert(f"lease {_seconds_until(t.lease_expires_at, now)}")
     if t.status == "todo":
-        return (
-            inert("waiting on " + ", ".join(t.waiting_on)) if t.waiting_on else Text("ready", style="green")
-        )
+        if t.waiting_on:
+            return inert("waiting on " + ", ".join(t.waiting_on))
+        if t.no_worker_can_take:
+            needs = f" (needs {', '.join(t.required_skills)})" if t.required_skills else ""
+            return inert(f"no worker online can take it{needs}", "yellow")
+        return Text("ready", style="green")
     if t.status == "done" and t.completed_at is not None:
         return inert(_ago(t.completed_at, now))
     return Text("")

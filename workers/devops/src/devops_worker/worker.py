@@ -11,7 +11,7 @@ from pathlib import Path
 
 import docker
 
-from devops_worker import engine
+from devops_worker import base_image, engine
 from devops_worker.engine import (
     BuildFailed,
     BuildState,
@@ -193,6 +193,14 @@ class DevOpsWorker(Worker):
         except asyncio.CancelledError:
             stop.set()  # the build thread drops the connection at its next line, which ends the build
             raise
+        except BuildFailed as exc:
+            written = base_image.failed_base_image(state.snapshot().step_line)
+            if written is None:
+                raise
+            have = await asyncio.to_thread(base_image.local_images, client, base_image.resolve(written, args))
+            # before the build output, which may be long: the blocker's head is what people read
+            head, cut, output = str(exc).partition("\n--- last build output ---")
+            raise BuildFailed(f"{head}\n{base_image.hint(written, args, have)}{cut}{output}") from None
         finally:
             reporter.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -119,6 +119,11 @@
       more > 0 ? h("p", { class: "muted small" }, `${more} older not shown (get_task_context lists them all)`) : null);
   }
 
+  // A todo task that waits on nothing, but no worker online has its skills: not "ready".
+  function nobodyText(t) {
+    return "no worker online can take it" + (t.required_skills.length ? ` (needs ${t.required_skills.join(", ")})` : "");
+  }
+
   function taskCard(t) {
     const meta = [];
     if (t.status === "in_progress") {
@@ -127,6 +132,7 @@
     } else if (t.status === "todo") {
       if (t.waiting_on.length) meta.push(h("div", { class: "waiting" }, "waiting on ", t.waiting_on.map((d, i) => [i ? ", " : "", h("span", { class: "id" }, d)])));
       else if (t.pending_dependencies) meta.push(h("div", { class: "waiting" }, `waiting on ${t.pending_dependencies} dependencies`));
+      else if (t.no_worker_can_take) meta.push(h("div", { class: "waiting nobody" }, nobodyText(t)));
       else meta.push(h("div", { class: "ready" }, "ready", t.attempt ? ` · ${t.attempt} earlier attempt${t.attempt === 1 ? "" : "s"}` : ""));
     } else if (t.status === "blocked") {
       meta.push(h("div", { class: "who" }, `blocked after attempt ${t.attempt} · see Blockers`));
