@@ -2,6 +2,7 @@
 
     python -m tests.reliability.task_history blockers [--count 1023] [--env PM_X=Y ...]
     python -m tests.reliability.task_history progress [--seconds 20] [--env PM_X=Y ...]
+    python -m tests.reliability.task_history cost [--count 20000]
 
 `blockers`: agent `va` blocks task `victim` with one critical blocker; then agent `sa` blocks
 task `spam` and adds `count` more blockers to it, one call after another on one connection.
@@ -12,6 +13,11 @@ task, whether `victim`'s is among them, its size.
 `progress`: one agent reports progress on its task with a 10,000-character message (the most
 a message may hold), as fast as one connection goes, for `seconds`; prints the reports made,
 the board file and its WAL before and after, and how many progress rows the task kept.
+
+`cost`: what the cap costs a report: `count` `report_task_progress` calls (100-character
+messages) on one task of a board in this process (no HTTP), three rounds; prints the CPU time
+per call of each round (CPU, not wall time: it reads true on a busy machine). Past the cap
+every report also drops the task's oldest entry.
 
 Only tools every stub version serves are called, so running it with an older checkout's
 sources first on PYTHONPATH gives the "before" figures. Times are printed, never asserted;
@@ -113,15 +119,43 @@ def measure_progress(stub: StubProcess, seconds: float) -> dict[str, Any]:
     }
 
 
+def measure_cost(workdir: Path, count: int) -> dict[str, Any]:
+    import logging
+
+    import structlog
+
+    from pm_agent_stub.board import Board
+    from pm_agent_stub.db import connect
+
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    cpu = []
+    for round_ in range(3):
+        db = workdir / f"cost-{round_}.db"
+        load_tasks(db, task("t", "s"))
+        board = Board(connect(db))
+        board.register_agent("a", "A", "r", ["s"])
+        board.request_next_task("a")
+        began = time.process_time()
+        for i in range(count):
+            board.report_task_progress("a", "t", "in_progress", i % 100, "m" * 100)
+        cpu.append(round(1e6 * (time.process_time() - began) / count, 1))
+        board.close()
+    return {"reports": count, "cpu_microseconds_per_report": cpu}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.reliability.task_history")
-    parser.add_argument("what", choices=("blockers", "progress"))
-    parser.add_argument("--count", type=int, default=1023)
+    parser.add_argument("what", choices=("blockers", "progress", "cost"))
+    parser.add_argument("--count", type=int, help="blockers: 1023, cost: 20000")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--env", action="append", default=[], help="PM_X=Y for the stub")
     ns = parser.parse_args(argv)
     env = dict(pair.split("=", 1) for pair in ns.env)
     with tempfile.TemporaryDirectory(prefix="task-history-") as tmp:
+        if ns.what == "cost":
+            json.dump(measure_cost(Path(tmp), ns.count or 20_000), sys.stdout, indent=2)
+            print()
+            return 0
         db = Path(tmp) / "board.db"
         load_tasks(db, task("victim", "v"), task("spam", "s"), task("chatty", "c"))
         stub = start_stub(db, env=env)
