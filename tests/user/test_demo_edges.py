@@ -158,8 +158,8 @@ def test_lock_grace_restart_and_kept_board(home: Path, name: str) -> None:
     told = log.read_text(errors="replace")
     try:
         assert "demo: interrupted, stopping the fleet: each worker finishes its task within 90 s" in told
-        assert "letting the current task finish" in told
-        assert "second stop signal" not in told, "a worker got two signals from one Ctrl-C"
+        assert "stopping_after_current_task" in told
+        assert "second_stop_signal" not in told, "a worker got two signals from one Ctrl-C"
         assert "Traceback" not in told, told[-3000:]
         [board_dir] = [d for d in board_dirs(name) if d.is_dir()]
         db = board_dir / "pm_agent.db"
