@@ -103,6 +103,8 @@ class WakeCounters:
     """Ready counts re-read because another process committed to the file."""
     given_back: int = 0
     """Tasks released again because the long-poll they were handed to was gone before the answer."""
+    cancelled: int = 0
+    """Long-polls ended by their client's `notifications/cancelled` (tools.py, cancels.py)."""
 
 
 class Notifier:

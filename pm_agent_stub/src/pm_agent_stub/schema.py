@@ -17,6 +17,8 @@
   carries the run that logged it, so a dependent is handed only its dependency's current
   results. `tasks_board_order` is the operator's board order (in progress, blocked, todo,
   done; priority; load order) as an index on an expression, so `list_tasks` pages by key.
+- A task keeps its newest `PM_MAX_PROGRESS_PER_TASK` progress entries; `progress_dropped`
+  counts the older ones dropped (board/history.py).
 
 A file made by an older stub is upgraded in place (`upgrade`), in the transaction that
 opens it; a file from a newer stub is refused.
@@ -29,7 +31,7 @@ from typing import Final
 
 from pm_protocol.literals import BOARD_ORDER, TASK_STATUSES
 
-SCHEMA_VERSION: Final = 4
+SCHEMA_VERSION: Final = 5
 
 # The operator's board order: in progress, blocked, todo, done (then priority, then load order).
 # (The text is the index's expression: it must stay exactly this for files made before.)
@@ -85,7 +87,8 @@ STATEMENTS: Final[tuple[str, ...]] = (
         updated_at       REAL NOT NULL,
         completed_by     TEXT,
         completed_at     REAL,
-        run              INTEGER NOT NULL DEFAULT 1
+        run              INTEGER NOT NULL DEFAULT 1,
+        progress_dropped INTEGER NOT NULL DEFAULT 0  -- oldest progress_log rows dropped (history.py)
     )""",
     """CREATE INDEX IF NOT EXISTS tasks_ready
         ON tasks (skill_sig, priority_rank DESC, created_seq)
@@ -148,6 +151,8 @@ _UPGRADES: Final[dict[str, tuple[str, ...]]] = {
         "ALTER TABLE artifacts ADD COLUMN run INTEGER NOT NULL DEFAULT 1",
         "ALTER TABLE agents ADD COLUMN deregistered_at REAL",
     ),
+    # 4 -> 5: the progress log is capped per task; the task counts what was dropped.
+    "4": ("ALTER TABLE tasks ADD COLUMN progress_dropped INTEGER NOT NULL DEFAULT 0",),
 }
 
 

@@ -15,8 +15,10 @@ from dataclasses import asdict
 from typing import Any
 
 import mcp.types as mcp_types
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.shared.exceptions import MCPError
+from mcp.shared.jsonrpc_dispatcher import cancelled_request_id_from_params
 from mcp.types import INVALID_PARAMS
 
 from pm_agent_stub import __version__
@@ -52,6 +54,19 @@ class PMAgentServer(MCPServer[Any]):
         self.metrics = BoardMetrics(
             self.board, waiters=lambda: self.notifier.waiters, max_skill_sets=settings.metrics_max_skill_sets
         )
+        self.middleware.append(self._see_cancellations)
+
+    async def _see_cancellations(
+        self, ctx: ServerRequestContext[Any, Any], call_next: CallNext
+    ) -> HandlerResult:
+        """A client's `notifications/cancelled` ends the call it names if that call still waits:
+        served stateless, the SDK cannot match it to the call (each POST has its own session),
+        so the router does (cancels.py). Everything goes on to the SDK unchanged."""
+        if ctx.method == "notifications/cancelled" and ctx.request_id is None:
+            request_id = cancelled_request_id_from_params(ctx.params)
+            if request_id is not None:
+                self.router.cancelled(ctx.request, request_id)
+        return await call_next(ctx)
 
     async def list_tools(self) -> list[mcp_types.Tool]:
         return self.router.list_tools()
@@ -71,14 +86,15 @@ class PMAgentServer(MCPServer[Any]):
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
     ) -> mcp_types.CallToolResult:
-        request = None
+        request = request_id = None
         if context is not None:
             try:
                 request = context.request_context.request  # the Starlette request over HTTP
+                request_id = context.request_context.request_id
             except ValueError:
                 request = None
         started = time.perf_counter()
-        answer = await self.router.call(name, arguments, request)
+        answer = await self.router.call(name, arguments, request, request_id)
         self.metrics.tool_called(name, time.perf_counter() - started, answer)
         return answer
 

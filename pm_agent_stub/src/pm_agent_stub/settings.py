@@ -46,6 +46,14 @@ class StubSettings(BaseSettings):
     max_artifact_bytes_per_task: int = Field(
         default=4 * 1024 * 1024, validation_alias="PM_MAX_ARTIFACT_BYTES_PER_TASK", ge=1024
     )
+    # A task's open blockers (the agent that blocked it may add detail) and progress entries
+    # (the oldest past the cap are dropped and counted): board/history.py.
+    max_open_blockers_per_task: int = Field(
+        default=10, validation_alias="PM_MAX_OPEN_BLOCKERS_PER_TASK", ge=1, le=10_000
+    )
+    max_progress_per_task: int = Field(
+        default=100, validation_alias="PM_MAX_PROGRESS_PER_TASK", ge=1, le=1_000_000
+    )
     token: SecretStr | None = Field(default=None, validation_alias="PM_AGENT_TOKEN")
     allowed_hosts_extra: str = Field(default="", validation_alias="PM_AGENT_ALLOWED_HOSTS")
     http_header_timeout: float = Field(default=10.0, validation_alias="PM_HTTP_HEADER_TIMEOUT", gt=0, le=3600)

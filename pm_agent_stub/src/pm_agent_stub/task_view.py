@@ -91,6 +91,8 @@ def render_task(ctx: r.TaskContextResult, console: Console, *, log_lines: int = 
     log = ctx.progress_log[-log_lines:] if log_lines > 0 else []
     if log:
         shown = f"last {len(log)} of {len(ctx.progress_log)}" if len(ctx.progress_log) > len(log) else "all"
+        if ctx.progress_dropped:  # a task keeps its newest PM_MAX_PROGRESS_PER_TASK entries
+            shown += f"; {ctx.progress_dropped:,} older entries were dropped"
         table = Table(title=f"Progress log ({shown})", title_justify="left")
         for header in ("at", "agent", "attempt", "status", "%", "message"):
             table.add_column(header, overflow="fold")

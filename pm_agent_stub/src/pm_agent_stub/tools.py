@@ -9,7 +9,8 @@ tool's `outputSchema`) and the same JSON as `content[0].text`; a failure as the
 Every handler that touches the board runs it on the board thread (board_thread.py) and
 awaits the answer; `ping` never touches the board, so it answers even while the database
 is locked. `request_next_task` with `wait_seconds` long-polls through the notifier
-(notify.py), which wakes it only when a task it can take became offerable.
+(notify.py), which wakes it only when a task it can take became offerable; a newer call of the
+same agent, a disconnect or the client's `notifications/cancelled` (cancels.py) ends it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import asyncio
 import inspect
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any, Final, get_type_hints
 
 import mcp.types as mcp_types
@@ -28,6 +30,7 @@ from pm_agent_stub.board.board import no_task
 from pm_agent_stub.board.loading import parsed_project
 from pm_agent_stub.board.sql import locked
 from pm_agent_stub.board_thread import BoardThread
+from pm_agent_stub.cancels import CallCancels
 from pm_agent_stub.errors import BoardError
 from pm_agent_stub.logs import get_logger
 from pm_agent_stub.notify import Notifier, Waiter
@@ -39,7 +42,26 @@ from pm_protocol.tools import TOOLS, TOOLS_BY_NAME, Tool
 
 log = get_logger("pm_agent_stub.tools")
 
-Handler = Callable[[Any, Any], Awaitable[WireModel]]
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Where a tool call came from, as far as the transport says: its HTTP request (None over
+    stdio or in memory) and its JSON-RPC id (None when not known)."""
+
+    request: Any = None
+    request_id: str | int | None = None
+
+
+@dataclass(eq=False)
+class _Poll:
+    """One long-poll in progress: its waiter, and what ended it early (`why`), if anything."""
+
+    waiter: Waiter
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+    why: str = ""
+
+
+Handler = Callable[[Any, Caller], Awaitable[WireModel]]
 
 
 def bind(board: Board, tool: Tool[Any, Any]) -> Callable[[a.ToolArgs], WireModel]:
@@ -167,18 +189,19 @@ class ToolRouter:
             t.name: own.get(t.name) or self._on_board(bind(board, t)) for t in TOOLS
         }
         self._tools: list[mcp_types.Tool] | None = None
-        self._polls: dict[str, list[tuple[asyncio.Event, Waiter]]] = {}
+        self._polls: dict[str, list[_Poll]] = {}
+        self.cancels = CallCancels()
 
     def _on_board(self, fn: Callable[[a.ToolArgs], WireModel]) -> Handler:
         """A handler that runs `fn(args)` on the board thread."""
         db = self.db
 
-        async def handler(x: a.ToolArgs, request: Any = None) -> WireModel:
+        async def handler(x: a.ToolArgs, caller: Caller) -> WireModel:
             return await db.call(fn, x)
 
         return handler
 
-    async def _load_project(self, x: a.LoadProjectArgs, request: Any = None) -> r.LoadResult:
+    async def _load_project(self, x: a.LoadProjectArgs, caller: Caller) -> r.LoadResult:
         """Parse the file off the board thread (1 MB of YAML takes ~1.2 s here, which every
         board call would otherwise wait out), then load it on the board thread."""
         spec = await asyncio.to_thread(parsed_project, x.text, x.source)
@@ -186,49 +209,58 @@ class ToolRouter:
 
     def _supersede(self, agent_id: str) -> None:
         """End this agent's pending long-polls: a newer call means the old caller is gone."""
-        for ended, waiter in self._polls.pop(agent_id, []):
-            ended.set()
-            self.notifier.interrupt(waiter)
+        for poll in self._polls.pop(agent_id, []):
+            self._end(poll, "superseded")
 
-    async def _request_next_task(self, x: a.RequestNextTaskArgs, request: Any = None) -> r.TaskOffer:
+    def _end(self, poll: _Poll, why: str) -> None:
+        if not poll.ended.is_set():
+            poll.why = why
+            poll.ended.set()
+            self.notifier.interrupt(poll.waiter)
+
+    def cancelled(self, request: Any, request_id: object) -> int:
+        """A client's `notifications/cancelled` for its call `request_id` (server.py's middleware):
+        end that call's long-poll if it is still waiting (cancels.py); how many were ended."""
+        return self.cancels.cancel(request, request_id)
+
+    async def _request_next_task(self, x: a.RequestNextTaskArgs, caller: Caller) -> r.TaskOffer:
         """Answer at once, or long-poll; an abandoned poll must never be handed a task.
 
         A poll ends without assigning when the same agent sends another call (a stopping
-        worker cancels its poll, then heartbeats or releases) or when its HTTP client
-        disconnects; otherwise a wake-up would assign a task to an agent that has left. A
-        poll cancelled while its look was handing it a task releases that task at once.
+        worker cancels its poll, then heartbeats or releases), when its HTTP client
+        disconnects, or when its client cancels it (`notifications/cancelled`: the TypeScript
+        SDK's own timeout keeps the request open and sends one); otherwise a wake-up would
+        assign a task to an agent that has left. A poll cancelled while its look was handing
+        it a task releases that task at once.
         A poll that runs out of time without a wake-up answers without another look: had
         anything it can take become offerable, it would have been woken.
         """
         deadline = time.monotonic() + x.wait_seconds
-        ended = asyncio.Event()
-        waiter = self.notifier.enter(x.agent_id)
-        poll_entry = (ended, waiter)
-        self._polls.setdefault(x.agent_id, []).append(poll_entry)
+        poll = _Poll(self.notifier.enter(x.agent_id))
+        waiter = poll.waiter
+        self._polls.setdefault(x.agent_id, []).append(poll)
         answered = False
         try:
-            while True:
-                poll = await self.notifier.look(waiter)
-                remaining = deadline - time.monotonic()
-                if poll.offer.has_task or remaining <= 0:
-                    answered = True
-                    return poll.offer
-                woken = await self.notifier.sleep(
-                    waiter, remaining, ended, disconnected=_disconnect_waiter(request)
-                )
-                if ended.is_set() or _is_gone(request):
-                    log.info("long_poll_abandoned", agent_id=x.agent_id)
-                    answered = True
-                    return r.TaskOffer(
-                        success=True,
-                        has_task=False,
-                        message="This long-poll was superseded by a newer call from the same agent "
-                        "(or its client went away); no task was assigned to it.",
-                        retry_after_seconds=0,
+            with self.cancels.watch(caller.request, caller.request_id, lambda: self._end(poll, "cancelled")):
+                while True:
+                    found = await self.notifier.look(waiter)
+                    if poll.why == "cancelled":  # during the look: what it handed out goes back
+                        self.notifier.give_back(waiter)
+                        answered = True
+                        return self._abandoned(x.agent_id, poll.why)
+                    remaining = deadline - time.monotonic()
+                    if found.offer.has_task or remaining <= 0:
+                        answered = True
+                        return found.offer
+                    woken = await self.notifier.sleep(
+                        waiter, remaining, poll.ended, disconnected=_disconnect_waiter(caller.request)
                     )
-                if not woken:
-                    answered = True
-                    return no_task(x.agent_id)
+                    if poll.ended.is_set() or _is_gone(caller.request):
+                        answered = True
+                        return self._abandoned(x.agent_id, poll.why or "disconnected")
+                    if not woken:
+                        answered = True
+                        return no_task(x.agent_id)
         except asyncio.CancelledError:
             if not answered:
                 self.notifier.give_back(waiter)
@@ -236,12 +268,27 @@ class ToolRouter:
         finally:
             self.notifier.leave(waiter)
             polls = self._polls.get(x.agent_id)
-            if polls is not None and poll_entry in polls:
-                polls.remove(poll_entry)
+            if polls is not None and poll in polls:
+                polls.remove(poll)
                 if not polls:
                     del self._polls[x.agent_id]
 
-    async def _ping(self, x: a.PingArgs, request: Any = None) -> r.Pong:
+    def _abandoned(self, agent_id: str, why: str) -> r.TaskOffer:
+        log.info("long_poll_abandoned", agent_id=agent_id, why=why)
+        if why == "cancelled":
+            self.notifier.counters.cancelled += 1
+            message = (
+                "This long-poll was cancelled by its client (notifications/cancelled); no task was "
+                "assigned to it."
+            )
+        else:
+            message = (
+                "This long-poll was superseded by a newer call from the same agent (or its client went "
+                "away); no task was assigned to it."
+            )
+        return r.TaskOffer(success=True, has_task=False, message=message, retry_after_seconds=0)
+
+    async def _ping(self, x: a.PingArgs, caller: Caller) -> r.Pong:
         return r.Pong(
             success=True,
             pong=True,
@@ -259,9 +306,14 @@ class ToolRouter:
         return list(self._tools)
 
     async def call(
-        self, name: str, arguments: dict[str, Any] | None, request: Any = None
+        self,
+        name: str,
+        arguments: dict[str, Any] | None,
+        request: Any = None,
+        request_id: str | int | None = None,
     ) -> mcp_types.CallToolResult:
-        """Validate, run, and wrap; never raises except for cancellation."""
+        """Validate, run, and wrap; never raises except for cancellation. `request` and
+        `request_id` say where the call came from (HTTP; None in memory and over stdio)."""
         tool = TOOLS_BY_NAME.get(name)
         if tool is None:
             return failure(
@@ -275,7 +327,7 @@ class ToolRouter:
         if isinstance(agent_id, str):
             self._supersede(agent_id)
         try:
-            answer = await self.handlers[name](parsed, request)
+            answer = await self.handlers[name](parsed, Caller(request, request_id))
         except BoardError as exc:
             return failure(exc.code, exc.message)
         except asyncio.CancelledError:

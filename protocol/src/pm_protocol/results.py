@@ -335,6 +335,9 @@ class TaskContextResult(WireModel):
     blockers: list[BlockerInfo]
     artifacts: list[Artifact]
     dependency_artifacts: list[Artifact]
+    progress_dropped: int = 0
+    """How many of the task's oldest progress entries are gone: a task keeps its newest
+    `PM_MAX_PROGRESS_PER_TASK` (the stub always sends it; absent from older servers)."""
     next_cursor: str | None = None
 
 

@@ -12,6 +12,7 @@ from its SQL):
 | `sql.py` | the connection: its transactions, `Row`, and the file's own state (data version, path) |
 | `rows.py` | row → `pm_protocol` model, the one mapping of each table's columns |
 | `artifacts.py` | caps on a task's artifacts, and artifact lists with small data inline |
+| `history.py` | caps on a task's open blockers and progress log |
 | `roster.py` | registered agents: the cap, forgetting, their status and pages |
 | `context.py` | `get_task_context`'s four lists a page at a time, and its cursor |
 | `paging.py` | pages of growing lists (count and byte bounds) and their cursors |
@@ -54,4 +55,6 @@ def open_board(settings: StubSettings) -> Board:
         max_agents=settings.max_agents,
         max_artifacts_per_task=settings.max_artifacts_per_task,
         max_artifact_bytes_per_task=settings.max_artifact_bytes_per_task,
+        max_open_blockers_per_task=settings.max_open_blockers_per_task,
+        max_progress_per_task=settings.max_progress_per_task,
     )

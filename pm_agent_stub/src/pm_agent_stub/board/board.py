@@ -21,6 +21,7 @@ from typing import Any, Final
 
 from pm_agent_stub.board import checks, context, loading, reruns, rows, signature, task_list
 from pm_agent_stub.board.artifacts import Artifacts
+from pm_agent_stub.board.history import History
 from pm_agent_stub.board.lifecycle import Lifecycle
 from pm_agent_stub.board.loading import LoadOutcome
 from pm_agent_stub.board.order import AssignmentOrder
@@ -81,13 +82,20 @@ class Board:
         max_agents: int = 1000,
         max_artifacts_per_task: int = 100,
         max_artifact_bytes_per_task: int = 4 * 1024 * 1024,
+        max_open_blockers_per_task: int = 10,
+        max_progress_per_task: int = 100,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.conn = conn
         """The SQLite connection, for SQLite-only tools and tests; the rules use `store` alone."""
         self.offline_seconds = offline_seconds
         self.store = Store(conn)
-        self.lifecycle = Lifecycle(self.store, lease_seconds=lease_seconds, max_attempts=max_attempts)
+        self.history = History(
+            self.store, max_open_blockers=max_open_blockers_per_task, max_progress=max_progress_per_task
+        )
+        self.lifecycle = Lifecycle(
+            self.store, self.history, lease_seconds=lease_seconds, max_attempts=max_attempts
+        )
         self.txns = Transactions(self.store, clock, before_audit=self.lifecycle.sweep)
         self.order = AssignmentOrder(self.store)
         self.counters = AssignmentCounters()
@@ -233,7 +241,7 @@ class Board:
                 )
             self.lifecycle.require_holder(txn, agent_id, row, f"report {status}")
             pct = round(progress)
-            self.store.insert_progress(task_id, agent_id, row["attempt"], status, pct, message, txn.now)
+            self.history.progress(txn, row, agent_id, status, pct, message)
             if checkpoint is not UNSET:
                 self.store.set_checkpoint(task_id, checkpoint)
             if status == "in_progress":
@@ -284,7 +292,9 @@ class Board:
                     "Call request_next_task for new work.",
                 )
             if row["status"] == "blocked" and self.store.open_blocker_author(task_id) == agent_id:
-                # The agent that blocked it adds detail (e.g. status=blocked, then report_blocker).
+                # The agent that blocked it adds detail (e.g. status=blocked, then report_blocker),
+                # up to the cap on open blockers (history.py).
+                self.history.check_blocker_room(task_id)
                 blocker_id, suggestion = self.lifecycle.add_blocker(
                     txn, task_id, agent_id, blocker_description, severity, row["attempt"]
                 )
@@ -373,6 +383,7 @@ class Board:
                 blockers=found.blockers,
                 artifacts=found.artifacts,
                 dependency_artifacts=found.dependency_artifacts,
+                progress_dropped=row["progress_dropped"],
             )
             more = found.next_cursor(task_id)
             if more is not None:  # sent only when some list has more

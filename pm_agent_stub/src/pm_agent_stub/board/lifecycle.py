@@ -18,6 +18,7 @@ from __future__ import annotations
 import uuid
 from typing import Final
 
+from pm_agent_stub.board.history import History
 from pm_agent_stub.board.store import Row, Store
 from pm_agent_stub.board.txn import Txn
 from pm_agent_stub.errors import BoardError
@@ -32,8 +33,9 @@ _HOLD_EVENTS: Final = ("assigned", "expired", "released", "blocked")
 class Lifecycle:
     """The state changes of tasks on one store, with the lease settings."""
 
-    def __init__(self, store: Store, *, lease_seconds: float, max_attempts: int) -> None:
+    def __init__(self, store: Store, history: History, *, lease_seconds: float, max_attempts: int) -> None:
         self.store = store
+        self.history = history
         self.lease_seconds = lease_seconds
         self.max_attempts = max_attempts
 
@@ -153,9 +155,7 @@ class Lifecycle:
         expiries = row["expiries"] + 1 if count_attempt else None
         blocked = expiries is not None and expiries >= self.max_attempts
         self.store.unassign(row["task_id"], "blocked" if blocked else "todo", txn.now, expiries=expiries)
-        self.store.insert_progress(
-            row["task_id"], agent_id, row["attempt"], "released", row["progress"], reason, txn.now
-        )
+        self.history.progress(txn, row, agent_id, "released", row["progress"], reason)
         detail = (
             {"reason": reason}
             if expiries is None

@@ -299,6 +299,21 @@ class Store(OperatorReads):
             (task_id, agent_id, attempt, status, progress, message, now),
         )
 
+    def drop_old_progress(self, task_id: str, keep: int) -> int:
+        """Delete the task's progress entries older than its newest `keep`, counted on the task
+        (`progress_dropped`); how many went. One walk of `progress_log_task` of `keep` entries."""
+        dropped = self.conn.execute(
+            "DELETE FROM progress_log WHERE task_id = ? AND id <= "
+            "(SELECT id FROM progress_log WHERE task_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
+            (task_id, task_id, keep),
+        ).rowcount
+        if dropped:
+            self.conn.execute(
+                "UPDATE tasks SET progress_dropped = progress_dropped + ? WHERE task_id = ?",
+                (dropped, task_id),
+            )
+        return dropped
+
     def progress_before(self, task_id: str, before: int | None, limit: int) -> list[Row]:
         """The task's progress entries with ids below `before` (None: all), newest first."""
         return self._all(
@@ -322,6 +337,12 @@ class Store(OperatorReads):
             "SELECT * FROM blockers WHERE task_id = ? AND blocker_id < ? ORDER BY blocker_id DESC LIMIT ?",
             (task_id, _NO_END if before is None else before, limit),
         )
+
+    def open_blocker_count(self, task_id: str) -> int:
+        row = self._one(
+            "SELECT count(*) AS n FROM blockers WHERE task_id = ? AND resolved_at IS NULL", (task_id,)
+        )
+        return 0 if row is None else int(row["n"])
 
     def open_blocker_author(self, task_id: str) -> str | None:
         row = self._one(

@@ -4,8 +4,15 @@ payload, checkpoint or artifact `data`, so their cost follows what is shown, not
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Final
 
 from pm_agent_stub.board.sql import Row, Sql, in_chunks
+from pm_protocol.literals import SEVERITIES
+
+# A blocker's severity as a number (low 0 ... critical 3), for "worst first".
+SEVERITY_RANK: Final = (
+    "(CASE b.severity " + " ".join(f"WHEN '{s}' THEN {rank}" for rank, s in enumerate(SEVERITIES)) + " END)"
+)
 
 
 class OperatorReads(Sql):
@@ -37,15 +44,36 @@ class OperatorReads(Sql):
             (status, limit),
         )
 
-    def open_blockers(self, limit: int) -> list[Row]:
-        """Open blockers of blocked tasks, newest first, descriptions cut to 4000 characters."""
-        return self._all(
-            "SELECT b.blocker_id, b.task_id, t.name AS task_name, b.agent_id, substr(b.description, 1, 4000) "
-            "AS description, length(b.description) AS description_length, b.severity, b.resolution_suggestion, "
-            "b.created_at FROM tasks AS t INDEXED BY tasks_status JOIN blockers AS b ON b.task_id = t.task_id "
-            "WHERE t.status = 'blocked' AND b.resolved_at IS NULL ORDER BY b.blocker_id DESC LIMIT ?",
-            (limit,),
+    def open_blockers(self, tasks: int, per_task: int) -> list[Row]:
+        """Up to `per_task` open blockers of each of up to `tasks` blocked tasks (the worst, then
+        the newest), each with its task's open count (`open_count`); descriptions cut to 4000
+        characters.
+
+        Tasks come worst severity first, then the one with the newest blocker, so the blockers of
+        one task can never push another task off the list (it was one list, newest first).
+        """
+        chosen = self._all(
+            f"SELECT b.task_id, max({SEVERITY_RANK}) AS worst, max(b.blocker_id) AS newest "
+            "FROM tasks AS t INDEXED BY tasks_status JOIN blockers AS b ON b.task_id = t.task_id "
+            "WHERE t.status = 'blocked' AND b.resolved_at IS NULL GROUP BY b.task_id "
+            "ORDER BY worst DESC, newest DESC LIMIT ?",
+            (tasks,),
         )
+        place = {r["task_id"]: i for i, r in enumerate(chosen)}
+        found: list[Row] = []
+        for chunk, marks in in_chunks(list(place)):
+            found += self._all(
+                "SELECT b.blocker_id, b.task_id, t.name AS task_name, b.agent_id, substr(b.description, 1, 4000) "
+                "AS description, length(b.description) AS description_length, b.severity, "
+                "b.resolution_suggestion, b.created_at, r.open_count, r.rank FROM (SELECT b.blocker_id, "
+                f"row_number() OVER (PARTITION BY b.task_id ORDER BY {SEVERITY_RANK} DESC, b.blocker_id DESC) "
+                "AS rank, count(*) OVER (PARTITION BY b.task_id) AS open_count FROM blockers AS b "
+                f"WHERE b.task_id IN ({marks}) AND b.resolved_at IS NULL) AS r "
+                "JOIN blockers AS b USING (blocker_id) JOIN tasks AS t ON t.task_id = b.task_id WHERE r.rank <= ?",
+                (*chunk, per_task),
+            )
+        found.sort(key=lambda r: (place[r["task_id"]], r["rank"]))
+        return found
 
     def unfinished_dependencies(self, task_ids: Sequence[str]) -> list[Row]:
         """(task_id, depends_on) for each dependency of these tasks that is not done yet."""

@@ -3,7 +3,9 @@
 Built from the operator views `status` uses (`get_project_status`, `Roster.by_status`) plus
 bounded reads of store.py, all through indexes, so its cost follows what is shown, not the
 size of the board: at most `PER_COLUMN` tasks per status (with each column's total), the
-open blockers of blocked tasks, the newest artifacts of each shown task (never their data),
+worst (then newest) `BLOCKERS_PER_TASK` open blockers of each of up to `BLOCKED_TASKS` blocked
+tasks (worst severity first, each saying how many its task has open: one task's blockers can
+never push another task's off the page), the newest artifacts of each shown task (never their data),
 `MAX_AGENTS` workers (working first; the counts cover all), and the newest events (without
 `renewed`, which only says a worker asked again).
 Texts are shown as they are stored; the page inserts every one as text, never as HTML.
@@ -23,7 +25,8 @@ from pm_protocol import results as r
 from pm_protocol.literals import BOARD_ORDER
 
 PER_COLUMN: Final = 50
-MAX_BLOCKERS: Final = 100
+BLOCKED_TASKS: Final = 100
+BLOCKERS_PER_TASK: Final = 3
 MAX_EVENTS: Final = 60
 MAX_AGENTS: Final = 200
 ARTIFACTS_PER_TASK: Final = 5
@@ -77,6 +80,8 @@ class BlockerCard(r.WireModel):
     description_length: int
     resolution_suggestion: str
     created_at: str
+    task_open_blockers: int
+    """Open blockers of its task in all (the page shows the newest `BLOCKERS_PER_TASK`)."""
 
 
 class FeedEvent(r.WireModel):
@@ -119,7 +124,10 @@ def take_snapshot(board: Board, *, per_column: int = PER_COLUMN, now: float | No
         for a in store.latest_artifacts(shown, ARTIFACTS_PER_TASK):
             artifacts[a["task_id"]].append(rows.model_from(ArtifactLine, a, rows.ARTIFACTS))
             artifact_counts[a["task_id"]] = a["count"]
-        blockers = [rows.model_from(BlockerCard, b, rows.BLOCKERS) for b in store.open_blockers(MAX_BLOCKERS)]
+        blockers = [
+            rows.model_from(BlockerCard, b, rows.BLOCKERS, task_open_blockers=b["open_count"])
+            for b in store.open_blockers(BLOCKED_TASKS, BLOCKERS_PER_TASK)
+        ]
         events = [_feed_event(e) for e in store.recent_events(MAX_EVENTS, FEED_SKIPS)]
     counts = status.project_status
     takers = _online_skill_sets(agents)

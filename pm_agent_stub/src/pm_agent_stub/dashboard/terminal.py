@@ -17,7 +17,7 @@ from rich.live import Live
 from rich.text import Text
 
 from pm_agent_stub.board import Board
-from pm_agent_stub.dashboard.snapshot import BoardSnapshot, TaskCard, take_snapshot
+from pm_agent_stub.dashboard.snapshot import BlockerCard, BoardSnapshot, TaskCard, take_snapshot
 from pm_agent_stub.db import data_version
 from pm_agent_stub.status_view import (
     STATUS_STYLE,
@@ -99,7 +99,11 @@ def render(snapshot: BoardSnapshot, console: Console, now: float | None = None) 
     task_table.caption = "; ".join(notes) or None
     parts: list[RenderableType] = [summary, task_table]
     if snapshot.blockers:
-        blockers = snapshot.blockers
+        # One row per blocked task: its newest open blocker (the list holds up to a few per task).
+        newest: dict[str, BlockerCard] = {}
+        for b in snapshot.blockers:
+            newest.setdefault(b.task_id, b)
+        blockers = list(newest.values())
         blocker_table, _ = fitted_table(
             console,
             "Open blockers",
@@ -111,7 +115,14 @@ def render(snapshot: BoardSnapshot, console: Console, now: float | None = None) 
                 TableColumn(
                     "description",
                     [
-                        inert(b.description.strip().splitlines()[0][:300] if b.description.strip() else "")
+                        inert(
+                            (b.description.strip().splitlines()[0][:300] if b.description.strip() else "")
+                            + (
+                                f" (+{b.task_open_blockers - 1} more open: show TASK)"
+                                if b.task_open_blockers > 1
+                                else ""
+                            )
+                        )
                         for b in blockers
                     ],
                     wraps=True,

@@ -11,6 +11,7 @@
 (() => {
   const COLUMNS = ["in_progress", "blocked", "todo", "done"];
   const STATUS_TEXT = { in_progress: "in progress", blocked: "blocked", todo: "to do", done: "done" };
+  const SEVERITY_RANK = { low: 0, medium: 1, high: 2, critical: 3 };
   let serverOffsetMs = 0; // server clock - this browser's clock, from each snapshot's `now`
   let snapshots = 0;
   const openDetails = new Set(); // keys of <details> the operator opened
@@ -151,11 +152,33 @@
     return card;
   }
 
-  function blockerCard(b) {
+  /** The snapshot's blockers (a few per task, worst first) as one group per task. */
+  function blockedTasks(blockers) {
+    const groups = new Map();
+    for (const b of blockers) {
+      if (!groups.has(b.task_id)) groups.set(b.task_id, { task_id: b.task_id, task_name: b.task_name, open: b.task_open_blockers, blockers: [] });
+      groups.get(b.task_id).blockers.push(b);
+    }
+    return [...groups.values()];
+  }
+
+  function blockerEntry(b) {
     const cut = b.description_length - b.description.length;
+    return h("div", { class: `entry sev-${b.severity}`, data: { blockerId: b.blocker_id } },
+      h("div", { class: "muted small" }, chip(b.severity, `sev sev-${b.severity}`), ` blocker ${b.blocker_id} · `,
+        b.agent_id ? ["by ", h("span", { class: "id" }, b.agent_id), " · "] : "", live("since", b.created_at)),
+      h("pre", { class: "desc" }, b.description, cut > 0 ? `\n… ${cut} more characters (get_task_context has them all)` : ""),
+      h("div", { class: "suggestion" }, h("span", { class: "label" }, "Suggestion"), h("span", { class: "text" }, b.resolution_suggestion)));
+  }
+
+  // One card per blocked task: its worst (then newest) open blockers, how many more it has, and one resolve
+  // form (resolve_blocker closes every open blocker of the task).
+  function blockerCard(g) {
+    const worst = g.blockers.reduce((w, b) => (SEVERITY_RANK[b.severity] > SEVERITY_RANK[w] ? b.severity : w), "low");
+    const unseen = g.open - g.blockers.length;
     const message = h("p", { class: "result", role: "status" });
     const text = h("textarea", { name: "resolution", rows: 2, required: "", maxlength: 10000, placeholder: "What was done about it (kept with the blocker)" });
-    const button = h("button", { type: "submit" }, "Resolve and requeue");
+    const button = h("button", { type: "submit" }, g.open > 1 ? `Resolve all ${g.open} and requeue` : "Resolve and requeue");
     const form = h("form", { class: "resolve" }, text, button, message);
     form.addEventListener("submit", async (ev) => {
       ev.preventDefault();
@@ -164,7 +187,7 @@
       try {
         const res = await fetch("/dashboard/api/resolve", {
           method: "POST", credentials: "same-origin", headers: { "Content-Type": "application/json" },
-          body: JSON.stringify({ task_id: b.task_id, resolution: text.value }),
+          body: JSON.stringify({ task_id: g.task_id, resolution: text.value }),
         });
         const answer = await res.json().catch(() => ({ message: `HTTP ${res.status}` }));
         message.textContent = answer.message || `HTTP ${res.status}`;
@@ -177,12 +200,12 @@
         button.disabled = false;
       }
     });
-    const card = h("article", { class: `blocker sev-${b.severity}`, data: { taskId: b.task_id, blockerId: b.blocker_id } },
-      h("div", { class: "card-top" }, h("span", { class: "id task-id" }, b.task_id), chip(b.severity, `sev sev-${b.severity}`)),
-      h("div", { class: "name" }, b.task_name),
-      h("div", { class: "muted small" }, `blocker ${b.blocker_id} · `, b.agent_id ? ["by ", h("span", { class: "id" }, b.agent_id), " · "] : "", live("since", b.created_at)),
-      h("pre", { class: "desc" }, b.description, cut > 0 ? `\n… ${cut} more characters (get_task_context has them all)` : ""),
-      h("div", { class: "suggestion" }, h("span", { class: "label" }, "Suggestion"), h("span", { class: "text" }, b.resolution_suggestion)),
+    const card = h("article", { class: `blocker sev-${worst}`, data: { taskId: g.task_id, open: g.open } },
+      h("div", { class: "card-top" }, h("span", { class: "id task-id" }, g.task_id),
+        h("span", { class: "muted small open-count" }, g.open === 1 ? "1 open blocker" : `${g.open} open blockers`)),
+      h("div", { class: "name" }, g.task_name),
+      g.blockers.map(blockerEntry),
+      unseen > 0 ? h("p", { class: "muted small more-blockers" }, `+ ${unseen} more open blocker${unseen === 1 ? "" : "s"} not shown (python -m pm_agent_stub show ${g.task_id} lists them)`) : null,
       form);
     // Carried into a rebuilt card: what the operator was typing, and the focus.
     card._keep = (fresh) => {
@@ -239,9 +262,12 @@
       const hidden = col.total - col.tasks.length;
       root.querySelector(".more").textContent = hidden > 0 ? `+ ${hidden} more not shown (status --json --all lists every task)` : "";
     }
-    reconcile(document.getElementById("blockers"), s.blockers, (b) => b.blocker_id, blockerCard);
-    document.getElementById("blocker-count").textContent = String(s.blockers.length);
-    document.getElementById("no-blockers").hidden = s.blockers.length > 0;
+    const blocked = blockedTasks(s.blockers);
+    reconcile(document.getElementById("blockers"), blocked, (g) => g.task_id, blockerCard);
+    document.getElementById("blocker-count").textContent = String(blocked.reduce((n, g) => n + g.open, 0));
+    document.getElementById("no-blockers").hidden = blocked.length > 0;
+    const hiddenTasks = p.blocked - blocked.length;
+    document.getElementById("more-blockers").textContent = hiddenTasks > 0 ? `+ ${hiddenTasks} more blocked tasks not shown (status --json --all lists every task)` : "";
     reconcile(document.getElementById("workers"), s.agents, (a) => a.agent_id, workerRow);
     document.getElementById("worker-count").textContent = String(s.workers.total);
     document.getElementById("no-workers").hidden = s.agents.length > 0;
