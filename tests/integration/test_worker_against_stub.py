@@ -62,7 +62,9 @@ def test_register_and_finish_tasks_in_dependency_order(tmp_path: Path, workspace
 
 def test_worker_survives_stub_kill_and_restart(tmp_path: Path, workspace: Path) -> None:
     db = tmp_path / "board.db"
-    tasks = [task(f"t{i}", "steps", payload={"steps": 4, "step_seconds": 0.15}) for i in range(8)]
+    # 16 tasks of 0.6 s: the kill must land mid-run even when a busy machine makes the board
+    # reads below slow (with 8, the worker once finished them all before the kill).
+    tasks = [task(f"t{i}", "steps", payload={"steps": 4, "step_seconds": 0.15}) for i in range(16)]
     load_tasks(db, *tasks)
     stub = start_stub(db)
     port = stub.port
@@ -77,10 +79,12 @@ def test_worker_survives_stub_kill_and_restart(tmp_path: Path, workspace: Path) 
         wait_until(lambda: board(db)["project_status"]["done"] >= 2, 60, message="two tasks done")
         stub.kill()  # SIGKILL, mid-run: the worker is in the middle of a task
         done_before = board(db)["project_status"]["done"]
-        assert done_before < 8
+        assert done_before < len(tasks)
         stub = start_stub(db, port=port)  # same address, same file
         wait_until(
-            lambda: board(db)["project_status"]["done"] == 8, 90, message="all tasks done after restart"
+            lambda: board(db)["project_status"]["done"] == len(tasks),
+            90,
+            message="all tasks done after restart",
         )
         assert worker.alive(), "the worker must not need a restart"
         events = [e["event"] for e in worker.events()]
